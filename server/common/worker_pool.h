@@ -1,0 +1,38 @@
+// A fixed set of threads running queued tasks. RPC handlers hand their
+// storage-bound work here so that gRPC's own threads never block on fsync,
+// and so that many writes are in flight at once for group commit.
+#ifndef CASEWORK_SERVER_COMMON_WORKER_POOL_H_
+#define CASEWORK_SERVER_COMMON_WORKER_POOL_H_
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace casework {
+
+class WorkerPool {
+ public:
+  explicit WorkerPool(int threads);
+  // Runs every task already queued, then joins the threads.
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  void Submit(std::function<void()> task);
+
+ private:
+  void Run();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace casework
+
+#endif  // CASEWORK_SERVER_COMMON_WORKER_POOL_H_

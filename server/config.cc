@@ -1,0 +1,64 @@
+#include "server/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace casework {
+
+absl::StatusOr<internal::ServerConfig> LoadConfigFile(const std::string& path) {
+  internal::ServerConfig config;
+  if (path.empty()) return config;
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  auto s = google::protobuf::util::JsonStringToMessage(text.str(), &config, options);
+  if (!s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": ", s.ToString()));
+  }
+  return config;
+}
+
+absl::StatusOr<internal::ServerConfig> Finalize(internal::ServerConfig c) {
+  if (c.listen_address().empty()) c.set_listen_address("127.0.0.1:7400");
+  if (c.metrics_address().empty()) c.set_metrics_address("127.0.0.1:9464");
+  if (c.data_dir().empty()) c.set_data_dir("./data");
+  if (c.durability().empty()) c.set_durability("sync");
+  if (c.durability() != "sync") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown durability setting '", c.durability(),
+        "': only \"sync\" is supported (every acknowledged write is fsynced)"));
+  }
+  if (c.worker_threads() == 0) c.set_worker_threads(64);
+  if (c.worker_threads() < 1 || c.worker_threads() > 1024) {
+    return absl::InvalidArgumentError("worker_threads must be between 1 and 1024");
+  }
+  auto* n = c.mutable_notifier();
+  if (n->spool_dir().empty()) n->set_spool_dir(c.data_dir() + "/spool");
+  if (!n->has_log()) n->set_log(true);
+  if (n->max_attempts() == 0) n->set_max_attempts(8);
+  if (n->initial_backoff_ms() == 0) n->set_initial_backoff_ms(1000);
+  if (n->max_backoff_ms() == 0) n->set_max_backoff_ms(300000);
+  if (n->max_attempts() < 1 || n->initial_backoff_ms() < 1 ||
+      n->max_backoff_ms() < n->initial_backoff_ms()) {
+    return absl::InvalidArgumentError(
+        "notifier: max_attempts and backoffs must be positive, max_backoff_ms >= initial_backoff_ms");
+  }
+  auto* t = c.mutable_trade_in();
+  if (t->reminder_interval_days() == 0) t->set_reminder_interval_days(7);
+  if (t->max_reminders() == 0) t->set_max_reminders(2);
+  if (t->no_response_days() == 0) t->set_no_response_days(7);
+  if (t->proof_of_purchase_products().empty()) t->add_proof_of_purchase_products("iPhone 16");
+  if (t->ops_chat_channel().empty()) t->set_ops_chat_channel("#cs-handling");
+  if (t->reminder_interval_days() < 1 || t->max_reminders() < 1 || t->no_response_days() < 1) {
+    return absl::InvalidArgumentError("trade_in: intervals and reminder count must be positive");
+  }
+  return c;
+}
+
+}  // namespace casework

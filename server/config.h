@@ -1,0 +1,23 @@
+// caseworkd's configuration: a JSON file (protobuf JSON mapping of
+// casework.internal.ServerConfig) plus command-line overrides.
+#ifndef CASEWORK_SERVER_CONFIG_H_
+#define CASEWORK_SERVER_CONFIG_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "casework/internal/config.pb.h"
+
+namespace casework {
+
+// Reads `path` (empty: no file). INVALID_ARGUMENT naming the problem for
+// unknown fields or malformed JSON.
+absl::StatusOr<internal::ServerConfig> LoadConfigFile(const std::string& path);
+
+// Fills defaults and checks values; refuses unknown settings (e.g. a
+// durability other than "sync").
+absl::StatusOr<internal::ServerConfig> Finalize(internal::ServerConfig config);
+
+}  // namespace casework
+
+#endif  // CASEWORK_SERVER_CONFIG_H_

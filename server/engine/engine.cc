@@ -1,0 +1,394 @@
+#include "server/engine/engine.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "server/common/errors.h"
+#include "server/common/ids.h"
+#include "server/common/log.h"
+#include "server/common/proto_time.h"
+#include "server/engine/page_token.h"
+
+namespace casework::engine {
+namespace {
+
+constexpr int kMaxPageSize = 500;
+constexpr int kDefaultPageSize = 50;
+constexpr int kConflictRetries = 8;
+
+using IndexSet = std::set<std::pair<std::string, std::string>>;
+
+// Every index entry of a record: the generic ones plus the workflow's.
+// Index names are qualified by kind so kinds never mix.
+IndexSet IndexesOf(const workflow::Workflow& wf, const CaseRecord& r) {
+  const std::string& kind = r.kind();
+  IndexSet out = {{"kind", kind}, {"state", absl::StrCat(kind, "/", r.state())}};
+  if (!r.assignee().empty()) out.insert({"assignee", absl::StrCat(kind, "/", r.assignee())});
+  for (const auto& [index, key] : wf.IndexKeys(r)) {
+    if (!key.empty()) out.insert({index, absl::StrCat(kind, "/", key)});
+  }
+  return out;
+}
+
+std::string ChannelName(v1::Channel c) {
+  switch (c) {
+    case v1::CHANNEL_EMAIL: return "email";
+    case v1::CHANNEL_CHAT: return "chat";
+    case v1::CHANNEL_SMS: return "sms";
+    case v1::CHANNEL_WEBHOOK: return "webhook";
+    default: return "unspecified";
+  }
+}
+
+int ClampPageSize(int page_size) {
+  if (page_size <= 0) return kDefaultPageSize;
+  return std::min(page_size, kMaxPageSize);
+}
+
+absl::Status CheckPageSize(int page_size) {
+  if (page_size < 0) return InvalidField("page_size", "must not be negative");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string BoardCounter(const std::string& kind, const std::string& state) {
+  return absl::StrCat("board/", kind, "/", state);
+}
+
+Engine::Engine(storage::Repository* repo, const Clock* clock,
+               notify::TemplateStore* templates, metrics::Metrics* metrics)
+    : repo_(repo), clock_(clock), templates_(templates), metrics_(metrics) {}
+
+void Engine::Register(std::unique_ptr<workflow::Workflow> workflow) {
+  const std::string kind = workflow->spec().kind;
+  workflows_[kind] = std::move(workflow);
+}
+
+const workflow::Workflow* Engine::Find(const std::string& kind) const {
+  auto it = workflows_.find(kind);
+  return it == workflows_.end() ? nullptr : it->second.get();
+}
+
+std::vector<const workflow::Workflow*> Engine::workflows() const {
+  std::vector<const workflow::Workflow*> out;
+  for (const auto& [kind, wf] : workflows_) out.push_back(wf.get());
+  return out;
+}
+
+void Engine::SetCommitListener(std::function<void(bool, absl::Time, bool)> listener) {
+  listener_ = std::move(listener);
+}
+
+absl::StatusOr<const workflow::Workflow*> Engine::Require(const std::string& kind) const {
+  const workflow::Workflow* wf = Find(kind);
+  if (wf == nullptr) return absl::InternalError(absl::StrCat("no workflow for ", kind));
+  return wf;
+}
+
+absl::Status Engine::LoadBoardMetrics() {
+  for (const auto& [kind, wf] : workflows_) {
+    auto counters = repo_->GetCounters(absl::StrCat("board/", kind, "/"));
+    if (!counters.ok()) return counters.status();
+    for (const auto& state : wf->spec().states) {
+      auto it = counters->find(BoardCounter(kind, state));
+      metrics_->SetCases(kind, state, it == counters->end() ? 0 : it->second);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CaseView> Engine::Load(const std::string& kind, const std::string& case_id) {
+  auto stored = repo_->GetCase(case_id);
+  if (!stored.ok()) return stored.status();
+  CaseView view;
+  view.version = stored->version;
+  if (!view.record.ParseFromString(stored->record)) {
+    return absl::DataLossError(absl::StrCat("case ", case_id, ": record is damaged"));
+  }
+  if (view.record.kind() != kind) {
+    // Another procedure's case: for this service it does not exist.
+    return absl::NotFoundError(absl::StrCat("case ", case_id, " not found"));
+  }
+  return view;
+}
+
+absl::StatusOr<CaseView> Engine::Create(const std::string& kind,
+                                        const std::string& case_id,
+                                        const std::string& request_id,
+                                        const workflow::Actor& actor,
+                                        const google::protobuf::Message& input) {
+  auto wf = Require(kind);
+  if (!wf.ok()) return wf.status();
+  const storage::UniqueKey request_key{"request_id", absl::StrCat(kind, "/", request_id)};
+  if (!request_id.empty()) {
+    auto owner = repo_->LookupUnique(request_key);
+    if (owner.ok()) return Load(kind, *owner);
+    if (!absl::IsNotFound(owner.status())) return owner.status();
+  }
+  const absl::Time now = clock_->Now();
+  CaseRecord before;
+  before.set_id(case_id.empty() ? NewCaseId(now) : case_id);
+  before.set_kind(kind);
+  before.set_request_id(request_id);
+  auto decision = workflow::Decide(**wf, before, "create", actor, &input, "", now);
+  if (!decision.ok()) return decision.status();
+  auto created = Commit(**wf, before, 0, *std::move(decision), actor, now, request_id, nullptr);
+  if (absl::IsAlreadyExists(created.status()) && !request_id.empty()) {
+    // A concurrent call with the same request id won the race.
+    auto owner = repo_->LookupUnique(request_key);
+    if (owner.ok()) return Load(kind, *owner);
+  }
+  if (absl::IsAborted(created.status())) {
+    return absl::AlreadyExistsError(absl::StrCat("case ", before.id(), " already exists"));
+  }
+  return created;
+}
+
+absl::StatusOr<CaseView> Engine::Act(const std::string& kind, const std::string& case_id,
+                                     int64_t expected_version, const std::string& action,
+                                     const workflow::Actor& actor,
+                                     const google::protobuf::Message& input) {
+  auto wf = Require(kind);
+  if (!wf.ok()) return wf.status();
+  for (int attempt = 0;; ++attempt) {
+    auto current = Load(kind, case_id);
+    if (!current.ok()) return current.status();
+    if (expected_version >= 0 && current->version != expected_version) {
+      return WithErrorInfo(
+          absl::AbortedError(absl::StrCat("etag mismatch: the case is at \"",
+                                          current->version, "\", the request has \"",
+                                          expected_version, "\"; read it again")),
+          "ETAG_MISMATCH");
+    }
+    const absl::Time now = clock_->Now();
+    auto decision = workflow::Decide(**wf, current->record, action, actor, &input, "", now);
+    if (!decision.ok()) return decision.status();
+    auto result = Commit(**wf, current->record, current->version, *std::move(decision),
+                         actor, now, "", nullptr);
+    if (absl::IsAborted(result.status()) && expected_version < 0 &&
+        attempt < kConflictRetries) {
+      continue;  // someone else changed the case in between; decide again
+    }
+    return result;
+  }
+}
+
+absl::Status Engine::FireTimer(const storage::QueueItem& timer) {
+  auto stored = repo_->GetCase(timer.case_id);
+  if (!stored.ok()) {
+    if (absl::IsNotFound(stored.status())) return repo_->Complete(storage::Queue::kTimers, timer);
+    return stored.status();
+  }
+  CaseRecord record;
+  if (!record.ParseFromString(stored->record)) {
+    return absl::DataLossError(absl::StrCat("case ", timer.case_id, ": record is damaged"));
+  }
+  auto wf = Require(record.kind());
+  if (!wf.ok()) return wf.status();
+  const std::string prefix = timer.name.substr(0, timer.name.find('/'));
+  const std::string action = absl::StrCat("timer:", prefix);
+  const absl::Time now = clock_->Now();
+  const workflow::Actor system{"system", workflow::kSystem};
+  auto decision = workflow::Decide(**wf, record, action, system, nullptr, timer.name, now);
+  if (!decision.ok()) {
+    if (absl::IsFailedPrecondition(decision.status())) {
+      // The case has moved on; the timer no longer applies.
+      return repo_->Complete(storage::Queue::kTimers, timer);
+    }
+    return decision.status();
+  }
+  auto result = Commit(**wf, record, stored->version, *std::move(decision), system, now, "",
+                       &timer);
+  if (!result.ok()) return result.status();
+  metrics_->TimerFired(record.kind(), prefix, now - timer.due);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
+                                        const CaseRecord& before, int64_t before_version,
+                                        workflow::Decision decision,
+                                        const workflow::Actor& actor, absl::Time now,
+                                        const std::string& request_id,
+                                        const storage::QueueItem* consume_timer) {
+  CaseRecord& record = decision.record;
+  storage::CaseMutation m;
+  m.case_id = record.id();
+  m.expected_version = before_version;
+  if (consume_timer != nullptr) m.consume_timer = *consume_timer;
+  if (!request_id.empty()) {
+    m.unique_add.push_back({"request_id", absl::StrCat(record.kind(), "/", request_id)});
+  }
+
+  // Render every notification first: a template problem fails the whole
+  // command and nothing is written.
+  std::vector<std::pair<const workflow::NotificationRequest*, notify::RenderedMessage>> rendered;
+  for (const auto& n : decision.notifications) {
+    auto msg = templates_->Render(n.template_id, n.language_code, n.values);
+    if (!msg.ok()) return msg.status();
+    rendered.emplace_back(&n, *std::move(msg));
+  }
+
+  int64_t sequence = before.event_count();
+  m.first_event_sequence = sequence + 1;
+  auto stamp = [&](v1::TimelineEvent& e) {
+    e.set_sequence(++sequence);
+    *e.mutable_create_time() = ToProto(now);
+    e.mutable_actor()->set_principal(actor.principal);
+    e.mutable_actor()->set_role(actor.role);
+    m.events.push_back(e.SerializeAsString());
+  };
+  for (auto& e : decision.events) stamp(e);
+  for (const auto& [request, msg] : rendered) {
+    v1::TimelineEvent e;
+    e.set_type(request->event_type);
+    e.set_message(request->event_message);
+    (*e.mutable_attributes())["template"] = request->template_id;
+    (*e.mutable_attributes())["channel"] = ChannelName(request->channel);
+    stamp(e);
+
+    internal::OutboxMessage out;
+    out.set_dedupe_key(absl::StrCat(record.id(), "-", e.sequence()));
+    out.set_case_id(record.id());
+    out.set_template_id(request->template_id);
+    out.set_channel(request->channel);
+    out.set_recipient(request->recipient);
+    out.set_language_code(msg.language_code);
+    out.set_subject(msg.subject);
+    out.set_body(msg.body);
+    *out.mutable_create_time() = ToProto(now);
+    m.outbox.push_back({record.id(), out.dedupe_key(), now, out.SerializeAsString(), 0});
+  }
+  record.set_event_count(sequence);
+
+  IndexSet old_indexes = before_version > 0 ? IndexesOf(wf, before) : IndexSet();
+  IndexSet new_indexes = IndexesOf(wf, record);
+  for (const auto& e : old_indexes) {
+    if (!new_indexes.count(e)) m.index_remove.push_back({e.first, e.second});
+  }
+  for (const auto& e : new_indexes) {
+    if (!old_indexes.count(e)) m.index_add.push_back({e.first, e.second});
+  }
+  const bool moved = before_version == 0 || before.state() != record.state();
+  if (moved) {
+    if (before_version > 0) m.counter_deltas[BoardCounter(record.kind(), before.state())] -= 1;
+    m.counter_deltas[BoardCounter(record.kind(), record.state())] += 1;
+  }
+
+  absl::Time earliest = absl::InfiniteFuture();
+  for (const auto& t : decision.timers_arm) {
+    m.timers_arm.push_back({record.id(), t.name, t.due, record.kind(), 0});
+    earliest = std::min(earliest, t.due);
+  }
+  m.timers_cancel = decision.timers_cancel;
+  m.attachments_put = std::move(decision.attachments_put);
+  m.attachments_delete = std::move(decision.attachments_delete);
+  m.record = record.SerializeAsString();
+
+  auto version = repo_->Commit(m);
+  if (!version.ok()) return version.status();
+
+  if (moved) {
+    if (before_version > 0) metrics_->AddCases(record.kind(), before.state(), -1);
+    metrics_->AddCases(record.kind(), record.state(), 1);
+  }
+  if (listener_ && (!m.timers_arm.empty() || !m.outbox.empty())) {
+    listener_(!m.timers_arm.empty(), earliest, !m.outbox.empty());
+  }
+  CaseView view;
+  view.record = std::move(record);
+  view.version = *version;
+  view.reveal = std::move(decision.reveal);
+  return view;
+}
+
+absl::StatusOr<CaseView> Engine::Get(const std::string& kind, const std::string& case_id) {
+  return Load(kind, case_id);
+}
+
+absl::StatusOr<CasePage> Engine::List(const std::string& kind, const ListFilter& filter,
+                                      const std::string& page_token, int page_size) {
+  if (auto s = CheckPageSize(page_size); !s.ok()) return s;
+  storage::IndexEntry index = filter.index.empty()
+                                  ? storage::IndexEntry{"kind", kind}
+                                  : storage::IndexEntry{filter.index,
+                                                        absl::StrCat(kind, "/", filter.value)};
+  const std::string scope = absl::StrCat(index.index, "\n", index.key);
+  auto after = DecodePageToken(page_token, scope);
+  if (!after.ok()) return after.status();
+  const int limit = ClampPageSize(page_size);
+  // One extra row tells whether another page follows.
+  auto stored = repo_->ListCases(index, *after, limit + 1);
+  if (!stored.ok()) return stored.status();
+  CasePage page;
+  for (auto& s : *stored) {
+    if (static_cast<int>(page.cases.size()) == limit) {
+      page.next_page_token = EncodePageToken(scope, page.cases.back().record.id());
+      break;
+    }
+    CaseView view;
+    view.version = s.version;
+    if (!view.record.ParseFromString(s.record)) {
+      return absl::DataLossError(absl::StrCat("case ", s.case_id, ": record is damaged"));
+    }
+    page.cases.push_back(std::move(view));
+  }
+  return page;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Engine::Board(
+    const std::string& kind) {
+  auto wf = Require(kind);
+  if (!wf.ok()) return wf.status();
+  auto counters = repo_->GetCounters(absl::StrCat("board/", kind, "/"));
+  if (!counters.ok()) return counters.status();
+  std::vector<std::pair<std::string, int64_t>> out;
+  for (const auto& state : (*wf)->spec().states) {
+    auto it = counters->find(BoardCounter(kind, state));
+    out.emplace_back(state, it == counters->end() ? 0 : it->second);
+  }
+  return out;
+}
+
+absl::StatusOr<EventPage> Engine::Events(const std::string& kind, const std::string& case_id,
+                                         const std::string& page_token, int page_size) {
+  if (auto s = CheckPageSize(page_size); !s.ok()) return s;
+  auto current = Load(kind, case_id);
+  if (!current.ok()) return current.status();
+  const std::string scope = absl::StrCat("events\n", case_id);
+  auto after = DecodePageToken(page_token, scope);
+  if (!after.ok()) return after.status();
+  int64_t after_sequence = 0;
+  if (!after->empty() && !absl::SimpleAtoi(*after, &after_sequence)) {
+    return InvalidField("page_token", "is not a token this query issued");
+  }
+  const int limit = ClampPageSize(page_size);
+  auto stored = repo_->ListEvents(case_id, after_sequence, limit + 1);
+  if (!stored.ok()) return stored.status();
+  EventPage page;
+  for (const auto& s : *stored) {
+    if (static_cast<int>(page.events.size()) == limit) {
+      page.next_page_token = EncodePageToken(scope, absl::StrCat(page.events.back().sequence()));
+      break;
+    }
+    v1::TimelineEvent e;
+    if (!e.ParseFromString(s.event)) {
+      return absl::DataLossError(
+          absl::StrCat("case ", case_id, ": event ", s.sequence, " is damaged"));
+    }
+    page.events.push_back(std::move(e));
+  }
+  return page;
+}
+
+absl::StatusOr<std::string> Engine::GetAttachment(const std::string& kind,
+                                                  const std::string& case_id,
+                                                  const std::string& attachment_id) {
+  auto current = Load(kind, case_id);
+  if (!current.ok()) return current.status();
+  return repo_->GetAttachment(case_id, attachment_id);
+}
+
+}  // namespace casework::engine

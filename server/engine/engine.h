@@ -1,0 +1,131 @@
+// The engine: loads a case, asks its workflow to decide, and commits one
+// atomic mutation (case + timeline events + index entries + timers +
+// outbox). All services share it; it knows no gRPC.
+//
+// Thread safety: all methods may be called concurrently. Concurrent changes
+// to one case are serialised by the repository's version check.
+#ifndef CASEWORK_SERVER_ENGINE_ENGINE_H_
+#define CASEWORK_SERVER_ENGINE_ENGINE_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/common/clock.h"
+#include "server/metrics/metrics.h"
+#include "server/notify/templates.h"
+#include "server/workflow/workflow.h"
+#include "storage/repository.h"
+
+namespace casework::engine {
+
+using internal::CaseRecord;
+
+struct CaseView {
+  CaseRecord record;
+  int64_t version = 0;
+  // Set only by actions that reveal a secret.
+  std::string reveal;
+};
+
+struct CasePage {
+  std::vector<CaseView> cases;
+  std::string next_page_token;
+};
+
+struct EventPage {
+  std::vector<v1::TimelineEvent> events;
+  std::string next_page_token;
+};
+
+// An index to list by: ("state", "PROBLEM_ORDER"), ("v_number", "V1234567").
+// An empty index lists every case of the kind.
+struct ListFilter {
+  std::string index;
+  std::string value;
+};
+
+class Engine {
+ public:
+  // All pointers must outlive the engine.
+  Engine(storage::Repository* repo, const Clock* clock,
+         notify::TemplateStore* templates, metrics::Metrics* metrics);
+
+  // Call before serving.
+  void Register(std::unique_ptr<workflow::Workflow> workflow);
+  const workflow::Workflow* Find(const std::string& kind) const;
+  std::vector<const workflow::Workflow*> workflows() const;
+
+  // Creates a case through the workflow's creating transition. `case_id`
+  // empty: a new id. A non-empty `request_id` makes retries return the case
+  // the first call created. ALREADY_EXISTS if `case_id` is taken.
+  absl::StatusOr<CaseView> Create(const std::string& kind, const std::string& case_id,
+                                  const std::string& request_id,
+                                  const workflow::Actor& actor,
+                                  const google::protobuf::Message& input);
+
+  // Runs `action` on a case. `expected_version` < 0 means "no etag": a
+  // concurrent change is retried transparently; otherwise a different
+  // version fails with ABORTED and nothing changes.
+  absl::StatusOr<CaseView> Act(const std::string& kind, const std::string& case_id,
+                               int64_t expected_version, const std::string& action,
+                               const workflow::Actor& actor,
+                               const google::protobuf::Message& input);
+
+  absl::StatusOr<CaseView> Get(const std::string& kind, const std::string& case_id);
+
+  absl::StatusOr<CasePage> List(const std::string& kind, const ListFilter& filter,
+                                const std::string& page_token, int page_size);
+
+  // (state, count) for every state of the kind, in board order.
+  absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Board(
+      const std::string& kind);
+
+  absl::StatusOr<EventPage> Events(const std::string& kind, const std::string& case_id,
+                                   const std::string& page_token, int page_size);
+
+  absl::StatusOr<std::string> GetAttachment(const std::string& kind,
+                                            const std::string& case_id,
+                                            const std::string& attachment_id);
+
+  // Fires a claimed timer: the workflow's "timer:<name prefix>" action runs
+  // and the timer is consumed in the same commit, so its effects happen
+  // once even if the timer is claimed again after a crash. A timer that no
+  // longer applies (the case moved on) is consumed without effect.
+  absl::Status FireTimer(const storage::QueueItem& timer);
+
+  // Called after every commit that armed a timer (with its earliest due
+  // time) or queued a notification, so the loops can wake up.
+  void SetCommitListener(std::function<void(bool armed_timer, absl::Time earliest_due,
+                                            bool queued_outbox)> listener);
+
+  // Sets the board gauges from the stored counters (at start-up).
+  absl::Status LoadBoardMetrics();
+
+ private:
+  absl::StatusOr<CaseView> Commit(const workflow::Workflow& wf,
+                                  const CaseRecord& before, int64_t before_version,
+                                  workflow::Decision decision,
+                                  const workflow::Actor& actor, absl::Time now,
+                                  const std::string& request_id,
+                                  const storage::QueueItem* consume_timer);
+  absl::StatusOr<const workflow::Workflow*> Require(const std::string& kind) const;
+  absl::StatusOr<CaseView> Load(const std::string& kind, const std::string& case_id);
+
+  storage::Repository* repo_;
+  const Clock* clock_;
+  notify::TemplateStore* templates_;
+  metrics::Metrics* metrics_;
+  std::map<std::string, std::unique_ptr<workflow::Workflow>> workflows_;
+  std::function<void(bool, absl::Time, bool)> listener_;
+};
+
+// The counter holding the number of cases of `kind` in `state`.
+std::string BoardCounter(const std::string& kind, const std::string& state);
+
+}  // namespace casework::engine
+
+#endif  // CASEWORK_SERVER_ENGINE_ENGINE_H_

@@ -1,0 +1,154 @@
+#include "server/metrics/metrics.h"
+
+#include "absl/strings/str_cat.h"
+#include "prometheus/exposer.h"
+
+namespace casework::metrics {
+namespace {
+
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const prometheus::Histogram::BucketBoundaries b = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return b;
+}
+
+const prometheus::Histogram::BucketBoundaries& LagBuckets() {
+  static const prometheus::Histogram::BucketBoundaries b = {
+      0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600};
+  return b;
+}
+
+}  // namespace
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      rpc_started_(prometheus::BuildCounter()
+                       .Name("grpc_server_started_total")
+                       .Help("RPCs started on the server.")
+                       .Register(*registry_)),
+      rpc_handled_(prometheus::BuildCounter()
+                       .Name("grpc_server_handled_total")
+                       .Help("RPCs completed on the server, by status code.")
+                       .Register(*registry_)),
+      rpc_seconds_(prometheus::BuildHistogram()
+                       .Name("grpc_server_handling_seconds")
+                       .Help("Time from receiving an RPC to finishing it.")
+                       .Register(*registry_)),
+      cases_(prometheus::BuildGauge()
+                 .Name("casework_cases")
+                 .Help("Cases per procedure and state (board column).")
+                 .Register(*registry_)),
+      timers_pending_(prometheus::BuildGauge()
+                          .Name("casework_timers_pending")
+                          .Help("Durable timers armed and not yet fired.")
+                          .Register(*registry_)
+                          .Add({})),
+      timers_fired_(prometheus::BuildCounter()
+                        .Name("casework_timers_fired_total")
+                        .Help("Timers fired, by procedure and timer.")
+                        .Register(*registry_)),
+      timer_lag_(prometheus::BuildHistogram()
+                     .Name("casework_timer_fire_lag_seconds")
+                     .Help("Delay between a timer's due time and its firing.")
+                     .Register(*registry_)
+                     .Add({}, LagBuckets())),
+      outbox_pending_(prometheus::BuildGauge()
+                          .Name("casework_outbox_pending")
+                          .Help("Notifications waiting in the outbox.")
+                          .Register(*registry_)
+                          .Add({})),
+      dead_letters_(prometheus::BuildGauge()
+                        .Name("casework_outbox_dead_letters")
+                        .Help("Notifications that exhausted their attempts.")
+                        .Register(*registry_)
+                        .Add({})),
+      notifications_(prometheus::BuildCounter()
+                         .Name("casework_notifications_total")
+                         .Help("Delivery attempts by channel and result.")
+                         .Register(*registry_)),
+      delivery_seconds_(prometheus::BuildHistogram()
+                            .Name("casework_notification_delivery_seconds")
+                            .Help("Time a delivery attempt took, by channel.")
+                            .Register(*registry_)) {
+  prometheus::BuildGauge()
+      .Name("casework_build_info")
+      .Help("Build information; the value is always 1.")
+      .Register(*registry_)
+      .Add({{"version", "0.1.0"}})
+      .Set(1);
+}
+
+Metrics::~Metrics() = default;
+
+absl::Status Metrics::Serve(const std::string& address) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(address, 2);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
+  }
+  exposer_->RegisterCollectable(registry_);
+  return absl::OkStatus();
+}
+
+int Metrics::port() const {
+  if (!exposer_) return 0;
+  auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+void Metrics::RpcStarted(const std::string& service, const std::string& method) {
+  rpc_started_
+      .Add({{"grpc_service", service}, {"grpc_method", method}, {"grpc_type", "unary"}})
+      .Increment();
+}
+
+void Metrics::RpcHandled(const std::string& service, const std::string& method,
+                         const std::string& code, absl::Duration latency) {
+  rpc_handled_
+      .Add({{"grpc_service", service},
+            {"grpc_method", method},
+            {"grpc_type", "unary"},
+            {"grpc_code", code}})
+      .Increment();
+  prometheus::Histogram* h;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& slot = rpc_histograms_[absl::StrCat(service, "/", method)];
+    if (slot == nullptr) {
+      slot = &rpc_seconds_.Add(
+          {{"grpc_service", service}, {"grpc_method", method}, {"grpc_type", "unary"}},
+          LatencyBuckets());
+    }
+    h = slot;
+  }
+  h->Observe(absl::ToDoubleSeconds(latency));
+}
+
+void Metrics::AddCases(const std::string& kind, const std::string& state, int64_t delta) {
+  cases_.Add({{"procedure", kind}, {"state", state}}).Increment(static_cast<double>(delta));
+}
+
+void Metrics::SetCases(const std::string& kind, const std::string& state, int64_t value) {
+  cases_.Add({{"procedure", kind}, {"state", state}}).Set(static_cast<double>(value));
+}
+
+void Metrics::SetTimersPending(int64_t n) { timers_pending_.Set(static_cast<double>(n)); }
+
+void Metrics::TimerFired(const std::string& kind, const std::string& timer,
+                         absl::Duration lag) {
+  timers_fired_.Add({{"procedure", kind}, {"timer", timer}}).Increment();
+  timer_lag_.Observe(absl::ToDoubleSeconds(lag));
+}
+
+void Metrics::SetOutboxPending(int64_t n) { outbox_pending_.Set(static_cast<double>(n)); }
+void Metrics::SetDeadLetters(int64_t n) { dead_letters_.Set(static_cast<double>(n)); }
+
+void Metrics::NotificationResult(const std::string& channel, const std::string& result,
+                                 absl::Duration latency) {
+  notifications_.Add({{"channel", channel}, {"result", result}}).Increment();
+  delivery_seconds_.Add({{"channel", channel}}, LatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(latency));
+}
+
+}  // namespace casework::metrics

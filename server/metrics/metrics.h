@@ -1,0 +1,80 @@
+// The server's Prometheus metrics, in one registry. Label sets are bounded:
+// services, methods, codes, case kinds, states, channels and results are all
+// finite sets known to the server.
+#ifndef CASEWORK_SERVER_METRICS_METRICS_H_
+#define CASEWORK_SERVER_METRICS_METRICS_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace prometheus {
+class Exposer;
+}
+
+namespace casework::metrics {
+
+class Metrics {
+ public:
+  Metrics();
+  ~Metrics();
+
+  // Serves /metrics on `address` ("host:port"; port 0 picks one).
+  absl::Status Serve(const std::string& address);
+  // The port /metrics listens on, or 0.
+  int port() const;
+
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  // One unary RPC: counted when started and when handled, with its latency.
+  void RpcStarted(const std::string& service, const std::string& method);
+  void RpcHandled(const std::string& service, const std::string& method,
+                  const std::string& code, absl::Duration latency);
+
+  // Board gauge: cases per kind and state.
+  void AddCases(const std::string& kind, const std::string& state, int64_t delta);
+  void SetCases(const std::string& kind, const std::string& state, int64_t value);
+
+  void SetTimersPending(int64_t n);
+  void TimerFired(const std::string& kind, const std::string& timer, absl::Duration lag);
+
+  void SetOutboxPending(int64_t n);
+  void SetDeadLetters(int64_t n);
+  // result: "delivered", "retry", "dead_letter".
+  void NotificationResult(const std::string& channel, const std::string& result,
+                          absl::Duration latency);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+
+  prometheus::Family<prometheus::Counter>& rpc_started_;
+  prometheus::Family<prometheus::Counter>& rpc_handled_;
+  prometheus::Family<prometheus::Histogram>& rpc_seconds_;
+  prometheus::Family<prometheus::Gauge>& cases_;
+  prometheus::Gauge& timers_pending_;
+  prometheus::Family<prometheus::Counter>& timers_fired_;
+  prometheus::Histogram& timer_lag_;
+  prometheus::Gauge& outbox_pending_;
+  prometheus::Gauge& dead_letters_;
+  prometheus::Family<prometheus::Counter>& notifications_;
+  prometheus::Family<prometheus::Histogram>& delivery_seconds_;
+
+  // Family::Add is thread-safe; this caches the returned metrics so that the
+  // RPC path does one map lookup instead of hashing label sets.
+  std::mutex mu_;
+  std::map<std::string, prometheus::Histogram*> rpc_histograms_;
+};
+
+}  // namespace casework::metrics
+
+#endif  // CASEWORK_SERVER_METRICS_METRICS_H_

@@ -1,0 +1,95 @@
+// The templates casework installs on first start. Administrators change
+// them through AdminService.UpdateTemplate; a stored template is never
+// overwritten by a newer default.
+#include "server/notify/templates.h"
+
+namespace casework::notify {
+namespace {
+
+v1::Template Make(const char* id, const char* procedure, v1::Channel channel,
+                  std::vector<std::vector<const char*>> variants) {
+  v1::Template t;
+  t.set_name(TemplateName(id));
+  t.set_procedure(procedure);
+  t.set_channel(channel);
+  for (const auto& v : variants) {
+    auto* out = t.add_variants();
+    out->set_language_code(v[0]);
+    out->set_subject(v[1]);
+    out->set_body(v[2]);
+  }
+  return t;
+}
+
+}  // namespace
+
+std::vector<v1::Template> DefaultTemplates() {
+  using v1::CHANNEL_CHAT;
+  using v1::CHANNEL_EMAIL;
+  return {
+      Make("trade_in.contact.device_locked", "trade_in", CHANNEL_EMAIL,
+           {{"nl", "Update over je inruil ({{v_number}})",
+             "Hoi {{customer_name}},\n\n"
+             "Je {{product_name}} is bij ons aangekomen, maar het toestel is nog "
+             "beveiligd met een toegangscode of gekoppeld aan een account (iCloud, "
+             "Google of Samsung). Zo kunnen we het niet testen.\n\n"
+             "Wil je ons de toegangscode sturen, of het toestel uit je account "
+             "verwijderen en ons laten weten wanneer dat gelukt is? Daarna ronden we "
+             "je inruil zo snel mogelijk af.\n\n"
+             "Met vriendelijke groet,\nHet supportteam"},
+            {"en", "Update on your trade-in ({{v_number}})",
+             "Hi {{customer_name}},\n\n"
+             "Your {{product_name}} has arrived, but it is still protected by a "
+             "passcode or linked to an account (iCloud, Google or Samsung), so we "
+             "cannot test it yet.\n\n"
+             "Please send us the passcode, or remove the device from your account "
+             "and let us know once that is done. We will then complete your "
+             "trade-in as soon as possible.\n\n"
+             "Kind regards,\nThe support team"}}),
+      Make("trade_in.contact.proof_of_purchase", "trade_in", CHANNEL_EMAIL,
+           {{"nl", "Update over je inruil ({{v_number}})",
+             "Hoi {{customer_name}},\n\n"
+             "We hebben je {{product_name}} in goede orde ontvangen, bedankt voor "
+             "het zorgvuldig versturen!\n\n"
+             "Toestellen die (bijna) nieuw zijn controleren we steekproefsgewijs. "
+             "Dat is een standaardprocedure en geen reden tot zorg. Voor deze "
+             "controle hebben we alleen een aankoopbewijs nodig. Wil je dat naar ons "
+             "sturen? Hoe sneller we het hebben, hoe sneller we je uitbetaling "
+             "regelen.\n\n"
+             "Met vriendelijke groet,\nHet supportteam"},
+            {"en", "Update on your trade-in ({{v_number}})",
+             "Hi {{customer_name}},\n\n"
+             "Your {{product_name}} has arrived safely, thank you for packing it so "
+             "carefully!\n\n"
+             "We run a spot check on devices that look new or nearly new. This is a "
+             "standard procedure and nothing to worry about: all we need is a proof "
+             "of purchase. Could you send it to us? The sooner we have it, the "
+             "sooner we can arrange your payout.\n\n"
+             "Kind regards,\nThe support team"}}),
+      Make("trade_in.reminder", "trade_in", CHANNEL_EMAIL,
+           {{"nl", "Herinnering: update over je inruil ({{v_number}})",
+             "Hoi {{customer_name}},\n\n"
+             "We wachten nog op je reactie over je {{product_name}}. Zonder je "
+             "antwoord kunnen we je inruil niet afronden. Reageer op deze e-mail, "
+             "dan helpen we je verder.\n\n"
+             "Met vriendelijke groet,\nHet supportteam"},
+            {"en", "Reminder: update on your trade-in ({{v_number}})",
+             "Hi {{customer_name}},\n\n"
+             "We are still waiting for your reply about your {{product_name}}. We "
+             "cannot complete your trade-in without it. Just reply to this email "
+             "and we will take it from there.\n\n"
+             "Kind regards,\nThe support team"}}),
+      Make("trade_in.ops.test_again", "trade_in", CHANNEL_CHAT,
+           {{"en", "",
+             "{{v_number}} | {{s_number}} | unlock code received (reveal it in "
+             "casework). Test again"}}),
+      Make("trade_in.ops.proof_approved", "trade_in", CHANNEL_CHAT,
+           {{"en", "", "{{v_number}} | {{s_number}} | Proof of Purchase approved"}}),
+      Make("trade_in.ops.no_response", "trade_in", CHANNEL_CHAT,
+           {{"en", "",
+             "{{v_number}} | {{s_number}} | no response after {{reminders_sent}} "
+             "reminder(s); back in problem orders"}}),
+  };
+}
+
+}  // namespace casework::notify

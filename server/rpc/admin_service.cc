@@ -1,0 +1,128 @@
+#include "server/rpc/admin_service.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/common/errors.h"
+#include "server/engine/page_token.h"
+#include "server/workflow/workflow.h"
+
+namespace casework::rpc {
+namespace {
+
+using grpc::CallbackServerContext;
+using grpc::ServerUnaryReactor;
+using workflow::Actor;
+
+constexpr char kService[] = "casework.v1.AdminService";
+
+// Template ids are dotted names: "trade_in.contact.device_locked".
+absl::StatusOr<std::string> TemplateId(const std::string& name, const std::string& field) {
+  const std::string prefix = "templates/";
+  const auto bad = InvalidField(field, "must look like templates/{procedure.name}");
+  if (!absl::StartsWith(name, prefix)) return bad;
+  std::string id = name.substr(prefix.size());
+  if (id.empty() || id.size() > 100) return bad;
+  for (char c : id) {
+    if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '_' && c != '.') return bad;
+  }
+  return id;
+}
+
+class AdminService final : public v1::AdminService::CallbackService {
+ public:
+  AdminService(notify::TemplateStore* templates, const Clock* clock, RpcEnv env)
+      : templates_(templates), clock_(clock), env_(env) {}
+
+  ServerUnaryReactor* GetTemplate(CallbackServerContext* ctx, const v1::GetTemplateRequest* req,
+                                  v1::Template* resp) override {
+    return Serve(env_, ctx, kService, "GetTemplate", [=](const Actor&) -> absl::Status {
+      auto id = TemplateId(req->name(), "name");
+      if (!id.ok()) return id.status();
+      auto t = templates_->Get(*id);
+      if (!t.ok()) return t.status();
+      *resp = *std::move(t);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* ListTemplates(CallbackServerContext* ctx,
+                                    const v1::ListTemplatesRequest* req,
+                                    v1::ListTemplatesResponse* resp) override {
+    return Serve(env_, ctx, kService, "ListTemplates", [=](const Actor&) -> absl::Status {
+      if (req->page_size() < 0) return InvalidField("page_size", "must not be negative");
+      const int limit = req->page_size() == 0 ? 50 : std::min(req->page_size(), 500);
+      auto after = engine::DecodePageToken(req->page_token(), "templates");
+      if (!after.ok()) return after.status();
+      auto list = templates_->List(*after, limit + 1);
+      if (!list.ok()) return list.status();
+      for (auto& t : *list) {
+        if (resp->templates_size() == limit) {
+          const std::string last = resp->templates(limit - 1).name().substr(10);
+          resp->set_next_page_token(engine::EncodePageToken("templates", last));
+          break;
+        }
+        *resp->add_templates() = std::move(t);
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* UpdateTemplate(CallbackServerContext* ctx,
+                                     const v1::UpdateTemplateRequest* req,
+                                     v1::Template* resp) override {
+    return Serve(env_, ctx, kService, "UpdateTemplate", [=](const Actor& who) -> absl::Status {
+      if (who.role != workflow::kAdmin) {
+        return absl::PermissionDeniedError("UpdateTemplate requires role admin");
+      }
+      auto id = TemplateId(req->template_().name(), "template.name");
+      if (!id.ok()) return id.status();
+      auto version = ParseEtag(req->template_().etag());
+      if (!version.ok()) return InvalidField("template.etag", "is not an etag this server issued");
+      auto current = templates_->Get(*id);
+      if (!current.ok()) return current.status();
+      v1::Template wanted = req->template_();
+      // The procedure a template belongs to is fixed by the server.
+      wanted.set_procedure(current->procedure());
+      if (wanted.channel() == v1::CHANNEL_UNSPECIFIED) wanted.set_channel(current->channel());
+      auto saved = templates_->Put(*id, std::move(wanted), *version, clock_->Now());
+      if (!saved.ok()) return saved.status();
+      *resp = *std::move(saved);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* RenderTemplate(CallbackServerContext* ctx,
+                                     const v1::RenderTemplateRequest* req,
+                                     v1::RenderTemplateResponse* resp) override {
+    return Serve(env_, ctx, kService, "RenderTemplate", [=](const Actor&) -> absl::Status {
+      auto id = TemplateId(req->name(), "name");
+      if (!id.ok()) return id.status();
+      std::map<std::string, std::string> values(req->values().begin(), req->values().end());
+      auto out = templates_->Render(*id, req->language_code(), values);
+      if (!out.ok()) {
+        if (absl::IsFailedPrecondition(out.status())) {
+          return InvalidField("values", std::string(out.status().message()));
+        }
+        return out.status();
+      }
+      resp->set_subject(out->subject);
+      resp->set_body(out->body);
+      resp->set_language_code(out->language_code);
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  notify::TemplateStore* templates_;
+  const Clock* clock_;
+  RpcEnv env_;
+};
+
+}  // namespace
+
+std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(
+    notify::TemplateStore* templates, const Clock* clock, RpcEnv env) {
+  return std::make_unique<AdminService>(templates, clock, env);
+}
+
+}  // namespace casework::rpc

@@ -1,0 +1,18 @@
+#ifndef CASEWORK_SERVER_RPC_ADMIN_SERVICE_H_
+#define CASEWORK_SERVER_RPC_ADMIN_SERVICE_H_
+
+#include <memory>
+
+#include "casework/v1/admin.grpc.pb.h"
+#include "server/common/clock.h"
+#include "server/notify/templates.h"
+#include "server/rpc/rpc_util.h"
+
+namespace casework::rpc {
+
+std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(
+    notify::TemplateStore* templates, const Clock* clock, RpcEnv env);
+
+}  // namespace casework::rpc
+
+#endif  // CASEWORK_SERVER_RPC_ADMIN_SERVICE_H_

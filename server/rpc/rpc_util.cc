@@ -1,0 +1,124 @@
+#include "server/rpc/rpc_util.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "google/rpc/status.pb.h"
+#include "server/common/errors.h"
+
+namespace casework::rpc {
+namespace {
+
+const char* CodeName(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kOk: return "OK";
+    case absl::StatusCode::kCancelled: return "Canceled";
+    case absl::StatusCode::kUnknown: return "Unknown";
+    case absl::StatusCode::kInvalidArgument: return "InvalidArgument";
+    case absl::StatusCode::kDeadlineExceeded: return "DeadlineExceeded";
+    case absl::StatusCode::kNotFound: return "NotFound";
+    case absl::StatusCode::kAlreadyExists: return "AlreadyExists";
+    case absl::StatusCode::kPermissionDenied: return "PermissionDenied";
+    case absl::StatusCode::kResourceExhausted: return "ResourceExhausted";
+    case absl::StatusCode::kFailedPrecondition: return "FailedPrecondition";
+    case absl::StatusCode::kAborted: return "Aborted";
+    case absl::StatusCode::kOutOfRange: return "OutOfRange";
+    case absl::StatusCode::kUnimplemented: return "Unimplemented";
+    case absl::StatusCode::kInternal: return "Internal";
+    case absl::StatusCode::kUnavailable: return "Unavailable";
+    case absl::StatusCode::kDataLoss: return "DataLoss";
+    case absl::StatusCode::kUnauthenticated: return "Unauthenticated";
+    default: return "Unknown";
+  }
+}
+
+std::string Metadata(const grpc::CallbackServerContext& ctx, const char* key) {
+  const auto& md = ctx.client_metadata();
+  auto it = md.find(key);
+  if (it == md.end()) return "";
+  return std::string(it->second.data(), it->second.size());
+}
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  google::rpc::Status details;
+  details.set_code(static_cast<int>(status.code()));
+  details.set_message(std::string(status.message()));
+  for (absl::string_view url : {kBadRequestUrl, kErrorInfoUrl, kPreconditionFailureUrl}) {
+    auto payload = status.GetPayload(url);
+    if (!payload) continue;
+    auto* any = details.add_details();
+    any->set_type_url(std::string(url));
+    any->set_value(std::string(*payload));
+  }
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()), details.SerializeAsString());
+}
+
+absl::StatusOr<workflow::Actor> CallerOf(const grpc::CallbackServerContext& ctx) {
+  workflow::Actor actor{Metadata(ctx, kPrincipalHeader), Metadata(ctx, kRoleHeader)};
+  if (actor.principal.empty() || actor.role.empty()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "say who you are: set the ", kPrincipalHeader, " and ", kRoleHeader,
+        " metadata"));
+  }
+  if (actor.principal.size() > 128) {
+    return absl::UnauthenticatedError("principal is longer than 128 bytes");
+  }
+  const auto& roles = workflow::AllRoles();
+  if (std::find(roles.begin(), roles.end(), actor.role) == roles.end()) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "unknown role '", actor.role,
+        "'; roles are cs_agent, ops, approver, team_lead, admin, service"));
+  }
+  return actor;
+}
+
+absl::StatusOr<std::string> ParseName(const std::string& name,
+                                      const std::string& collection,
+                                      const std::string& field) {
+  const std::string prefix = collection + "/";
+  const std::string shape = absl::StrCat("must look like ", collection, "/{id}");
+  if (!absl::StartsWith(name, prefix)) return InvalidField(field, shape);
+  std::string id = name.substr(prefix.size());
+  if (id.empty() || id.size() > 63) return InvalidField(field, shape);
+  for (char c : id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-') {
+      return InvalidField(field, shape);
+    }
+  }
+  return id;
+}
+
+absl::StatusOr<int64_t> ParseEtag(const std::string& etag) {
+  if (etag.empty()) return -1;
+  int64_t version = 0;
+  if (etag.size() > 20 || !absl::SimpleAtoi(etag, &version) || version <= 0) {
+    return InvalidField("etag", "is not an etag this server issued");
+  }
+  return version;
+}
+
+grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* ctx,
+                                const char* service, const char* method,
+                                std::function<absl::Status(const workflow::Actor&)> body) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  env.metrics->RpcStarted(service, method);
+  const absl::Time started = absl::Now();
+  env.pool->Submit([env, ctx, reactor, service, method, started, body = std::move(body)] {
+    absl::Status status;
+    auto caller = CallerOf(*ctx);
+    status = caller.ok() ? body(*caller) : caller.status();
+    env.metrics->RpcHandled(service, method, CodeName(status.code()), absl::Now() - started);
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  return reactor;
+}
+
+}  // namespace casework::rpc

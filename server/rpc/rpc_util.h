@@ -1,0 +1,56 @@
+// What every RPC handler shares: the one absl -> gRPC status conversion,
+// the caller's identity, resource-name and etag parsing, and Serve(), which
+// runs a handler's body off gRPC's threads and finishes the call.
+#ifndef CASEWORK_SERVER_RPC_RPC_UTIL_H_
+#define CASEWORK_SERVER_RPC_RPC_UTIL_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "grpcpp/grpcpp.h"
+#include "server/common/worker_pool.h"
+#include "server/metrics/metrics.h"
+#include "server/workflow/workflow.h"
+
+namespace casework::rpc {
+
+// Metadata keys naming the caller until token authentication is configured.
+inline constexpr char kPrincipalHeader[] = "x-casework-principal";
+inline constexpr char kRoleHeader[] = "x-casework-role";
+
+// Converts a status, carrying its google.rpc details (BadRequest, ErrorInfo,
+// PreconditionFailure) in grpc-status-details-bin.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// The caller, from request metadata. UNAUTHENTICATED when missing or when
+// the role is not one of the known roles.
+absl::StatusOr<workflow::Actor> CallerOf(const grpc::CallbackServerContext& ctx);
+
+// "tradeIns/ABC" with collection "tradeIns" -> "ABC". INVALID_ARGUMENT
+// naming `field` otherwise.
+absl::StatusOr<std::string> ParseName(const std::string& name,
+                                      const std::string& collection,
+                                      const std::string& field = "name");
+
+// "" -> -1 (no check); "12" -> 12; anything else INVALID_ARGUMENT "etag".
+absl::StatusOr<int64_t> ParseEtag(const std::string& etag);
+
+// Shared by the services of one server.
+struct RpcEnv {
+  WorkerPool* pool;
+  metrics::Metrics* metrics;
+};
+
+// Runs `body` on the worker pool and finishes the call with its status.
+// `body` receives the authenticated caller. Handlers stay a few lines:
+//   return Serve(env_, ctx, "TradeInService", "GetTradeIn",
+//                [=](const Actor& who) { ... return absl::OkStatus(); });
+grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* ctx,
+                                const char* service, const char* method,
+                                std::function<absl::Status(const workflow::Actor&)> body);
+
+}  // namespace casework::rpc
+
+#endif  // CASEWORK_SERVER_RPC_RPC_UTIL_H_

@@ -1,0 +1,261 @@
+#include "server/rpc/trade_in_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/common/errors.h"
+#include "server/workflow/trade_in_workflow.h"
+
+namespace casework::rpc {
+namespace {
+
+using grpc::CallbackServerContext;
+using grpc::ServerUnaryReactor;
+using workflow::Actor;
+namespace wf = workflow;
+
+constexpr char kService[] = "casework.v1.TradeInService";
+constexpr char kCollection[] = "tradeIns";
+constexpr char kKind[] = "trade_in";
+
+std::string StateName(v1::TradeInState s) {
+  const std::string full = v1::TradeInState_Name(s);
+  return full.substr(std::string("TRADE_IN_STATE_").size());
+}
+
+v1::TradeInState StateValue(const std::string& name) {
+  v1::TradeInState s = v1::TRADE_IN_STATE_UNSPECIFIED;
+  v1::TradeInState_Parse(absl::StrCat("TRADE_IN_STATE_", name), &s);
+  return s;
+}
+
+class TradeInService final : public v1::TradeInService::CallbackService {
+ public:
+  TradeInService(engine::Engine* engine, RpcEnv env) : engine_(engine), env_(env) {}
+
+  ServerUnaryReactor* CreateTradeIn(CallbackServerContext* ctx,
+                                    const v1::CreateTradeInRequest* req,
+                                    v1::TradeIn* resp) override {
+    return Serve(env_, ctx, kService, "CreateTradeIn", [=](const Actor& who) -> absl::Status {
+      if (!req->trade_in_id().empty() && !ParseName(absl::StrCat(kCollection, "/", req->trade_in_id()), kCollection).ok()) {
+        return InvalidField("trade_in_id", "must be 1 to 63 letters, digits or '-'");
+      }
+      if (req->request_id().size() > 128) return InvalidField("request_id", "must be at most 128 bytes");
+      auto view = engine_->Create(kKind, req->trade_in_id(), req->request_id(), who, *req);
+      if (!view.ok()) return view.status();
+      *resp = ToTradeIn(*view);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* GetTradeIn(CallbackServerContext* ctx, const v1::GetTradeInRequest* req,
+                                 v1::TradeIn* resp) override {
+    return Serve(env_, ctx, kService, "GetTradeIn", [=](const Actor&) -> absl::Status {
+      auto id = ParseName(req->name(), kCollection);
+      if (!id.ok()) return id.status();
+      auto view = engine_->Get(kKind, *id);
+      if (!view.ok()) return view.status();
+      *resp = ToTradeIn(*view);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* ListTradeIns(CallbackServerContext* ctx,
+                                   const v1::ListTradeInsRequest* req,
+                                   v1::ListTradeInsResponse* resp) override {
+    return Serve(env_, ctx, kService, "ListTradeIns", [=](const Actor&) -> absl::Status {
+      auto filter = FilterOf(*req);
+      if (!filter.ok()) return filter.status();
+      auto page = engine_->List(kKind, *filter, req->page_token(), req->page_size());
+      if (!page.ok()) return page.status();
+      for (const auto& c : page->cases) *resp->add_trade_ins() = ToTradeIn(c);
+      resp->set_next_page_token(page->next_page_token);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* GetTradeInBoard(CallbackServerContext* ctx,
+                                      const v1::GetTradeInBoardRequest* req,
+                                      v1::TradeInBoard* resp) override {
+    return Serve(env_, ctx, kService, "GetTradeInBoard", [=](const Actor&) -> absl::Status {
+      auto board = engine_->Board(kKind);
+      if (!board.ok()) return board.status();
+      for (const auto& [state, count] : *board) {
+        auto* column = resp->add_columns();
+        column->set_state(state);
+        column->set_count(count);
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* ListTradeInEvents(CallbackServerContext* ctx,
+                                        const v1::ListTradeInEventsRequest* req,
+                                        v1::ListTradeInEventsResponse* resp) override {
+    return Serve(env_, ctx, kService, "ListTradeInEvents", [=](const Actor&) -> absl::Status {
+      auto id = ParseName(req->parent(), kCollection, "parent");
+      if (!id.ok()) return id.status();
+      auto page = engine_->Events(kKind, *id, req->page_token(), req->page_size());
+      if (!page.ok()) return page.status();
+      for (auto& e : page->events) *resp->add_events() = std::move(e);
+      resp->set_next_page_token(page->next_page_token);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* ContactCustomer(CallbackServerContext* ctx,
+                                      const v1::ContactCustomerRequest* req,
+                                      v1::TradeIn* resp) override {
+    return Act(ctx, "ContactCustomer", wf::kTradeInContactCustomer, *req, resp);
+  }
+  ServerUnaryReactor* RecordUnlockCode(CallbackServerContext* ctx,
+                                       const v1::RecordUnlockCodeRequest* req,
+                                       v1::TradeIn* resp) override {
+    return Act(ctx, "RecordUnlockCode", wf::kTradeInRecordUnlockCode, *req, resp);
+  }
+  ServerUnaryReactor* AttachProofOfPurchase(CallbackServerContext* ctx,
+                                            const v1::AttachProofOfPurchaseRequest* req,
+                                            v1::TradeIn* resp) override {
+    return Act(ctx, "AttachProofOfPurchase", wf::kTradeInAttachProof, *req, resp);
+  }
+  ServerUnaryReactor* ApproveProofOfPurchase(CallbackServerContext* ctx,
+                                             const v1::ApproveProofOfPurchaseRequest* req,
+                                             v1::TradeIn* resp) override {
+    return Act(ctx, "ApproveProofOfPurchase", wf::kTradeInApproveProof, *req, resp);
+  }
+  ServerUnaryReactor* RejectProofOfPurchase(CallbackServerContext* ctx,
+                                            const v1::RejectProofOfPurchaseRequest* req,
+                                            v1::TradeIn* resp) override {
+    return Act(ctx, "RejectProofOfPurchase", wf::kTradeInRejectProof, *req, resp);
+  }
+  ServerUnaryReactor* FlagProblem(CallbackServerContext* ctx,
+                                  const v1::FlagProblemRequest* req,
+                                  v1::TradeIn* resp) override {
+    return Act(ctx, "FlagProblem", wf::kTradeInFlagProblem, *req, resp);
+  }
+  ServerUnaryReactor* CloseTradeIn(CallbackServerContext* ctx,
+                                   const v1::CloseTradeInRequest* req,
+                                   v1::TradeIn* resp) override {
+    return Act(ctx, "CloseTradeIn", wf::kTradeInClose, *req, resp);
+  }
+  ServerUnaryReactor* CancelTradeIn(CallbackServerContext* ctx,
+                                    const v1::CancelTradeInRequest* req,
+                                    v1::TradeIn* resp) override {
+    return Act(ctx, "CancelTradeIn", wf::kTradeInCancel, *req, resp);
+  }
+  ServerUnaryReactor* AddTradeInComment(CallbackServerContext* ctx,
+                                        const v1::AddTradeInCommentRequest* req,
+                                        v1::TradeIn* resp) override {
+    return Act(ctx, "AddTradeInComment", wf::kTradeInComment, *req, resp);
+  }
+
+  ServerUnaryReactor* RevealUnlockCode(CallbackServerContext* ctx,
+                                       const v1::RevealUnlockCodeRequest* req,
+                                       v1::RevealUnlockCodeResponse* resp) override {
+    return Serve(env_, ctx, kService, "RevealUnlockCode", [=](const Actor& who) -> absl::Status {
+      auto id = ParseName(req->name(), kCollection);
+      if (!id.ok()) return id.status();
+      auto view = engine_->Act(kKind, *id, -1, wf::kTradeInRevealUnlockCode, who, *req);
+      if (!view.ok()) return view.status();
+      resp->set_unlock_code(view->reveal);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* GetProofOfPurchase(CallbackServerContext* ctx,
+                                         const v1::GetProofOfPurchaseRequest* req,
+                                         v1::ProofOfPurchase* resp) override {
+    return Serve(env_, ctx, kService, "GetProofOfPurchase", [=](const Actor& who) -> absl::Status {
+      if (who.role != wf::kApprover && who.role != wf::kOps && who.role != wf::kCsAgent) {
+        return absl::PermissionDeniedError(
+            "GetProofOfPurchase requires role approver, ops or cs_agent");
+      }
+      auto id = ParseName(req->name(), kCollection);
+      if (!id.ok()) return id.status();
+      auto view = engine_->Get(kKind, *id);
+      if (!view.ok()) return view.status();
+      auto bytes = engine_->GetAttachment(kKind, *id, wf::kProofAttachment);
+      if (!bytes.ok()) return bytes.status();
+      const auto& summary = view->record.trade_in().proof_of_purchase();
+      resp->set_content_type(summary.content_type());
+      resp->set_file_name(summary.file_name());
+      resp->set_status(summary.status());
+      resp->set_content(*std::move(bytes));
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  // Every state-changing action: parse name and etag, run, return the case.
+  template <typename Request>
+  ServerUnaryReactor* Act(CallbackServerContext* ctx, const char* method,
+                          const char* action, const Request& req, v1::TradeIn* resp) {
+    return Serve(env_, ctx, kService, method, [=, &req](const Actor& who) -> absl::Status {
+      auto id = ParseName(req.name(), kCollection);
+      if (!id.ok()) return id.status();
+      auto version = ParseEtag(req.etag());
+      if (!version.ok()) return version.status();
+      auto view = engine_->Act(kKind, *id, *version, action, who, req);
+      if (!view.ok()) return view.status();
+      *resp = ToTradeIn(*view);
+      return absl::OkStatus();
+    });
+  }
+
+  static absl::StatusOr<engine::ListFilter> FilterOf(const v1::ListTradeInsRequest& req) {
+    std::vector<engine::ListFilter> filters;
+    if (req.state() != v1::TRADE_IN_STATE_UNSPECIFIED) {
+      if (!v1::TradeInState_IsValid(req.state())) return InvalidField("state", "unknown value");
+      filters.push_back({"state", StateName(req.state())});
+    }
+    if (!req.v_number().empty()) filters.push_back({"v_number", req.v_number()});
+    if (!req.s_number().empty()) filters.push_back({"s_number", req.s_number()});
+    if (!req.assignee().empty()) filters.push_back({"assignee", req.assignee()});
+    if (filters.size() > 1) {
+      return InvalidField("state", "set at most one of state, v_number, s_number, assignee");
+    }
+    for (const auto& f : filters) {
+      if (f.value.size() > 200 || f.value.find('\0') != std::string::npos) {
+        return InvalidField(f.index, "is too long or contains NUL");
+      }
+    }
+    return filters.empty() ? engine::ListFilter{} : filters.front();
+  }
+
+  engine::Engine* engine_;
+  RpcEnv env_;
+};
+
+}  // namespace
+
+v1::TradeIn ToTradeIn(const engine::CaseView& view) {
+  const auto& r = view.record;
+  const auto& t = r.trade_in();
+  v1::TradeIn out;
+  out.set_name(absl::StrCat(kCollection, "/", r.id()));
+  out.set_v_number(t.v_number());
+  out.set_s_number(t.s_number());
+  out.set_state(StateValue(r.state()));
+  out.set_problem(t.problem());
+  out.set_problem_note(t.problem_note());
+  out.set_product_name(t.product_name());
+  *out.mutable_customer() = t.customer();
+  out.set_assignee(r.assignee());
+  for (const auto& s : r.secrets()) {
+    if (s.name() == "unlock_code") out.set_unlock_code_stored(true);
+  }
+  if (t.has_proof_of_purchase()) *out.mutable_proof_of_purchase() = t.proof_of_purchase();
+  out.set_reminders_sent(t.reminders_sent());
+  if (t.has_next_reminder_time()) *out.mutable_next_reminder_time() = t.next_reminder_time();
+  out.set_round(t.round());
+  *out.mutable_create_time() = r.create_time();
+  *out.mutable_update_time() = r.update_time();
+  *out.mutable_state_change_time() = r.state_change_time();
+  out.set_etag(absl::StrCat(view.version));
+  return out;
+}
+
+std::unique_ptr<v1::TradeInService::CallbackService> NewTradeInService(
+    engine::Engine* engine, RpcEnv env) {
+  return std::make_unique<TradeInService>(engine, env);
+}
+
+}  // namespace casework::rpc

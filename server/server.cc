@@ -1,0 +1,178 @@
+#include "server/server.h"
+
+#include <filesystem>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.pb.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "server/common/log.h"
+#include "server/common/worker_pool.h"
+#include "server/metrics/metrics.h"
+#include "server/notify/notifier.h"
+#include "server/notify/templates.h"
+#include "server/rpc/admin_service.h"
+#include "server/rpc/trade_in_service.h"
+#include "server/workflow/trade_in_workflow.h"
+#include "storage/rocksdb_repository.h"
+
+namespace casework {
+
+constexpr int kMaxMessageBytes = 8 << 20;
+
+struct Server::State {
+  ServerOptions options;
+  RealClock real_clock;
+  const Clock* clock = nullptr;
+  std::unique_ptr<storage::Repository> repo;
+  std::unique_ptr<metrics::Metrics> metrics;
+  std::unique_ptr<notify::TemplateStore> templates;
+  std::unique_ptr<engine::Engine> engine;
+  std::unique_ptr<notify::Router> router;
+  std::unique_ptr<notify::Dispatcher> dispatcher;
+  std::unique_ptr<timers::TimerLoop> timers;
+  std::unique_ptr<WorkerPool> pool;
+  std::vector<std::unique_ptr<grpc::Service>> services;
+  std::unique_ptr<grpc::Server> grpc_server;
+  int port = 0;
+  std::once_flag shutdown_once;
+};
+
+namespace {
+
+workflow::TradeInPolicy TradeInPolicyOf(const internal::TradeInConfig& c) {
+  workflow::TradeInPolicy p;
+  p.reminder_interval = absl::Hours(24) * c.reminder_interval_days();
+  p.max_reminders = c.max_reminders();
+  p.no_response_after = absl::Hours(24) * c.no_response_days();
+  p.proof_of_purchase_products.assign(c.proof_of_purchase_products().begin(),
+                                      c.proof_of_purchase_products().end());
+  p.ops_chat_channel = c.ops_chat_channel();
+  return p;
+}
+
+const std::vector<std::string>& ServiceNames() {
+  static const std::vector<std::string> names = {"casework.v1.TradeInService",
+                                                 "casework.v1.AdminService"};
+  return names;
+}
+
+}  // namespace
+
+Server::Server(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+Server::~Server() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
+  auto s = std::make_unique<State>();
+  s->options = options;
+  s->clock = options.clock != nullptr ? options.clock : &s->real_clock;
+  const auto& config = s->options.config;
+
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir(), ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create data folder ", config.data_dir(), ": ", ec.message()));
+  }
+  auto repo = storage::OpenRocksDbRepository({config.data_dir() + "/db"});
+  if (!repo.ok()) return repo.status();
+  s->repo = *std::move(repo);
+
+  s->metrics = std::make_unique<metrics::Metrics>();
+  if (config.metrics_address() != "off") {
+    if (auto st = s->metrics->Serve(config.metrics_address()); !st.ok()) return st;
+  }
+
+  auto trade_in = workflow::NewTradeInWorkflow(TradeInPolicyOf(config.trade_in()));
+  s->templates = std::make_unique<notify::TemplateStore>(
+      s->repo.get(), std::map<std::string, std::vector<std::string>>{
+                         {trade_in->spec().kind, trade_in->TemplateFields()}});
+  s->engine = std::make_unique<engine::Engine>(s->repo.get(), s->clock, s->templates.get(),
+                                               s->metrics.get());
+  s->engine->Register(std::move(trade_in));
+  if (auto st = s->templates->InstallDefaults(s->clock->Now()); !st.ok()) return st;
+  if (auto st = s->engine->LoadBoardMetrics(); !st.ok()) return st;
+
+  s->router = std::make_unique<notify::Router>();
+  std::vector<std::shared_ptr<notify::Notifier>> sinks;
+  if (!config.notifier().spool_dir().empty()) {
+    sinks.push_back(notify::NewSpoolNotifier(config.notifier().spool_dir()));
+  }
+  if (config.notifier().log()) sinks.push_back(notify::NewLogNotifier());
+  for (v1::Channel ch : {v1::CHANNEL_EMAIL, v1::CHANNEL_CHAT, v1::CHANNEL_SMS, v1::CHANNEL_WEBHOOK}) {
+    for (const auto& sink : sinks) s->router->Add(ch, sink);
+  }
+  notify::RetryPolicy retry;
+  retry.max_attempts = config.notifier().max_attempts();
+  retry.initial_backoff = absl::Milliseconds(config.notifier().initial_backoff_ms());
+  retry.max_backoff = absl::Milliseconds(config.notifier().max_backoff_ms());
+  s->dispatcher = std::make_unique<notify::Dispatcher>(s->repo.get(), s->router.get(), s->clock,
+                                                       s->metrics.get(), retry);
+  s->timers = std::make_unique<timers::TimerLoop>(s->repo.get(), s->engine.get(), s->clock,
+                                                  s->metrics.get());
+  auto* timers = s->timers.get();
+  auto* dispatcher = s->dispatcher.get();
+  if (options.background) {
+    s->engine->SetCommitListener([timers, dispatcher](bool armed, absl::Time due, bool outbox) {
+      if (armed) timers->Armed(due);
+      if (outbox) dispatcher->Wake();
+    });
+  }
+
+  s->pool = std::make_unique<WorkerPool>(config.worker_threads());
+  const rpc::RpcEnv env{s->pool.get(), s->metrics.get()};
+  s->services.push_back(rpc::NewTradeInService(s->engine.get(), env));
+  s->services.push_back(rpc::NewAdminService(s->templates.get(), s->clock, env));
+
+  // Linked so that reflection can describe grpc.health.v1.Health.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config.listen_address(), grpc::InsecureServerCredentials(), &s->port);
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  for (auto& service : s->services) builder.RegisterService(service.get());
+  s->grpc_server = builder.BuildAndStart();
+  if (!s->grpc_server || s->port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen_address()));
+  }
+  auto* health = s->grpc_server->GetHealthCheckService();
+  health->SetServingStatus(true);
+  for (const auto& name : ServiceNames()) health->SetServingStatus(name, true);
+
+  if (options.background) {
+    s->timers->Start();      // fires timers that fell due while we were down
+    s->dispatcher->Start();  // resumes delivery of the outbox
+  }
+  Log(LogLevel::kInfo, "server_started",
+      {{"listen", absl::StrCat(config.listen_address(), " (port ", s->port, ")")},
+       {"metrics_port", absl::StrCat(s->metrics->port())},
+       {"data_dir", config.data_dir()}});
+  return std::unique_ptr<Server>(new Server(std::move(s)));
+}
+
+int Server::port() const { return state_->port; }
+int Server::metrics_port() const { return state_->metrics->port(); }
+engine::Engine& Server::engine() { return *state_->engine; }
+timers::TimerLoop& Server::timers() { return *state_->timers; }
+notify::Dispatcher& Server::dispatcher() { return *state_->dispatcher; }
+
+void Server::Shutdown(absl::Duration grace) {
+  std::call_once(state_->shutdown_once, [&] {
+    auto& s = *state_;
+    if (auto* health = s.grpc_server->GetHealthCheckService()) health->SetServingStatus(false);
+    s.grpc_server->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    s.timers->Stop();
+    s.dispatcher->Stop();
+    s.pool.reset();  // finishes queued work
+    s.grpc_server->Wait();
+    s.repo.reset();  // closes RocksDB
+    Log(LogLevel::kInfo, "server_stopped");
+  });
+}
+
+}  // namespace casework

@@ -1,0 +1,65 @@
+#include "server/timers/timer_loop.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/log.h"
+
+namespace casework::timers {
+namespace {
+constexpr int kBatch = 256;
+constexpr absl::Duration kLease = absl::Seconds(30);
+// Upper bound on a sleep, so a clock jump cannot strand due timers.
+constexpr absl::Duration kMaxSleep = absl::Seconds(5);
+}  // namespace
+
+TimerLoop::TimerLoop(storage::Repository* repo, engine::Engine* engine,
+                     const Clock* clock, metrics::Metrics* metrics)
+    : repo_(repo),
+      engine_(engine),
+      clock_(clock),
+      metrics_(metrics),
+      owner_(absl::StrCat("timers-", getpid())),
+      loop_([this] { return Step(); }) {}
+
+int TimerLoop::RunOnce() {
+  int fired = 0;
+  for (;;) {
+    auto due = repo_->Claim(storage::Queue::kTimers, clock_->Now(), kBatch, owner_, kLease);
+    if (!due.ok()) {
+      Log(LogLevel::kError, "timer_claim_failed", {{"error", std::string(due.status().message())}});
+      break;
+    }
+    for (const auto& timer : *due) {
+      absl::Status s = engine_->FireTimer(timer);
+      if (s.ok()) {
+        ++fired;
+      } else if (!absl::IsAborted(s)) {
+        // Left leased; it is claimed again when the lease runs out.
+        Log(LogLevel::kError, "timer_fire_failed",
+            {{"case_id", timer.case_id}, {"timer", timer.name},
+             {"error", std::string(s.message())}});
+      }
+    }
+    if (static_cast<int>(due->size()) < kBatch) break;
+  }
+  if (auto pending = repo_->QueueSize(storage::Queue::kTimers); pending.ok()) {
+    metrics_->SetTimersPending(*pending);
+  }
+  return fired;
+}
+
+absl::Time TimerLoop::Step() {
+  RunOnce();
+  const absl::Time now = absl::Now();
+  auto next = repo_->NextDue(storage::Queue::kTimers);
+  if (!next.ok() || !next->has_value()) return now + kMaxSleep;
+  // Timers that are leased but not fired are retried once the lease ends.
+  return std::min(std::max(**next, now + absl::Milliseconds(10)), now + kMaxSleep);
+}
+
+void TimerLoop::Start() { loop_.Start(); }
+void TimerLoop::Stop() { loop_.Stop(); }
+void TimerLoop::Armed(absl::Time due) { loop_.Wake(due); }
+
+}  // namespace casework::timers

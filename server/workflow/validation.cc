@@ -1,0 +1,88 @@
+#include "server/workflow/validation.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+
+namespace casework::workflow {
+namespace {
+
+bool IsLetterAndDigits(absl::string_view s, char letter) {
+  if (s.size() < 7 || s.size() > 11 || s[0] != letter) return false;
+  for (char c : s.substr(1)) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool IsVNumber(absl::string_view s) { return IsLetterAndDigits(s, 'V'); }
+bool IsSNumber(absl::string_view s) { return IsLetterAndDigits(s, 'S'); }
+
+bool IsEmail(absl::string_view s) {
+  if (s.empty() || s.size() > 254) return false;
+  size_t at = s.find('@');
+  if (at == 0 || at == absl::string_view::npos || s.rfind('@') != at) return false;
+  absl::string_view local = s.substr(0, at), domain = s.substr(at + 1);
+  if (local.size() > 64 || domain.size() < 3) return false;
+  size_t dot = domain.rfind('.');
+  if (dot == absl::string_view::npos || dot == 0 || dot + 2 > domain.size()) return false;
+  if (absl::StrContains(domain, "..") || domain.front() == '-' ) return false;
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u == 0x7f || c == ',' || c == ';' || c == '<' || c == '>' ||
+        c == '"' || c == '(' || c == ')' || c == '[' || c == ']' || c == '\\') {
+      return false;
+    }
+  }
+  for (char c : domain) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' &&
+        static_cast<unsigned char>(c) < 0x80) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsCleanText(absl::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) return false;
+      ++i;
+      continue;
+    }
+    int extra = (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xe ? 2 : (c >> 3) == 0x1e ? 3 : -1;
+    if (extra < 0 || i + static_cast<size_t>(extra) >= s.size()) return false;
+    for (int k = 1; k <= extra; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    }
+    // Overlong encodings and surrogates.
+    if (extra == 1 && c < 0xc2) return false;
+    if (extra == 2) {
+      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      if (c == 0xe0 && c1 < 0xa0) return false;
+      if (c == 0xed && c1 >= 0xa0) return false;
+    }
+    if (extra == 3) {
+      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      if (c == 0xf0 && c1 < 0x90) return false;
+      if (c > 0xf4 || (c == 0xf4 && c1 >= 0x90)) return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+std::string SniffDocumentType(absl::string_view b) {
+  if (absl::StartsWith(b, "%PDF-")) return "application/pdf";
+  if (absl::StartsWith(b, absl::string_view("\x89PNG\r\n\x1a\n", 8))) return "image/png";
+  if (b.size() >= 3 && static_cast<unsigned char>(b[0]) == 0xff &&
+      static_cast<unsigned char>(b[1]) == 0xd8 && static_cast<unsigned char>(b[2]) == 0xff) {
+    return "image/jpeg";
+  }
+  return "";
+}
+
+}  // namespace casework::workflow

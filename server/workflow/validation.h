@@ -1,0 +1,25 @@
+// Format checks shared by the workflows. Pure functions.
+#ifndef CASEWORK_SERVER_WORKFLOW_VALIDATION_H_
+#define CASEWORK_SERVER_WORKFLOW_VALIDATION_H_
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace casework::workflow {
+
+// Trade-in order number: "V" and 6 to 10 digits.
+bool IsVNumber(absl::string_view s);
+// Trade-in shipment number: "S" and 6 to 10 digits.
+bool IsSNumber(absl::string_view s);
+// A plausible email address: local@domain.tld, no spaces, at most 254 bytes.
+bool IsEmail(absl::string_view s);
+// Valid UTF-8 without control characters other than newline and tab.
+bool IsCleanText(absl::string_view s);
+// The content type the bytes actually are ("application/pdf", "image/png",
+// "image/jpeg"), or "" when none of those.
+std::string SniffDocumentType(absl::string_view bytes);
+
+}  // namespace casework::workflow
+
+#endif  // CASEWORK_SERVER_WORKFLOW_VALIDATION_H_

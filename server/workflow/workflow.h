@@ -1,0 +1,183 @@
+// Workflows as data: each case kind declares its states, the transitions
+// between them, the roles allowed to perform each, guards and effects.
+// Decide() turns (case, command) into a Decision without any I/O; the engine
+// commits the decision atomically. This file links neither gRPC nor RocksDB.
+#ifndef CASEWORK_SERVER_WORKFLOW_WORKFLOW_H_
+#define CASEWORK_SERVER_WORKFLOW_WORKFLOW_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "casework/internal/records.pb.h"
+#include "casework/v1/admin.pb.h"
+#include "casework/v1/common.pb.h"
+#include "google/protobuf/message.h"
+
+namespace casework::workflow {
+
+using internal::CaseRecord;
+
+// Roles (SPEC section 4.2). "system" is the server itself (timers).
+inline constexpr char kCsAgent[] = "cs_agent";
+inline constexpr char kOps[] = "ops";
+inline constexpr char kApprover[] = "approver";
+inline constexpr char kTeamLead[] = "team_lead";
+inline constexpr char kAdmin[] = "admin";
+inline constexpr char kService[] = "service";
+inline constexpr char kSystem[] = "system";
+const std::vector<std::string>& AllRoles();
+
+struct Actor {
+  std::string principal;
+  std::string role;
+};
+
+// Who a notification goes to; the workflow resolves the address.
+enum class Audience { kCustomer, kOps };
+
+// "Send template T to audience A", declared on a transition. The template
+// id may contain {field} parts filled from the case's template values, e.g.
+// "trade_in.contact.{problem}".
+struct NotifySpec {
+  std::string template_id;
+  v1::Channel channel;
+  Audience audience;
+  // Timeline message recorded with the notification, e.g. "Email sent".
+  std::string event_message;
+};
+
+// "Arm timer `name` to fire after `delay`", declared on a transition.
+struct TimerSpec {
+  std::string name;
+  absl::Duration delay;
+};
+
+// A notification a decision asks for, before rendering.
+struct NotificationRequest {
+  std::string template_id;
+  v1::Channel channel;
+  std::string recipient;
+  std::string language_code;
+  std::map<std::string, std::string> values;
+  std::string event_message;
+  v1::EventType event_type = v1::EVENT_TYPE_NOTIFICATION_QUEUED;
+};
+
+struct TimerArm {
+  std::string name;
+  absl::Time due;
+};
+
+// Everything a command changes. Events carry type, message and attributes;
+// the engine numbers them and stamps time and actor.
+struct Decision {
+  CaseRecord record;
+  std::vector<v1::TimelineEvent> events;
+  std::vector<NotificationRequest> notifications;
+  std::vector<TimerArm> timers_arm;
+  std::vector<std::string> timers_cancel;
+  std::map<std::string, std::string> attachments_put;
+  std::vector<std::string> attachments_delete;
+  // A value returned to the caller only (e.g. a revealed secret).
+  std::string reveal;
+  // False when the command changed nothing worth committing (e.g. a stale
+  // timer): the engine then only consumes the timer.
+  bool changed = true;
+};
+
+class Workflow;
+
+// What an action's code sees.
+struct ActionContext {
+  const Workflow& workflow;
+  const CaseRecord& before;
+  CaseRecord& record;  // the new record, already a copy of `before`
+  const google::protobuf::Message* input;  // the request; null for timers
+  std::string timer_name;                  // set when a timer fired
+  Actor actor;
+  absl::Time now;
+  Decision& decision;
+
+  void AddEvent(v1::EventType type, std::string message,
+                std::map<std::string, std::string> attributes = {});
+  // Queues a notification rendered from the new record's template values
+  // plus `extra_values`; the engine records it with `event_type`/`message`.
+  void Notify(const std::string& template_id, v1::Channel channel,
+              Audience audience, v1::EventType event_type, std::string message,
+              const std::map<std::string, std::string>& extra_values = {});
+};
+
+using ActionFn = std::function<absl::Status(ActionContext&)>;
+
+struct Transition {
+  // Command name, e.g. "contact_customer"; timers use "timer:<prefix>".
+  std::string action;
+  // States the case may be in. Empty for the creating transition.
+  std::vector<std::string> from;
+  // Target state; empty keeps the current one.
+  std::string to;
+  std::vector<std::string> roles;
+  std::string description;
+  std::vector<NotifySpec> notify;
+  std::vector<TimerSpec> arm;
+  // Guards and field changes; may add events, notifications and timers.
+  ActionFn apply;
+};
+
+struct WorkflowSpec {
+  std::string kind;  // "trade_in"
+  std::vector<std::string> states;  // board order
+  std::vector<std::string> final_states;
+  // States in which stored secrets may exist; leaving them wipes secrets.
+  std::vector<std::string> secret_states;
+  std::vector<Transition> transitions;
+
+  const Transition* Find(const std::string& action) const;
+  bool IsFinal(const std::string& state) const;
+};
+
+class Workflow {
+ public:
+  virtual ~Workflow() = default;
+  virtual const WorkflowSpec& spec() const = 0;
+  // Kind-specific (index, key) pairs of a record, e.g. ("v_number", "V123").
+  virtual std::vector<std::pair<std::string, std::string>> IndexKeys(
+      const CaseRecord& record) const = 0;
+  // Values that templates of this procedure may use.
+  virtual std::map<std::string, std::string> TemplateValues(
+      const CaseRecord& record) const = 0;
+  // Placeholders templates of this procedure may use (for validation).
+  virtual std::vector<std::string> TemplateFields() const = 0;
+  virtual std::string Recipient(const CaseRecord& record,
+                                Audience audience) const = 0;
+  virtual std::string LanguageCode(const CaseRecord& record) const = 0;
+};
+
+// Applies `action` to `before` (for the creating transition `before` is a
+// record holding only id, kind and times). Errors, with nothing decided:
+//   NOT_FOUND-like misuse: INVALID_ARGUMENT for an unknown action;
+//   PERMISSION_DENIED: the actor's role may not perform the action;
+//   FAILED_PRECONDITION: the case is not in a state the action starts from,
+//     or a guard failed (google.rpc.ErrorInfo reason says which);
+//   INVALID_ARGUMENT: the input was refused by the action.
+absl::StatusOr<Decision> Decide(const Workflow& workflow,
+                                const CaseRecord& before,
+                                const std::string& action, const Actor& actor,
+                                const google::protobuf::Message* input,
+                                const std::string& timer_name, absl::Time now);
+
+// Renders the workflow as a Graphviz digraph.
+std::string ToDot(const WorkflowSpec& spec);
+
+// Sets the state, stamps state_change_time and records the event. Used by
+// Decide; exposed for actions that choose their target at run time.
+void MoveTo(ActionContext& ctx, const std::string& state);
+
+}  // namespace casework::workflow
+
+#endif  // CASEWORK_SERVER_WORKFLOW_WORKFLOW_H_

@@ -1,0 +1,195 @@
+// The repository: how casework stores cases, their timelines, secondary
+// indexes, durable timers and the notification outbox.
+//
+// Every transaction touches exactly one case (a "partition"), so the
+// interface fits an embedded engine (RocksDB) and a replicated SQL database
+// alike. Record contents are opaque bytes here: the repository never
+// interprets a case, an event or a message.
+//
+// Thread safety: every method may be called concurrently from any thread.
+#ifndef CASEWORK_STORAGE_REPOSITORY_H_
+#define CASEWORK_STORAGE_REPOSITORY_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace casework::storage {
+
+// An entry of a non-unique secondary index: (index, key) -> case id.
+// Example: index "state", key "trade_in/PROBLEM_ORDER".
+struct IndexEntry {
+  std::string index;
+  std::string key;
+};
+
+// An entry of a unique index: (space, key) -> exactly one case id.
+// Example: space "request_id", key the client's request id.
+struct UniqueKey {
+  std::string space;
+  std::string key;
+};
+
+// The two durable queues. Both are ordered by due time.
+enum class Queue { kTimers, kOutbox };
+
+// An item of a queue, identified by (case_id, name). A timer's name is its
+// rung ("reminder/1"); an outbox item's name is its dedupe key.
+struct QueueItem {
+  std::string case_id;
+  std::string name;
+  absl::Time due;
+  std::string payload;
+  // Set by Claim: proves that the caller holds the lease. Completion with a
+  // token that is no longer current is refused (fencing).
+  uint64_t fencing_token = 0;
+};
+
+// Everything one change of a case writes, applied all or nothing.
+struct CaseMutation {
+  std::string case_id;
+  // Version the caller read. 0 means "the case must not exist yet".
+  int64_t expected_version = 0;
+  // The new case record.
+  std::string record;
+  // Timeline events to append, numbered from first_event_sequence.
+  int64_t first_event_sequence = 1;
+  std::vector<std::string> events;
+  std::vector<IndexEntry> index_add;
+  std::vector<IndexEntry> index_remove;
+  // Adding a unique key owned by another case fails with ALREADY_EXISTS.
+  std::vector<UniqueKey> unique_add;
+  std::vector<UniqueKey> unique_remove;
+  // Timers to arm; an armed timer of the same name on this case is replaced.
+  std::vector<QueueItem> timers_arm;
+  // Timer names of this case to cancel (absent names are ignored).
+  std::vector<std::string> timers_cancel;
+  // A claimed timer this mutation consumes: the commit fails with ABORTED
+  // unless the timer is still armed with the same due time and the claim's
+  // fencing token is current. This makes a timer's effects exactly-once.
+  std::optional<QueueItem> consume_timer;
+  // Messages to deliver; the item's name is its dedupe key.
+  std::vector<QueueItem> outbox;
+  // Attachments to store under this case: attachment id -> bytes.
+  std::map<std::string, std::string> attachments_put;
+  std::vector<std::string> attachments_delete;
+  // Counter deltas (e.g. board counts), applied atomically with the rest.
+  std::map<std::string, int64_t> counter_deltas;
+};
+
+struct StoredCase {
+  std::string case_id;
+  int64_t version = 0;
+  std::string record;
+};
+
+struct StoredEvent {
+  int64_t sequence = 0;
+  std::string event;
+};
+
+// A small versioned key-value record (templates, directories, settings).
+struct StoredRecord {
+  std::string key;
+  int64_t version = 0;
+  std::string value;
+};
+
+class Repository {
+ public:
+  virtual ~Repository() = default;
+
+  // Applies `mutation` atomically and durably (synced before returning OK).
+  // Returns the new version. Errors:
+  //   ABORTED: expected_version is stale, or consume_timer is gone/fenced;
+  //   ALREADY_EXISTS: a unique key belongs to another case;
+  //   RESOURCE_EXHAUSTED / UNAVAILABLE: the disk refused the write.
+  // On any error nothing was written.
+  virtual absl::StatusOr<int64_t> Commit(const CaseMutation& mutation) = 0;
+
+  // NOT_FOUND if the case does not exist; DATA_LOSS if it is damaged.
+  virtual absl::StatusOr<StoredCase> GetCase(const std::string& case_id) = 0;
+
+  // Cases in (index, key), ordered by case id, starting after `after_case_id`
+  // (empty: from the start). At most `limit` cases. Cost is proportional to
+  // the page, not to the index or the store.
+  virtual absl::StatusOr<std::vector<StoredCase>> ListCases(
+      const IndexEntry& index, const std::string& after_case_id,
+      int limit) = 0;
+
+  // Case id owning a unique key, or NOT_FOUND.
+  virtual absl::StatusOr<std::string> LookupUnique(const UniqueKey& key) = 0;
+
+  // Timeline events of a case with sequence > after_sequence, at most limit.
+  virtual absl::StatusOr<std::vector<StoredEvent>> ListEvents(
+      const std::string& case_id, int64_t after_sequence, int limit) = 0;
+
+  // NOT_FOUND if absent.
+  virtual absl::StatusOr<std::string> GetAttachment(
+      const std::string& case_id, const std::string& attachment_id) = 0;
+
+  // Current values of all counters whose name starts with `prefix`.
+  virtual absl::StatusOr<std::map<std::string, int64_t>> GetCounters(
+      const std::string& prefix) = 0;
+
+  // Items of `queue` due at or before `now` that nobody holds a lease on,
+  // oldest first, at most `limit`. Each returned item is leased to `owner`
+  // until now + lease and carries a fresh fencing token. Cost is
+  // proportional to the items due, not to all items.
+  virtual absl::StatusOr<std::vector<QueueItem>> Claim(Queue queue,
+                                                       absl::Time now,
+                                                       int limit,
+                                                       const std::string& owner,
+                                                       absl::Duration lease) = 0;
+
+  // Removes a claimed item. ABORTED if the fencing token is not current.
+  virtual absl::Status Complete(Queue queue, const QueueItem& item) = 0;
+
+  // Moves a claimed item to a new due time with a new payload (a retry) and
+  // releases the lease. ABORTED if the fencing token is not current.
+  virtual absl::Status Reschedule(Queue queue, const QueueItem& item,
+                                  absl::Time new_due,
+                                  const std::string& new_payload) = 0;
+
+  // Moves a claimed outbox item to the dead letters, with its final payload.
+  virtual absl::Status DeadLetter(const QueueItem& item,
+                                  const std::string& final_payload) = 0;
+
+  // Dead letters, ordered by (case id, name), after the given position.
+  virtual absl::StatusOr<std::vector<QueueItem>> ListDeadLetters(
+      const std::string& after_case_id, const std::string& after_name,
+      int limit) = 0;
+
+  // Puts a dead letter back in the outbox, due at `due`.
+  virtual absl::Status RetryDeadLetter(const std::string& case_id,
+                                       const std::string& name,
+                                       absl::Time due) = 0;
+
+  // The earliest due time in `queue`, or nullopt when it is empty.
+  virtual absl::StatusOr<std::optional<absl::Time>> NextDue(Queue queue) = 0;
+
+  // Number of items in a queue (maintained, not counted).
+  virtual absl::StatusOr<int64_t> QueueSize(Queue queue) = 0;
+
+  // Versioned records in a namespace ("templates", ...).
+  virtual absl::StatusOr<StoredRecord> GetRecord(const std::string& space,
+                                                 const std::string& key) = 0;
+  // Writes a record if its version is `expected_version` (0: must not
+  // exist; -1: any). Returns the new version; ABORTED on a stale version.
+  virtual absl::StatusOr<int64_t> PutRecord(const std::string& space,
+                                            const std::string& key,
+                                            int64_t expected_version,
+                                            const std::string& value) = 0;
+  virtual absl::StatusOr<std::vector<StoredRecord>> ListRecords(
+      const std::string& space, const std::string& after_key, int limit) = 0;
+};
+
+}  // namespace casework::storage
+
+#endif  // CASEWORK_STORAGE_REPOSITORY_H_

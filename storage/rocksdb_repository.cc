@@ -1,0 +1,758 @@
+#include "storage/rocksdb_repository.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "rocksdb/db.h"
+#include "rocksdb/merge_operator.h"
+#include "rocksdb/table.h"
+#include "rocksdb/utilities/table_properties_collectors.h"
+#include "rocksdb/write_batch.h"
+#include "storage/keys.h"
+
+namespace casework::storage {
+namespace {
+
+// Column families, in the order they are opened.
+enum Cf {
+  kDefault = 0,
+  kCases,
+  kEvents,
+  kIndex,
+  kUnique,
+  kQueue,
+  kQueueRef,
+  kAttachments,
+  kCounters,
+  kRecords,
+  kDead,
+  kCfCount
+};
+constexpr std::array<const char*, kCfCount> kCfNames = {
+    "default", "cases",    "events",  "index",   "unique", "queue",
+    "queue_ref", "attachments", "counters", "records", "dead"};
+
+// Adds signed 64-bit integers stored as 8 little-endian bytes.
+class Int64AddOperator : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice& key, const rocksdb::Slice* existing,
+             const rocksdb::Slice& value, std::string* new_value,
+             rocksdb::Logger* logger) const override {
+    int64_t sum = existing == nullptr
+                      ? 0
+                      : DecodeInt64(absl::string_view(existing->data(), existing->size()));
+    sum += DecodeInt64(absl::string_view(value.data(), value.size()));
+    *new_value = EncodeInt64(sum);
+    return true;
+  }
+  const char* Name() const override { return "casework.Int64Add"; }
+};
+
+absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = absl::StrCat(what, ": ", s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(msg);
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  if (s.IsNoSpace() || s.subcode() == rocksdb::Status::kSpaceLimit) {
+    return absl::ResourceExhaustedError(msg);
+  }
+  if (s.IsIOError() || s.IsBusy() || s.IsTryAgain() || s.IsTimedOut()) {
+    return absl::UnavailableError(msg);
+  }
+  if (s.IsInvalidArgument()) return absl::InvalidArgumentError(msg);
+  return absl::InternalError(msg);
+}
+
+char QueueTag(Queue q) { return q == Queue::kTimers ? 'T' : 'O'; }
+
+bool HasNul(absl::string_view s) {
+  return s.find('\0') != absl::string_view::npos;
+}
+
+struct Lease {
+  std::string owner;
+  absl::Time until;
+  uint64_t token;
+};
+
+class RocksDbRepository : public Repository {
+ public:
+  RocksDbRepository(rocksdb::DB* db,
+                    std::vector<rocksdb::ColumnFamilyHandle*> handles)
+      : db_(db), cf_(std::move(handles)) {
+    sync_.sync = true;
+  }
+
+  ~RocksDbRepository() override {
+    for (auto* h : cf_) db_->DestroyColumnFamilyHandle(h);
+    db_->Close().PermitUncheckedError();
+    delete db_;
+  }
+
+  absl::StatusOr<int64_t> Commit(const CaseMutation& m) override;
+  absl::StatusOr<StoredCase> GetCase(const std::string& case_id) override;
+  absl::StatusOr<std::vector<StoredCase>> ListCases(
+      const IndexEntry& index, const std::string& after_case_id,
+      int limit) override;
+  absl::StatusOr<std::string> LookupUnique(const UniqueKey& key) override;
+  absl::StatusOr<std::vector<StoredEvent>> ListEvents(
+      const std::string& case_id, int64_t after_sequence, int limit) override;
+  absl::StatusOr<std::string> GetAttachment(
+      const std::string& case_id, const std::string& attachment_id) override;
+  absl::StatusOr<std::map<std::string, int64_t>> GetCounters(
+      const std::string& prefix) override;
+  absl::StatusOr<std::vector<QueueItem>> Claim(Queue queue, absl::Time now,
+                                               int limit,
+                                               const std::string& owner,
+                                               absl::Duration lease) override;
+  absl::Status Complete(Queue queue, const QueueItem& item) override;
+  absl::Status Reschedule(Queue queue, const QueueItem& item,
+                          absl::Time new_due,
+                          const std::string& new_payload) override;
+  absl::Status DeadLetter(const QueueItem& item,
+                          const std::string& final_payload) override;
+  absl::StatusOr<std::vector<QueueItem>> ListDeadLetters(
+      const std::string& after_case_id, const std::string& after_name,
+      int limit) override;
+  absl::Status RetryDeadLetter(const std::string& case_id,
+                               const std::string& name,
+                               absl::Time due) override;
+  absl::StatusOr<std::optional<absl::Time>> NextDue(Queue queue) override;
+  absl::StatusOr<int64_t> QueueSize(Queue queue) override;
+  absl::StatusOr<StoredRecord> GetRecord(const std::string& space,
+                                         const std::string& key) override;
+  absl::StatusOr<int64_t> PutRecord(const std::string& space,
+                                    const std::string& key,
+                                    int64_t expected_version,
+                                    const std::string& value) override;
+  absl::StatusOr<std::vector<StoredRecord>> ListRecords(
+      const std::string& space, const std::string& after_key,
+      int limit) override;
+
+ private:
+  static constexpr size_t kStripes = 512;
+
+  rocksdb::ColumnFamilyHandle* cf(Cf c) const { return cf_[c]; }
+
+  // Locks the stripes for `keys` in a fixed order (no deadlocks).
+  class StripeLock {
+   public:
+    StripeLock(RocksDbRepository* repo, const std::vector<std::string>& keys) {
+      for (const auto& k : keys) {
+        stripes_.push_back(std::hash<std::string>{}(k) % kStripes);
+      }
+      std::sort(stripes_.begin(), stripes_.end());
+      stripes_.erase(std::unique(stripes_.begin(), stripes_.end()),
+                     stripes_.end());
+      for (size_t s : stripes_) repo->stripes_[s].lock();
+      repo_ = repo;
+    }
+    ~StripeLock() {
+      for (auto it = stripes_.rbegin(); it != stripes_.rend(); ++it) {
+        repo_->stripes_[*it].unlock();
+      }
+    }
+
+   private:
+    RocksDbRepository* repo_;
+    std::vector<size_t> stripes_;
+  };
+
+  // Reads the queue key a (case, name) item is stored under, if any.
+  absl::StatusOr<std::optional<std::string>> FindQueueKey(
+      Queue queue, const std::string& case_id, const std::string& name);
+  // Checks that `item` is still in the queue and that its token is current.
+  absl::StatusOr<std::string> CheckClaim(Queue queue, const QueueItem& item);
+  void DropLease(const std::string& queue_key);
+  // Adds "remove the item stored under queue_key" to a batch.
+  void BatchRemoveQueueItem(rocksdb::WriteBatch* batch, Queue queue,
+                            const std::string& queue_key,
+                            const std::string& case_id,
+                            const std::string& name);
+  void BatchPutQueueItem(rocksdb::WriteBatch* batch, Queue queue,
+                         const QueueItem& item);
+  absl::Status Write(rocksdb::WriteBatch* batch, absl::string_view what);
+
+  rocksdb::DB* db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> cf_;
+  rocksdb::WriteOptions sync_;
+  std::array<std::mutex, kStripes> stripes_;
+
+  std::mutex leases_mu_;
+  std::unordered_map<std::string, Lease> leases_;  // by queue key
+  uint64_t next_token_ = 1;                        // guarded by leases_mu_
+};
+
+std::string QueueCounter(Queue q) {
+  return q == Queue::kTimers ? "queue/timers" : "queue/outbox";
+}
+
+absl::Status RocksDbRepository::Write(rocksdb::WriteBatch* batch,
+                                      absl::string_view what) {
+  return FromRocks(db_->Write(sync_, batch), what);
+}
+
+absl::StatusOr<std::optional<std::string>> RocksDbRepository::FindQueueKey(
+    Queue queue, const std::string& case_id, const std::string& name) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kQueueRef),
+                               QueueRefKey(QueueTag(queue), case_id, name),
+                               &value);
+  if (s.IsNotFound()) return std::optional<std::string>();
+  if (!s.ok()) return FromRocks(s, "read queue reference");
+  return std::optional<std::string>(std::move(value));
+}
+
+void RocksDbRepository::BatchRemoveQueueItem(rocksdb::WriteBatch* batch,
+                                             Queue queue,
+                                             const std::string& queue_key,
+                                             const std::string& case_id,
+                                             const std::string& name) {
+  batch->Delete(cf(kQueue), queue_key);
+  batch->Delete(cf(kQueueRef), QueueRefKey(QueueTag(queue), case_id, name));
+  batch->Merge(cf(kCounters), QueueCounter(queue), EncodeInt64(-1));
+}
+
+void RocksDbRepository::BatchPutQueueItem(rocksdb::WriteBatch* batch,
+                                          Queue queue, const QueueItem& item) {
+  std::string key = QueueKey(QueueTag(queue), item.due, item.case_id, item.name);
+  batch->Put(cf(kQueue), key, item.payload);
+  batch->Put(cf(kQueueRef), QueueRefKey(QueueTag(queue), item.case_id, item.name),
+             key);
+  batch->Merge(cf(kCounters), QueueCounter(queue), EncodeInt64(1));
+}
+
+void RocksDbRepository::DropLease(const std::string& queue_key) {
+  std::lock_guard<std::mutex> lock(leases_mu_);
+  leases_.erase(queue_key);
+}
+
+absl::StatusOr<std::string> RocksDbRepository::CheckClaim(
+    Queue queue, const QueueItem& item) {
+  std::string key = QueueKey(QueueTag(queue), item.due, item.case_id, item.name);
+  {
+    std::lock_guard<std::mutex> lock(leases_mu_);
+    auto it = leases_.find(key);
+    if (it == leases_.end() || it->second.token != item.fencing_token) {
+      return absl::AbortedError(absl::StrCat("claim on ", item.case_id, "/",
+                                             item.name, " is no longer held"));
+    }
+  }
+  std::string ignored;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kQueue), key, &ignored);
+  if (s.IsNotFound()) {
+    DropLease(key);
+    return absl::AbortedError(
+        absl::StrCat("queue item ", item.case_id, "/", item.name, " is gone"));
+  }
+  if (!s.ok()) return FromRocks(s, "read queue item");
+  return key;
+}
+
+absl::StatusOr<int64_t> RocksDbRepository::Commit(const CaseMutation& m) {
+  if (m.case_id.empty() || HasNul(m.case_id)) {
+    return absl::InvalidArgumentError("case id must be non-empty, without NUL");
+  }
+  for (const auto& e : m.index_add) {
+    if (HasNul(e.index) || HasNul(e.key)) {
+      return absl::InvalidArgumentError("index keys must not contain NUL");
+    }
+  }
+  for (const auto& u : m.unique_add) {
+    if (HasNul(u.space) || HasNul(u.key)) {
+      return absl::InvalidArgumentError("unique keys must not contain NUL");
+    }
+  }
+
+  std::vector<std::string> lock_keys = {CaseLockKey(m.case_id)};
+  for (const auto& u : m.unique_add) lock_keys.push_back(UniqueLockKey(u.space, u.key));
+  StripeLock lock(this, lock_keys);
+
+  // Compare-and-swap on the version.
+  std::string current;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(kCases), m.case_id, &current);
+  int64_t version = 0;
+  if (s.ok()) {
+    if (current.size() < 8) {
+      return absl::DataLossError(
+          absl::StrCat("case ", m.case_id, ": record is damaged"));
+    }
+    version = DecodeInt64(absl::string_view(current).substr(0, 8));
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, absl::StrCat("read case ", m.case_id));
+  }
+  if (version != m.expected_version) {
+    return absl::AbortedError(absl::StrCat("case ", m.case_id, " is at version ",
+                                           version, ", not ",
+                                           m.expected_version));
+  }
+
+  for (const auto& u : m.unique_add) {
+    std::string owner;
+    rocksdb::Status us = db_->Get(rocksdb::ReadOptions(), cf(kUnique),
+                                  UniqueKeyBytes(u.space, u.key), &owner);
+    if (us.ok() && owner != m.case_id) {
+      return absl::AlreadyExistsError(
+          absl::StrCat(u.space, " is already used by case ", owner));
+    }
+    if (!us.ok() && !us.IsNotFound()) return FromRocks(us, "read unique key");
+  }
+
+  rocksdb::WriteBatch batch;
+  std::vector<std::string> dropped_leases;
+
+  if (m.consume_timer) {
+    auto key = CheckClaim(Queue::kTimers, *m.consume_timer);
+    if (!key.ok()) return key.status();
+    BatchRemoveQueueItem(&batch, Queue::kTimers, *key, m.case_id,
+                         m.consume_timer->name);
+    dropped_leases.push_back(*key);
+  }
+
+  const int64_t new_version = version + 1;
+  batch.Put(cf(kCases), m.case_id, EncodeInt64(new_version) + m.record);
+  for (size_t i = 0; i < m.events.size(); ++i) {
+    batch.Put(cf(kEvents),
+              EventKey(m.case_id, m.first_event_sequence + static_cast<int64_t>(i)),
+              m.events[i]);
+  }
+  for (const auto& e : m.index_remove) {
+    batch.Delete(cf(kIndex), IndexKeyBytes(e.index, e.key, m.case_id));
+  }
+  for (const auto& e : m.index_add) {
+    batch.Put(cf(kIndex), IndexKeyBytes(e.index, e.key, m.case_id), "");
+  }
+  for (const auto& u : m.unique_remove) {
+    batch.Delete(cf(kUnique), UniqueKeyBytes(u.space, u.key));
+  }
+  for (const auto& u : m.unique_add) {
+    batch.Put(cf(kUnique), UniqueKeyBytes(u.space, u.key), m.case_id);
+  }
+
+  // Timers: cancel, then arm (arming replaces a timer of the same name).
+  auto remove_timer = [&](const std::string& name) -> absl::Status {
+    if (m.consume_timer && m.consume_timer->name == name) return absl::OkStatus();
+    auto existing = FindQueueKey(Queue::kTimers, m.case_id, name);
+    if (!existing.ok()) return existing.status();
+    if (existing->has_value()) {
+      BatchRemoveQueueItem(&batch, Queue::kTimers, **existing, m.case_id, name);
+      dropped_leases.push_back(**existing);
+    }
+    return absl::OkStatus();
+  };
+  for (const auto& name : m.timers_cancel) {
+    if (auto st = remove_timer(name); !st.ok()) return st;
+  }
+  for (const auto& t : m.timers_arm) {
+    if (t.case_id != m.case_id || HasNul(t.name)) {
+      return absl::InvalidArgumentError("timer must belong to the case");
+    }
+    if (std::find(m.timers_cancel.begin(), m.timers_cancel.end(), t.name) ==
+        m.timers_cancel.end()) {
+      if (auto st = remove_timer(t.name); !st.ok()) return st;
+    }
+    BatchPutQueueItem(&batch, Queue::kTimers, t);
+  }
+  for (const auto& o : m.outbox) {
+    if (o.case_id != m.case_id || HasNul(o.name)) {
+      return absl::InvalidArgumentError("outbox item must belong to the case");
+    }
+    BatchPutQueueItem(&batch, Queue::kOutbox, o);
+  }
+  for (const auto& [id, bytes] : m.attachments_put) {
+    batch.Put(cf(kAttachments), AttachmentKey(m.case_id, id), bytes);
+  }
+  for (const auto& id : m.attachments_delete) {
+    batch.Delete(cf(kAttachments), AttachmentKey(m.case_id, id));
+  }
+  for (const auto& [name, delta] : m.counter_deltas) {
+    if (delta != 0) batch.Merge(cf(kCounters), name, EncodeInt64(delta));
+  }
+
+  if (auto st = Write(&batch, absl::StrCat("commit case ", m.case_id)); !st.ok()) {
+    return st;
+  }
+  for (const auto& k : dropped_leases) DropLease(k);
+  return new_version;
+}
+
+absl::StatusOr<StoredCase> RocksDbRepository::GetCase(const std::string& case_id) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kCases), case_id, &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat("case ", case_id, " not found"));
+  }
+  if (!s.ok()) return FromRocks(s, absl::StrCat("read case ", case_id));
+  if (value.size() < 8) {
+    return absl::DataLossError(absl::StrCat("case ", case_id, ": record is damaged"));
+  }
+  StoredCase out;
+  out.case_id = case_id;
+  out.version = DecodeInt64(absl::string_view(value).substr(0, 8));
+  out.record = value.substr(8);
+  return out;
+}
+
+absl::StatusOr<std::vector<StoredCase>> RocksDbRepository::ListCases(
+    const IndexEntry& index, const std::string& after_case_id, int limit) {
+  std::vector<StoredCase> out;
+  if (limit <= 0) return out;
+  const std::string prefix = IndexPrefix(index.index, index.key);
+  const std::string upper = PrefixUpperBound(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kIndex)));
+
+  std::string start = prefix + after_case_id;
+  it->Seek(start);
+  std::vector<std::string> ids;
+  for (; it->Valid() && static_cast<int>(ids.size()) < limit; it->Next()) {
+    absl::string_view id = absl::string_view(it->key().data(), it->key().size())
+                               .substr(prefix.size());
+    if (!after_case_id.empty() && id == after_case_id) continue;
+    ids.emplace_back(id);
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "list index");
+
+  std::vector<rocksdb::Slice> keys(ids.begin(), ids.end());
+  std::vector<std::string> values(ids.size());
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs(ids.size(), cf(kCases));
+  std::vector<rocksdb::Status> statuses =
+      db_->MultiGet(rocksdb::ReadOptions(), cfs, keys, &values);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    // An index entry always commits with its case; a missing case can only
+    // mean damage.
+    if (!statuses[i].ok() || values[i].size() < 8) {
+      return absl::DataLossError(
+          absl::StrCat("case ", ids[i], " is indexed but unreadable"));
+    }
+    StoredCase c;
+    c.case_id = ids[i];
+    c.version = DecodeInt64(absl::string_view(values[i]).substr(0, 8));
+    c.record = values[i].substr(8);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> RocksDbRepository::LookupUnique(const UniqueKey& key) {
+  std::string owner;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kUnique),
+                               UniqueKeyBytes(key.space, key.key), &owner);
+  if (s.IsNotFound()) return absl::NotFoundError(absl::StrCat(key.space, " not found"));
+  if (!s.ok()) return FromRocks(s, "read unique key");
+  return owner;
+}
+
+absl::StatusOr<std::vector<StoredEvent>> RocksDbRepository::ListEvents(
+    const std::string& case_id, int64_t after_sequence, int limit) {
+  std::vector<StoredEvent> out;
+  const std::string prefix = case_id + '\0';
+  const std::string upper = PrefixUpperBound(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kEvents)));
+  for (it->Seek(EventKey(case_id, after_sequence + 1));
+       it->Valid() && static_cast<int>(out.size()) < limit; it->Next()) {
+    StoredEvent e;
+    e.sequence = static_cast<int64_t>(
+        DecodeBigEndian64(absl::string_view(it->key().data(), it->key().size())
+                              .substr(prefix.size())));
+    e.event = it->value().ToString();
+    out.push_back(std::move(e));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "list events");
+  return out;
+}
+
+absl::StatusOr<std::string> RocksDbRepository::GetAttachment(
+    const std::string& case_id, const std::string& attachment_id) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kAttachments),
+                               AttachmentKey(case_id, attachment_id), &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat("attachment ", attachment_id,
+                                            " of case ", case_id, " not found"));
+  }
+  if (!s.ok()) return FromRocks(s, "read attachment");
+  return value;
+}
+
+absl::StatusOr<std::map<std::string, int64_t>> RocksDbRepository::GetCounters(
+    const std::string& prefix) {
+  std::map<std::string, int64_t> out;
+  const std::string upper = PrefixUpperBound(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  if (!prefix.empty()) ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kCounters)));
+  for (it->Seek(prefix); it->Valid(); it->Next()) {
+    out[it->key().ToString()] = DecodeInt64(
+        absl::string_view(it->value().data(), it->value().size()));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "read counters");
+  return out;
+}
+
+absl::StatusOr<std::vector<QueueItem>> RocksDbRepository::Claim(
+    Queue queue, absl::Time now, int limit, const std::string& owner,
+    absl::Duration lease) {
+  std::vector<QueueItem> out;
+  const char tag = QueueTag(queue);
+  const std::string lower(1, tag);
+  // Everything due at or before `now`: keys below tag + due(now + 1us).
+  const std::string upper = QueueKeyPrefix(tag, now + absl::Microseconds(1));
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kQueue)));
+  std::lock_guard<std::mutex> lock(leases_mu_);
+  for (it->Seek(lower); it->Valid() && static_cast<int>(out.size()) < limit;
+       it->Next()) {
+    std::string key = it->key().ToString();
+    auto held = leases_.find(key);
+    if (held != leases_.end() && held->second.until > now) continue;
+    QueueItem item;
+    if (!ParseQueueKey(key, &item.due, &item.case_id, &item.name)) {
+      return absl::DataLossError("damaged queue key");
+    }
+    item.payload = it->value().ToString();
+    item.fencing_token = next_token_++;
+    leases_[key] = Lease{owner, now + lease, item.fencing_token};
+    out.push_back(std::move(item));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "claim queue items");
+  return out;
+}
+
+absl::Status RocksDbRepository::Complete(Queue queue, const QueueItem& item) {
+  StripeLock lock(this, {CaseLockKey(item.case_id)});
+  auto key = CheckClaim(queue, item);
+  if (!key.ok()) return key.status();
+  rocksdb::WriteBatch batch;
+  BatchRemoveQueueItem(&batch, queue, *key, item.case_id, item.name);
+  if (auto st = Write(&batch, "complete queue item"); !st.ok()) return st;
+  DropLease(*key);
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbRepository::Reschedule(Queue queue, const QueueItem& item,
+                                           absl::Time new_due,
+                                           const std::string& new_payload) {
+  StripeLock lock(this, {CaseLockKey(item.case_id)});
+  auto key = CheckClaim(queue, item);
+  if (!key.ok()) return key.status();
+  rocksdb::WriteBatch batch;
+  BatchRemoveQueueItem(&batch, queue, *key, item.case_id, item.name);
+  QueueItem moved = item;
+  moved.due = new_due;
+  moved.payload = new_payload;
+  BatchPutQueueItem(&batch, queue, moved);
+  if (auto st = Write(&batch, "reschedule queue item"); !st.ok()) return st;
+  DropLease(*key);
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbRepository::DeadLetter(const QueueItem& item,
+                                           const std::string& final_payload) {
+  StripeLock lock(this, {CaseLockKey(item.case_id)});
+  auto key = CheckClaim(Queue::kOutbox, item);
+  if (!key.ok()) return key.status();
+  rocksdb::WriteBatch batch;
+  BatchRemoveQueueItem(&batch, Queue::kOutbox, *key, item.case_id, item.name);
+  batch.Put(cf(kDead), DeadKey(item.case_id, item.name), final_payload);
+  batch.Merge(cf(kCounters), "queue/dead", EncodeInt64(1));
+  if (auto st = Write(&batch, "dead-letter outbox item"); !st.ok()) return st;
+  DropLease(*key);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<QueueItem>> RocksDbRepository::ListDeadLetters(
+    const std::string& after_case_id, const std::string& after_name, int limit) {
+  std::vector<QueueItem> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), cf(kDead)));
+  const std::string start =
+      after_case_id.empty() ? std::string() : DeadKey(after_case_id, after_name);
+  for (it->Seek(start); it->Valid() && static_cast<int>(out.size()) < limit;
+       it->Next()) {
+    if (!start.empty() && it->key() == start) continue;
+    QueueItem item;
+    std::string key = it->key().ToString();
+    size_t nul = key.find('\0');
+    if (nul == std::string::npos) return absl::DataLossError("damaged dead letter key");
+    item.case_id = key.substr(0, nul);
+    item.name = key.substr(nul + 1);
+    item.payload = it->value().ToString();
+    out.push_back(std::move(item));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "list dead letters");
+  return out;
+}
+
+absl::Status RocksDbRepository::RetryDeadLetter(const std::string& case_id,
+                                                const std::string& name,
+                                                absl::Time due) {
+  StripeLock lock(this, {CaseLockKey(case_id)});
+  std::string payload;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kDead),
+                               DeadKey(case_id, name), &payload);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat("dead letter ", name, " not found"));
+  }
+  if (!s.ok()) return FromRocks(s, "read dead letter");
+  rocksdb::WriteBatch batch;
+  batch.Delete(cf(kDead), DeadKey(case_id, name));
+  batch.Merge(cf(kCounters), "queue/dead", EncodeInt64(-1));
+  BatchPutQueueItem(&batch, Queue::kOutbox, QueueItem{case_id, name, due, payload, 0});
+  return Write(&batch, "retry dead letter");
+}
+
+absl::StatusOr<std::optional<absl::Time>> RocksDbRepository::NextDue(Queue queue) {
+  const std::string prefix(1, QueueTag(queue));
+  const std::string upper = PrefixUpperBound(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kQueue)));
+  it->Seek(prefix);
+  if (!it->status().ok()) return FromRocks(it->status(), "peek queue");
+  if (!it->Valid()) return std::optional<absl::Time>();
+  QueueItem item;
+  if (!ParseQueueKey(it->key().ToString(), &item.due, &item.case_id, &item.name)) {
+    return absl::DataLossError("damaged queue key");
+  }
+  return std::optional<absl::Time>(item.due);
+}
+
+absl::StatusOr<int64_t> RocksDbRepository::QueueSize(Queue queue) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kCounters),
+                               QueueCounter(queue), &value);
+  if (s.IsNotFound()) return 0;
+  if (!s.ok()) return FromRocks(s, "read queue size");
+  return DecodeInt64(value);
+}
+
+absl::StatusOr<StoredRecord> RocksDbRepository::GetRecord(const std::string& space,
+                                                          const std::string& key) {
+  std::string value;
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf(kRecords), RecordKey(space, key), &value);
+  if (s.IsNotFound()) {
+    return absl::NotFoundError(absl::StrCat(space, "/", key, " not found"));
+  }
+  if (!s.ok()) return FromRocks(s, "read record");
+  if (value.size() < 8) return absl::DataLossError(absl::StrCat(space, "/", key, " is damaged"));
+  return StoredRecord{key, DecodeInt64(absl::string_view(value).substr(0, 8)),
+                      value.substr(8)};
+}
+
+absl::StatusOr<int64_t> RocksDbRepository::PutRecord(const std::string& space,
+                                                     const std::string& key,
+                                                     int64_t expected_version,
+                                                     const std::string& value) {
+  if (HasNul(space) || HasNul(key) || key.empty()) {
+    return absl::InvalidArgumentError("record keys must be non-empty, without NUL");
+  }
+  StripeLock lock(this, {RecordLockKey(space, key)});
+  int64_t version = 0;
+  auto current = GetRecord(space, key);
+  if (current.ok()) {
+    version = current->version;
+  } else if (!absl::IsNotFound(current.status())) {
+    return current.status();
+  }
+  if (expected_version >= 0 && expected_version != version) {
+    return absl::AbortedError(absl::StrCat(space, "/", key, " is at version ",
+                                           version, ", not ", expected_version));
+  }
+  rocksdb::WriteBatch batch;
+  batch.Put(cf(kRecords), RecordKey(space, key), EncodeInt64(version + 1) + value);
+  if (auto st = Write(&batch, "write record"); !st.ok()) return st;
+  return version + 1;
+}
+
+absl::StatusOr<std::vector<StoredRecord>> RocksDbRepository::ListRecords(
+    const std::string& space, const std::string& after_key, int limit) {
+  std::vector<StoredRecord> out;
+  const std::string prefix = space + '\0';
+  const std::string upper = PrefixUpperBound(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kRecords)));
+  for (it->Seek(prefix + after_key);
+       it->Valid() && static_cast<int>(out.size()) < limit; it->Next()) {
+    std::string key = it->key().ToString().substr(prefix.size());
+    if (!after_key.empty() && key == after_key) continue;
+    std::string value = it->value().ToString();
+    if (value.size() < 8) return absl::DataLossError(absl::StrCat(space, "/", key, " is damaged"));
+    out.push_back(StoredRecord{key, DecodeInt64(absl::string_view(value).substr(0, 8)),
+                               value.substr(8)});
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "list records");
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Repository>> OpenRocksDbRepository(
+    const RocksDbOptions& options) {
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.IncreaseParallelism(2);
+  db_options.max_open_files = 512;
+  db_options.keep_log_file_num = 5;
+  // Acknowledged writes are synced through the WAL; never buffer it.
+  db_options.manual_wal_flush = false;
+  db_options.paranoid_checks = true;
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  table.cache_index_and_filter_blocks = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const char* name : kCfNames) {
+    rocksdb::ColumnFamilyOptions cf_options;
+    cf_options.OptimizeLevelStyleCompaction(32 << 20);
+    cf_options.write_buffer_size = 16 << 20;
+    cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    if (std::string(name) == "counters") {
+      cf_options.merge_operator = std::make_shared<Int64AddOperator>();
+    }
+    if (std::string(name) == "queue") {
+      // Queues delete from their head: compact files full of tombstones so
+      // that a seek to the head stays cheap.
+      cf_options.table_properties_collector_factories.push_back(
+          rocksdb::NewCompactOnDeletionCollectorFactory(4096, 1024));
+    }
+    descriptors.emplace_back(name, cf_options);
+  }
+  rocksdb::DB* db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s = rocksdb::DB::Open(db_options, options.path, descriptors,
+                                        &handles, &db);
+  if (!s.ok()) {
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "data folder ", options.path, " is in use by another process: ",
+          s.ToString()));
+    }
+    return FromRocks(s, absl::StrCat("open ", options.path));
+  }
+  return std::unique_ptr<Repository>(new RocksDbRepository(db, std::move(handles)));
+}
+
+}  // namespace casework::storage

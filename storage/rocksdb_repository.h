@@ -1,0 +1,30 @@
+// The embedded default Repository, on RocksDB.
+#ifndef CASEWORK_STORAGE_ROCKSDB_REPOSITORY_H_
+#define CASEWORK_STORAGE_ROCKSDB_REPOSITORY_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "storage/repository.h"
+
+namespace casework::storage {
+
+struct RocksDbOptions {
+  // Folder of the database; created if missing.
+  std::string path;
+  // Block cache for reads.
+  size_t block_cache_bytes = 64 << 20;
+};
+
+// Opens (or creates) the store. Every acknowledged write is synced to the
+// write-ahead log; concurrent writers share one fsync (group commit). Only
+// one process may open a folder at a time (FAILED_PRECONDITION otherwise),
+// which is what makes in-memory claim leases sufficient for fencing.
+// Closing happens when the returned object is destroyed.
+absl::StatusOr<std::unique_ptr<Repository>> OpenRocksDbRepository(
+    const RocksDbOptions& options);
+
+}  // namespace casework::storage
+
+#endif  // CASEWORK_STORAGE_ROCKSDB_REPOSITORY_H_
