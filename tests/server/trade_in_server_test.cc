@@ -1,0 +1,631 @@
+// Both trade-in procedures end to end: a real caseworkd (in-process, port 0,
+// RocksDB in a temporary folder, spool notifier) driven through the
+// generated gRPC client. The clock is simulated; the timer loop and the
+// outbox dispatcher are pumped by the test instead of sleeping.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "casework/v1/admin.grpc.pb.h"
+#include "casework/v1/trade_in.grpc.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "server/config.h"
+#include "server/server.h"
+#include "tests/testing/temp_dir.h"
+
+namespace casework {
+namespace {
+
+using v1::TradeIn;
+
+// Monday 2 March 2026, 10:00 UTC.
+const absl::Time kStart = absl::FromCivil(absl::CivilSecond(2026, 3, 2, 10, 0, 0), absl::UTCTimeZone());
+
+class TradeInServerTest : public ::testing::Test {
+ protected:
+  void SetUp() { Start(); }
+  void TearDown() {
+    if (server_) server_->Shutdown();
+  }
+
+  void Start() {
+    internal::ServerConfig config;
+    config.set_listen_address("127.0.0.1:0");
+    // The metrics endpoint takes ~2 s to stop (its HTTP server's poll
+    // interval), so only the test that reads it turns it on.
+    config.set_metrics_address(serve_metrics_ ? "127.0.0.1:0" : "off");
+    config.set_data_dir(dir_.path() + "/data");
+    config.mutable_notifier()->set_log(false);
+    auto finalized = Finalize(config);
+    ASSERT_TRUE(finalized.ok()) << finalized.status();
+    ServerOptions options;
+    options.config = *finalized;
+    options.clock = &clock_;
+    options.background = false;
+    auto server = Server::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                       grpc::InsecureChannelCredentials());
+    trade_ins_ = v1::TradeInService::NewStub(channel);
+    admin_ = v1::AdminService::NewStub(channel);
+    health_ = grpc::health::v1::Health::NewStub(channel);
+  }
+
+  void Restart() {
+    server_->Shutdown();
+    server_.reset();
+    Start();
+  }
+
+  // Fires due timers and delivers the outbox, as the background loops would.
+  void Pump() {
+    server_->timers().RunOnce();
+    server_->dispatcher().RunOnce();
+  }
+
+  std::unique_ptr<grpc::ClientContext> As(const std::string& role) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->AddMetadata("x-casework-principal", "test-" + role);
+    ctx->AddMetadata("x-casework-role", role);
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return ctx;
+  }
+
+  // Calls a TradeInService method as `role`.
+  template <typename Req, typename Resp>
+  grpc::Status Call(grpc::Status (v1::TradeInService::Stub::*method)(grpc::ClientContext*,
+                                                                       const Req&, Resp*),
+                    const std::string& role, const Req& req, Resp* resp) {
+    auto ctx = As(role);
+    return ((*trade_ins_).*method)(ctx.get(), req, resp);
+  }
+
+  TradeIn Create(const std::string& v, const std::string& product,
+                 v1::TradeInProblem problem, const std::string& request_id = "") {
+    v1::CreateTradeInRequest req;
+    auto* t = req.mutable_trade_in();
+    t->set_v_number(v);
+    t->set_s_number("S" + v.substr(1));
+    t->set_product_name(product);
+    t->set_problem(problem);
+    t->set_problem_note("found during intake");
+    t->mutable_customer()->set_display_name("Jan de Vries");
+    t->mutable_customer()->set_email("jan@example.nl");
+    req.set_request_id(request_id);
+    TradeIn out;
+    grpc::Status s = Call(&v1::TradeInService::Stub::CreateTradeIn, "ops", req, &out);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
+  }
+
+  template <typename Req>
+  TradeIn Act(grpc::Status (v1::TradeInService::Stub::*method)(grpc::ClientContext*,
+                                                                 const Req&, TradeIn*),
+              const std::string& role, Req req) {
+    TradeIn out;
+    grpc::Status s = Call(method, role, req, &out);
+    EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+    return out;
+  }
+
+  std::vector<v1::TimelineEvent> Events(const std::string& name) {
+    v1::ListTradeInEventsRequest req;
+    req.set_parent(name);
+    req.set_page_size(500);
+    v1::ListTradeInEventsResponse resp;
+    EXPECT_TRUE(Call(&v1::TradeInService::Stub::ListTradeInEvents, "cs_agent", req, &resp).ok());
+    return {resp.events().begin(), resp.events().end()};
+  }
+
+  std::map<std::string, int64_t> Board() {
+    v1::TradeInBoard board;
+    EXPECT_TRUE(Call(&v1::TradeInService::Stub::GetTradeInBoard, "cs_agent",
+                     v1::GetTradeInBoardRequest(), &board)
+                    .ok());
+    std::map<std::string, int64_t> out;
+    for (const auto& c : board.columns()) out[c.state()] = c.count();
+    return out;
+  }
+
+  // Messages the spool notifier received, oldest first.
+  std::vector<internal::OutboxMessage> Spool() {
+    std::vector<internal::OutboxMessage> out;
+    const std::string folder = dir_.path() + "/data/spool";
+    if (!std::filesystem::exists(folder)) return out;
+    std::vector<std::string> files;
+    for (const auto& f : std::filesystem::directory_iterator(folder)) {
+      if (f.path().extension() == ".json") files.push_back(f.path());
+    }
+    for (const auto& f : files) {
+      std::ifstream in(f);
+      std::stringstream text;
+      text << in.rdbuf();
+      internal::OutboxMessage m;
+      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text.str(), &m).ok());
+      out.push_back(m);
+    }
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+      return std::make_pair(a.create_time().seconds(), a.create_time().nanos()) <
+             std::make_pair(b.create_time().seconds(), b.create_time().nanos());
+    });
+    return out;
+  }
+
+  std::vector<internal::OutboxMessage> SpoolFor(const std::string& template_id) {
+    std::vector<internal::OutboxMessage> out;
+    for (auto& m : Spool()) {
+      if (m.template_id() == template_id) out.push_back(m);
+    }
+    return out;
+  }
+
+  static google::rpc::BadRequest BadRequestOf(const grpc::Status& s) {
+    google::rpc::Status details;
+    google::rpc::BadRequest bad;
+    if (details.ParseFromString(s.error_details())) {
+      for (const auto& any : details.details()) {
+        if (any.Is<google::rpc::BadRequest>()) any.UnpackTo(&bad);
+      }
+    }
+    return bad;
+  }
+
+  static bool NamesField(const grpc::Status& s, const std::string& field) {
+    const google::rpc::BadRequest bad = BadRequestOf(s);
+    for (const auto& v : bad.field_violations()) {
+      if (v.field() == field) return true;
+    }
+    return false;
+  }
+
+  testing::TempDir dir_;
+  bool serve_metrics_ = false;
+  SimulatedClock clock_{kStart};
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<v1::TradeInService::Stub> trade_ins_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+};
+
+TEST_F(TradeInServerTest, DeviceLockedProcedure) {
+  TradeIn t = Create("V1000001", "Galaxy S22", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  EXPECT_EQ(t.state(), v1::TRADE_IN_STATE_PROBLEM_ORDER);
+  EXPECT_EQ(Board()["PROBLEM_ORDER"], 1);
+
+  // CS emails the customer with the macro; subject carries the V-number.
+  v1::ContactCustomerRequest contact;
+  contact.set_name(t.name());
+  t = Act(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact);
+  EXPECT_EQ(t.state(), v1::TRADE_IN_STATE_WAITING_FOR_RESPONSE);
+  Pump();
+  auto emails = SpoolFor("trade_in.contact.device_locked");
+  ASSERT_EQ(emails.size(), 1u);
+  EXPECT_EQ(emails[0].recipient(), "jan@example.nl");
+  EXPECT_EQ(emails[0].subject(), "Update over je inruil (V1000001)");
+
+  // A week without an answer: one reminder, recorded with its date.
+  clock_.Advance(absl::Hours(24 * 7));
+  Pump();
+  auto reminders = SpoolFor("trade_in.reminder");
+  ASSERT_EQ(reminders.size(), 1u);
+  EXPECT_NE(reminders[0].subject().find("V1000001"), std::string::npos);
+  bool recorded = false;
+  for (const auto& e : Events(t.name())) {
+    recorded |= e.type() == v1::EVENT_TYPE_REMINDER_SENT && e.message() == "Reminder sent 09-03-2026" &&
+                e.actor().principal() == "system";
+  }
+  EXPECT_TRUE(recorded);
+  Pump();
+  EXPECT_EQ(SpoolFor("trade_in.reminder").size(), 1u);
+
+  // The customer answers with the PIN: back to testing, ops pinged.
+  v1::RecordUnlockCodeRequest unlock;
+  unlock.set_name(t.name());
+  unlock.set_unlock_code("918273");
+  t = Act(&v1::TradeInService::Stub::RecordUnlockCode, "cs_agent", unlock);
+  EXPECT_EQ(t.state(), v1::TRADE_IN_STATE_TESTING);
+  EXPECT_TRUE(t.unlock_code_stored());
+  Pump();
+  auto pings = SpoolFor("trade_in.ops.test_again");
+  ASSERT_EQ(pings.size(), 1u);
+  EXPECT_EQ(pings[0].recipient(), "#cs-handling");
+  EXPECT_EQ(pings[0].body().rfind("V1000001 | S1000001 | ", 0), 0u);
+  EXPECT_NE(pings[0].body().find("Test again"), std::string::npos);
+
+  // The secret is in no response, event or notification ...
+  v1::GetTradeInRequest get;
+  get.set_name(t.name());
+  TradeIn fetched;
+  ASSERT_TRUE(Call(&v1::TradeInService::Stub::GetTradeIn, "ops", get, &fetched).ok());
+  EXPECT_EQ(fetched.SerializeAsString().find("918273"), std::string::npos);
+  for (const auto& e : Events(t.name())) EXPECT_EQ(e.SerializeAsString().find("918273"), std::string::npos);
+  for (const auto& m : Spool()) EXPECT_EQ(m.SerializeAsString().find("918273"), std::string::npos);
+  // ... and only ops may reveal it, which is recorded.
+  v1::RevealUnlockCodeRequest reveal;
+  reveal.set_name(t.name());
+  v1::RevealUnlockCodeResponse code;
+  EXPECT_EQ(Call(&v1::TradeInService::Stub::RevealUnlockCode, "cs_agent", reveal, &code).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(Call(&v1::TradeInService::Stub::RevealUnlockCode, "ops", reveal, &code).ok());
+  EXPECT_EQ(code.unlock_code(), "918273");
+  EXPECT_EQ(Events(t.name()).back().type(), v1::EVENT_TYPE_SECRET_REVEALED);
+
+  // Wrong code: ops send it back, the round repeats, the secret is wiped.
+  v1::FlagProblemRequest flag;
+  flag.set_name(t.name());
+  flag.set_problem(v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  flag.set_note("PIN rejected by the device");
+  t = Act(&v1::TradeInService::Stub::FlagProblem, "ops", flag);
+  EXPECT_EQ(t.state(), v1::TRADE_IN_STATE_PROBLEM_ORDER);
+  EXPECT_EQ(t.round(), 2);
+  EXPECT_FALSE(t.unlock_code_stored());
+  EXPECT_EQ(Call(&v1::TradeInService::Stub::RevealUnlockCode, "ops", reveal, &code).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  t = Act(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact);
+  unlock.set_unlock_code("918274");
+  t = Act(&v1::TradeInService::Stub::RecordUnlockCode, "cs_agent", unlock);
+  v1::CloseTradeInRequest close;
+  close.set_name(t.name());
+  close.set_note("Tested: grade A");
+  t = Act(&v1::TradeInService::Stub::CloseTradeIn, "ops", close);
+  EXPECT_EQ(t.state(), v1::TRADE_IN_STATE_CLOSED);
+  EXPECT_FALSE(t.unlock_code_stored());
+  auto board = Board();
+  EXPECT_EQ(board["CLOSED"], 1);
+  EXPECT_EQ(board["PROBLEM_ORDER"] + board["WAITING_FOR_RESPONSE"] + board["TESTING"], 0);
+  // Every round is in the timeline, in order.
+  auto events = Events(t.name());
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
+  int contacts = 0;
+  for (const auto& e : events) contacts += e.message() == "Email sent";
+  EXPECT_EQ(contacts, 2);
+}
+
+TEST_F(TradeInServerTest, ProofOfPurchaseProcedure) {
+  // The configured product list makes this a proof-of-purchase case.
+  TradeIn t = Create("V2000002", "iPhone 16 Pro", v1::TRADE_IN_PROBLEM_UNSPECIFIED);
+  EXPECT_EQ(t.problem(), v1::TRADE_IN_PROBLEM_PROOF_OF_PURCHASE);
+  v1::ContactCustomerRequest contact;
+  contact.set_name(t.name());
+  Act(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact);
+  Pump();
+  ASSERT_EQ(SpoolFor("trade_in.contact.proof_of_purchase").size(), 1u);
+
+  v1::AttachProofOfPurchaseRequest attach;
+  attach.set_name(t.name());
+  attach.set_content_type("application/pdf");
+  attach.set_content("%PDF-1.7 receipt one");
+  attach.set_file_name("receipt.pdf");
+  t = Act(&v1::TradeInService::Stub::AttachProofOfPurchase, "cs_agent", attach);
+  EXPECT_EQ(t.state(), v1::TRADE_IN_STATE_AWAITING_APPROVAL);
+  EXPECT_EQ(t.proof_of_purchase().status(), v1::PROOF_OF_PURCHASE_STATUS_PENDING);
+
+  // Only the approver decides.
+  v1::ApproveProofOfPurchaseRequest approve;
+  approve.set_name(t.name());
+  TradeIn ignored;
+  EXPECT_EQ(Call(&v1::TradeInService::Stub::ApproveProofOfPurchase, "cs_agent", approve, &ignored)
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+
+  v1::RejectProofOfPurchaseRequest reject;
+  reject.set_name(t.name());
+  reject.set_reason("Receipt shows another IMEI");
+  t = Act(&v1::TradeInService::Stub::RejectProofOfPurchase, "approver", reject);
+  EXPECT_EQ(t.state(), v1::TRADE_IN_STATE_PROBLEM_ORDER);
+  EXPECT_EQ(t.proof_of_purchase().rejection_reason(), "Receipt shows another IMEI");
+
+  attach.set_content("%PDF-1.7 receipt two");
+  t = Act(&v1::TradeInService::Stub::AttachProofOfPurchase, "cs_agent", attach);
+  v1::GetProofOfPurchaseRequest get_doc;
+  get_doc.set_name(t.name());
+  v1::ProofOfPurchase doc;
+  ASSERT_TRUE(Call(&v1::TradeInService::Stub::GetProofOfPurchase, "approver", get_doc, &doc).ok());
+  EXPECT_EQ(doc.content(), "%PDF-1.7 receipt two");
+  EXPECT_EQ(doc.content_type(), "application/pdf");
+
+  approve.set_etag(t.etag());
+  t = Act(&v1::TradeInService::Stub::ApproveProofOfPurchase, "approver", approve);
+  EXPECT_EQ(t.state(), v1::TRADE_IN_STATE_TESTING);
+  EXPECT_EQ(t.proof_of_purchase().status(), v1::PROOF_OF_PURCHASE_STATUS_APPROVED);
+  Pump();
+  auto pings = SpoolFor("trade_in.ops.proof_approved");
+  ASSERT_EQ(pings.size(), 1u);
+  EXPECT_EQ(pings[0].body(), "V2000002 | S2000002 | Proof of Purchase approved");
+  bool approved = false;
+  for (const auto& e : Events(t.name())) {
+    approved |= e.type() == v1::EVENT_TYPE_DECISION && e.message() == "Approved" &&
+                e.actor().role() == "approver";
+  }
+  EXPECT_TRUE(approved);
+}
+
+TEST_F(TradeInServerTest, PendingReminderSurvivesRestartsAndFiresOnce) {
+  TradeIn t = Create("V3000003", "Pixel 8", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  v1::ContactCustomerRequest contact;
+  contact.set_name(t.name());
+  Act(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact);
+  Restart();
+  // The reminder fell due while the server was down.
+  clock_.Advance(absl::Hours(24 * 7) + absl::Minutes(5));
+  Restart();
+  Pump();
+  EXPECT_EQ(SpoolFor("trade_in.reminder").size(), 1u);
+  Restart();
+  Pump();
+  EXPECT_EQ(SpoolFor("trade_in.reminder").size(), 1u);
+  int reminder_events = 0;
+  for (const auto& e : Events(t.name())) reminder_events += e.type() == v1::EVENT_TYPE_REMINDER_SENT;
+  EXPECT_EQ(reminder_events, 1);
+  // The contact email went out exactly once across the restarts.
+  EXPECT_EQ(SpoolFor("trade_in.contact.device_locked").size(), 1u);
+  v1::GetTradeInRequest get;
+  get.set_name(t.name());
+  TradeIn fetched;
+  ASSERT_TRUE(Call(&v1::TradeInService::Stub::GetTradeIn, "ops", get, &fetched).ok());
+  EXPECT_EQ(fetched.reminders_sent(), 1);
+}
+
+TEST_F(TradeInServerTest, AfterTheLastReminderTheCaseReturnsToProblemOrders) {
+  TradeIn t = Create("V3100003", "Pixel 8", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  v1::ContactCustomerRequest contact;
+  contact.set_name(t.name());
+  Act(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact);
+  for (int week = 0; week < 3; ++week) {
+    clock_.Advance(absl::Hours(24 * 7));
+    Pump();
+  }
+  EXPECT_EQ(SpoolFor("trade_in.reminder").size(), 2u);
+  auto pings = SpoolFor("trade_in.ops.no_response");
+  ASSERT_EQ(pings.size(), 1u);
+  EXPECT_NE(pings[0].body().find("after 2 reminder(s)"), std::string::npos);
+  v1::GetTradeInRequest get;
+  get.set_name(t.name());
+  TradeIn fetched;
+  ASSERT_TRUE(Call(&v1::TradeInService::Stub::GetTradeIn, "ops", get, &fetched).ok());
+  EXPECT_EQ(fetched.state(), v1::TRADE_IN_STATE_PROBLEM_ORDER);
+  EXPECT_EQ(fetched.round(), 2);
+}
+
+TEST_F(TradeInServerTest, BadInputNamesTheFieldAndWritesNothing) {
+  v1::CreateTradeInRequest req;
+  req.mutable_trade_in()->set_v_number("1234");
+  req.mutable_trade_in()->set_s_number("S1234567");
+  req.mutable_trade_in()->set_product_name("Pixel");
+  req.mutable_trade_in()->set_problem(v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  req.mutable_trade_in()->mutable_customer()->set_display_name("Jan");
+  req.mutable_trade_in()->mutable_customer()->set_email("jan@example");
+  TradeIn out;
+  grpc::Status s = Call(&v1::TradeInService::Stub::CreateTradeIn, "ops", req, &out);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(NamesField(s, "trade_in.v_number"));
+  EXPECT_TRUE(NamesField(s, "trade_in.customer.email"));
+  EXPECT_FALSE(NamesField(s, "trade_in.s_number"));
+  for (const auto& [state, count] : Board()) EXPECT_EQ(count, 0) << state;
+  v1::ListTradeInsRequest list;
+  v1::ListTradeInsResponse listed;
+  ASSERT_TRUE(Call(&v1::TradeInService::Stub::ListTradeIns, "ops", list, &listed).ok());
+  EXPECT_EQ(listed.trade_ins_size(), 0);
+
+  v1::GetTradeInRequest get;
+  get.set_name("orders/123");
+  s = Call(&v1::TradeInService::Stub::GetTradeIn, "ops", get, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(NamesField(s, "name"));
+  get.set_name("tradeIns/DOESNOTEXIST");
+  EXPECT_EQ(Call(&v1::TradeInService::Stub::GetTradeIn, "ops", get, &out).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  TradeIn t = Create("V4000004", "Pixel", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  v1::ContactCustomerRequest contact;
+  contact.set_name(t.name());
+  contact.set_etag("yesterday");
+  s = Call(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact, &out);
+  EXPECT_TRUE(NamesField(s, "etag"));
+  list.set_page_token("garbage");
+  s = Call(&v1::TradeInService::Stub::ListTradeIns, "ops", list, &listed);
+  EXPECT_TRUE(NamesField(s, "page_token"));
+  v1::RecordUnlockCodeRequest unlock;
+  unlock.set_name(t.name());
+  s = Call(&v1::TradeInService::Stub::RecordUnlockCode, "cs_agent", unlock, &out);
+  EXPECT_TRUE(NamesField(s, "unlock_code"));
+  // None of that changed the case.
+  v1::GetTradeInRequest again;
+  again.set_name(t.name());
+  ASSERT_TRUE(Call(&v1::TradeInService::Stub::GetTradeIn, "ops", again, &out).ok());
+  EXPECT_EQ(out.etag(), t.etag());
+  EXPECT_EQ(Events(t.name()).size(), 1u);
+}
+
+TEST_F(TradeInServerTest, StaleEtagsAndIllegalTransitionsChangeNothing) {
+  TradeIn t = Create("V5000005", "Pixel", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  v1::ContactCustomerRequest contact;
+  contact.set_name(t.name());
+  contact.set_etag(t.etag());
+  TradeIn moved = Act(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact);
+  // Same etag again: stale.
+  v1::CancelTradeInRequest cancel;
+  cancel.set_name(t.name());
+  cancel.set_etag(t.etag());
+  cancel.set_reason("duplicate");
+  TradeIn out;
+  EXPECT_EQ(Call(&v1::TradeInService::Stub::CancelTradeIn, "cs_agent", cancel, &out).error_code(),
+            grpc::StatusCode::ABORTED);
+  // Closing is only possible from the testing queue.
+  v1::CloseTradeInRequest close;
+  close.set_name(t.name());
+  grpc::Status s = Call(&v1::TradeInService::Stub::CloseTradeIn, "ops", close, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("WAITING_FOR_RESPONSE"), std::string::npos);
+  v1::GetTradeInRequest get;
+  get.set_name(t.name());
+  ASSERT_TRUE(Call(&v1::TradeInService::Stub::GetTradeIn, "ops", get, &out).ok());
+  EXPECT_EQ(out.etag(), moved.etag());
+  EXPECT_EQ(out.state(), v1::TRADE_IN_STATE_WAITING_FOR_RESPONSE);
+}
+
+TEST_F(TradeInServerTest, RequestIdMakesCreateSafeToRetry) {
+  TradeIn first = Create("V6000006", "Pixel", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED, "req-42");
+  TradeIn retry = Create("V6000006", "Pixel", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED, "req-42");
+  EXPECT_EQ(first.name(), retry.name());
+  EXPECT_EQ(Board()["PROBLEM_ORDER"], 1);
+}
+
+TEST_F(TradeInServerTest, ListsByBoardColumnAndReferenceWithPages) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 5; ++i) {
+    names.push_back(Create(absl::StrCat("V700000", i), "Pixel", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED).name());
+    clock_.Advance(absl::Milliseconds(2));
+  }
+  v1::ContactCustomerRequest contact;
+  contact.set_name(names[4]);
+  Act(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact);
+
+  v1::ListTradeInsRequest req;
+  req.set_state(v1::TRADE_IN_STATE_PROBLEM_ORDER);
+  req.set_page_size(3);
+  std::vector<std::string> seen;
+  for (int page = 0; page < 5; ++page) {
+    v1::ListTradeInsResponse resp;
+    ASSERT_TRUE(Call(&v1::TradeInService::Stub::ListTradeIns, "cs_agent", req, &resp).ok());
+    for (const auto& t : resp.trade_ins()) seen.push_back(t.name());
+    if (resp.next_page_token().empty()) break;
+    req.set_page_token(resp.next_page_token());
+  }
+  EXPECT_EQ(seen, std::vector<std::string>(names.begin(), names.begin() + 4));
+
+  v1::ListTradeInsRequest by_v;
+  by_v.set_v_number("V7000004");
+  v1::ListTradeInsResponse found;
+  ASSERT_TRUE(Call(&v1::TradeInService::Stub::ListTradeIns, "cs_agent", by_v, &found).ok());
+  ASSERT_EQ(found.trade_ins_size(), 1);
+  EXPECT_EQ(found.trade_ins(0).state(), v1::TRADE_IN_STATE_WAITING_FOR_RESPONSE);
+  v1::ListTradeInsRequest by_s;
+  by_s.set_s_number("S7000002");
+  ASSERT_TRUE(Call(&v1::TradeInService::Stub::ListTradeIns, "cs_agent", by_s, &found).ok());
+  EXPECT_EQ(found.trade_ins_size(), 1);
+  // A token from one query is refused by another.
+  req.set_state(v1::TRADE_IN_STATE_CLOSED);
+  v1::ListTradeInsResponse resp;
+  EXPECT_EQ(Call(&v1::TradeInService::Stub::ListTradeIns, "cs_agent", req, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(TradeInServerTest, CallersMustSayWhoTheyAre) {
+  grpc::ClientContext ctx;
+  v1::TradeInBoard board;
+  EXPECT_EQ(trade_ins_->GetTradeInBoard(&ctx, v1::GetTradeInBoardRequest(), &board).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  auto as_stranger = As("superuser");
+  EXPECT_EQ(trade_ins_->GetTradeInBoard(as_stranger.get(), v1::GetTradeInBoardRequest(), &board)
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(TradeInServerTest, HealthReportsEveryService) {
+  for (const char* service : {"", "casework.v1.TradeInService", "casework.v1.AdminService"}) {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse resp;
+    ASSERT_TRUE(health_->Check(&ctx, req, &resp).ok()) << service;
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+}
+
+TEST_F(TradeInServerTest, TemplatesAreManagedAndCheckedThroughAdminService) {
+  auto ctx = As("admin");
+  v1::GetTemplateRequest get;
+  get.set_name("templates/trade_in.reminder");
+  v1::Template tmpl;
+  ASSERT_TRUE(admin_->GetTemplate(ctx.get(), get, &tmpl).ok());
+  EXPECT_EQ(tmpl.procedure(), "trade_in");
+
+  v1::UpdateTemplateRequest update;
+  *update.mutable_template_() = tmpl;
+  update.mutable_template_()->mutable_variants(0)->set_body("Hallo {{nickname}}");
+  v1::Template saved;
+  auto ctx2 = As("admin");
+  grpc::Status s = admin_->UpdateTemplate(ctx2.get(), update, &saved);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(NamesField(s, "template.variants[0].body"));
+
+  update.mutable_template_()->mutable_variants(0)->set_body("Nog geen reactie over {{v_number}}");
+  auto as_agent = As("cs_agent");
+  EXPECT_EQ(admin_->UpdateTemplate(as_agent.get(), update, &saved).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  auto ctx3 = As("admin");
+  ASSERT_TRUE(admin_->UpdateTemplate(ctx3.get(), update, &saved).ok());
+  EXPECT_NE(saved.etag(), tmpl.etag());
+  auto ctx4 = As("admin");
+  EXPECT_EQ(admin_->UpdateTemplate(ctx4.get(), update, &saved).error_code(),
+            grpc::StatusCode::ABORTED);
+
+  v1::RenderTemplateRequest render;
+  render.set_name("templates/trade_in.reminder");
+  render.set_language_code("nl");
+  (*render.mutable_values())["v_number"] = "V1";
+  v1::RenderTemplateResponse rendered;
+  auto ctx5 = As("cs_agent");
+  ASSERT_TRUE(admin_->RenderTemplate(ctx5.get(), render, &rendered).ok());
+  EXPECT_EQ(rendered.body(), "Nog geen reactie over V1");
+}
+
+// Reads http://127.0.0.1:port/metrics with a plain socket.
+std::string HttpGet(int port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  (void)!write(fd, req.data(), req.size());
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return out;
+}
+
+TEST_F(TradeInServerTest, MetricsExportRpcBoardTimerAndOutboxFigures) {
+  serve_metrics_ = true;
+  Restart();
+  TradeIn t = Create("V8000008", "Pixel", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  v1::ContactCustomerRequest contact;
+  contact.set_name(t.name());
+  Act(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact);
+  Pump();
+  ASSERT_GT(server_->metrics_port(), 0);
+  const std::string text = HttpGet(server_->metrics_port(), "/metrics");
+  for (const char* needle :
+       {"grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"CreateTradeIn\","
+        "grpc_service=\"casework.v1.TradeInService\",grpc_type=\"unary\"} 1",
+        "grpc_server_handling_seconds_bucket", "grpc_server_started_total",
+        "casework_cases{procedure=\"trade_in\",state=\"WAITING_FOR_RESPONSE\"} 1",
+        "casework_cases{procedure=\"trade_in\",state=\"PROBLEM_ORDER\"} 0",
+        "casework_timers_pending 1", "casework_outbox_pending 0",
+        "casework_notifications_total{channel=\"email\",result=\"delivered\"} 1",
+        "casework_timer_fire_lag_seconds_count", "casework_build_info"}) {
+    EXPECT_NE(text.find(needle), std::string::npos) << needle << "\n" << text;
+  }
+}
+
+}  // namespace
+}  // namespace casework

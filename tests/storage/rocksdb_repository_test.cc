@@ -1,0 +1,266 @@
+#include "storage/rocksdb_repository.h"
+
+#include <atomic>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
+
+namespace casework::storage {
+namespace {
+
+const absl::Time kT0 = absl::FromUnixSeconds(1767225600);  // 2026-01-01
+
+class RepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  void Reopen() {
+    repo_.reset();
+    auto repo = OpenRocksDbRepository({dir_.path() + "/db"});
+    ASSERT_TRUE(repo.ok()) << repo.status();
+    repo_ = *std::move(repo);
+  }
+
+  CaseMutation NewCase(const std::string& id, const std::string& state) {
+    CaseMutation m;
+    m.case_id = id;
+    m.expected_version = 0;
+    m.record = "record-of-" + id;
+    m.events = {"created"};
+    m.index_add = {{"state", state}};
+    m.counter_deltas["board/" + state] = 1;
+    return m;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Repository> repo_;
+};
+
+TEST_F(RepositoryTest, CommitThenGetReturnsRecordAndVersion) {
+  ASSERT_EQ(*repo_->Commit(NewCase("c1", "OPEN")), 1);
+  auto got = repo_->GetCase("c1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->version, 1);
+  EXPECT_EQ(got->record, "record-of-c1");
+  EXPECT_TRUE(absl::IsNotFound(repo_->GetCase("nope").status()));
+}
+
+TEST_F(RepositoryTest, StaleVersionIsAbortedAndWritesNothing) {
+  ASSERT_TRUE(repo_->Commit(NewCase("c1", "OPEN")).ok());
+  CaseMutation stale = NewCase("c1", "OTHER");
+  stale.expected_version = 0;  // case is at 1
+  stale.events = {"should not appear"};
+  EXPECT_TRUE(absl::IsAborted(repo_->Commit(stale).status()));
+  EXPECT_EQ(repo_->GetCase("c1")->record, "record-of-c1");
+  EXPECT_EQ(repo_->ListEvents("c1", 0, 10)->size(), 1u);
+  EXPECT_TRUE(repo_->ListCases({"state", "OTHER"}, "", 10)->empty());
+  EXPECT_EQ((*repo_->GetCounters("board/"))["board/OPEN"], 1);
+  EXPECT_EQ(repo_->GetCounters("board/")->count("board/OTHER"), 0u);
+}
+
+TEST_F(RepositoryTest, UpdateMovesIndexEntriesAndCounters) {
+  ASSERT_TRUE(repo_->Commit(NewCase("c1", "OPEN")).ok());
+  CaseMutation m;
+  m.case_id = "c1";
+  m.expected_version = 1;
+  m.record = "v2";
+  m.first_event_sequence = 2;
+  m.events = {"moved"};
+  m.index_remove = {{"state", "OPEN"}};
+  m.index_add = {{"state", "DONE"}};
+  m.counter_deltas = {{"board/OPEN", -1}, {"board/DONE", 1}};
+  ASSERT_EQ(*repo_->Commit(m), 2);
+  EXPECT_TRUE(repo_->ListCases({"state", "OPEN"}, "", 10)->empty());
+  ASSERT_EQ(repo_->ListCases({"state", "DONE"}, "", 10)->size(), 1u);
+  auto counters = *repo_->GetCounters("board/");
+  EXPECT_EQ(counters["board/OPEN"], 0);
+  EXPECT_EQ(counters["board/DONE"], 1);
+  auto events = *repo_->ListEvents("c1", 0, 10);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].sequence, 2);
+  EXPECT_EQ(events[1].event, "moved");
+  EXPECT_EQ(repo_->ListEvents("c1", 1, 10)->size(), 1u);
+}
+
+TEST_F(RepositoryTest, ListPagesThroughAnIndexInIdOrder) {
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(repo_->Commit(NewCase("c" + std::to_string(i), "OPEN")).ok());
+  ASSERT_TRUE(repo_->Commit(NewCase("x", "OPENED")).ok());  // a key sharing a prefix
+  std::vector<std::string> seen;
+  std::string after;
+  for (;;) {
+    auto page = repo_->ListCases({"state", "OPEN"}, after, 3);
+    ASSERT_TRUE(page.ok());
+    if (page->empty()) break;
+    for (const auto& c : *page) seen.push_back(c.case_id);
+    after = page->back().case_id;
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"c0", "c1", "c2", "c3", "c4", "c5", "c6"}));
+}
+
+TEST_F(RepositoryTest, UniqueKeyBelongsToOneCase) {
+  CaseMutation a = NewCase("a", "OPEN");
+  a.unique_add = {{"request_id", "r1"}};
+  ASSERT_TRUE(repo_->Commit(a).ok());
+  CaseMutation b = NewCase("b", "OPEN");
+  b.unique_add = {{"request_id", "r1"}};
+  EXPECT_TRUE(absl::IsAlreadyExists(repo_->Commit(b).status()));
+  EXPECT_TRUE(absl::IsNotFound(repo_->GetCase("b").status()));
+  EXPECT_EQ(*repo_->LookupUnique({"request_id", "r1"}), "a");
+}
+
+TEST_F(RepositoryTest, ClaimReturnsOnlyDueTimersAndLeasesThem) {
+  CaseMutation m = NewCase("c1", "OPEN");
+  m.timers_arm = {{"c1", "soon", kT0 + absl::Seconds(10), "p1", 0},
+                  {"c1", "later", kT0 + absl::Hours(1), "p2", 0}};
+  ASSERT_TRUE(repo_->Commit(m).ok());
+  EXPECT_EQ(*repo_->QueueSize(Queue::kTimers), 2);
+  EXPECT_TRUE(repo_->Claim(Queue::kTimers, kT0, 10, "me", absl::Seconds(30))->empty());
+
+  auto due = *repo_->Claim(Queue::kTimers, kT0 + absl::Seconds(10), 10, "me", absl::Seconds(30));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].name, "soon");
+  EXPECT_EQ(due[0].payload, "p1");
+  // Leased: a second claim within the lease sees nothing.
+  EXPECT_TRUE(repo_->Claim(Queue::kTimers, kT0 + absl::Seconds(11), 10, "other", absl::Seconds(30))->empty());
+  // After the lease, it is claimable again with a new token; the old token is fenced off.
+  auto again = *repo_->Claim(Queue::kTimers, kT0 + absl::Seconds(41), 10, "other", absl::Seconds(30));
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_NE(again[0].fencing_token, due[0].fencing_token);
+  EXPECT_TRUE(absl::IsAborted(repo_->Complete(Queue::kTimers, due[0])));
+  EXPECT_TRUE(repo_->Complete(Queue::kTimers, again[0]).ok());
+  EXPECT_EQ(*repo_->QueueSize(Queue::kTimers), 1);
+  EXPECT_EQ(**repo_->NextDue(Queue::kTimers), kT0 + absl::Hours(1));
+}
+
+TEST_F(RepositoryTest, ConsumingATimerInACommitHappensOnce) {
+  CaseMutation m = NewCase("c1", "OPEN");
+  m.timers_arm = {{"c1", "reminder/1", kT0, "trade_in", 0}};
+  ASSERT_TRUE(repo_->Commit(m).ok());
+  auto due = *repo_->Claim(Queue::kTimers, kT0, 10, "me", absl::Seconds(30));
+  ASSERT_EQ(due.size(), 1u);
+
+  CaseMutation fire;
+  fire.case_id = "c1";
+  fire.expected_version = 1;
+  fire.record = "fired";
+  fire.first_event_sequence = 2;
+  fire.events = {"reminder sent"};
+  fire.consume_timer = due[0];
+  ASSERT_TRUE(repo_->Commit(fire).ok());
+  // The same claim cannot be consumed twice, even with the right version.
+  fire.expected_version = 2;
+  EXPECT_TRUE(absl::IsAborted(repo_->Commit(fire).status()));
+  EXPECT_EQ(repo_->ListEvents("c1", 0, 10)->size(), 2u);
+  EXPECT_EQ(*repo_->QueueSize(Queue::kTimers), 0);
+}
+
+TEST_F(RepositoryTest, ArmingReplacesAndCancelRemovesByName) {
+  CaseMutation m = NewCase("c1", "OPEN");
+  m.timers_arm = {{"c1", "reminder", kT0 + absl::Hours(1), "", 0}};
+  ASSERT_TRUE(repo_->Commit(m).ok());
+  CaseMutation rearm;
+  rearm.case_id = "c1";
+  rearm.expected_version = 1;
+  rearm.timers_arm = {{"c1", "reminder", kT0 + absl::Hours(2), "", 0}};
+  ASSERT_TRUE(repo_->Commit(rearm).ok());
+  EXPECT_EQ(*repo_->QueueSize(Queue::kTimers), 1);
+  EXPECT_EQ(**repo_->NextDue(Queue::kTimers), kT0 + absl::Hours(2));
+  CaseMutation cancel;
+  cancel.case_id = "c1";
+  cancel.expected_version = 2;
+  cancel.timers_cancel = {"reminder", "never-armed"};
+  ASSERT_TRUE(repo_->Commit(cancel).ok());
+  EXPECT_EQ(*repo_->QueueSize(Queue::kTimers), 0);
+  EXPECT_FALSE(repo_->NextDue(Queue::kTimers)->has_value());
+}
+
+TEST_F(RepositoryTest, OutboxRetryAndDeadLetter) {
+  CaseMutation m = NewCase("c1", "OPEN");
+  m.outbox = {{"c1", "c1-2", kT0, "msg", 0}};
+  ASSERT_TRUE(repo_->Commit(m).ok());
+  auto due = *repo_->Claim(Queue::kOutbox, kT0, 10, "d", absl::Seconds(60));
+  ASSERT_EQ(due.size(), 1u);
+  ASSERT_TRUE(repo_->Reschedule(Queue::kOutbox, due[0], kT0 + absl::Seconds(5), "msg-try2").ok());
+  EXPECT_TRUE(repo_->Claim(Queue::kOutbox, kT0 + absl::Seconds(4), 10, "d", absl::Seconds(60))->empty());
+  due = *repo_->Claim(Queue::kOutbox, kT0 + absl::Seconds(5), 10, "d", absl::Seconds(60));
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].payload, "msg-try2");
+  ASSERT_TRUE(repo_->DeadLetter(due[0], "final").ok());
+  EXPECT_EQ(*repo_->QueueSize(Queue::kOutbox), 0);
+  auto dead = *repo_->ListDeadLetters("", "", 10);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].name, "c1-2");
+  EXPECT_EQ(dead[0].payload, "final");
+  ASSERT_TRUE(repo_->RetryDeadLetter("c1", "c1-2", kT0 + absl::Seconds(6)).ok());
+  EXPECT_TRUE(repo_->ListDeadLetters("", "", 10)->empty());
+  EXPECT_EQ(repo_->Claim(Queue::kOutbox, kT0 + absl::Seconds(6), 10, "d", absl::Seconds(60))->size(), 1u);
+}
+
+TEST_F(RepositoryTest, EverythingSurvivesReopen) {
+  CaseMutation m = NewCase("c1", "OPEN");
+  m.timers_arm = {{"c1", "t", kT0, "", 0}};
+  m.outbox = {{"c1", "c1-1", kT0, "msg", 0}};
+  m.attachments_put = {{"doc", std::string("%PDF-1.4 bytes")}};
+  ASSERT_TRUE(repo_->Commit(m).ok());
+  ASSERT_TRUE(repo_->PutRecord("templates", "a", 0, "body").ok());
+  Reopen();
+  EXPECT_EQ(repo_->GetCase("c1")->version, 1);
+  EXPECT_EQ(*repo_->QueueSize(Queue::kTimers), 1);
+  EXPECT_EQ(*repo_->QueueSize(Queue::kOutbox), 1);
+  EXPECT_EQ(*repo_->GetAttachment("c1", "doc"), "%PDF-1.4 bytes");
+  EXPECT_EQ(repo_->GetRecord("templates", "a")->value, "body");
+  EXPECT_EQ(repo_->Claim(Queue::kTimers, kT0, 10, "me", absl::Seconds(1))->size(), 1u);
+}
+
+TEST_F(RepositoryTest, SecondOpenOfTheSameFolderIsRefused) {
+  auto second = OpenRocksDbRepository({dir_.path() + "/db"});
+  EXPECT_FALSE(second.ok());
+}
+
+TEST_F(RepositoryTest, RecordsHaveVersions) {
+  EXPECT_EQ(*repo_->PutRecord("s", "k", 0, "one"), 1);
+  EXPECT_TRUE(absl::IsAborted(repo_->PutRecord("s", "k", 0, "dup").status()));
+  EXPECT_EQ(*repo_->PutRecord("s", "k", 1, "two"), 2);
+  EXPECT_EQ(*repo_->PutRecord("s", "k", -1, "three"), 3);
+  ASSERT_TRUE(repo_->PutRecord("s", "l", 0, "x").ok());
+  ASSERT_TRUE(repo_->PutRecord("t", "m", 0, "other space").ok());
+  auto all = *repo_->ListRecords("s", "", 10);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].value, "three");
+  EXPECT_EQ(repo_->ListRecords("s", "k", 10)->size(), 1u);
+}
+
+TEST_F(RepositoryTest, ConcurrentWritersOnOneCaseNeverLoseAnUpdate) {
+  ASSERT_TRUE(repo_->Commit(NewCase("hot", "OPEN")).ok());
+  constexpr int kThreads = 8, kEach = 25;
+  std::atomic<int> committed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kEach;) {
+        auto current = repo_->GetCase("hot");
+        ASSERT_TRUE(current.ok());
+        CaseMutation m;
+        m.case_id = "hot";
+        m.expected_version = current->version;
+        m.record = "v";
+        m.counter_deltas["hits"] = 1;
+        auto r = repo_->Commit(m);
+        if (r.ok()) {
+          ++committed;
+          ++i;
+        } else {
+          ASSERT_TRUE(absl::IsAborted(r.status())) << r.status();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(committed.load(), kThreads * kEach);
+  EXPECT_EQ(repo_->GetCase("hot")->version, 1 + kThreads * kEach);
+  EXPECT_EQ((*repo_->GetCounters("hits"))["hits"], kThreads * kEach);
+}
+
+}  // namespace
+}  // namespace casework::storage

@@ -1,0 +1,52 @@
+#include "server/workflow/validation.h"
+
+#include "gtest/gtest.h"
+
+namespace casework::workflow {
+namespace {
+
+TEST(ValidationTest, OrderAndShipmentNumbers) {
+  EXPECT_TRUE(IsVNumber("V123456"));
+  EXPECT_TRUE(IsVNumber("V1234567890"));
+  EXPECT_FALSE(IsVNumber("V12345"));
+  EXPECT_FALSE(IsVNumber("V12345678901"));
+  EXPECT_FALSE(IsVNumber("v1234567"));
+  EXPECT_FALSE(IsVNumber("S1234567"));
+  EXPECT_FALSE(IsVNumber("V12345a7"));
+  EXPECT_TRUE(IsSNumber("S7654321"));
+  EXPECT_FALSE(IsSNumber("V7654321"));
+}
+
+TEST(ValidationTest, Emails) {
+  EXPECT_TRUE(IsEmail("jan@example.nl"));
+  EXPECT_TRUE(IsEmail("a.b+tag@sub.example.com"));
+  EXPECT_FALSE(IsEmail(""));
+  EXPECT_FALSE(IsEmail("jan"));
+  EXPECT_FALSE(IsEmail("@example.nl"));
+  EXPECT_FALSE(IsEmail("jan@example"));
+  EXPECT_FALSE(IsEmail("jan@@example.nl"));
+  EXPECT_FALSE(IsEmail("jan de vries@example.nl"));
+  EXPECT_FALSE(IsEmail("jan@example..nl"));
+  EXPECT_FALSE(IsEmail("jan@exa\nmple.nl"));
+}
+
+TEST(ValidationTest, CleanText) {
+  EXPECT_TRUE(IsCleanText("Hallo wereld, één test"));
+  EXPECT_TRUE(IsCleanText("line one\nline two\ttab"));
+  EXPECT_FALSE(IsCleanText(std::string("nul\0byte", 8)));
+  EXPECT_FALSE(IsCleanText("bell\x07"));
+  EXPECT_FALSE(IsCleanText("\xc3"));          // truncated sequence
+  EXPECT_FALSE(IsCleanText("\xc0\xaf"));      // overlong
+  EXPECT_FALSE(IsCleanText("\xed\xa0\x80"));  // surrogate
+}
+
+TEST(ValidationTest, DocumentsAreSniffedByContent) {
+  EXPECT_EQ(SniffDocumentType("%PDF-1.7\n..."), "application/pdf");
+  EXPECT_EQ(SniffDocumentType(std::string("\x89PNG\r\n\x1a\n", 8) + "data"), "image/png");
+  EXPECT_EQ(SniffDocumentType("\xff\xd8\xff\xe0 jfif"), "image/jpeg");
+  EXPECT_EQ(SniffDocumentType("<html>"), "");
+  EXPECT_EQ(SniffDocumentType(""), "");
+}
+
+}  // namespace
+}  // namespace casework::workflow
