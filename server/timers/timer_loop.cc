@@ -50,12 +50,14 @@ int TimerLoop::RunOnce() {
 }
 
 absl::Time TimerLoop::Step() {
-  RunOnce();
+  const int done = RunOnce();
   const absl::Time now = absl::Now();
   auto next = repo_->NextDue(storage::Queue::kTimers);
   if (!next.ok() || !next->has_value()) return now + kMaxSleep;
-  // Timers that are leased but not fired are retried once the lease ends.
-  return std::min(std::max(**next, now + absl::Milliseconds(10)), now + kMaxSleep);
+  // A due head that this round could not handle is leased (its work failed
+  // and waits for the lease to run out): look again in a second, not at once.
+  const absl::Duration min_sleep = done == 0 ? absl::Seconds(1) : absl::Milliseconds(10);
+  return std::min(std::max(**next, now + min_sleep), now + kMaxSleep);
 }
 
 void TimerLoop::Start() { loop_.Start(); }
