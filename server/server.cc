@@ -29,6 +29,7 @@ struct Server::State {
   std::unique_ptr<storage::Repository> repo;
   std::unique_ptr<metrics::Metrics> metrics;
   std::unique_ptr<notify::TemplateStore> templates;
+  std::unique_ptr<sla::CalendarStore> calendars;
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<notify::Router> router;
   std::unique_ptr<notify::Dispatcher> dispatcher;
@@ -90,8 +91,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   s->templates = std::make_unique<notify::TemplateStore>(
       s->repo.get(), std::map<std::string, std::vector<std::string>>{
                          {trade_in->spec().kind, trade_in->TemplateFields()}});
+  s->calendars = std::make_unique<sla::CalendarStore>(s->repo.get());
+  if (auto st = s->calendars->Load(s->clock->Now()); !st.ok()) return st;
   s->engine = std::make_unique<engine::Engine>(s->repo.get(), s->clock, s->templates.get(),
-                                               s->metrics.get());
+                                               s->calendars.get(), s->metrics.get());
   s->engine->Register(std::move(trade_in));
   if (auto st = s->templates->InstallDefaults(s->clock->Now()); !st.ok()) return st;
   if (auto st = s->engine->LoadBoardMetrics(); !st.ok()) return st;
@@ -125,7 +128,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   s->pool = std::make_unique<WorkerPool>(config.worker_threads());
   const rpc::RpcEnv env{s->pool.get(), s->metrics.get()};
   s->services.push_back(rpc::NewTradeInService(s->engine.get(), env));
-  s->services.push_back(rpc::NewAdminService(s->templates.get(), s->clock, env));
+  s->services.push_back(rpc::NewAdminService(s->templates.get(), s->calendars.get(),
+                                             s->engine.get(), s->clock, env));
 
   // Linked so that reflection can describe grpc.health.v1.Health.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();

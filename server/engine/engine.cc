@@ -26,6 +26,12 @@ IndexSet IndexesOf(const workflow::Workflow& wf, const CaseRecord& r) {
   const std::string& kind = r.kind();
   IndexSet out = {{"kind", kind}, {"state", absl::StrCat(kind, "/", r.state())}};
   if (!r.assignee().empty()) out.insert({"assignee", absl::StrCat(kind, "/", r.assignee())});
+  // Cases whose clocks a calendar edit can move.
+  for (const auto& l : r.slas()) {
+    if (!l.calendar().empty() && l.status() != v1::SLA_STATUS_STOPPED) {
+      out.insert({"sla_calendar", absl::StrCat(kind, "/", l.calendar())});
+    }
+  }
   for (const auto& [index, key] : wf.IndexKeys(r)) {
     if (!key.empty()) out.insert({index, absl::StrCat(kind, "/", key)});
   }
@@ -59,8 +65,76 @@ std::string BoardCounter(const std::string& kind, const std::string& state) {
 }
 
 Engine::Engine(storage::Repository* repo, const Clock* clock,
-               notify::TemplateStore* templates, metrics::Metrics* metrics)
-    : repo_(repo), clock_(clock), templates_(templates), metrics_(metrics) {}
+               notify::TemplateStore* templates, sla::CalendarStore* calendars,
+               metrics::Metrics* metrics)
+    : repo_(repo),
+      clock_(clock),
+      templates_(templates),
+      calendars_(calendars),
+      metrics_(metrics) {}
+
+workflow::CalendarLookup Engine::Calendars(
+    std::map<std::string, std::shared_ptr<const sla::Calendar>>* held) const {
+  return [this, held](const std::string& name) -> const sla::Calendar* {
+    auto cal = calendars_->Get(name);
+    if (cal == nullptr) return nullptr;
+    (*held)[name] = cal;
+    return cal.get();
+  };
+}
+
+void Engine::FillSlas(CaseView* view) const {
+  view->slas.clear();
+  const absl::Time now = clock_->Now();
+  for (const auto& l : view->record.slas()) {
+    auto cal = l.calendar().empty() ? nullptr : calendars_->Get(l.calendar());
+    view->slas.push_back(sla::ToApi(l, now, cal.get()));
+  }
+}
+
+namespace {
+std::string AtRiskCounter(const std::string& kind, const std::string& sla) {
+  return absl::StrCat("sla_at_risk/", kind, "/", sla);
+}
+bool AtRisk(const internal::SlaLedger& l) {
+  return l.warned() && !l.breached() && l.status() != v1::SLA_STATUS_STOPPED;
+}
+}  // namespace
+
+void Engine::CountSlaChanges(const CaseRecord& before, const CaseRecord& after,
+                             storage::CaseMutation* m,
+                             std::vector<std::function<void()>>* after_commit) {
+  const std::string kind = after.kind();
+  for (const auto& l : after.slas()) {
+    internal::SlaLedger old;
+    for (const auto& b : before.slas()) {
+      if (b.name() == l.name()) old = b;
+    }
+    // A restarted clock begins a new ledger: compare with a blank one.
+    if (old.start_time().seconds() != l.start_time().seconds() ||
+        old.start_time().nanos() != l.start_time().nanos()) {
+      if (AtRisk(old)) {
+        m->counter_deltas[AtRiskCounter(kind, l.name())] -= 1;
+        after_commit->push_back([=] { metrics_->AddSlaAtRisk(kind, l.name(), -1); });
+      }
+      old = internal::SlaLedger();
+    }
+    const std::string name = l.name();
+    if (l.warned() && !old.warned()) after_commit->push_back([=] { metrics_->SlaWarning(kind, name); });
+    if (l.breached() && !old.breached()) after_commit->push_back([=] { metrics_->SlaBreached(kind, name); });
+    const int risk = static_cast<int>(AtRisk(l)) - static_cast<int>(AtRisk(old));
+    if (risk != 0) {
+      m->counter_deltas[AtRiskCounter(kind, name)] += risk;
+      after_commit->push_back([=] { metrics_->AddSlaAtRisk(kind, name, risk); });
+    }
+    if (l.status() == v1::SLA_STATUS_STOPPED && old.status() != v1::SLA_STATUS_STOPPED &&
+        old.status() != v1::SLA_STATUS_UNSPECIFIED) {
+      const absl::Duration consumed = absl::Seconds(l.consumed_seconds());
+      const absl::Duration paused = sla::PausedTime(l, FromProto(l.stop_time()));
+      after_commit->push_back([=] { metrics_->SlaStopped(kind, name, consumed, paused); });
+    }
+  }
+}
 
 void Engine::Register(std::unique_ptr<workflow::Workflow> workflow) {
   const std::string kind = workflow->spec().kind;
@@ -96,8 +170,37 @@ absl::Status Engine::LoadBoardMetrics() {
       auto it = counters->find(BoardCounter(kind, state));
       metrics_->SetCases(kind, state, it == counters->end() ? 0 : it->second);
     }
+    for (const auto& policy : wf->spec().slas) {
+      auto risk = repo_->GetCounters(AtRiskCounter(kind, policy.sla));
+      if (!risk.ok()) return risk.status();
+      auto it = risk->find(AtRiskCounter(kind, policy.sla));
+      metrics_->SetSlaAtRisk(kind, policy.sla, it == risk->end() ? 0 : it->second);
+    }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<int> Engine::RecomputeCalendar(const std::string& calendar) {
+  int changed = 0;
+  const workflow::Actor system{"system", workflow::kSystem};
+  const internal::CaseRecord none;
+  for (const auto& [kind, wf] : workflows_) {
+    std::string token;
+    do {
+      auto page = List(kind, {"sla_calendar", calendar}, token, kMaxPageSize);
+      if (!page.ok()) return page.status();
+      for (const auto& c : page->cases) {
+        auto result = Act(kind, c.record.id(), -1, workflow::kRecomputeSlaAction, system, none);
+        if (result.ok()) {
+          ++changed;
+        } else if (!absl::IsNotFound(result.status()) && !absl::IsCancelled(result.status())) {
+          return result.status();
+        }
+      }
+      token = page->next_page_token;
+    } while (!token.empty());
+  }
+  return changed;
 }
 
 absl::StatusOr<CaseView> Engine::Load(const std::string& kind, const std::string& case_id) {
@@ -112,6 +215,7 @@ absl::StatusOr<CaseView> Engine::Load(const std::string& kind, const std::string
     // Another procedure's case: for this service it does not exist.
     return absl::NotFoundError(absl::StrCat("case ", case_id, " not found"));
   }
+  FillSlas(&view);
   return view;
 }
 
@@ -133,7 +237,9 @@ absl::StatusOr<CaseView> Engine::Create(const std::string& kind,
   before.set_id(case_id.empty() ? NewCaseId(now) : case_id);
   before.set_kind(kind);
   before.set_request_id(request_id);
-  auto decision = workflow::Decide(**wf, before, "create", actor, &input, "", now);
+  std::map<std::string, std::shared_ptr<const sla::Calendar>> held;
+  auto decision =
+      workflow::Decide(**wf, before, "create", actor, &input, "", now, Calendars(&held));
   if (!decision.ok()) return decision.status();
   auto created = Commit(**wf, before, 0, *std::move(decision), actor, now, request_id, nullptr);
   if (absl::IsAlreadyExists(created.status()) && !request_id.empty()) {
@@ -164,8 +270,14 @@ absl::StatusOr<CaseView> Engine::Act(const std::string& kind, const std::string&
           "ETAG_MISMATCH");
     }
     const absl::Time now = clock_->Now();
-    auto decision = workflow::Decide(**wf, current->record, action, actor, &input, "", now);
+    std::map<std::string, std::shared_ptr<const sla::Calendar>> held;
+    auto decision = workflow::Decide(**wf, current->record, action, actor, &input, "", now,
+                                     Calendars(&held));
     if (!decision.ok()) return decision.status();
+    if (!decision->changed) {
+      // Nothing to record (e.g. deadlines already right).
+      return absl::CancelledError("nothing changed");
+    }
     auto result = Commit(**wf, current->record, current->version, *std::move(decision),
                          actor, now, "", nullptr);
     if (absl::IsAborted(result.status()) && expected_version < 0 &&
@@ -188,22 +300,21 @@ absl::Status Engine::FireTimer(const storage::QueueItem& timer) {
   }
   auto wf = Require(record.kind());
   if (!wf.ok()) return wf.status();
-  const std::string prefix = timer.name.substr(0, timer.name.find('/'));
-  const std::string action = absl::StrCat("timer:", prefix);
+  const std::string action = workflow::TimerAction(timer.name);
   const absl::Time now = clock_->Now();
   const workflow::Actor system{"system", workflow::kSystem};
-  auto decision = workflow::Decide(**wf, record, action, system, nullptr, timer.name, now);
-  if (!decision.ok()) {
-    if (absl::IsFailedPrecondition(decision.status())) {
-      // The case has moved on; the timer no longer applies.
-      return repo_->Complete(storage::Queue::kTimers, timer);
-    }
-    return decision.status();
+  std::map<std::string, std::shared_ptr<const sla::Calendar>> held;
+  auto decision = workflow::Decide(**wf, record, action, system, nullptr, timer.name, now,
+                                   Calendars(&held));
+  if (!decision.ok() && !absl::IsFailedPrecondition(decision.status())) return decision.status();
+  if (!decision.ok() || !decision->changed) {
+    // The case has moved on; the timer no longer applies.
+    return repo_->Complete(storage::Queue::kTimers, timer);
   }
   auto result = Commit(**wf, record, stored->version, *std::move(decision), system, now, "",
                        &timer);
   if (!result.ok()) return result.status();
-  metrics_->TimerFired(record.kind(), prefix, now - timer.due);
+  metrics_->TimerFired(record.kind(), action, now - timer.due);
   return absl::OkStatus();
 }
 
@@ -247,6 +358,11 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
     e.set_message(request->event_message);
     (*e.mutable_attributes())["template"] = request->template_id;
     (*e.mutable_attributes())["channel"] = ChannelName(request->channel);
+    const absl::Time due = std::max(now, request->not_before);
+    if (due > now) {
+      (*e.mutable_attributes())["held_until"] =
+          absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", due, absl::UTCTimeZone());
+    }
     stamp(e);
 
     internal::OutboxMessage out;
@@ -259,7 +375,7 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
     out.set_subject(msg.subject);
     out.set_body(msg.body);
     *out.mutable_create_time() = ToProto(now);
-    m.outbox.push_back({record.id(), out.dedupe_key(), now, out.SerializeAsString(), 0});
+    m.outbox.push_back({record.id(), out.dedupe_key(), due, out.SerializeAsString(), 0});
   }
   record.set_event_count(sequence);
 
@@ -285,10 +401,13 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
   m.timers_cancel = decision.timers_cancel;
   m.attachments_put = std::move(decision.attachments_put);
   m.attachments_delete = std::move(decision.attachments_delete);
+  std::vector<std::function<void()>> after_commit;
+  CountSlaChanges(before, record, &m, &after_commit);
   m.record = record.SerializeAsString();
 
   auto version = repo_->Commit(m);
   if (!version.ok()) return version.status();
+  for (const auto& f : after_commit) f();
 
   if (moved) {
     if (before_version > 0) metrics_->AddCases(record.kind(), before.state(), -1);
@@ -301,6 +420,7 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
   view.record = std::move(record);
   view.version = *version;
   view.reveal = std::move(decision.reveal);
+  FillSlas(&view);
   return view;
 }
 
@@ -333,6 +453,7 @@ absl::StatusOr<CasePage> Engine::List(const std::string& kind, const ListFilter&
     if (!view.record.ParseFromString(s.record)) {
       return absl::DataLossError(absl::StrCat("case ", s.case_id, ": record is damaged"));
     }
+    FillSlas(&view);
     page.cases.push_back(std::move(view));
   }
   return page;

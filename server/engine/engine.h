@@ -17,6 +17,7 @@
 #include "server/common/clock.h"
 #include "server/metrics/metrics.h"
 #include "server/notify/templates.h"
+#include "server/sla/calendar_store.h"
 #include "server/workflow/workflow.h"
 #include "storage/repository.h"
 
@@ -27,6 +28,8 @@ using internal::CaseRecord;
 struct CaseView {
   CaseRecord record;
   int64_t version = 0;
+  // The case's SLA clocks as of now (consumed time is live).
+  std::vector<v1::Sla> slas;
   // Set only by actions that reveal a secret.
   std::string reveal;
 };
@@ -52,7 +55,8 @@ class Engine {
  public:
   // All pointers must outlive the engine.
   Engine(storage::Repository* repo, const Clock* clock,
-         notify::TemplateStore* templates, metrics::Metrics* metrics);
+         notify::TemplateStore* templates, sla::CalendarStore* calendars,
+         metrics::Metrics* metrics);
 
   // Call before serving.
   void Register(std::unique_ptr<workflow::Workflow> workflow);
@@ -102,8 +106,13 @@ class Engine {
   void SetCommitListener(std::function<void(bool armed_timer, absl::Time earliest_due,
                                             bool queued_outbox)> listener);
 
-  // Sets the board gauges from the stored counters (at start-up).
+  // Sets the board and SLA-at-risk gauges from the stored counters.
   absl::Status LoadBoardMetrics();
+
+  // Re-derives the SLA deadlines of every case measured on `calendar`
+  // (after an edit) and re-arms their timers. Returns how many cases
+  // changed.
+  absl::StatusOr<int> RecomputeCalendar(const std::string& calendar);
 
  private:
   absl::StatusOr<CaseView> Commit(const workflow::Workflow& wf,
@@ -114,10 +123,17 @@ class Engine {
                                   const storage::QueueItem* consume_timer);
   absl::StatusOr<const workflow::Workflow*> Require(const std::string& kind) const;
   absl::StatusOr<CaseView> Load(const std::string& kind, const std::string& case_id);
+  void FillSlas(CaseView* view) const;
+  // A lookup that keeps the calendars it hands out alive in `held`.
+  workflow::CalendarLookup Calendars(
+      std::map<std::string, std::shared_ptr<const sla::Calendar>>* held) const;
+  void CountSlaChanges(const CaseRecord& before, const CaseRecord& after,
+                       storage::CaseMutation* m, std::vector<std::function<void()>>* after_commit);
 
   storage::Repository* repo_;
   const Clock* clock_;
   notify::TemplateStore* templates_;
+  sla::CalendarStore* calendars_;
   metrics::Metrics* metrics_;
   std::map<std::string, std::unique_ptr<workflow::Workflow>> workflows_;
   std::function<void(bool, absl::Time, bool)> listener_;

@@ -18,6 +18,13 @@ const prometheus::Histogram::BucketBoundaries& LagBuckets() {
   return b;
 }
 
+const prometheus::Histogram::BucketBoundaries& SlaBuckets() {
+  static const prometheus::Histogram::BucketBoundaries b = {
+      60, 300, 900, 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400, 3 * 86400,
+      5 * 86400, 7 * 86400, 14 * 86400, 30 * 86400};
+  return b;
+}
+
 }  // namespace
 
 Metrics::Metrics()
@@ -69,7 +76,28 @@ Metrics::Metrics()
       delivery_seconds_(prometheus::BuildHistogram()
                             .Name("casework_notification_delivery_seconds")
                             .Help("Time a delivery attempt took, by channel.")
-                            .Register(*registry_)) {
+                            .Register(*registry_)),
+      sla_warnings_(prometheus::BuildCounter()
+                        .Name("casework_sla_warnings_total")
+                        .Help("SLA clocks that reached their warning point.")
+                        .Register(*registry_)),
+      sla_breaches_(prometheus::BuildCounter()
+                        .Name("casework_sla_breaches_total")
+                        .Help("SLA clocks that were breached.")
+                        .Register(*registry_)),
+      sla_at_risk_(prometheus::BuildGauge()
+                       .Name("casework_sla_at_risk")
+                       .Help("Running SLA clocks past their warning point, not breached.")
+                       .Register(*registry_)),
+      sla_completion_(prometheus::BuildHistogram()
+                          .Name("casework_sla_completion_seconds")
+                          .Help("Budget consumed when an SLA clock stopped (business time on "
+                                "its calendar, or wall time).")
+                          .Register(*registry_)),
+      sla_paused_(prometheus::BuildHistogram()
+                      .Name("casework_sla_paused_seconds")
+                      .Help("Time an SLA clock spent paused, observed when it stopped.")
+                      .Register(*registry_)) {
   prometheus::BuildGauge()
       .Name("casework_build_info")
       .Help("Build information; the value is always 1.")
@@ -139,6 +167,30 @@ void Metrics::TimerFired(const std::string& kind, const std::string& timer,
                          absl::Duration lag) {
   timers_fired_.Add({{"procedure", kind}, {"timer", timer}}).Increment();
   timer_lag_.Observe(absl::ToDoubleSeconds(lag));
+}
+
+void Metrics::SlaWarning(const std::string& kind, const std::string& sla) {
+  sla_warnings_.Add({{"procedure", kind}, {"sla", sla}}).Increment();
+}
+
+void Metrics::SlaBreached(const std::string& kind, const std::string& sla) {
+  sla_breaches_.Add({{"procedure", kind}, {"sla", sla}}).Increment();
+}
+
+void Metrics::AddSlaAtRisk(const std::string& kind, const std::string& sla, int64_t delta) {
+  sla_at_risk_.Add({{"procedure", kind}, {"sla", sla}}).Increment(static_cast<double>(delta));
+}
+
+void Metrics::SetSlaAtRisk(const std::string& kind, const std::string& sla, int64_t value) {
+  sla_at_risk_.Add({{"procedure", kind}, {"sla", sla}}).Set(static_cast<double>(value));
+}
+
+void Metrics::SlaStopped(const std::string& kind, const std::string& sla,
+                         absl::Duration consumed, absl::Duration paused) {
+  sla_completion_.Add({{"procedure", kind}, {"sla", sla}}, SlaBuckets())
+      .Observe(absl::ToDoubleSeconds(consumed));
+  sla_paused_.Add({{"procedure", kind}, {"sla", sla}}, SlaBuckets())
+      .Observe(absl::ToDoubleSeconds(paused));
 }
 
 void Metrics::SetOutboxPending(int64_t n) { outbox_pending_.Set(static_cast<double>(n)); }

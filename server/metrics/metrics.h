@@ -47,6 +47,14 @@ class Metrics {
   void SetTimersPending(int64_t n);
   void TimerFired(const std::string& kind, const std::string& timer, absl::Duration lag);
 
+  // SLA clocks, per procedure and SLA name.
+  void SlaWarning(const std::string& kind, const std::string& sla);
+  void SlaBreached(const std::string& kind, const std::string& sla);
+  void AddSlaAtRisk(const std::string& kind, const std::string& sla, int64_t delta);
+  void SetSlaAtRisk(const std::string& kind, const std::string& sla, int64_t value);
+  void SlaStopped(const std::string& kind, const std::string& sla, absl::Duration consumed,
+                  absl::Duration paused);
+
   void SetOutboxPending(int64_t n);
   void SetDeadLetters(int64_t n);
   // result: "delivered", "retry", "dead_letter".
@@ -68,6 +76,11 @@ class Metrics {
   prometheus::Gauge& dead_letters_;
   prometheus::Family<prometheus::Counter>& notifications_;
   prometheus::Family<prometheus::Histogram>& delivery_seconds_;
+  prometheus::Family<prometheus::Counter>& sla_warnings_;
+  prometheus::Family<prometheus::Counter>& sla_breaches_;
+  prometheus::Family<prometheus::Gauge>& sla_at_risk_;
+  prometheus::Family<prometheus::Histogram>& sla_completion_;
+  prometheus::Family<prometheus::Histogram>& sla_paused_;
 
   // Family::Add is thread-safe; this caches the returned metrics so that the
   // RPC path does one map lookup instead of hashing label sets.

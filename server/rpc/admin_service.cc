@@ -30,8 +30,63 @@ absl::StatusOr<std::string> TemplateId(const std::string& name, const std::strin
 
 class AdminService final : public v1::AdminService::CallbackService {
  public:
-  AdminService(notify::TemplateStore* templates, const Clock* clock, RpcEnv env)
-      : templates_(templates), clock_(clock), env_(env) {}
+  AdminService(notify::TemplateStore* templates, sla::CalendarStore* calendars,
+               engine::Engine* engine, const Clock* clock, RpcEnv env)
+      : templates_(templates), calendars_(calendars), engine_(engine), clock_(clock), env_(env) {}
+
+  ServerUnaryReactor* GetCalendar(CallbackServerContext* ctx, const v1::GetCalendarRequest* req,
+                                  v1::BusinessCalendar* resp) override {
+    return Serve(env_, ctx, kService, "GetCalendar", [=](const Actor&) -> absl::Status {
+      if (!sla::IsCalendarName(req->name())) {
+        return InvalidField("name", "must look like calendars/{id}");
+      }
+      auto cal = calendars_->GetProto(req->name());
+      if (!cal.ok()) return cal.status();
+      *resp = *std::move(cal);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* ListCalendars(CallbackServerContext* ctx,
+                                    const v1::ListCalendarsRequest* req,
+                                    v1::ListCalendarsResponse* resp) override {
+    return Serve(env_, ctx, kService, "ListCalendars", [=](const Actor&) -> absl::Status {
+      if (req->page_size() < 0) return InvalidField("page_size", "must not be negative");
+      const int limit = req->page_size() == 0 ? 50 : std::min(req->page_size(), 500);
+      auto after = engine::DecodePageToken(req->page_token(), "calendars");
+      if (!after.ok()) return after.status();
+      auto list = calendars_->List(*after, limit + 1);
+      if (!list.ok()) return list.status();
+      for (auto& c : *list) {
+        if (resp->calendars_size() == limit) {
+          resp->set_next_page_token(
+              engine::EncodePageToken("calendars", resp->calendars(limit - 1).name()));
+          break;
+        }
+        *resp->add_calendars() = std::move(c);
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* UpdateCalendar(CallbackServerContext* ctx,
+                                     const v1::UpdateCalendarRequest* req,
+                                     v1::BusinessCalendar* resp) override {
+    return Serve(env_, ctx, kService, "UpdateCalendar", [=](const Actor& who) -> absl::Status {
+      if (who.role != workflow::kAdmin) {
+        return absl::PermissionDeniedError("UpdateCalendar requires role admin");
+      }
+      auto version = ParseEtag(req->calendar().etag());
+      if (!version.ok()) return InvalidField("calendar.etag", "is not an etag this server issued");
+      auto saved = calendars_->Put(req->calendar(), *version, req->allow_missing(), clock_->Now());
+      if (!saved.ok()) return saved.status();
+      // Deadlines measured on this calendar move with it.
+      auto moved = engine_->RecomputeCalendar(saved->name());
+      if (!moved.ok()) return moved.status();
+      *resp = *std::move(saved);
+      return absl::OkStatus();
+    });
+  }
 
   ServerUnaryReactor* GetTemplate(CallbackServerContext* ctx, const v1::GetTemplateRequest* req,
                                   v1::Template* resp) override {
@@ -114,6 +169,8 @@ class AdminService final : public v1::AdminService::CallbackService {
 
  private:
   notify::TemplateStore* templates_;
+  sla::CalendarStore* calendars_;
+  engine::Engine* engine_;
   const Clock* clock_;
   RpcEnv env_;
 };
@@ -121,8 +178,9 @@ class AdminService final : public v1::AdminService::CallbackService {
 }  // namespace
 
 std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(
-    notify::TemplateStore* templates, const Clock* clock, RpcEnv env) {
-  return std::make_unique<AdminService>(templates, clock, env);
+    notify::TemplateStore* templates, sla::CalendarStore* calendars, engine::Engine* engine,
+    const Clock* clock, RpcEnv env) {
+  return std::make_unique<AdminService>(templates, calendars, engine, clock, env);
 }
 
 }  // namespace casework::rpc

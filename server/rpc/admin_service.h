@@ -5,13 +5,16 @@
 
 #include "casework/v1/admin.grpc.pb.h"
 #include "server/common/clock.h"
+#include "server/engine/engine.h"
 #include "server/notify/templates.h"
+#include "server/sla/calendar_store.h"
 #include "server/rpc/rpc_util.h"
 
 namespace casework::rpc {
 
 std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(
-    notify::TemplateStore* templates, const Clock* clock, RpcEnv env);
+    notify::TemplateStore* templates, sla::CalendarStore* calendars, engine::Engine* engine,
+    const Clock* clock, RpcEnv env);
 
 }  // namespace casework::rpc
 

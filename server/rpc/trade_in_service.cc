@@ -147,6 +147,12 @@ class TradeInService final : public v1::TradeInService::CallbackService {
     return Act(ctx, "AddTradeInComment", wf::kTradeInComment, *req, resp);
   }
 
+  ServerUnaryReactor* RecordCustomerResponse(CallbackServerContext* ctx,
+                                             const v1::RecordCustomerResponseRequest* req,
+                                             v1::TradeIn* resp) override {
+    return Act(ctx, "RecordCustomerResponse", wf::kTradeInCustomerResponded, *req, resp);
+  }
+
   ServerUnaryReactor* RevealUnlockCode(CallbackServerContext* ctx,
                                        const v1::RevealUnlockCodeRequest* req,
                                        v1::RevealUnlockCodeResponse* resp) override {
@@ -244,7 +250,17 @@ v1::TradeIn ToTradeIn(const engine::CaseView& view) {
   }
   if (t.has_proof_of_purchase()) *out.mutable_proof_of_purchase() = t.proof_of_purchase();
   out.set_reminders_sent(t.reminders_sent());
-  if (t.has_next_reminder_time()) *out.mutable_next_reminder_time() = t.next_reminder_time();
+  for (const auto& sla : view.slas) {
+    *out.add_slas() = sla;
+    if (sla.name() != wf::kTradeInResponseSla || sla.status() != v1::SLA_STATUS_RUNNING) continue;
+    for (const auto& d : sla.deadlines()) {
+      if (d.fired() || !d.has_due_time() || d.rung().rfind("reminder.", 0) != 0) continue;
+      if (!out.has_next_reminder_time() ||
+          d.due_time().seconds() < out.next_reminder_time().seconds()) {
+        *out.mutable_next_reminder_time() = d.due_time();
+      }
+    }
+  }
   out.set_round(t.round());
   *out.mutable_create_time() = r.create_time();
   *out.mutable_update_time() = r.update_time();

@@ -1,6 +1,7 @@
 #include "server/workflow/trade_in_workflow.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "casework/v1/trade_in.pb.h"
@@ -21,8 +22,6 @@ constexpr char kClosed[] = "CLOSED";
 constexpr char kCancelled[] = "CANCELLED";
 
 constexpr char kUnlockSecret[] = "unlock_code";
-constexpr char kReminderTimer[] = "reminder";
-constexpr char kNoResponseTimer[] = "no_response";
 
 constexpr size_t kMaxNote = 2000;
 constexpr size_t kMaxShort = 200;
@@ -111,6 +110,10 @@ class TradeInWorkflow : public Workflow {
     return r.trade_in().customer().language_code();
   }
 
+  std::string NotificationCalendar(const CaseRecord&) const override {
+    return policy_.calendar;
+  }
+
  private:
   bool NeedsProofOfPurchase(const std::string& product) const {
     for (const auto& prefix : policy_.proof_of_purchase_products) {
@@ -168,9 +171,22 @@ class TradeInWorkflow : public Workflow {
   }
 
   absl::Status ContactCustomer(ActionContext& ctx) const {
-    auto* t = ctx.record.mutable_trade_in();
-    t->set_reminders_sent(0);
-    *t->mutable_next_reminder_time() = ToProto(ctx.now + policy_.reminder_interval);
+    ctx.record.mutable_trade_in()->set_reminders_sent(0);
+    return absl::OkStatus();
+  }
+
+  absl::Status CustomerResponded(ActionContext& ctx) const {
+    const auto& req = Input<v1::RecordCustomerResponseRequest>(ctx);
+    FieldErrors errors;
+    if (!v1::ResponseChannel_IsValid(req.channel()) ||
+        req.channel() == v1::RESPONSE_CHANNEL_UNSPECIFIED) {
+      errors.Add("channel", "is required: EMAIL, PHONE, PORTAL, CHAT or NOTE");
+    }
+    CheckText(errors, "note", req.note(), kMaxNote, true);
+    if (!errors.empty()) return errors.ToStatus();
+    ctx.record.mutable_trade_in()->set_reminders_sent(0);
+    std::string channel = v1::ResponseChannel_Name(req.channel()).substr(17);
+    ctx.AddEvent(v1::EVENT_TYPE_CUSTOMER_RESPONDED, req.note(), {{"channel", absl::AsciiStrToLower(channel)}});
     return absl::OkStatus();
   }
 
@@ -188,7 +204,6 @@ class TradeInWorkflow : public Workflow {
     auto* secret = ctx.record.add_secrets();
     secret->set_name(kUnlockSecret);
     secret->set_value(req.unlock_code());
-    ctx.record.mutable_trade_in()->clear_next_reminder_time();
     ctx.AddEvent(v1::EVENT_TYPE_CUSTOMER_RESPONDED, "Customer provided the unlock code");
     ctx.AddEvent(v1::EVENT_TYPE_SECRET_RECORDED, "Unlock code recorded",
                  {{"secret", kUnlockSecret}});
@@ -238,7 +253,6 @@ class TradeInWorkflow : public Workflow {
     proof->set_size_bytes(static_cast<int64_t>(req.content().size()));
     proof->set_file_name(req.file_name());
     proof->clear_rejection_reason();
-    ctx.record.mutable_trade_in()->clear_next_reminder_time();
     ctx.decision.attachments_put[kProofAttachment] = req.content();
     ctx.AddEvent(v1::EVENT_TYPE_CUSTOMER_RESPONDED, "Customer sent a proof of purchase");
     ctx.AddEvent(v1::EVENT_TYPE_ATTACHMENT_ADDED, "Proof of purchase attached",
@@ -296,25 +310,19 @@ class TradeInWorkflow : public Workflow {
     return absl::OkStatus();
   }
 
-  // A reminder rung fell due: email the customer, record
-  // "Reminder sent DD-MM-YYYY", and arm the next rung.
+  // A reminder rung of the response clock fell due: email the customer
+  // (held until business hours) and record "Reminder sent DD-MM-YYYY".
   absl::Status Reminder(ActionContext& ctx) const {
     auto* t = ctx.record.mutable_trade_in();
     const int number = t->reminders_sent() + 1;
     t->set_reminders_sent(number);
+    const absl::Time send_at = ctx.NextBusinessHour();
+    const sla::Calendar* cal = ctx.calendars(policy_.calendar);
+    const absl::TimeZone zone = cal != nullptr ? cal->zone() : absl::UTCTimeZone();
     ctx.Notify("trade_in.reminder", v1::CHANNEL_EMAIL, Audience::kCustomer,
                v1::EVENT_TYPE_REMINDER_SENT,
-               absl::StrCat("Reminder sent ",
-                            absl::FormatTime("%d-%m-%Y", ctx.now, policy_.time_zone)),
-               {{"reminder_number", absl::StrCat(number)}});
-    if (number < policy_.max_reminders) {
-      const absl::Time next = ctx.now + policy_.reminder_interval;
-      ctx.decision.timers_arm.push_back({absl::StrCat(kReminderTimer, "/", number + 1), next});
-      *t->mutable_next_reminder_time() = ToProto(next);
-    } else {
-      ctx.decision.timers_arm.push_back({kNoResponseTimer, ctx.now + policy_.no_response_after});
-      t->clear_next_reminder_time();
-    }
+               absl::StrCat("Reminder sent ", absl::FormatTime("%d-%m-%Y", send_at, zone)),
+               {{"reminder_number", absl::StrCat(number)}}, send_at);
     return absl::OkStatus();
   }
 
@@ -341,23 +349,37 @@ class TradeInWorkflow : public Workflow {
     };
     const NotifySpec ping_test_again{"trade_in.ops.test_again", CHANNEL_CHAT,
                                      Audience::kOps, "Ops pinged: test again"};
+    const SlaEffect start_response{SlaEffect::kStart, kTradeInResponseSla, ""};
+    const SlaEffect stop_response{SlaEffect::kStop, kTradeInResponseSla, ""};
+
+    sla::SlaPolicy response;
+    response.sla = kTradeInResponseSla;  // calendar time: no calendar
+    for (int i = 1; i <= policy_.max_reminders; ++i) {
+      response.rungs.push_back({absl::StrCat("reminder.", i), policy_.reminder_interval * i,
+                                sla::RungKind::kReminder});
+    }
+    response.budget = policy_.reminder_interval * policy_.max_reminders + policy_.no_response_after;
+    response.rungs.push_back({"no_response", response.budget, sla::RungKind::kReminder});
+    spec_.slas = {response};
     spec_.transitions = {
         {kTradeInCreate, {}, kProblem, {kOps}, "Ops flag a problem order", {}, {},
          bind(&TradeInWorkflow::Create)},
         {kTradeInContactCustomer, {kProblem}, kWaiting, {kCsAgent},
          "Email the customer with the macro for the problem",
          {{"trade_in.contact.{problem}", CHANNEL_EMAIL, Audience::kCustomer, "Email sent"}},
-         {{absl::StrCat(kReminderTimer, "/1"), policy_.reminder_interval}},
-         bind(&TradeInWorkflow::ContactCustomer)},
+         {}, bind(&TradeInWorkflow::ContactCustomer), {start_response}},
+        {kTradeInCustomerResponded, {kWaiting}, "", {kCsAgent},
+         "Customer answered without the code or proof yet: wait again", {}, {},
+         bind(&TradeInWorkflow::CustomerResponded), {start_response}},
         {kTradeInRecordUnlockCode, {kProblem, kWaiting}, kTesting, {kCsAgent},
          "Customer gave the unlock code: back to testing", {ping_test_again}, {},
-         bind(&TradeInWorkflow::RecordUnlockCode)},
+         bind(&TradeInWorkflow::RecordUnlockCode), {stop_response}},
         {kTradeInRevealUnlockCode, {kTesting}, "", {kOps},
          "Show the unlock code to ops (recorded)", {}, {},
          bind(&TradeInWorkflow::RevealUnlockCode)},
         {kTradeInAttachProof, {kProblem, kWaiting}, kApproval, {kCsAgent},
          "Customer sent a proof of purchase", {}, {},
-         bind(&TradeInWorkflow::AttachProof)},
+         bind(&TradeInWorkflow::AttachProof), {stop_response}},
         {kTradeInApproveProof, {kApproval}, kTesting, {kApprover},
          "Proof approved: back to testing",
          {{"trade_in.ops.proof_approved", CHANNEL_CHAT, Audience::kOps,
@@ -375,21 +397,21 @@ class TradeInWorkflow : public Workflow {
          }},
         {kTradeInCancel, open, kCancelled, {kOps, kCsAgent}, "Stop the case", {}, {},
          [this](ActionContext& ctx) {
-           ctx.record.mutable_trade_in()->clear_next_reminder_time();
            return WithNote(ctx, "reason", Input<v1::CancelTradeInRequest>(ctx).reason(), true);
-         }},
+         },
+         {stop_response}},
         {kTradeInComment, spec_.states, "", AllRoles(), "Add a note", {}, {},
          [this](ActionContext& ctx) {
            return WithNote(ctx, "text", Input<v1::AddTradeInCommentRequest>(ctx).text(), true);
          }},
-        {absl::StrCat("timer:", kReminderTimer), {kWaiting}, "", {kSystem},
+        {"sla:response/reminder", {kWaiting}, "", {kSystem},
          "Customer has not answered: send a reminder", {}, {},
          bind(&TradeInWorkflow::Reminder)},
-        {absl::StrCat("timer:", kNoResponseTimer), {kWaiting}, kProblem, {kSystem},
+        {"sla:response/no_response", {kWaiting}, kProblem, {kSystem},
          "No answer after the last reminder: back to problem orders",
          {{"trade_in.ops.no_response", CHANNEL_CHAT, Audience::kOps,
            "Ops pinged: no response"}},
-         {}, bind(&TradeInWorkflow::NoResponse)},
+         {}, bind(&TradeInWorkflow::NoResponse), {stop_response}},
     };
   }
 

@@ -26,13 +26,19 @@ inline constexpr char kTradeInFlagProblem[] = "flag_problem";
 inline constexpr char kTradeInClose[] = "close";
 inline constexpr char kTradeInCancel[] = "cancel";
 inline constexpr char kTradeInComment[] = "comment";
+inline constexpr char kTradeInCustomerResponded[] = "customer_responded";
+// The SLA clock that runs while waiting for the customer; its rungs are the
+// reminders ("reminder.1", "reminder.2", ...) and "no_response".
+inline constexpr char kTradeInResponseSla[] = "response";
 // Attachment id of the proof of purchase.
 inline constexpr char kProofAttachment[] = "proof_of_purchase";
 
 // Reminder policy (documented in README, "Trade-in reminders"): after the
 // contact email, a reminder every `reminder_interval` up to `max_reminders`;
 // `no_response_after` the last one the case returns to PROBLEM_ORDER as
-// "no response" and ops are pinged.
+// "no response" and ops are pinged. The schedule is the "response" SLA
+// clock in calendar time; reminder emails are held until the next business
+// hour of `calendar`.
 struct TradeInPolicy {
   absl::Duration reminder_interval = absl::Hours(24 * 7);
   int max_reminders = 2;
@@ -40,8 +46,9 @@ struct TradeInPolicy {
   // Case-insensitive product-name prefixes that need a proof of purchase.
   std::vector<std::string> proof_of_purchase_products = {"iPhone 16"};
   std::string ops_chat_channel = "#cs-handling";
-  // Time zone of the dates written in the timeline ("Reminder sent DD-MM-YYYY").
-  absl::TimeZone time_zone = absl::UTCTimeZone();
+  // Calendar for business-hours holds and for the dates written in the
+  // timeline ("Reminder sent DD-MM-YYYY").
+  std::string calendar = "calendars/default";
   size_t max_document_bytes = 5 << 20;
 };
 

@@ -54,8 +54,10 @@ void ActionContext::AddEvent(v1::EventType type, std::string message,
 void ActionContext::Notify(const std::string& template_id, v1::Channel channel,
                            Audience audience, v1::EventType event_type,
                            std::string message,
-                           const std::map<std::string, std::string>& extra_values) {
+                           const std::map<std::string, std::string>& extra_values,
+                           absl::Time not_before) {
   NotificationRequest request;
+  request.not_before = not_before;
   request.values = workflow.TemplateValues(record);
   for (const auto& [k, v] : extra_values) request.values[k] = v;
   request.template_id = ResolveTemplateId(template_id, request.values);
@@ -91,18 +93,178 @@ void MoveTo(ActionContext& ctx, const std::string& state) {
   ctx.decision.events.push_back(std::move(event));
 }
 
+std::string TimerAction(const std::string& timer_name) {
+  std::string sla_name, rung;
+  if (sla::ParseRungTimerName(timer_name, &sla_name, &rung)) {
+    const size_t dot = rung.find('.');
+    return absl::StrCat("sla:", sla_name, "/", rung.substr(0, dot));
+  }
+  return absl::StrCat("timer:", timer_name.substr(0, timer_name.find('/')));
+}
+
+namespace {
+
+const sla::Calendar* CalendarOf(const CalendarLookup& calendars, const sla::SlaLedger& l) {
+  return l.calendar().empty() ? nullptr : calendars(l.calendar());
+}
+
+bool SameTime(const google::protobuf::Timestamp& a, const google::protobuf::Timestamp& b) {
+  return a.seconds() == b.seconds() && a.nanos() == b.nanos();
+}
+
+const internal::SlaRungRecord* FindRung(const CaseRecord& r, const std::string& sla_name,
+                                        const std::string& rung) {
+  for (const auto& l : r.slas()) {
+    if (l.name() != sla_name) continue;
+    for (const auto& x : l.rungs()) {
+      if (x.name() == rung) return &x;
+    }
+  }
+  return nullptr;
+}
+
+bool IsArmed(const CaseRecord& r, const std::string& name) {
+  return std::find(r.armed_timers().begin(), r.armed_timers().end(), name) != r.armed_timers().end();
+}
+
+// Derives every rung's due time and arms or cancels its timer to match.
+absl::Status RearmSlaTimers(ActionContext& ctx) {
+  for (auto& ledger : *ctx.record.mutable_slas()) {
+    const sla::Calendar* cal = CalendarOf(ctx.calendars, ledger);
+    if (!ledger.calendar().empty() && cal == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("SLA ", ledger.name(), " uses unknown calendar ", ledger.calendar()));
+    }
+    sla::Derive(&ledger, cal);
+    for (const auto& rung : ledger.rungs()) {
+      const std::string name = sla::RungTimerName(ledger.name(), rung.name());
+      if (rung.has_due_time()) {
+        const auto* old = FindRung(ctx.before, ledger.name(), rung.name());
+        const bool unchanged = old != nullptr && old->has_due_time() &&
+                               SameTime(old->due_time(), rung.due_time()) &&
+                               IsArmed(ctx.before, name) && name != ctx.timer_name;
+        if (!unchanged) ctx.decision.timers_arm.push_back({name, FromProto(rung.due_time())});
+      } else if (IsArmed(ctx.record, name)) {
+        ctx.decision.timers_cancel.push_back(name);
+        RemoveName(ctx.record.mutable_armed_timers(), name);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Marks a fired rung; false when the rung no longer applies.
+bool MarkRung(ActionContext& ctx, const std::string& sla_name, const std::string& rung_name) {
+  sla::SlaLedger* ledger = ctx.FindSla(sla_name);
+  if (ledger == nullptr || ledger->status() != v1::SLA_STATUS_RUNNING) return false;
+  for (auto& rung : *ledger->mutable_rungs()) {
+    if (rung.name() != rung_name) continue;
+    if (rung.fired()) return false;
+    rung.set_fired(true);
+    const std::map<std::string, std::string> attrs = {{"sla", sla_name}, {"rung", rung_name}};
+    if (rung.kind() == static_cast<int>(sla::RungKind::kWarning)) {
+      ledger->set_warned(true);
+      ctx.AddEvent(v1::EVENT_TYPE_SLA_WARNING,
+                   absl::StrCat("SLA ", sla_name, " reached its warning point"), attrs);
+    } else if (rung.kind() == static_cast<int>(sla::RungKind::kBreach)) {
+      ledger->set_breached(true);
+      ctx.AddEvent(v1::EVENT_TYPE_SLA_BREACHED, absl::StrCat("SLA ", sla_name, " breached"),
+                   attrs);
+    }
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+sla::SlaLedger* ActionContext::FindSla(const std::string& name) {
+  for (auto& l : *record.mutable_slas()) {
+    if (l.name() == name) return &l;
+  }
+  return nullptr;
+}
+
+absl::Time ActionContext::NextBusinessHour() const {
+  const sla::Calendar* cal = calendars(workflow.NotificationCalendar(record));
+  return cal != nullptr ? cal->NextBusinessMoment(now) : now;
+}
+
+absl::Status ActionContext::ApplySla(const SlaEffect& effect) {
+  const std::map<std::string, std::string> attrs = {{"sla", effect.sla}};
+  sla::SlaLedger* ledger = FindSla(effect.sla);
+  const sla::Calendar* cal = ledger != nullptr ? CalendarOf(calendars, *ledger) : nullptr;
+  v1::Actor who;
+  who.set_principal(actor.principal);
+  who.set_role(actor.role);
+  switch (effect.op) {
+    case SlaEffect::kStart: {
+      const sla::SlaPolicy* policy = nullptr;
+      for (const auto& p : workflow.spec().slas) {
+        if (p.sla == effect.sla) policy = &p;
+      }
+      if (policy == nullptr) return absl::InternalError(absl::StrCat("no SLA policy ", effect.sla));
+      if (ledger == nullptr) ledger = record.add_slas();
+      *ledger = sla::Start(*policy, now);
+      AddEvent(v1::EVENT_TYPE_SLA_STARTED, absl::StrCat("SLA ", effect.sla, " started"), attrs);
+      return absl::OkStatus();
+    }
+    case SlaEffect::kPause:
+      if (ledger == nullptr || ledger->status() != v1::SLA_STATUS_RUNNING) return absl::OkStatus();
+      if (auto s = sla::Pause(ledger, effect.reason, who, now, cal); !s.ok()) return s;
+      AddEvent(v1::EVENT_TYPE_SLA_PAUSED,
+               absl::StrCat("SLA ", effect.sla, " paused: ", effect.reason), attrs);
+      return absl::OkStatus();
+    case SlaEffect::kResume:
+      if (ledger == nullptr || ledger->status() != v1::SLA_STATUS_PAUSED) return absl::OkStatus();
+      if (auto s = sla::Resume(ledger, now); !s.ok()) return s;
+      AddEvent(v1::EVENT_TYPE_SLA_RESUMED, absl::StrCat("SLA ", effect.sla, " resumed"), attrs);
+      return absl::OkStatus();
+    case SlaEffect::kStop:
+      if (ledger == nullptr || ledger->status() == v1::SLA_STATUS_STOPPED) return absl::OkStatus();
+      sla::Stop(ledger, now, cal);
+      AddEvent(v1::EVENT_TYPE_SLA_STOPPED, absl::StrCat("SLA ", effect.sla, " stopped"), attrs);
+      return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Decision> Decide(const Workflow& workflow,
                                 const CaseRecord& before,
                                 const std::string& action, const Actor& actor,
                                 const google::protobuf::Message* input,
-                                const std::string& timer_name, absl::Time now) {
+                                const std::string& timer_name, absl::Time now,
+                                const CalendarLookup& calendars) {
   const WorkflowSpec& spec = workflow.spec();
-  const Transition* t = spec.Find(action);
-  if (t == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(spec.kind, " has no action ", action));
+  Decision decision;
+  decision.record = before;
+  ActionContext ctx{workflow, before, decision.record, input, timer_name,
+                    actor,    now,    decision,        calendars};
+
+  if (action == kRecomputeSlaAction) {
+    if (actor.role != kSystem) {
+      return absl::PermissionDeniedError("only the server recomputes SLA deadlines");
+    }
+    if (auto s = RearmSlaTimers(ctx); !s.ok()) return s;
+    decision.changed = !decision.timers_arm.empty() || !decision.timers_cancel.empty();
+    if (decision.changed) {
+      ctx.AddEvent(v1::EVENT_TYPE_SLA_RECOMPUTED, "SLA deadlines recomputed");
+      for (const auto& a : decision.timers_arm) {
+        RemoveName(decision.record.mutable_armed_timers(), a.name);
+        decision.record.add_armed_timers(a.name);
+      }
+      *decision.record.mutable_update_time() = ToProto(now);
+    }
+    return decision;
   }
-  if (!Contains(t->roles, actor.role)) {
+
+  std::string rung_sla, rung_name;
+  const bool rung_timer = sla::ParseRungTimerName(timer_name, &rung_sla, &rung_name);
+  const Transition* t = spec.Find(action);
+  if (t == nullptr && !rung_timer) {
+    return absl::InvalidArgumentError(absl::StrCat(spec.kind, " has no action ", action));
+  }
+  if (t != nullptr && !Contains(t->roles, actor.role)) {
     return WithErrorInfo(
         absl::PermissionDeniedError(absl::StrCat(
             action, " requires role ", absl::StrJoin(t->roles, " or "),
@@ -110,8 +272,9 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
         "ROLE_NOT_ALLOWED",
         {{"action", action}, {"required_roles", absl::StrJoin(t->roles, ",")}});
   }
-  const bool creating = t->from.empty();
-  if (!creating && !Contains(t->from, before.state())) {
+  const bool creating = t != nullptr && t->from.empty();
+  const bool applies = t != nullptr && (creating || Contains(t->from, before.state()));
+  if (t != nullptr && !applies && !rung_timer) {
     return WithErrorInfo(
         absl::FailedPreconditionError(absl::StrCat(
             "cannot ", action, " a ", spec.kind, " in state ", before.state(),
@@ -119,11 +282,11 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
         "ILLEGAL_TRANSITION", {{"action", action}, {"state", before.state()}});
   }
 
-  Decision decision;
-  decision.record = before;
-  ActionContext ctx{workflow, before, decision.record, input, timer_name,
-                    actor,    now,    decision};
   if (!timer_name.empty()) RemoveName(decision.record.mutable_armed_timers(), timer_name);
+  if (rung_timer && !MarkRung(ctx, rung_sla, rung_name)) {
+    decision.changed = false;
+    return decision;
+  }
 
   if (creating) {
     decision.record.set_state(t->to);
@@ -131,17 +294,23 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
     *decision.record.mutable_state_change_time() = ToProto(now);
     ctx.AddEvent(v1::EVENT_TYPE_CASE_CREATED, absl::StrCat("Opened in ", t->to));
   }
-  if (t->apply) {
-    if (absl::Status s = t->apply(ctx); !s.ok()) return s;
+  if (applies) {
+    if (t->apply) {
+      if (absl::Status s = t->apply(ctx); !s.ok()) return s;
+    }
+    if (!decision.changed) return decision;
+    if (!creating && !t->to.empty()) MoveTo(ctx, t->to);
+    for (const auto& effect : t->sla) {
+      if (absl::Status s = ctx.ApplySla(effect); !s.ok()) return s;
+    }
   }
-  if (!decision.changed) return decision;
-  if (!creating && !t->to.empty()) MoveTo(ctx, t->to);
 
   const bool state_changed = decision.record.state() != before.state();
   if (state_changed && !creating) {
-    // Timers belong to the state that armed them.
+    // Workflow timers belong to the state that armed them; SLA rungs follow
+    // their clocks instead.
     for (const auto& name : before.armed_timers()) {
-      if (name == timer_name) continue;
+      if (name == timer_name || name.rfind("sla/", 0) == 0) continue;
       decision.timers_cancel.push_back(name);
       RemoveName(decision.record.mutable_armed_timers(), name);
     }
@@ -152,9 +321,12 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
     ctx.AddEvent(v1::EVENT_TYPE_SECRET_WIPED, "Stored secrets erased");
   }
 
-  for (const auto& arm : t->arm) {
-    decision.timers_arm.push_back(TimerArm{arm.name, now + arm.delay});
+  if (applies) {
+    for (const auto& arm : t->arm) {
+      decision.timers_arm.push_back(TimerArm{arm.name, now + arm.delay});
+    }
   }
+  if (absl::Status s = RearmSlaTimers(ctx); !s.ok()) return s;
   for (const auto& a : decision.timers_arm) {
     RemoveName(decision.record.mutable_armed_timers(), a.name);
     decision.record.add_armed_timers(a.name);
@@ -163,9 +335,12 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
         decision.timers_cancel.end());
   }
 
-  for (const auto& n : t->notify) {
-    ctx.Notify(n.template_id, n.channel, n.audience,
-               v1::EVENT_TYPE_NOTIFICATION_QUEUED, n.event_message);
+  if (applies) {
+    for (const auto& n : t->notify) {
+      ctx.Notify(n.template_id, n.channel, n.audience, v1::EVENT_TYPE_NOTIFICATION_QUEUED,
+                 n.event_message, {},
+                 n.business_hours ? ctx.NextBusinessHour() : absl::InfinitePast());
+    }
   }
   *decision.record.mutable_update_time() = ToProto(now);
   return decision;

@@ -17,6 +17,7 @@
 #include "casework/v1/admin.pb.h"
 #include "casework/v1/common.pb.h"
 #include "google/protobuf/message.h"
+#include "server/sla/ledger.h"
 
 namespace casework::workflow {
 
@@ -37,6 +38,13 @@ struct Actor {
   std::string role;
 };
 
+// Business calendars by resource name ("calendars/default"); null when
+// unknown. Supplied by the engine so that Decide() stays free of I/O.
+using CalendarLookup = std::function<const sla::Calendar*(const std::string&)>;
+
+// The built-in action that re-derives SLA deadlines after a calendar edit.
+inline constexpr char kRecomputeSlaAction[] = "sla:recompute";
+
 // Who a notification goes to; the workflow resolves the address.
 enum class Audience { kCustomer, kOps };
 
@@ -49,6 +57,18 @@ struct NotifySpec {
   Audience audience;
   // Timeline message recorded with the notification, e.g. "Email sent".
   std::string event_message;
+  // Hold delivery until the next business hour of the workflow's
+  // notification calendar.
+  bool business_hours = false;
+};
+
+// An SLA clock operation declared on a transition.
+struct SlaEffect {
+  enum Op { kStart, kPause, kResume, kStop };
+  Op op;
+  std::string sla;
+  // Why, for pauses (e.g. "waiting for the customer's documents").
+  std::string reason;
 };
 
 // "Arm timer `name` to fire after `delay`", declared on a transition.
@@ -66,6 +86,8 @@ struct NotificationRequest {
   std::map<std::string, std::string> values;
   std::string event_message;
   v1::EventType event_type = v1::EVENT_TYPE_NOTIFICATION_QUEUED;
+  // Not delivered before this instant (business-hours hold).
+  absl::Time not_before = absl::InfinitePast();
 };
 
 struct TimerArm {
@@ -102,6 +124,7 @@ struct ActionContext {
   Actor actor;
   absl::Time now;
   Decision& decision;
+  const CalendarLookup& calendars;
 
   void AddEvent(v1::EventType type, std::string message,
                 std::map<std::string, std::string> attributes = {});
@@ -109,7 +132,15 @@ struct ActionContext {
   // plus `extra_values`; the engine records it with `event_type`/`message`.
   void Notify(const std::string& template_id, v1::Channel channel,
               Audience audience, v1::EventType event_type, std::string message,
-              const std::map<std::string, std::string>& extra_values = {});
+              const std::map<std::string, std::string>& extra_values = {},
+              absl::Time not_before = absl::InfinitePast());
+  // When a notification held for business hours would go out.
+  absl::Time NextBusinessHour() const;
+  // SLA clock operations on the new record; each is recorded in the
+  // timeline. Start (re)starts the clock from the spec's policy; pause,
+  // resume and stop do nothing when the clock is not in a fitting state.
+  absl::Status ApplySla(const SlaEffect& effect);
+  sla::SlaLedger* FindSla(const std::string& name);
 };
 
 using ActionFn = std::function<absl::Status(ActionContext&)>;
@@ -127,6 +158,8 @@ struct Transition {
   std::vector<TimerSpec> arm;
   // Guards and field changes; may add events, notifications and timers.
   ActionFn apply;
+  // SLA clock operations, applied after `apply` and the state change.
+  std::vector<SlaEffect> sla;
 };
 
 struct WorkflowSpec {
@@ -136,6 +169,9 @@ struct WorkflowSpec {
   // States in which stored secrets may exist; leaving them wipes secrets.
   std::vector<std::string> secret_states;
   std::vector<Transition> transitions;
+  // SLA policies by ledger name. A rung "R" (or series "R.N") of SLA "S"
+  // fires the transition named "sla:S/R" if there is one.
+  std::vector<sla::SlaPolicy> slas;
 
   const Transition* Find(const std::string& action) const;
   bool IsFinal(const std::string& state) const;
@@ -156,6 +192,10 @@ class Workflow {
   virtual std::string Recipient(const CaseRecord& record,
                                 Audience audience) const = 0;
   virtual std::string LanguageCode(const CaseRecord& record) const = 0;
+  // Calendar that business-hours holds of this procedure use.
+  virtual std::string NotificationCalendar(const CaseRecord& record) const {
+    return "calendars/default";
+  }
 };
 
 // Applies `action` to `before` (for the creating transition `before` is a
@@ -165,11 +205,25 @@ class Workflow {
 //   FAILED_PRECONDITION: the case is not in a state the action starts from,
 //     or a guard failed (google.rpc.ErrorInfo reason says which);
 //   INVALID_ARGUMENT: the input was refused by the action.
+//
+// SLA rung timers ("sla/S/R") are handled here for every workflow: a rung
+// of a clock that is not running, or already fired, changes nothing
+// (Decision.changed is false); otherwise the rung is marked fired, warning
+// and breach rungs are recorded, and the transition "sla:S/R" (without a
+// ".N" suffix) runs if the case is in one of its states. After every
+// decision the due times of all SLA rungs are derived again and their
+// timers armed or cancelled to match.
 absl::StatusOr<Decision> Decide(const Workflow& workflow,
                                 const CaseRecord& before,
                                 const std::string& action, const Actor& actor,
                                 const google::protobuf::Message* input,
-                                const std::string& timer_name, absl::Time now);
+                                const std::string& timer_name, absl::Time now,
+                                const CalendarLookup& calendars);
+
+// The action a timer fires: "timer:<prefix>" for workflow timers
+// ("reminder/2" -> "timer:reminder"), "sla:S/R" for rung timers
+// ("sla/response/reminder.2" -> "sla:response/reminder").
+std::string TimerAction(const std::string& timer_name);
 
 // Renders the workflow as a Graphviz digraph.
 std::string ToDot(const WorkflowSpec& spec);

@@ -620,7 +620,8 @@ TEST_F(TradeInServerTest, MetricsExportRpcBoardTimerAndOutboxFigures) {
         "grpc_server_handling_seconds_bucket", "grpc_server_started_total",
         "casework_cases{procedure=\"trade_in\",state=\"WAITING_FOR_RESPONSE\"} 1",
         "casework_cases{procedure=\"trade_in\",state=\"PROBLEM_ORDER\"} 0",
-        "casework_timers_pending 1", "casework_outbox_pending 0",
+        "casework_timers_pending 3", "casework_outbox_pending 0",
+        "casework_sla_at_risk{procedure=\"trade_in\",sla=\"response\"} 0",
         "casework_notifications_total{channel=\"email\",result=\"delivered\"} 1",
         "casework_timer_fire_lag_seconds_count", "casework_build_info"}) {
     EXPECT_NE(text.find(needle), std::string::npos) << needle << "\n" << text;

@@ -84,6 +84,18 @@ std::vector<Expected> Procedure() {
   };
 }
 
+// Decide() with the default calendar, as the engine would call it.
+absl::StatusOr<Decision> DecideWithCalendars(const Workflow& wf, const CaseRecord& before,
+                             const std::string& action, const Actor& actor,
+                             const google::protobuf::Message* input,
+                             const std::string& timer_name, absl::Time now) {
+  static const sla::Calendar calendar = *sla::Calendar::Compile(sla::DefaultCalendar());
+  const CalendarLookup lookup = [](const std::string& name) -> const sla::Calendar* {
+    return name == calendar.name() ? &calendar : nullptr;
+  };
+  return Decide(wf, before, action, actor, input, timer_name, now, lookup);
+}
+
 bool Has(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
@@ -100,7 +112,7 @@ TEST_F(TradeInWorkflowTest, EveryActionStateAndRoleBehavesAsTheProcedureSays) {
       for (const auto& role : AllRoles()) {
         SCOPED_TRACE(e.action + " from " + state + " as " + role);
         const CaseRecord before = Record(state, e.problem);
-        auto d = Decide(*wf_, before, e.action, {"someone", role}, e.input.get(), "", kNow);
+        auto d = DecideWithCalendars(*wf_, before, e.action, {"someone", role}, e.input.get(), "", kNow);
         ++checked;
         if (!Has(e.roles, role)) {
           EXPECT_TRUE(absl::IsPermissionDenied(d.status())) << d.status();
@@ -122,26 +134,33 @@ TEST_F(TradeInWorkflowTest, EveryActionStateAndRoleBehavesAsTheProcedureSays) {
 TEST_F(TradeInWorkflowTest, ActionsForTheOtherProblemAreRefused) {
   v1::RecordUnlockCodeRequest unlock;
   unlock.set_unlock_code("1234");
-  auto d = Decide(*wf_, Record("WAITING_FOR_RESPONSE", v1::TRADE_IN_PROBLEM_PROOF_OF_PURCHASE),
+  auto d = DecideWithCalendars(*wf_, Record("WAITING_FOR_RESPONSE", v1::TRADE_IN_PROBLEM_PROOF_OF_PURCHASE),
                   "record_unlock_code", {"a", "cs_agent"}, &unlock, "", kNow);
   EXPECT_TRUE(absl::IsFailedPrecondition(d.status()));
 }
 
-TEST_F(TradeInWorkflowTest, ContactingTheCustomerEmailsTheMacroAndArmsTheFirstReminder) {
+TEST_F(TradeInWorkflowTest, ContactingTheCustomerEmailsTheMacroAndStartsTheResponseClock) {
   v1::ContactCustomerRequest req;
-  auto d = Decide(*wf_, Record("PROBLEM_ORDER", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED),
+  auto d = DecideWithCalendars(*wf_, Record("PROBLEM_ORDER", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED),
                   "contact_customer", {"a", "cs_agent"}, &req, "", kNow);
   ASSERT_TRUE(d.ok());
   ASSERT_EQ(d->notifications.size(), 1u);
   EXPECT_EQ(d->notifications[0].template_id, "trade_in.contact.device_locked");
   EXPECT_EQ(d->notifications[0].recipient, "anna@example.nl");
   EXPECT_EQ(d->notifications[0].event_message, "Email sent");
-  ASSERT_EQ(d->timers_arm.size(), 1u);
-  EXPECT_EQ(d->timers_arm[0].name, "reminder/1");
+  // The response clock's rungs: two reminders a week apart, then no response.
+  ASSERT_EQ(d->timers_arm.size(), 3u);
+  EXPECT_EQ(d->timers_arm[0].name, "sla/response/reminder.1");
   EXPECT_EQ(d->timers_arm[0].due, kNow + absl::Hours(24 * 7));
-  EXPECT_EQ(d->record.armed_timers_size(), 1);
+  EXPECT_EQ(d->timers_arm[1].name, "sla/response/reminder.2");
+  EXPECT_EQ(d->timers_arm[1].due, kNow + absl::Hours(24 * 14));
+  EXPECT_EQ(d->timers_arm[2].name, "sla/response/no_response");
+  EXPECT_EQ(d->timers_arm[2].due, kNow + absl::Hours(24 * 21));
+  EXPECT_EQ(d->record.armed_timers_size(), 3);
+  ASSERT_EQ(d->record.slas_size(), 1);
+  EXPECT_EQ(d->record.slas(0).status(), v1::SLA_STATUS_RUNNING);
 
-  auto pop = Decide(*wf_, Record("PROBLEM_ORDER", v1::TRADE_IN_PROBLEM_PROOF_OF_PURCHASE),
+  auto pop = DecideWithCalendars(*wf_, Record("PROBLEM_ORDER", v1::TRADE_IN_PROBLEM_PROOF_OF_PURCHASE),
                     "contact_customer", {"a", "cs_agent"}, &req, "", kNow);
   ASSERT_TRUE(pop.ok());
   EXPECT_EQ(pop->notifications[0].template_id, "trade_in.contact.proof_of_purchase");
@@ -149,53 +168,80 @@ TEST_F(TradeInWorkflowTest, ContactingTheCustomerEmailsTheMacroAndArmsTheFirstRe
 
 TEST_F(TradeInWorkflowTest, RemindersFollowThePolicyThenTheCaseReturnsToProblemOrders) {
   v1::ContactCustomerRequest req;
-  auto d = Decide(*wf_, Record("PROBLEM_ORDER", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED),
+  auto d = DecideWithCalendars(*wf_, Record("PROBLEM_ORDER", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED),
                   "contact_customer", {"a", "cs_agent"}, &req, "", kNow);
   ASSERT_TRUE(d.ok());
   CaseRecord r = d->record;
   absl::Time t = kNow + absl::Hours(24 * 7);
 
   const Actor system{"system", "system"};
-  auto first = Decide(*wf_, r, "timer:reminder", system, nullptr, "reminder/1", t);
+  auto first = DecideWithCalendars(*wf_, r, "sla:response/reminder", system, nullptr, "sla/response/reminder.1", t);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->record.state(), "WAITING_FOR_RESPONSE");
   ASSERT_EQ(first->notifications.size(), 1u);
   EXPECT_EQ(first->notifications[0].template_id, "trade_in.reminder");
   EXPECT_EQ(first->notifications[0].event_type, v1::EVENT_TYPE_REMINDER_SENT);
   EXPECT_EQ(first->notifications[0].event_message, "Reminder sent 09-03-2026");
-  ASSERT_EQ(first->timers_arm.size(), 1u);
-  EXPECT_EQ(first->timers_arm[0].name, "reminder/2");
+  // Monday 11:00 in Amsterdam is within business hours: no hold.
+  EXPECT_EQ(first->notifications[0].not_before, t);
+  EXPECT_TRUE(first->timers_arm.empty());
   EXPECT_EQ(first->record.trade_in().reminders_sent(), 1);
+  // The same rung again changes nothing.
+  auto again = DecideWithCalendars(*wf_, first->record, "sla:response/reminder", system, nullptr,
+                   "sla/response/reminder.1", t);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->changed);
 
   t += absl::Hours(24 * 7);
-  auto second = Decide(*wf_, first->record, "timer:reminder", system, nullptr, "reminder/2", t);
+  auto second = DecideWithCalendars(*wf_, first->record, "sla:response/reminder", system, nullptr,
+                    "sla/response/reminder.2", t);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->notifications[0].event_message, "Reminder sent 16-03-2026");
-  ASSERT_EQ(second->timers_arm.size(), 1u);
-  EXPECT_EQ(second->timers_arm[0].name, "no_response");
 
   t += absl::Hours(24 * 7);
-  auto gave_up = Decide(*wf_, second->record, "timer:no_response", system, nullptr,
-                        "no_response", t);
+  auto gave_up = DecideWithCalendars(*wf_, second->record, "sla:response/no_response", system, nullptr,
+                        "sla/response/no_response", t);
   ASSERT_TRUE(gave_up.ok());
   EXPECT_EQ(gave_up->record.state(), "PROBLEM_ORDER");
   EXPECT_EQ(gave_up->record.trade_in().round(), 2);
   ASSERT_EQ(gave_up->notifications.size(), 1u);
   EXPECT_EQ(gave_up->notifications[0].recipient, "#cs-handling");
   EXPECT_EQ(gave_up->record.armed_timers_size(), 0);
+  EXPECT_EQ(gave_up->record.slas(0).status(), v1::SLA_STATUS_STOPPED);
 }
 
-TEST_F(TradeInWorkflowTest, AnswerCancelsPendingReminders) {
+TEST_F(TradeInWorkflowTest, RemindersFallingOutsideBusinessHoursAreHeldTillNineOClock) {
+  // Contact on Friday 6 March 2026 at 22:00 Amsterdam time.
+  absl::TimeZone ams;
+  ASSERT_TRUE(absl::LoadTimeZone("Europe/Amsterdam", &ams));
+  const absl::Time friday = absl::FromCivil(absl::CivilSecond(2026, 3, 6, 22, 0, 0), ams);
+  v1::ContactCustomerRequest req;
+  auto d = DecideWithCalendars(*wf_, Record("PROBLEM_ORDER", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED),
+               "contact_customer", {"a", "cs_agent"}, &req, "", friday);
+  ASSERT_TRUE(d.ok());
+  const absl::Time due = friday + absl::Hours(24 * 7);
+  auto fired = DecideWithCalendars(*wf_, d->record, "sla:response/reminder", {"system", "system"}, nullptr,
+                   "sla/response/reminder.1", due);
+  ASSERT_TRUE(fired.ok());
+  const absl::Time monday_nine = absl::FromCivil(absl::CivilSecond(2026, 3, 16, 9, 0, 0), ams);
+  EXPECT_EQ(fired->notifications[0].not_before, monday_nine);
+  EXPECT_EQ(fired->notifications[0].event_message, "Reminder sent 16-03-2026");
+}
+
+TEST_F(TradeInWorkflowTest, AnAnswerStopsTheResponseClock) {
   v1::ContactCustomerRequest contact;
-  auto d = Decide(*wf_, Record("PROBLEM_ORDER", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED),
+  auto d = DecideWithCalendars(*wf_, Record("PROBLEM_ORDER", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED),
                   "contact_customer", {"a", "cs_agent"}, &contact, "", kNow);
   v1::RecordUnlockCodeRequest unlock;
   unlock.set_unlock_code("0000");
-  auto answered = Decide(*wf_, d->record, "record_unlock_code", {"a", "cs_agent"}, &unlock, "",
+  auto answered = DecideWithCalendars(*wf_, d->record, "record_unlock_code", {"a", "cs_agent"}, &unlock, "",
                          kNow + absl::Hours(1));
   ASSERT_TRUE(answered.ok());
-  EXPECT_EQ(answered->timers_cancel, std::vector<std::string>{"reminder/1"});
+  EXPECT_EQ(answered->timers_cancel,
+            (std::vector<std::string>{"sla/response/reminder.1", "sla/response/reminder.2",
+                                      "sla/response/no_response"}));
   EXPECT_EQ(answered->record.armed_timers_size(), 0);
+  EXPECT_EQ(answered->record.slas(0).status(), v1::SLA_STATUS_STOPPED);
   // The code is stored as a secret and appears in no event.
   ASSERT_EQ(answered->record.secrets_size(), 1);
   for (const auto& e : answered->events) {
@@ -206,9 +252,27 @@ TEST_F(TradeInWorkflowTest, AnswerCancelsPendingReminders) {
   EXPECT_EQ(answered->notifications[0].template_id, "trade_in.ops.test_again");
 }
 
+TEST_F(TradeInWorkflowTest, ACustomerResponseRestartsTheReminderClock) {
+  v1::ContactCustomerRequest contact;
+  auto d = DecideWithCalendars(*wf_, Record("PROBLEM_ORDER", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED),
+               "contact_customer", {"a", "cs_agent"}, &contact, "", kNow);
+  v1::RecordCustomerResponseRequest resp;
+  resp.set_channel(v1::RESPONSE_CHANNEL_PHONE);
+  resp.set_note("Will remove the iCloud lock tonight");
+  const absl::Time later = kNow + absl::Hours(24 * 3);
+  auto r = DecideWithCalendars(*wf_, d->record, "customer_responded", {"a", "cs_agent"}, &resp, "", later);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->record.state(), "WAITING_FOR_RESPONSE");
+  ASSERT_EQ(r->timers_arm.size(), 3u);
+  EXPECT_EQ(r->timers_arm[0].due, later + absl::Hours(24 * 7));
+  resp.set_channel(v1::RESPONSE_CHANNEL_UNSPECIFIED);
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      DecideWithCalendars(*wf_, d->record, "customer_responded", {"a", "cs_agent"}, &resp, "", later).status()));
+}
+
 TEST_F(TradeInWorkflowTest, LeavingTheTestingQueueWipesTheUnlockCode) {
   v1::CloseTradeInRequest close;
-  auto d = Decide(*wf_, Record("TESTING", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED), "close",
+  auto d = DecideWithCalendars(*wf_, Record("TESTING", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED), "close",
                   {"o", "ops"}, &close, "", kNow);
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->record.secrets_size(), 0);
@@ -225,7 +289,7 @@ TEST_F(TradeInWorkflowTest, CreateValidatesEveryFieldAndNamesIt) {
   CaseRecord before;
   before.set_id("new");
   before.set_kind("trade_in");
-  auto d = Decide(*wf_, before, "create", {"o", "ops"}, &req, "", kNow);
+  auto d = DecideWithCalendars(*wf_, before, "create", {"o", "ops"}, &req, "", kNow);
   ASSERT_TRUE(absl::IsInvalidArgument(d.status()));
   for (const char* field : {"trade_in.v_number", "trade_in.s_number", "trade_in.product_name",
                             "trade_in.customer.display_name", "trade_in.customer.email",
@@ -245,7 +309,7 @@ TEST_F(TradeInWorkflowTest, ConfiguredProductsNeedAProofOfPurchase) {
   CaseRecord before;
   before.set_id("new");
   before.set_kind("trade_in");
-  auto d = Decide(*wf_, before, "create", {"o", "ops"}, &req, "", kNow);
+  auto d = DecideWithCalendars(*wf_, before, "create", {"o", "ops"}, &req, "", kNow);
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->record.state(), "PROBLEM_ORDER");
   EXPECT_EQ(d->record.trade_in().problem(), v1::TRADE_IN_PROBLEM_PROOF_OF_PURCHASE);
@@ -257,14 +321,14 @@ TEST_F(TradeInWorkflowTest, DocumentsMustBeWhatTheySayAndSmallEnough) {
   req.set_content_type("application/pdf");
   req.set_content("\x89PNG\r\n\x1a\n...");
   const auto before = Record("WAITING_FOR_RESPONSE", v1::TRADE_IN_PROBLEM_PROOF_OF_PURCHASE);
-  auto d = Decide(*wf_, before, "attach_proof_of_purchase", {"a", "cs_agent"}, &req, "", kNow);
+  auto d = DecideWithCalendars(*wf_, before, "attach_proof_of_purchase", {"a", "cs_agent"}, &req, "", kNow);
   EXPECT_TRUE(absl::IsInvalidArgument(d.status()));
   req.set_content_type("text/html");
-  d = Decide(*wf_, before, "attach_proof_of_purchase", {"a", "cs_agent"}, &req, "", kNow);
+  d = DecideWithCalendars(*wf_, before, "attach_proof_of_purchase", {"a", "cs_agent"}, &req, "", kNow);
   EXPECT_TRUE(absl::IsInvalidArgument(d.status()));
   req.set_content_type("application/pdf");
   req.set_content("%PDF-" + std::string(6 << 20, 'x'));
-  d = Decide(*wf_, before, "attach_proof_of_purchase", {"a", "cs_agent"}, &req, "", kNow);
+  d = DecideWithCalendars(*wf_, before, "attach_proof_of_purchase", {"a", "cs_agent"}, &req, "", kNow);
   EXPECT_TRUE(absl::IsInvalidArgument(d.status()));
 }
 

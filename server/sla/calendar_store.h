@@ -1,0 +1,52 @@
+// The business calendars of a server, stored as records and kept compiled
+// in memory. The default calendar is installed on first start.
+#ifndef CASEWORK_SERVER_SLA_CALENDAR_STORE_H_
+#define CASEWORK_SERVER_SLA_CALENDAR_STORE_H_
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/sla/calendar.h"
+#include "storage/repository.h"
+
+namespace casework::sla {
+
+class CalendarStore {
+ public:
+  // `repo` must outlive the store. Thread-safe.
+  explicit CalendarStore(storage::Repository* repo);
+
+  // Installs the default calendar if missing and compiles every stored one.
+  absl::Status Load(absl::Time now);
+
+  // The compiled calendar "calendars/{id}", or null.
+  std::shared_ptr<const Calendar> Get(const std::string& name) const;
+
+  // The stored calendar with its etag; NOT_FOUND naming it.
+  absl::StatusOr<v1::BusinessCalendar> GetProto(const std::string& name) const;
+  absl::StatusOr<std::vector<v1::BusinessCalendar>> List(const std::string& after_name,
+                                                         int limit) const;
+
+  // Validates (INVALID_ARGUMENT naming "calendar.<field>") and stores.
+  // `expected_version` < 0 skips the etag check. NOT_FOUND when missing
+  // and not `allow_missing`; ABORTED when the etag is stale.
+  absl::StatusOr<v1::BusinessCalendar> Put(v1::BusinessCalendar calendar,
+                                           int64_t expected_version, bool allow_missing,
+                                           absl::Time now);
+
+ private:
+  storage::Repository* repo_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const Calendar>> compiled_;
+};
+
+// "calendars/{id}" with id of a-z, 0-9, '-' and '_' (1-63 characters).
+bool IsCalendarName(const std::string& name);
+
+}  // namespace casework::sla
+
+#endif  // CASEWORK_SERVER_SLA_CALENDAR_STORE_H_
