@@ -1,0 +1,219 @@
+// The SLA engine through the real engine, RocksDB and timer loop, with a
+// small workflow declared here: a review clock of 3 business days on the
+// default calendar that pauses while waiting for the customer.
+#include <memory>
+
+#include "casework/v1/trade_in.pb.h"
+#include "gtest/gtest.h"
+#include "server/common/proto_time.h"
+#include "server/engine/engine.h"
+#include "server/timers/timer_loop.h"
+#include "storage/rocksdb_repository.h"
+#include "tests/testing/temp_dir.h"
+
+namespace casework {
+namespace {
+
+using workflow::SlaEffect;
+
+class ReviewWorkflow : public workflow::Workflow {
+ public:
+  ReviewWorkflow() {
+    spec_.kind = "review_case";
+    spec_.states = {"OPEN", "WAITING_CUSTOMER", "RESOLVED"};
+    spec_.final_states = {"RESOLVED"};
+    spec_.slas = {{"review",
+                   "calendars/default",
+                   3 * absl::Hours(8),
+                   {{"warning", 2 * absl::Hours(8), sla::RungKind::kWarning},
+                    {"breach", 3 * absl::Hours(8), sla::RungKind::kBreach}}}};
+    const std::vector<std::string> agent = {workflow::kCsAgent};
+    spec_.transitions = {
+        {"create", {}, "OPEN", agent, "", {}, {}, nullptr, {{SlaEffect::kStart, "review", ""}}},
+        {"wait", {"OPEN"}, "WAITING_CUSTOMER", agent, "", {}, {}, nullptr,
+         {{SlaEffect::kPause, "review", "waiting for the customer's documents"}}},
+        {"docs_arrived", {"WAITING_CUSTOMER"}, "OPEN", agent, "", {}, {}, nullptr,
+         {{SlaEffect::kResume, "review", ""}}},
+        {"resolve", {"OPEN"}, "RESOLVED", agent, "", {}, {}, nullptr,
+         {{SlaEffect::kStop, "review", ""}}},
+    };
+  }
+  const workflow::WorkflowSpec& spec() const override { return spec_; }
+  std::vector<std::pair<std::string, std::string>> IndexKeys(const workflow::CaseRecord&) const override {
+    return {};
+  }
+  std::map<std::string, std::string> TemplateValues(const workflow::CaseRecord&) const override {
+    return {};
+  }
+  std::vector<std::string> TemplateFields() const override { return {}; }
+  std::string Recipient(const workflow::CaseRecord&, workflow::Audience) const override { return ""; }
+  std::string LanguageCode(const workflow::CaseRecord&) const override { return "en"; }
+
+ private:
+  workflow::WorkflowSpec spec_;
+};
+
+class SlaEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(); }
+
+  void Open() {
+    timers_.reset();
+    engine_.reset();
+    calendars_.reset();
+    templates_.reset();
+    repo_.reset();
+    repo_ = *storage::OpenRocksDbRepository({dir_.path() + "/db"});
+    templates_ = std::make_unique<notify::TemplateStore>(
+        repo_.get(), std::map<std::string, std::vector<std::string>>{});
+    calendars_ = std::make_unique<sla::CalendarStore>(repo_.get());
+    ASSERT_TRUE(calendars_->Load(clock_.Now()).ok());
+    engine_ = std::make_unique<engine::Engine>(repo_.get(), &clock_, templates_.get(),
+                                               calendars_.get(), &metrics_);
+    engine_->Register(std::make_unique<ReviewWorkflow>());
+    timers_ = std::make_unique<timers::TimerLoop>(repo_.get(), engine_.get(), &clock_, &metrics_);
+  }
+
+  absl::Time At(int m, int d, int hh, int mm = 0) {
+    absl::TimeZone ams;
+    absl::LoadTimeZone("Europe/Amsterdam", &ams);
+    return absl::FromCivil(absl::CivilSecond(2026, m, d, hh, mm, 0), ams);
+  }
+
+  std::string Create() {
+    v1::CreateTradeInRequest unused;
+    auto c = engine_->Create("review_case", "", "", agent_, unused);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c->record.id();
+  }
+
+  void Do(const std::string& id, const std::string& action) {
+    v1::CreateTradeInRequest unused;
+    auto r = engine_->Act("review_case", id, -1, action, agent_, unused);
+    ASSERT_TRUE(r.ok()) << action << ": " << r.status();
+  }
+
+  // Advances the simulated clock to `t` and fires whatever fell due.
+  int RunUntil(absl::Time t) {
+    clock_.Set(t);
+    return timers_->RunOnce();
+  }
+
+  int Count(const std::string& id, v1::EventType type) {
+    auto page = engine_->Events("review_case", id, "", 500);
+    int n = 0;
+    for (const auto& e : page->events) n += e.type() == type;
+    return n;
+  }
+
+  absl::Time Due(const std::string& id, const std::string& rung) {
+    auto c = engine_->Get("review_case", id);
+    for (const auto& d : c->slas[0].deadlines()) {
+      if (d.rung() == rung) return d.has_due_time() ? FromProto(d.due_time()) : absl::InfiniteFuture();
+    }
+    return absl::InfinitePast();
+  }
+
+  int64_t AtRisk() {
+    auto counters = *repo_->GetCounters("sla_at_risk/");
+    return counters["sla_at_risk/review_case/review"];
+  }
+
+  testing::TempDir dir_;
+  SimulatedClock clock_{absl::UnixEpoch()};
+  metrics::Metrics metrics_;
+  std::unique_ptr<storage::Repository> repo_;
+  std::unique_ptr<notify::TemplateStore> templates_;
+  std::unique_ptr<sla::CalendarStore> calendars_;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<timers::TimerLoop> timers_;
+  workflow::Actor agent_{"anna", workflow::kCsAgent};
+};
+
+TEST_F(SlaEngineTest, WarningAndBreachFireOnceAtTheRightBusinessMoment) {
+  clock_.Set(At(3, 6, 15));  // Friday 15:00
+  const std::string id = Create();
+  EXPECT_EQ(Due(id, "warning"), At(3, 10, 15));
+  EXPECT_EQ(RunUntil(At(3, 10, 14, 59)), 0);
+  EXPECT_EQ(RunUntil(At(3, 10, 15)), 1);
+  EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_WARNING), 1);
+  EXPECT_EQ(AtRisk(), 1);
+  EXPECT_EQ(RunUntil(At(3, 11, 15)), 1);
+  EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_BREACHED), 1);
+  EXPECT_EQ(AtRisk(), 0);
+  EXPECT_EQ(RunUntil(At(3, 20, 9)), 0);
+  EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_WARNING), 1);
+  EXPECT_TRUE(engine_->Get("review_case", id)->slas[0].breached());
+}
+
+TEST_F(SlaEngineTest, PausesStopTheClockAndResumingMovesTheDeadline) {
+  clock_.Set(At(3, 2, 9));  // Monday 09:00
+  const std::string id = Create();
+  clock_.Set(At(3, 2, 13));
+  Do(id, "wait");  // 4 business hours consumed
+  EXPECT_EQ(Due(id, "breach"), absl::InfiniteFuture());
+  // While paused nothing fires, however long it takes.
+  EXPECT_EQ(RunUntil(At(3, 13, 9)), 0);
+  auto view = engine_->Get("review_case", id);
+  EXPECT_EQ(view->slas[0].status(), v1::SLA_STATUS_PAUSED);
+  EXPECT_EQ(view->slas[0].pause_reason(), "waiting for the customer's documents");
+  EXPECT_EQ(view->slas[0].consumed().seconds(), 4 * 3600);
+  clock_.Set(At(3, 13, 9));  // Friday 09:00: documents arrive
+  Do(id, "docs_arrived");
+  // 12 business hours to the warning: Fri 8h + Mon 4h.
+  EXPECT_EQ(Due(id, "warning"), At(3, 16, 13));
+  EXPECT_EQ(RunUntil(At(3, 16, 12, 59)), 0);
+  EXPECT_EQ(RunUntil(At(3, 16, 13)), 1);
+  clock_.Set(At(3, 16, 14));
+  Do(id, "resolve");
+  // The breach rung was cancelled with the clock.
+  EXPECT_EQ(RunUntil(At(4, 30, 9)), 0);
+  EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_BREACHED), 0);
+  EXPECT_EQ(AtRisk(), 0);
+  auto stopped = engine_->Get("review_case", id);
+  EXPECT_EQ(stopped->slas[0].status(), v1::SLA_STATUS_STOPPED);
+  EXPECT_EQ(stopped->slas[0].consumed().seconds(), 17 * 3600);
+  EXPECT_EQ(stopped->slas[0].paused().seconds(), 11 * 86400 - 4 * 3600);
+}
+
+TEST_F(SlaEngineTest, CalendarEditsRecomputeDeadlinesAndReArmTimers) {
+  clock_.Set(At(4, 1, 9));  // Wednesday 1 April
+  const std::string id = Create();
+  EXPECT_EQ(Due(id, "breach"), At(4, 3, 17));
+  // Add a company holiday on Thursday: the breach moves past Easter Monday.
+  auto cal = *calendars_->GetProto("calendars/default");
+  auto* h = cal.add_holidays();
+  h->set_name("Company day");
+  h->set_year(2026), h->set_month(4), h->set_day(2);
+  ASSERT_TRUE(calendars_->Put(cal, -1, false, clock_.Now()).ok());
+  EXPECT_EQ(*engine_->RecomputeCalendar("calendars/default"), 1);
+  EXPECT_EQ(Due(id, "breach"), At(4, 7, 17));
+  EXPECT_EQ(Due(id, "warning"), At(4, 3, 17));
+  EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_RECOMPUTED), 1);
+  // Nothing fires at the old deadlines; the new ones fire once.
+  EXPECT_EQ(RunUntil(At(4, 2, 17)), 0);
+  EXPECT_EQ(RunUntil(At(4, 3, 16, 59)), 0);
+  EXPECT_EQ(RunUntil(At(4, 3, 17)), 1);
+  EXPECT_EQ(RunUntil(At(4, 7, 16, 59)), 0);
+  EXPECT_EQ(RunUntil(At(4, 7, 17)), 1);
+  EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_BREACHED), 1);
+  // Recomputing again changes nothing.
+  EXPECT_EQ(*engine_->RecomputeCalendar("calendars/default"), 0);
+}
+
+TEST_F(SlaEngineTest, RungsDueDuringDowntimeFireOnceAfterRestart) {
+  clock_.Set(At(3, 2, 9));
+  const std::string id = Create();
+  Open();  // restart
+  clock_.Set(At(3, 20, 9));  // both rungs fell due while "down"
+  Open();
+  EXPECT_EQ(timers_->RunOnce(), 2);
+  Open();
+  EXPECT_EQ(timers_->RunOnce(), 0);
+  EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_WARNING), 1);
+  EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_BREACHED), 1);
+  EXPECT_EQ(*repo_->QueueSize(storage::Queue::kTimers), 0);
+}
+
+}  // namespace
+}  // namespace casework
