@@ -583,6 +583,86 @@ TEST_F(TradeInServerTest, TemplatesAreManagedAndCheckedThroughAdminService) {
   EXPECT_EQ(rendered.body(), "Nog geen reactie over V1");
 }
 
+TEST_F(TradeInServerTest, ReminderDueAtNightIsHeldUntilNineOnTheNextWorkingDay) {
+  absl::TimeZone ams;
+  ASSERT_TRUE(absl::LoadTimeZone("Europe/Amsterdam", &ams));
+  auto local = [&](int m, int d, int hh) {
+    return absl::FromCivil(absl::CivilSecond(2026, m, d, hh, 0, 0), ams);
+  };
+  // Monday 16 March becomes a company holiday (admins edit the calendar).
+  auto get_ctx = As("admin");
+  v1::GetCalendarRequest get_cal;
+  get_cal.set_name("calendars/default");
+  v1::BusinessCalendar cal;
+  ASSERT_TRUE(admin_->GetCalendar(get_ctx.get(), get_cal, &cal).ok());
+  EXPECT_EQ(cal.time_zone(), "Europe/Amsterdam");
+  v1::UpdateCalendarRequest update;
+  *update.mutable_calendar() = cal;
+  update.mutable_calendar()->set_time_zone("Atlantis/Capital");
+  v1::BusinessCalendar saved;
+  auto bad_ctx = As("admin");
+  grpc::Status bad = admin_->UpdateCalendar(bad_ctx.get(), update, &saved);
+  ASSERT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(NamesField(bad, "calendar.time_zone"));
+  update.mutable_calendar()->set_time_zone("Europe/Amsterdam");
+  auto* holiday = update.mutable_calendar()->add_holidays();
+  holiday->set_name("Company day");
+  holiday->set_year(2026), holiday->set_month(3), holiday->set_day(16);
+  auto ok_ctx = As("admin");
+  ASSERT_TRUE(admin_->UpdateCalendar(ok_ctx.get(), update, &saved).ok());
+  EXPECT_NE(saved.etag(), cal.etag());
+
+  // Contact on Friday 6 March at 22:00: the first reminder falls due on
+  // Friday 13 March at 22:00, out of hours; Monday the 16th is a holiday.
+  clock_.Set(local(3, 6, 22));
+  TradeIn t = Create("V9100009", "Pixel", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  v1::ContactCustomerRequest contact;
+  contact.set_name(t.name());
+  t = Act(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact);
+  ASSERT_EQ(t.slas_size(), 1);
+  EXPECT_EQ(t.slas(0).name(), "response");
+  EXPECT_EQ(absl::FromUnixSeconds(t.next_reminder_time().seconds()), local(3, 13, 22));
+
+  clock_.Set(local(3, 13, 22));
+  Pump();
+  EXPECT_TRUE(SpoolFor("trade_in.reminder").empty());  // held
+  bool recorded = false;
+  for (const auto& e : Events(t.name())) {
+    if (e.type() != v1::EVENT_TYPE_REMINDER_SENT) continue;
+    recorded = true;
+    EXPECT_EQ(e.message(), "Reminder sent 17-03-2026");
+    EXPECT_EQ(e.attributes().at("held_until"), "2026-03-17T08:00:00Z");
+  }
+  EXPECT_TRUE(recorded);
+  clock_.Set(local(3, 17, 8) + absl::Minutes(59));
+  Pump();
+  EXPECT_TRUE(SpoolFor("trade_in.reminder").empty());
+  clock_.Set(local(3, 17, 9));
+  Pump();
+  EXPECT_EQ(SpoolFor("trade_in.reminder").size(), 1u);
+}
+
+TEST_F(TradeInServerTest, ACustomerResponseOnAnyChannelRestartsTheReminderClock) {
+  TradeIn t = Create("V9200009", "Pixel", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  v1::ContactCustomerRequest contact;
+  contact.set_name(t.name());
+  Act(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact);
+  clock_.Advance(absl::Hours(24 * 2));  // Wednesday
+  v1::RecordCustomerResponseRequest resp;
+  resp.set_name(t.name());
+  resp.set_channel(v1::RESPONSE_CHANNEL_EMAIL);
+  resp.set_note("Customer will remove the Google account this weekend");
+  t = Act(&v1::TradeInService::Stub::RecordCustomerResponse, "cs_agent", resp);
+  EXPECT_EQ(t.state(), v1::TRADE_IN_STATE_WAITING_FOR_RESPONSE);
+  // The week counts from the answer, not from the first email.
+  clock_.Advance(absl::Hours(24 * 6));
+  Pump();
+  EXPECT_TRUE(SpoolFor("trade_in.reminder").empty());
+  clock_.Advance(absl::Hours(24 * 1));
+  Pump();
+  EXPECT_EQ(SpoolFor("trade_in.reminder").size(), 1u);
+}
+
 // Reads http://127.0.0.1:port/metrics with a plain socket.
 std::string HttpGet(int port, const std::string& path) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
