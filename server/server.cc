@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.pb.h"
@@ -38,6 +39,7 @@ struct Server::State {
   std::vector<std::unique_ptr<grpc::Service>> services;
   std::unique_ptr<grpc::Server> grpc_server;
   int port = 0;
+  std::thread policy_thread;
   std::once_flag shutdown_once;
 };
 
@@ -148,9 +150,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   health->SetServingStatus(true);
   for (const auto& name : ServiceNames()) health->SetServingStatus(name, true);
 
+  // Clocks started under an edited SLA policy move onto the new one; in the
+  // background, so that serving starts at once.
+  auto* engine = s->engine.get();
+  auto apply_policies = [engine] {
+    auto changed = engine->RecomputePolicies();
+    if (!changed.ok()) {
+      Log(LogLevel::kError, "sla_policy_recompute_failed",
+          {{"error", std::string(changed.status().message())}});
+    }
+  };
   if (options.background) {
     s->timers->Start();      // fires timers that fell due while we were down
     s->dispatcher->Start();  // resumes delivery of the outbox
+    s->policy_thread = std::thread(apply_policies);
+  } else {
+    apply_policies();
   }
   Log(LogLevel::kInfo, "server_started",
       {{"listen", absl::StrCat(config.listen_address(), " (port ", s->port, ")")},
@@ -170,6 +185,7 @@ void Server::Shutdown(absl::Duration grace) {
     auto& s = *state_;
     if (auto* health = s.grpc_server->GetHealthCheckService()) health->SetServingStatus(false);
     s.grpc_server->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    if (s.policy_thread.joinable()) s.policy_thread.join();
     s.timers->Stop();
     s.dispatcher->Stop();
     s.pool.reset();  // finishes queued work

@@ -28,9 +28,9 @@ IndexSet IndexesOf(const workflow::Workflow& wf, const CaseRecord& r) {
   if (!r.assignee().empty()) out.insert({"assignee", absl::StrCat(kind, "/", r.assignee())});
   // Cases whose clocks a calendar edit can move.
   for (const auto& l : r.slas()) {
-    if (!l.calendar().empty() && l.status() != v1::SLA_STATUS_STOPPED) {
-      out.insert({"sla_calendar", absl::StrCat(kind, "/", l.calendar())});
-    }
+    if (l.status() == v1::SLA_STATUS_STOPPED) continue;
+    out.insert({"sla_policy", absl::StrCat(kind, "/", l.name())});
+    if (!l.calendar().empty()) out.insert({"sla_calendar", absl::StrCat(kind, "/", l.calendar())});
   }
   for (const auto& [index, key] : wf.IndexKeys(r)) {
     if (!key.empty()) out.insert({index, absl::StrCat(kind, "/", key)});
@@ -182,14 +182,52 @@ absl::Status Engine::LoadBoardMetrics() {
 
 absl::StatusOr<int> Engine::RecomputeCalendar(const std::string& calendar) {
   int changed = 0;
+  for (const auto& [kind, wf] : workflows_) {
+    auto n = Recompute(kind, {"sla_calendar", calendar}, [](const CaseRecord&) { return true; });
+    if (!n.ok()) return n.status();
+    changed += *n;
+  }
+  return changed;
+}
+
+absl::StatusOr<int> Engine::RecomputePolicies() {
+  int changed = 0;
+  for (const auto& [kind, wf] : workflows_) {
+    for (const auto& policy : wf->spec().slas) {
+      const std::string fingerprint = sla::PolicyFingerprint(policy);
+      const std::string key = absl::StrCat(kind, "/", policy.sla);
+      auto applied = repo_->GetRecord("sla_policies", key);
+      if (applied.ok() && applied->value == fingerprint) continue;
+      if (!applied.ok() && !absl::IsNotFound(applied.status())) return applied.status();
+      auto n = Recompute(kind, {"sla_policy", policy.sla}, [&](const CaseRecord& r) {
+        for (const auto& l : r.slas()) {
+          if (l.name() == policy.sla && l.policy() != fingerprint) return true;
+        }
+        return false;
+      });
+      if (!n.ok()) return n.status();
+      changed += *n;
+      auto put = repo_->PutRecord("sla_policies", key, -1, fingerprint);
+      if (!put.ok()) return put.status();
+      Log(LogLevel::kInfo, "sla_policy_applied",
+          {{"procedure", kind}, {"sla", policy.sla}, {"cases", absl::StrCat(*n)}});
+    }
+  }
+  return changed;
+}
+
+absl::StatusOr<int> Engine::Recompute(const std::string& kind, const ListFilter& filter,
+                                      const std::function<bool(const CaseRecord&)>& wanted) {
+  int changed = 0;
   const workflow::Actor system{"system", workflow::kSystem};
   const internal::CaseRecord none;
-  for (const auto& [kind, wf] : workflows_) {
+  {
     std::string token;
     do {
-      auto page = List(kind, {"sla_calendar", calendar}, token, kMaxPageSize);
+      auto page = List(kind, filter, token, kMaxPageSize);
       if (!page.ok()) return page.status();
       for (const auto& c : page->cases) {
+        if (!wanted(c.record)) continue;
         auto result = Act(kind, c.record.id(), -1, workflow::kRecomputeSlaAction, system, none);
         if (result.ok()) {
           ++changed;

@@ -114,6 +114,12 @@ class Engine {
   // changed.
   absl::StatusOr<int> RecomputeCalendar(const std::string& calendar);
 
+  // Moves running SLA clocks onto edited policies (after a configuration
+  // change): only when a policy's fingerprint differs from the one last
+  // applied, and then only the cases whose clocks are on an older version.
+  // Returns how many cases changed.
+  absl::StatusOr<int> RecomputePolicies();
+
  private:
   absl::StatusOr<CaseView> Commit(const workflow::Workflow& wf,
                                   const CaseRecord& before, int64_t before_version,
@@ -124,6 +130,8 @@ class Engine {
   absl::StatusOr<const workflow::Workflow*> Require(const std::string& kind) const;
   absl::StatusOr<CaseView> Load(const std::string& kind, const std::string& case_id);
   void FillSlas(CaseView* view) const;
+  absl::StatusOr<int> Recompute(const std::string& kind, const ListFilter& filter,
+                                const std::function<bool(const CaseRecord&)>& wanted);
   // A lookup that keeps the calendars it hands out alive in `held`.
   workflow::CalendarLookup Calendars(
       std::map<std::string, std::shared_ptr<const sla::Calendar>>* held) const;

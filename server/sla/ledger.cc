@@ -1,6 +1,7 @@
 #include "server/sla/ledger.h"
 
 #include <algorithm>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/duration.pb.h"
@@ -40,18 +41,48 @@ bool ParseRungTimerName(const std::string& timer, std::string* sla, std::string*
   return !sla->empty() && !rung->empty();
 }
 
-SlaLedger Start(const SlaPolicy& policy, absl::Time now) {
-  SlaLedger l;
-  l.set_name(policy.sla);
-  l.set_policy(policy.sla);
-  l.set_calendar(policy.calendar);
-  l.set_budget_seconds(absl::ToInt64Seconds(policy.budget));
+std::string PolicyFingerprint(const SlaPolicy& policy) {
+  std::string out = absl::StrCat(policy.sla, "|", policy.calendar, "|",
+                                 absl::ToInt64Seconds(policy.budget));
   for (const auto& r : policy.rungs) {
-    auto* rung = l.add_rungs();
+    absl::StrAppend(&out, "|", r.name, "@", absl::ToInt64Seconds(r.at), "#",
+                    static_cast<int>(r.kind));
+  }
+  return out;
+}
+
+namespace {
+void SetTerms(SlaLedger* l, const SlaPolicy& policy) {
+  std::map<std::string, bool> fired;
+  for (const auto& r : l->rungs()) fired[r.name()] = r.fired();
+  l->set_policy(PolicyFingerprint(policy));
+  l->set_calendar(policy.calendar);
+  l->set_budget_seconds(absl::ToInt64Seconds(policy.budget));
+  l->clear_rungs();
+  for (const auto& r : policy.rungs) {
+    auto* rung = l->add_rungs();
     rung->set_name(r.name);
     rung->set_at_seconds(absl::ToInt64Seconds(r.at));
     rung->set_kind(static_cast<int>(r.kind));
+    rung->set_fired(fired[r.name]);
   }
+}
+}  // namespace
+
+void ApplyPolicy(SlaLedger* l, const SlaPolicy& policy, absl::Time now,
+                 const Calendar* old_calendar, const Calendar* new_calendar) {
+  if (l->status() == v1::SLA_STATUS_RUNNING && l->calendar() != policy.calendar) {
+    // Bank what was consumed on the old calendar, continue on the new one.
+    l->set_consumed_seconds(absl::ToInt64Seconds(Consumed(*l, now, old_calendar)));
+    *l->mutable_running_since() = ToProto(now);
+  }
+  SetTerms(l, policy);
+}
+
+SlaLedger Start(const SlaPolicy& policy, absl::Time now) {
+  SlaLedger l;
+  l.set_name(policy.sla);
+  SetTerms(&l, policy);
   l.set_status(v1::SLA_STATUS_RUNNING);
   *l.mutable_running_since() = ToProto(now);
   *l.mutable_start_time() = ToProto(now);

@@ -42,9 +42,17 @@ std::string RungTimerName(const std::string& sla, const std::string& rung);
 // Splits a rung timer name; false if it is not one.
 bool ParseRungTimerName(const std::string& timer, std::string* sla, std::string* rung);
 
-// A new running ledger. `calendar` is the policy's calendar (null for
-// calendar time).
+// Identifies a policy's content (name, calendar, budget, rungs); a ledger
+// started from an older version of the policy has another fingerprint.
+std::string PolicyFingerprint(const SlaPolicy& policy);
+
+// A new running ledger.
 SlaLedger Start(const SlaPolicy& policy, absl::Time now);
+
+// Moves a ledger onto an edited policy: new calendar, budget and rungs,
+// keeping what was consumed and which rungs (by name) already fired.
+void ApplyPolicy(SlaLedger* ledger, const SlaPolicy& policy, absl::Time now,
+                 const Calendar* old_calendar, const Calendar* new_calendar);
 
 // Budget consumed at `now`.
 absl::Duration Consumed(const SlaLedger& ledger, absl::Time now, const Calendar* calendar);

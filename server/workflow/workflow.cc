@@ -245,8 +245,20 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
     if (actor.role != kSystem) {
       return absl::PermissionDeniedError("only the server recomputes SLA deadlines");
     }
+    // Clocks started under an older version of their policy take the new one.
+    bool policy_changed = false;
+    for (auto& ledger : *decision.record.mutable_slas()) {
+      if (ledger.status() == v1::SLA_STATUS_STOPPED) continue;
+      for (const auto& policy : spec.slas) {
+        if (policy.sla != ledger.name() || sla::PolicyFingerprint(policy) == ledger.policy()) continue;
+        sla::ApplyPolicy(&ledger, policy, now, CalendarOf(calendars, ledger),
+                         policy.calendar.empty() ? nullptr : calendars(policy.calendar));
+        policy_changed = true;
+      }
+    }
     if (auto s = RearmSlaTimers(ctx); !s.ok()) return s;
-    decision.changed = !decision.timers_arm.empty() || !decision.timers_cancel.empty();
+    decision.changed = policy_changed || !decision.timers_arm.empty() ||
+                       !decision.timers_cancel.empty();
     if (decision.changed) {
       ctx.AddEvent(v1::EVENT_TYPE_SLA_RECOMPUTED, "SLA deadlines recomputed");
       for (const auto& a : decision.timers_arm) {

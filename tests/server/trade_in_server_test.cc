@@ -46,6 +46,7 @@ class TradeInServerTest : public ::testing::Test {
     config.set_metrics_address(serve_metrics_ ? "127.0.0.1:0" : "off");
     config.set_data_dir(dir_.path() + "/data");
     config.mutable_notifier()->set_log(false);
+    config.mutable_trade_in()->set_reminder_interval_days(reminder_days_);
     auto finalized = Finalize(config);
     ASSERT_TRUE(finalized.ok()) << finalized.status();
     ServerOptions options;
@@ -191,6 +192,7 @@ class TradeInServerTest : public ::testing::Test {
 
   testing::TempDir dir_;
   bool serve_metrics_ = false;
+  int reminder_days_ = 0;  // 0: the default
   SimulatedClock clock_{kStart};
   std::unique_ptr<Server> server_;
   std::unique_ptr<v1::TradeInService::Stub> trade_ins_;
@@ -661,6 +663,29 @@ TEST_F(TradeInServerTest, ACustomerResponseOnAnyChannelRestartsTheReminderClock)
   clock_.Advance(absl::Hours(24 * 1));
   Pump();
   EXPECT_EQ(SpoolFor("trade_in.reminder").size(), 1u);
+}
+
+TEST_F(TradeInServerTest, AnEditedReminderPolicyMovesRunningClocks) {
+  TradeIn t = Create("V9300009", "Pixel", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  v1::ContactCustomerRequest contact;
+  contact.set_name(t.name());
+  t = Act(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact);
+  EXPECT_EQ(absl::FromUnixSeconds(t.next_reminder_time().seconds()), kStart + absl::Hours(24 * 7));
+  // Ops shorten the interval to 3 days and restart the server.
+  reminder_days_ = 3;
+  Restart();
+  v1::GetTradeInRequest get;
+  get.set_name(t.name());
+  ASSERT_TRUE(Call(&v1::TradeInService::Stub::GetTradeIn, "ops", get, &t).ok());
+  EXPECT_EQ(absl::FromUnixSeconds(t.next_reminder_time().seconds()), kStart + absl::Hours(24 * 3));
+  clock_.Advance(absl::Hours(24 * 3));
+  Pump();
+  EXPECT_EQ(SpoolFor("trade_in.reminder").size(), 1u);
+  // Restarting again with the same policy changes nothing.
+  Restart();
+  int recomputed = 0;
+  for (const auto& e : Events(t.name())) recomputed += e.type() == v1::EVENT_TYPE_SLA_RECOMPUTED;
+  EXPECT_EQ(recomputed, 1);
 }
 
 // Reads http://127.0.0.1:port/metrics with a plain socket.
