@@ -410,7 +410,7 @@ class TradeInWorkflow : public Workflow {
         {"sla:response/no_response", {kWaiting}, kProblem, {kSystem},
          "No answer after the last reminder: back to problem orders",
          {{"trade_in.ops.no_response", CHANNEL_CHAT, Audience::kOps,
-           "Ops pinged: no response"}},
+           "Ops pinged: no response", /*business_hours=*/true}},
          {}, bind(&TradeInWorkflow::NoResponse), {stop_response}},
     };
   }
