@@ -16,6 +16,8 @@
 #include "server/notify/templates.h"
 #include "server/rpc/admin_service.h"
 #include "server/rpc/trade_in_service.h"
+#include "server/rpc/unlock_service.h"
+#include "server/workflow/unlock_workflow.h"
 #include "server/workflow/trade_in_workflow.h"
 #include "storage/rocksdb_repository.h"
 
@@ -31,6 +33,7 @@ struct Server::State {
   std::unique_ptr<metrics::Metrics> metrics;
   std::unique_ptr<notify::TemplateStore> templates;
   std::unique_ptr<sla::CalendarStore> calendars;
+  std::unique_ptr<directory::StoredAccountDirectory> accounts;
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<notify::Router> router;
   std::unique_ptr<notify::Dispatcher> dispatcher;
@@ -57,8 +60,8 @@ workflow::TradeInPolicy TradeInPolicyOf(const internal::TradeInConfig& c) {
 }
 
 const std::vector<std::string>& ServiceNames() {
-  static const std::vector<std::string> names = {"casework.v1.TradeInService",
-                                                 "casework.v1.AdminService"};
+  static const std::vector<std::string> names = {
+      "casework.v1.TradeInService", "casework.v1.UnlockService", "casework.v1.AdminService"};
   return names;
 }
 
@@ -90,14 +93,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   }
 
   auto trade_in = workflow::NewTradeInWorkflow(TradeInPolicyOf(config.trade_in()));
+  auto unlock = workflow::NewUnlockWorkflow(workflow::UnlockPolicy{});
   s->templates = std::make_unique<notify::TemplateStore>(
       s->repo.get(), std::map<std::string, std::vector<std::string>>{
-                         {trade_in->spec().kind, trade_in->TemplateFields()}});
+                         {trade_in->spec().kind, trade_in->TemplateFields()},
+                         {unlock->spec().kind, unlock->TemplateFields()}});
+  s->accounts = std::make_unique<directory::StoredAccountDirectory>(s->repo.get());
   s->calendars = std::make_unique<sla::CalendarStore>(s->repo.get());
   if (auto st = s->calendars->Load(s->clock->Now()); !st.ok()) return st;
   s->engine = std::make_unique<engine::Engine>(s->repo.get(), s->clock, s->templates.get(),
                                                s->calendars.get(), s->metrics.get());
   s->engine->Register(std::move(trade_in));
+  s->engine->Register(std::move(unlock));
   if (auto st = s->templates->InstallDefaults(s->clock->Now()); !st.ok()) return st;
   if (auto st = s->engine->LoadBoardMetrics(); !st.ok()) return st;
 
@@ -130,8 +137,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   s->pool = std::make_unique<WorkerPool>(config.worker_threads());
   const rpc::RpcEnv env{s->pool.get(), s->metrics.get()};
   s->services.push_back(rpc::NewTradeInService(s->engine.get(), env));
+  s->services.push_back(rpc::NewUnlockService(s->engine.get(), s->accounts.get(), env));
   s->services.push_back(rpc::NewAdminService(s->templates.get(), s->calendars.get(),
-                                             s->engine.get(), s->clock, env));
+                                             s->engine.get(), s->accounts.get(), s->clock, env));
 
   // Linked so that reflection can describe grpc.health.v1.Health.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();

@@ -94,6 +94,14 @@ struct StoredEvent {
   std::string event;
 };
 
+// One write of WriteRecords: put `value`, or delete when `erase`.
+struct RecordWrite {
+  std::string space;
+  std::string key;
+  std::string value;
+  bool erase = false;
+};
+
 // A small versioned key-value record (templates, directories, settings).
 struct StoredRecord {
   std::string key;
@@ -188,6 +196,9 @@ class Repository {
                                             const std::string& value) = 0;
   virtual absl::StatusOr<std::vector<StoredRecord>> ListRecords(
       const std::string& space, const std::string& after_key, int limit) = 0;
+  // Applies several record writes atomically and durably (no version
+  // checks; each written record's version goes up by one).
+  virtual absl::Status WriteRecords(const std::vector<RecordWrite>& writes) = 0;
 };
 
 }  // namespace casework::storage

@@ -134,6 +134,7 @@ class RocksDbRepository : public Repository {
   absl::StatusOr<std::vector<StoredRecord>> ListRecords(
       const std::string& space, const std::string& after_key,
       int limit) override;
+  absl::Status WriteRecords(const std::vector<RecordWrite>& writes) override;
 
  private:
   static constexpr size_t kStripes = 512;
@@ -702,6 +703,42 @@ absl::StatusOr<std::vector<StoredRecord>> RocksDbRepository::ListRecords(
   }
   if (!it->status().ok()) return FromRocks(it->status(), "list records");
   return out;
+}
+
+absl::Status RocksDbRepository::WriteRecords(const std::vector<RecordWrite>& writes) {
+  std::vector<std::string> lock_keys;
+  for (const auto& w : writes) {
+    if (HasNul(w.space) || HasNul(w.key) || w.key.empty()) {
+      return absl::InvalidArgumentError("record keys must be non-empty, without NUL");
+    }
+    lock_keys.push_back(RecordLockKey(w.space, w.key));
+  }
+  StripeLock lock(this, lock_keys);
+  rocksdb::WriteBatch batch;
+  std::map<std::string, int64_t> versions;  // within this batch
+  for (const auto& w : writes) {
+    const std::string key = RecordKey(w.space, w.key);
+    if (w.erase) {
+      batch.Delete(cf(kRecords), key);
+      versions.erase(key);
+      continue;
+    }
+    auto seen = versions.find(key);
+    int64_t version = 0;
+    if (seen != versions.end()) {
+      version = seen->second;
+    } else {
+      auto current = GetRecord(w.space, w.key);
+      if (current.ok()) {
+        version = current->version;
+      } else if (!absl::IsNotFound(current.status())) {
+        return current.status();
+      }
+    }
+    versions[key] = version + 1;
+    batch.Put(cf(kRecords), key, EncodeInt64(version + 1) + w.value);
+  }
+  return Write(&batch, "write records");
 }
 
 }  // namespace

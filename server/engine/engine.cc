@@ -425,6 +425,19 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
   for (const auto& e : new_indexes) {
     if (!old_indexes.count(e)) m.index_add.push_back({e.first, e.second});
   }
+  {
+    std::set<std::pair<std::string, std::string>> old_keys, new_keys;
+    if (before_version > 0) {
+      for (const auto& k : wf.UniqueKeys(before)) old_keys.insert(k);
+    }
+    for (const auto& k : wf.UniqueKeys(record)) new_keys.insert(k);
+    for (const auto& k : old_keys) {
+      if (!new_keys.count(k)) m.unique_remove.push_back({k.first, k.second});
+    }
+    for (const auto& k : new_keys) {
+      if (!old_keys.count(k)) m.unique_add.push_back({k.first, k.second});
+    }
+  }
   const bool moved = before_version == 0 || before.state() != record.state();
   if (moved) {
     if (before_version > 0) m.counter_deltas[BoardCounter(record.kind(), before.state())] -= 1;

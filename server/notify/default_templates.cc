@@ -85,6 +85,39 @@ std::vector<v1::Template> DefaultTemplates() {
              "casework). Test again"}}),
       Make("trade_in.ops.proof_approved", "trade_in", CHANNEL_CHAT,
            {{"en", "", "{{v_number}} | {{s_number}} | Proof of Purchase approved"}}),
+      Make("unlock.submitted", "unlock", CHANNEL_EMAIL,
+           {{"en", "Your unlock request for {{device_model}} has been submitted",
+             "Hi {{customer_name}},\n\n"
+             "We have submitted the request to unlock your {{device_model}} (IMEI "
+             "{{imei}}) so that you can use it with another carrier. Unlocking "
+             "usually takes 2 to 3 business days: expect it between {{expected_from}} "
+             "and {{expected_by}}.\n\n"
+             "You will receive an email with instructions as soon as the device is "
+             "unlocked.\n\nKind regards,\nCustomer Support"}}),
+      Make("unlock.confirmation", "unlock", CHANNEL_EMAIL,
+           {{"en", "Your {{device_model}} is unlocked",
+             "Hi {{customer_name}},\n\n"
+             "Good news: your {{device_model}} (IMEI {{imei}}) is unlocked.\n\n"
+             "To finish, please:\n"
+             "1. Turn the device off.\n"
+             "2. Insert the SIM card of your new carrier.\n"
+             "3. Turn the device on and follow the prompts; connect to Wi-Fi if "
+             "asked.\n\n"
+             "If the device still asks for an unlock code, reply to this email.\n\n"
+             "Kind regards,\nCustomer Support"}}),
+      Make("unlock.confirmation_resend", "unlock", CHANNEL_EMAIL,
+           {{"en", "Again: your {{device_model}} is unlocked",
+             "Hi {{customer_name}},\n\n"
+             "We are sending the unlock confirmation for your {{device_model}} (IMEI "
+             "{{imei}}) again. If you cannot find our emails, please look in your spam "
+             "or junk folder as well.\n\n"
+             "To finish: turn the device off, insert the SIM card of your new "
+             "carrier, turn it on and follow the prompts.\n\n"
+             "Kind regards,\nCustomer Support"}}),
+      Make("unlock.escalated", "unlock", CHANNEL_CHAT,
+           {{"en", "",
+             "Unlock {{case_id}} | account {{account_number}} | IMEI {{imei}} | "
+             "escalated: {{escalation_note}}"}}),
       Make("trade_in.ops.no_response", "trade_in", CHANNEL_CHAT,
            {{"en", "",
              "{{v_number}} | {{s_number}} | no response after {{reminders_sent}} "

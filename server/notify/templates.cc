@@ -21,6 +21,7 @@ TemplateStore::TemplateStore(storage::Repository* repo,
 
 absl::Status TemplateStore::InstallDefaults(absl::Time now) {
   for (v1::Template t : DefaultTemplates()) {
+    if (fields_.count(t.procedure()) == 0) continue;  // procedure not served here
     const std::string id = t.name().substr(std::string("templates/").size());
     auto existing = repo_->GetRecord(kSpace, id);
     if (existing.ok()) continue;

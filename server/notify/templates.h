@@ -32,7 +32,8 @@ class TemplateStore {
   TemplateStore(storage::Repository* repo,
                 std::map<std::string, std::vector<std::string>> fields);
 
-  // Stores every default template that is not stored yet.
+  // Stores every default template that is not stored yet (of the
+  // procedures this store knows).
   absl::Status InstallDefaults(absl::Time now);
 
   // NOT_FOUND naming the template.

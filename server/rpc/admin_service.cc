@@ -31,8 +31,53 @@ absl::StatusOr<std::string> TemplateId(const std::string& name, const std::strin
 class AdminService final : public v1::AdminService::CallbackService {
  public:
   AdminService(notify::TemplateStore* templates, sla::CalendarStore* calendars,
-               engine::Engine* engine, const Clock* clock, RpcEnv env)
-      : templates_(templates), calendars_(calendars), engine_(engine), clock_(clock), env_(env) {}
+               engine::Engine* engine, directory::StoredAccountDirectory* accounts,
+               const Clock* clock, RpcEnv env)
+      : templates_(templates),
+        calendars_(calendars),
+        engine_(engine),
+        accounts_(accounts),
+        clock_(clock),
+        env_(env) {}
+
+  ServerUnaryReactor* GetAccount(CallbackServerContext* ctx, const v1::GetAccountRequest* req,
+                                 v1::Account* resp) override {
+    return Serve(env_, ctx, kService, "GetAccount", [=](const Actor&) -> absl::Status {
+      auto number = ParseName(req->name(), "accounts");
+      if (!number.ok()) return number.status();
+      auto account = accounts_->FindByNumber(*number);
+      if (!account.ok()) return account.status();
+      *resp = *std::move(account);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* UpdateAccount(CallbackServerContext* ctx, const v1::UpdateAccountRequest* req,
+                                    v1::Account* resp) override {
+    return Serve(env_, ctx, kService, "UpdateAccount", [=](const Actor& who) -> absl::Status {
+      if (who.role != workflow::kAdmin) {
+        return absl::PermissionDeniedError("UpdateAccount requires role admin");
+      }
+      auto version = ParseEtag(req->account().etag());
+      if (!version.ok()) return InvalidField("account.etag", "is not an etag this server issued");
+      auto saved = accounts_->Put(req->account(), *version, req->allow_missing());
+      if (!saved.ok()) return saved.status();
+      *resp = *std::move(saved);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* ImportAccounts(CallbackServerContext* ctx,
+                                     const v1::ImportAccountsRequest* req,
+                                     v1::ImportAccountsResponse* resp) override {
+    return Serve(env_, ctx, kService, "ImportAccounts", [=](const Actor& who) -> absl::Status {
+      if (who.role != workflow::kAdmin) {
+        return absl::PermissionDeniedError("ImportAccounts requires role admin");
+      }
+      *resp = accounts_->Import(req->json_lines());
+      return absl::OkStatus();
+    });
+  }
 
   ServerUnaryReactor* GetCalendar(CallbackServerContext* ctx, const v1::GetCalendarRequest* req,
                                   v1::BusinessCalendar* resp) override {
@@ -171,6 +216,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   notify::TemplateStore* templates_;
   sla::CalendarStore* calendars_;
   engine::Engine* engine_;
+  directory::StoredAccountDirectory* accounts_;
   const Clock* clock_;
   RpcEnv env_;
 };
@@ -179,8 +225,8 @@ class AdminService final : public v1::AdminService::CallbackService {
 
 std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(
     notify::TemplateStore* templates, sla::CalendarStore* calendars, engine::Engine* engine,
-    const Clock* clock, RpcEnv env) {
-  return std::make_unique<AdminService>(templates, calendars, engine, clock, env);
+    directory::StoredAccountDirectory* accounts, const Clock* clock, RpcEnv env) {
+  return std::make_unique<AdminService>(templates, calendars, engine, accounts, clock, env);
 }
 
 }  // namespace casework::rpc

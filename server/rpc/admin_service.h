@@ -5,6 +5,7 @@
 
 #include "casework/v1/admin.grpc.pb.h"
 #include "server/common/clock.h"
+#include "server/directory/account_directory.h"
 #include "server/engine/engine.h"
 #include "server/notify/templates.h"
 #include "server/sla/calendar_store.h"
@@ -14,7 +15,7 @@ namespace casework::rpc {
 
 std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(
     notify::TemplateStore* templates, sla::CalendarStore* calendars, engine::Engine* engine,
-    const Clock* clock, RpcEnv env);
+    directory::StoredAccountDirectory* accounts, const Clock* clock, RpcEnv env);
 
 }  // namespace casework::rpc
 

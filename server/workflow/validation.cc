@@ -44,6 +44,47 @@ bool IsEmail(absl::string_view s) {
   return true;
 }
 
+bool IsImei(absl::string_view s) {
+  if (s.size() != 15) return false;
+  int sum = 0;
+  for (size_t i = 0; i < 15; ++i) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(s[i]))) return false;
+    int d = s[i] - '0';
+    // Double every second digit counted from the right of the payload.
+    if (i % 2 == 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 == 0;
+}
+
+bool IsE164(absl::string_view s) {
+  if (s.size() < 3 || s.size() > 16 || s[0] != '+' || s[1] == '0') return false;
+  for (char c : s.substr(1)) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+std::string NormalizeForMatch(absl::string_view s) {
+  std::string out;
+  bool space = false;
+  for (char c : s) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (absl::ascii_isspace(u)) {
+      space = !out.empty();
+      continue;
+    }
+    if (absl::ascii_ispunct(u)) continue;
+    if (space) out += ' ';
+    space = false;
+    out += absl::ascii_tolower(u);
+  }
+  return out;
+}
+
 bool IsCleanText(absl::string_view s) {
   size_t i = 0;
   while (i < s.size()) {

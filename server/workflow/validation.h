@@ -14,6 +14,13 @@ bool IsVNumber(absl::string_view s);
 bool IsSNumber(absl::string_view s);
 // A plausible email address: local@domain.tld, no spaces, at most 254 bytes.
 bool IsEmail(absl::string_view s);
+// An IMEI: exactly 15 digits whose last digit is the Luhn check digit.
+bool IsImei(absl::string_view s);
+// An E.164 phone number: '+', a non-zero digit, at most 15 digits in all.
+bool IsE164(absl::string_view s);
+// Lower case, punctuation dropped, runs of whitespace made one space: for
+// comparing names and addresses as people type them.
+std::string NormalizeForMatch(absl::string_view s);
 // Valid UTF-8 without control characters other than newline and tab.
 bool IsCleanText(absl::string_view s);
 // The content type the bytes actually are ("application/pdf", "image/png",

@@ -178,6 +178,14 @@ bool MarkRung(ActionContext& ctx, const std::string& sla_name, const std::string
 
 }  // namespace
 
+sla::SlaPolicy EffectivePolicy(const Workflow& workflow, const CaseRecord& record,
+                               const sla::SlaPolicy& policy, const CalendarLookup& calendars) {
+  sla::SlaPolicy out = policy;
+  const std::string wanted = workflow.SlaCalendar(record, policy);
+  if (!wanted.empty() && calendars(wanted) != nullptr) out.calendar = wanted;
+  return out;
+}
+
 sla::SlaLedger* ActionContext::FindSla(const std::string& name) {
   for (auto& l : *record.mutable_slas()) {
     if (l.name() == name) return &l;
@@ -205,7 +213,7 @@ absl::Status ActionContext::ApplySla(const SlaEffect& effect) {
       }
       if (policy == nullptr) return absl::InternalError(absl::StrCat("no SLA policy ", effect.sla));
       if (ledger == nullptr) ledger = record.add_slas();
-      *ledger = sla::Start(*policy, now);
+      *ledger = sla::Start(EffectivePolicy(workflow, record, *policy, calendars), now);
       AddEvent(v1::EVENT_TYPE_SLA_STARTED, absl::StrCat("SLA ", effect.sla, " started"), attrs);
       return absl::OkStatus();
     }
@@ -249,8 +257,10 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
     bool policy_changed = false;
     for (auto& ledger : *decision.record.mutable_slas()) {
       if (ledger.status() == v1::SLA_STATUS_STOPPED) continue;
-      for (const auto& policy : spec.slas) {
-        if (policy.sla != ledger.name() || sla::PolicyFingerprint(policy) == ledger.policy()) continue;
+      for (const auto& declared : spec.slas) {
+        if (declared.sla != ledger.name()) continue;
+        const sla::SlaPolicy policy = EffectivePolicy(workflow, before, declared, calendars);
+        if (sla::PolicyFingerprint(policy) == ledger.policy()) continue;
         sla::ApplyPolicy(&ledger, policy, now, CalendarOf(calendars, ledger),
                          policy.calendar.empty() ? nullptr : calendars(policy.calendar));
         policy_changed = true;
@@ -287,9 +297,11 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
   const bool creating = t != nullptr && t->from.empty();
   const bool applies = t != nullptr && (creating || Contains(t->from, before.state()));
   if (t != nullptr && !applies && !rung_timer) {
+    auto hint = spec.state_hints.find(before.state());
     return WithErrorInfo(
         absl::FailedPreconditionError(absl::StrCat(
             "cannot ", action, " a ", spec.kind, " in state ", before.state(),
+            hint != spec.state_hints.end() ? absl::StrCat(": ", hint->second) : "",
             "; allowed from ", absl::StrJoin(t->from, ", "))),
         "ILLEGAL_TRANSITION", {{"action", action}, {"state", before.state()}});
   }

@@ -172,6 +172,9 @@ struct WorkflowSpec {
   // SLA policies by ledger name. A rung "R" (or series "R.N") of SLA "S"
   // fires the transition named "sla:S/R" if there is one.
   std::vector<sla::SlaPolicy> slas;
+  // What to tell a caller whose action is not allowed in a state, e.g.
+  // {"OPEN", "verify the customer's identity first"}.
+  std::map<std::string, std::string> state_hints;
 
   const Transition* Find(const std::string& action) const;
   bool IsFinal(const std::string& state) const;
@@ -192,6 +195,18 @@ class Workflow {
   virtual std::string Recipient(const CaseRecord& record,
                                 Audience audience) const = 0;
   virtual std::string LanguageCode(const CaseRecord& record) const = 0;
+  // Unique keys a record holds, e.g. ("open_unlock_imei", imei): another
+  // case holding the same key makes a commit fail with ALREADY_EXISTS.
+  virtual std::vector<std::pair<std::string, std::string>> UniqueKeys(
+      const CaseRecord& record) const {
+    return {};
+  }
+  // The calendar a clock of `policy` uses for this case (e.g. the account
+  // region's); falls back to the policy's when unknown.
+  virtual std::string SlaCalendar(const CaseRecord& record,
+                                  const sla::SlaPolicy& policy) const {
+    return policy.calendar;
+  }
   // Calendar that business-hours holds of this procedure use.
   virtual std::string NotificationCalendar(const CaseRecord& record) const {
     return "calendars/default";
@@ -224,6 +239,11 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
 // ("reminder/2" -> "timer:reminder"), "sla:S/R" for rung timers
 // ("sla/response/reminder.2" -> "sla:response/reminder").
 std::string TimerAction(const std::string& timer_name);
+
+// `policy` with the calendar the workflow picks for this case, when that
+// calendar exists.
+sla::SlaPolicy EffectivePolicy(const Workflow& workflow, const CaseRecord& record,
+                               const sla::SlaPolicy& policy, const CalendarLookup& calendars);
 
 // Renders the workflow as a Graphviz digraph.
 std::string ToDot(const WorkflowSpec& spec);

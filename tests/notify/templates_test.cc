@@ -2,6 +2,8 @@
 
 #include "gtest/gtest.h"
 #include "server/notify/render.h"
+#include "server/workflow/trade_in_workflow.h"
+#include "server/workflow/unlock_workflow.h"
 #include "storage/rocksdb_repository.h"
 #include "tests/testing/temp_dir.h"
 
@@ -26,11 +28,13 @@ class TemplateStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
     repo_ = *storage::OpenRocksDbRepository({dir_.path() + "/db"});
-    store_ = std::make_unique<TemplateStore>(
-        repo_.get(), std::map<std::string, std::vector<std::string>>{
-                         {"trade_in", {"v_number", "s_number", "customer_name", "product_name",
-                                       "problem", "problem_note", "reminders_sent",
-                                       "reminder_number", "case_id", "rejection_reason"}}});
+    // The fields the real workflows declare.
+    std::map<std::string, std::vector<std::string>> fields;
+    std::vector<std::unique_ptr<workflow::Workflow>> workflows;
+    workflows.push_back(workflow::NewTradeInWorkflow({}));
+    workflows.push_back(workflow::NewUnlockWorkflow({}));
+    for (const auto& wf : workflows) fields[wf->spec().kind] = wf->TemplateFields();
+    store_ = std::make_unique<TemplateStore>(repo_.get(), fields);
     ASSERT_TRUE(store_->InstallDefaults(kNow).ok());
   }
   testing::TempDir dir_;

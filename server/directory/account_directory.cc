@@ -1,0 +1,178 @@
+#include "server/directory/account_directory.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/rpc/error_details.pb.h"
+#include "server/common/errors.h"
+#include "server/workflow/validation.h"
+
+namespace casework::directory {
+namespace {
+
+constexpr char kAccounts[] = "accounts";
+constexpr char kPhones[] = "account_phones";
+
+bool IsAccountNumber(const std::string& s) {
+  if (s.size() < 4 || s.size() > 32) return false;
+  for (char c : s) {
+    if (!(c >= '0' && c <= '9') && !(c >= 'A' && c <= 'Z') && c != '-') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status ValidateAccount(const v1::Account& a, const std::string& p) {
+  FieldErrors errors;
+  if (!IsAccountNumber(a.account_number())) {
+    errors.Add(p + "account_number", "must be 4 to 32 of A-Z, 0-9 and '-'");
+  }
+  if (a.full_name().empty() || a.full_name().size() > 200 || !workflow::IsCleanText(a.full_name())) {
+    errors.Add(p + "full_name", "is required (at most 200 bytes of text)");
+  }
+  if (a.billing_address().empty() || a.billing_address().size() > 500 ||
+      !workflow::IsCleanText(a.billing_address())) {
+    errors.Add(p + "billing_address", "is required (at most 500 bytes of text)");
+  }
+  if (!a.phone_number().empty() && !workflow::IsE164(a.phone_number())) {
+    errors.Add(p + "phone_number", "must be E.164, e.g. +14155550123");
+  }
+  if (!a.email().empty() && !workflow::IsEmail(a.email())) {
+    errors.Add(p + "email", "must be a valid email address");
+  }
+  if (!v1::AccountStanding_IsValid(a.standing()) ||
+      a.standing() == v1::ACCOUNT_STANDING_UNSPECIFIED) {
+    errors.Add(p + "standing", "is required: GOOD, PAST_DUE or SUSPENDED");
+  }
+  for (char c : a.region()) {
+    if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '-' && c != '_') {
+      errors.Add(p + "region", "must be a calendar id (a-z, 0-9, '-', '_')");
+      break;
+    }
+  }
+  std::set<std::string> imeis;
+  for (int i = 0; i < a.devices_size(); ++i) {
+    const auto& d = a.devices(i);
+    const std::string f = absl::StrCat(p, "devices[", i, "].");
+    if (!workflow::IsImei(d.imei())) errors.Add(f + "imei", "must be 15 digits with a valid check digit");
+    if (!imeis.insert(d.imei()).second) errors.Add(f + "imei", "appears twice");
+    if (d.balance_minor_units() < 0) errors.Add(f + "balance_minor_units", "must not be negative");
+    if (d.balance_minor_units() > 0 && d.currency_code().size() != 3) {
+      errors.Add(f + "currency_code", "is required with a balance (ISO 4217, e.g. USD)");
+    }
+  }
+  return errors.ToStatus();
+}
+
+absl::StatusOr<v1::Account> StoredAccountDirectory::FindByNumber(const std::string& number) {
+  auto rec = repo_->GetRecord(kAccounts, number);
+  if (!rec.ok()) {
+    if (absl::IsNotFound(rec.status())) {
+      return absl::NotFoundError(absl::StrCat("no account with number ", number));
+    }
+    return rec.status();
+  }
+  v1::Account a;
+  if (!a.ParseFromString(rec->value)) {
+    return absl::DataLossError(absl::StrCat("account ", number, " is damaged"));
+  }
+  a.set_name(absl::StrCat("accounts/", number));
+  a.set_etag(absl::StrCat(rec->version));
+  return a;
+}
+
+absl::StatusOr<v1::Account> StoredAccountDirectory::FindByPhone(const std::string& phone) {
+  auto rec = repo_->GetRecord(kPhones, phone);
+  if (!rec.ok()) {
+    if (absl::IsNotFound(rec.status())) {
+      return absl::NotFoundError("no account with that phone number");
+    }
+    return rec.status();
+  }
+  return FindByNumber(rec->value);
+}
+
+absl::StatusOr<v1::Account> StoredAccountDirectory::Put(v1::Account a, int64_t expected_version,
+                                                        bool allow_missing) {
+  if (auto s = ValidateAccount(a, "account."); !s.ok()) return s;
+  auto current = FindByNumber(a.account_number());
+  if (!current.ok() && !absl::IsNotFound(current.status())) return current.status();
+  if (!current.ok() && !allow_missing) {
+    return absl::NotFoundError(
+        absl::StrCat("no account with number ", a.account_number(), "; set allow_missing to create it"));
+  }
+  if (expected_version >= 0) {
+    const int64_t version = current.ok() ? std::stoll(current->etag()) : 0;
+    if (version != expected_version) {
+      return WithErrorInfo(absl::AbortedError("etag mismatch: read the account again"),
+                           "ETAG_MISMATCH");
+    }
+  }
+  if (!a.phone_number().empty()) {
+    auto owner = repo_->GetRecord(kPhones, a.phone_number());
+    if (owner.ok() && owner->value != a.account_number()) {
+      return InvalidField("account.phone_number", "belongs to another account");
+    }
+  }
+  std::vector<storage::RecordWrite> writes;
+  if (current.ok() && !current->phone_number().empty() &&
+      current->phone_number() != a.phone_number()) {
+    writes.push_back({kPhones, current->phone_number(), "", true});
+  }
+  if (!a.phone_number().empty()) writes.push_back({kPhones, a.phone_number(), a.account_number()});
+  a.clear_name();
+  a.clear_etag();
+  writes.push_back({kAccounts, a.account_number(), a.SerializeAsString()});
+  if (auto s = repo_->WriteRecords(writes); !s.ok()) return s;
+  return FindByNumber(a.account_number());
+}
+
+v1::ImportAccountsResponse StoredAccountDirectory::Import(const std::string& json_lines) {
+  v1::ImportAccountsResponse out;
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(json_lines, '\n')) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == absl::string_view::npos) continue;
+    auto fail = [&](const std::string& field, const std::string& description) {
+      auto* e = out.add_errors();
+      e->set_line(line_no);
+      e->set_field(field);
+      e->set_description(description);
+      out.set_failed(out.failed() + 1);
+    };
+    v1::Account a;
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = false;
+    auto parsed = google::protobuf::util::JsonStringToMessage(
+        google::protobuf::StringPiece(line.data(), line.size()), &a, options);
+    if (!parsed.ok()) {
+      fail("", absl::StrCat("not an Account in JSON: ", parsed.message().as_string()));
+      continue;
+    }
+    auto put = Put(a, -1, true);
+    if (put.ok()) {
+      out.set_imported(out.imported() + 1);
+      continue;
+    }
+    // Report each field violation of the row, or the error itself.
+    google::rpc::BadRequest bad;
+    auto payload = put.status().GetPayload(kBadRequestUrl);
+    if (payload && bad.ParseFromString(std::string(*payload)) && bad.field_violations_size() > 0) {
+      for (const auto& v : bad.field_violations()) {
+        auto* e = out.add_errors();
+        e->set_line(line_no);
+        e->set_field(v.field().substr(std::string("account.").size()));
+        e->set_description(v.description());
+      }
+      out.set_failed(out.failed() + 1);
+    } else {
+      fail("", std::string(put.status().message()));
+    }
+  }
+  return out;
+}
+
+}  // namespace casework::directory

@@ -1,0 +1,229 @@
+#include "server/rpc/unlock_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/common/errors.h"
+#include "server/workflow/unlock_workflow.h"
+#include "server/workflow/validation.h"
+
+namespace casework::rpc {
+namespace {
+
+using grpc::CallbackServerContext;
+using grpc::ServerUnaryReactor;
+using workflow::Actor;
+namespace wf = workflow;
+
+constexpr char kService[] = "casework.v1.UnlockService";
+constexpr char kCollection[] = "unlockRequests";
+constexpr char kKind[] = "unlock";
+
+v1::UnlockState StateValue(const std::string& name) {
+  v1::UnlockState s = v1::UNLOCK_STATE_UNSPECIFIED;
+  v1::UnlockState_Parse(absl::StrCat("UNLOCK_STATE_", name), &s);
+  return s;
+}
+
+class UnlockService final : public v1::UnlockService::CallbackService {
+ public:
+  UnlockService(engine::Engine* engine, directory::AccountDirectory* accounts, RpcEnv env)
+      : engine_(engine), accounts_(accounts), env_(env) {}
+
+  ServerUnaryReactor* CreateUnlockRequest(CallbackServerContext* ctx,
+                                          const v1::CreateUnlockRequestRequest* req,
+                                          v1::UnlockRequest* resp) override {
+    return Serve(env_, ctx, kService, "CreateUnlockRequest", [=](const Actor& who) -> absl::Status {
+      if (req->account_number().empty() == req->phone_number().empty()) {
+        return InvalidField("account_number", "set exactly one of account_number and phone_number");
+      }
+      if (!req->phone_number().empty() && !wf::IsE164(req->phone_number())) {
+        return InvalidField("phone_number", "must be E.164, e.g. +14155550123");
+      }
+      if (req->account_number().size() > 32) return InvalidField("account_number", "is too long");
+      if (req->request_id().size() > 128) return InvalidField("request_id", "must be at most 128 bytes");
+      auto account = req->account_number().empty() ? accounts_->FindByPhone(req->phone_number())
+                                                    : accounts_->FindByNumber(req->account_number());
+      if (!account.ok()) return account.status();
+      internal::UnlockInput input;
+      *input.mutable_account() = *account;
+      input.mutable_request()->PackFrom(*req);
+      auto view = engine_->Create(kKind, "", req->request_id(), who, input);
+      if (!view.ok()) return view.status();
+      *resp = ToUnlockRequest(*view);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* GetUnlockRequest(CallbackServerContext* ctx,
+                                       const v1::GetUnlockRequestRequest* req,
+                                       v1::UnlockRequest* resp) override {
+    return Serve(env_, ctx, kService, "GetUnlockRequest", [=](const Actor&) -> absl::Status {
+      auto id = ParseName(req->name(), kCollection);
+      if (!id.ok()) return id.status();
+      auto view = engine_->Get(kKind, *id);
+      if (!view.ok()) return view.status();
+      *resp = ToUnlockRequest(*view);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* ListUnlockRequests(CallbackServerContext* ctx,
+                                         const v1::ListUnlockRequestsRequest* req,
+                                         v1::ListUnlockRequestsResponse* resp) override {
+    return Serve(env_, ctx, kService, "ListUnlockRequests", [=](const Actor&) -> absl::Status {
+      std::vector<engine::ListFilter> filters;
+      if (req->state() != v1::UNLOCK_STATE_UNSPECIFIED) {
+        if (!v1::UnlockState_IsValid(req->state())) return InvalidField("state", "unknown value");
+        filters.push_back({"state", v1::UnlockState_Name(req->state()).substr(13)});
+      }
+      if (!req->account_number().empty()) filters.push_back({"account_number", req->account_number()});
+      if (!req->imei().empty()) filters.push_back({"imei", req->imei()});
+      if (req->repeated_identity_failures()) filters.push_back({"attention", "identity_failures"});
+      if (filters.size() > 1) {
+        return InvalidField("state", "set at most one of state, account_number, imei, repeated_identity_failures");
+      }
+      for (const auto& f : filters) {
+        if (f.value.size() > 64 || f.value.find('\0') != std::string::npos) {
+          return InvalidField(f.index, "is too long or contains NUL");
+        }
+      }
+      auto page = engine_->List(kKind, filters.empty() ? engine::ListFilter{} : filters.front(),
+                                req->page_token(), req->page_size());
+      if (!page.ok()) return page.status();
+      for (const auto& c : page->cases) *resp->add_unlock_requests() = ToUnlockRequest(c);
+      resp->set_next_page_token(page->next_page_token);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* GetUnlockBoard(CallbackServerContext* ctx, const v1::GetUnlockBoardRequest*,
+                                     v1::UnlockBoard* resp) override {
+    return Serve(env_, ctx, kService, "GetUnlockBoard", [=](const Actor&) -> absl::Status {
+      auto board = engine_->Board(kKind);
+      if (!board.ok()) return board.status();
+      for (const auto& [state, count] : *board) {
+        auto* c = resp->add_columns();
+        c->set_state(state);
+        c->set_count(count);
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* ListUnlockRequestEvents(CallbackServerContext* ctx,
+                                              const v1::ListUnlockRequestEventsRequest* req,
+                                              v1::ListUnlockRequestEventsResponse* resp) override {
+    return Serve(env_, ctx, kService, "ListUnlockRequestEvents", [=](const Actor&) -> absl::Status {
+      auto id = ParseName(req->parent(), kCollection, "parent");
+      if (!id.ok()) return id.status();
+      auto page = engine_->Events(kKind, *id, req->page_token(), req->page_size());
+      if (!page.ok()) return page.status();
+      for (auto& e : page->events) *resp->add_events() = std::move(e);
+      resp->set_next_page_token(page->next_page_token);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* VerifyIdentity(CallbackServerContext* ctx, const v1::VerifyIdentityRequest* req,
+                                     v1::UnlockRequest* resp) override {
+    return Act(ctx, "VerifyIdentity", wf::kUnlockVerifyIdentity, *req, req->etag(), resp);
+  }
+  ServerUnaryReactor* CheckEligibility(CallbackServerContext* ctx,
+                                       const v1::CheckEligibilityRequest* req,
+                                       v1::UnlockRequest* resp) override {
+    return Act(ctx, "CheckEligibility", wf::kUnlockCheckEligibility, *req, req->etag(), resp);
+  }
+  ServerUnaryReactor* SubmitUnlock(CallbackServerContext* ctx, const v1::SubmitUnlockRequest* req,
+                                   v1::UnlockRequest* resp) override {
+    return Act(ctx, "SubmitUnlock", wf::kUnlockSubmit, *req, req->etag(), resp);
+  }
+  ServerUnaryReactor* CompleteUnlock(CallbackServerContext* ctx, const v1::CompleteUnlockRequest* req,
+                                     v1::UnlockRequest* resp) override {
+    return Act(ctx, "CompleteUnlock", wf::kUnlockComplete, *req, "", resp);
+  }
+  ServerUnaryReactor* ResendConfirmation(CallbackServerContext* ctx,
+                                         const v1::ResendConfirmationRequest* req,
+                                         v1::UnlockRequest* resp) override {
+    return Act(ctx, "ResendConfirmation", wf::kUnlockResendConfirmation, *req, req->etag(), resp);
+  }
+  ServerUnaryReactor* EscalateUnlock(CallbackServerContext* ctx, const v1::EscalateUnlockRequest* req,
+                                     v1::UnlockRequest* resp) override {
+    return Act(ctx, "EscalateUnlock", wf::kUnlockEscalate, *req, req->etag(), resp);
+  }
+  ServerUnaryReactor* CancelUnlockRequest(CallbackServerContext* ctx,
+                                          const v1::CancelUnlockRequestRequest* req,
+                                          v1::UnlockRequest* resp) override {
+    return Act(ctx, "CancelUnlockRequest", wf::kUnlockCancel, *req, req->etag(), resp);
+  }
+
+ private:
+  // Every action: parse name and etag, fetch the account as it is now, run.
+  template <typename Request>
+  ServerUnaryReactor* Act(CallbackServerContext* ctx, const char* method, const char* action,
+                          const Request& req, const std::string& etag, v1::UnlockRequest* resp) {
+    return Serve(env_, ctx, kService, method, [=, &req](const Actor& who) -> absl::Status {
+      auto id = ParseName(req.name(), kCollection);
+      if (!id.ok()) return id.status();
+      auto version = ParseEtag(etag);
+      if (!version.ok()) return version.status();
+      auto current = engine_->Get(kKind, *id);
+      if (!current.ok()) return current.status();
+      auto account = accounts_->FindByNumber(current->record.unlock().account_number());
+      if (!account.ok()) {
+        if (absl::IsNotFound(account.status())) {
+          return absl::FailedPreconditionError("the request's account is no longer in the directory");
+        }
+        return account.status();
+      }
+      internal::UnlockInput input;
+      *input.mutable_account() = *account;
+      input.mutable_request()->PackFrom(req);
+      auto view = engine_->Act(kKind, *id, *version, action, who, input);
+      if (!view.ok()) return view.status();
+      *resp = ToUnlockRequest(*view);
+      return absl::OkStatus();
+    });
+  }
+
+  engine::Engine* engine_;
+  directory::AccountDirectory* accounts_;
+  RpcEnv env_;
+};
+
+}  // namespace
+
+v1::UnlockRequest ToUnlockRequest(const engine::CaseView& view) {
+  const auto& r = view.record;
+  const auto& u = r.unlock();
+  v1::UnlockRequest out;
+  out.set_name(absl::StrCat(kCollection, "/", r.id()));
+  out.set_account_number(u.account_number());
+  out.set_state(StateValue(r.state()));
+  out.set_identity_failures(u.identity_failures());
+  out.set_imei(u.imei());
+  out.set_device_model(u.device_model());
+  for (int rule : u.failed_rules()) out.add_failed_rules(static_cast<v1::EligibilityRule>(rule));
+  out.set_failure_reason(u.failure_reason());
+  out.set_escalation_note(u.escalation_note());
+  out.set_submissions(u.submissions());
+  for (const auto& sla : view.slas) {
+    *out.add_slas() = sla;
+    if (sla.name() != wf::kUnlockSla) continue;
+    for (const auto& d : sla.deadlines()) {
+      if (!d.has_due_time()) continue;
+      if (d.rung() == "warning") *out.mutable_expected_from_time() = d.due_time();
+      if (d.rung() == "breach") *out.mutable_expected_by_time() = d.due_time();
+    }
+  }
+  *out.mutable_create_time() = r.create_time();
+  *out.mutable_update_time() = r.update_time();
+  *out.mutable_state_change_time() = r.state_change_time();
+  out.set_etag(absl::StrCat(view.version));
+  return out;
+}
+
+std::unique_ptr<v1::UnlockService::CallbackService> NewUnlockService(
+    engine::Engine* engine, directory::AccountDirectory* accounts, RpcEnv env) {
+  return std::make_unique<UnlockService>(engine, accounts, env);
+}
+
+}  // namespace casework::rpc

@@ -1,0 +1,359 @@
+// Carrier unlock requests end to end through a real server: account
+// import, identity, eligibility, submission with the expected window on the
+// region's calendar (across a weekend and a holiday), SLA warning,
+// completion, troubleshooting and bad input.
+#include "casework/v1/admin.grpc.pb.h"
+#include "casework/v1/unlock.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "server/common/proto_time.h"
+#include "tests/testing/test_server.h"
+
+namespace casework {
+namespace {
+
+using testing::NamesField;
+using testing::PreconditionTypes;
+using testing::TestServer;
+using v1::UnlockRequest;
+
+constexpr char kPhoneA[] = "+12125550100";
+constexpr char kImeiPaid[] = "353911100000018";
+constexpr char kImeiOwing[] = "353911100000026";
+constexpr char kImeiBad[] = "353911100000034";
+constexpr char kImeiElsewhere[] = "490154203237518";  // valid, on no account
+
+absl::TimeZone NewYork() {
+  absl::TimeZone tz;
+  absl::LoadTimeZone("America/New_York", &tz);
+  return tz;
+}
+
+absl::Time Ny(int m, int d, int hh, int mm = 0) {
+  return absl::FromCivil(absl::CivilSecond(2026, m, d, hh, mm, 0), NewYork());
+}
+
+class UnlockServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.Start();
+    Connect();
+    AddUsCalendar();
+    ImportAccounts();
+  }
+
+  void Connect() {
+    unlock_ = v1::UnlockService::NewStub(server_.channel());
+    admin_ = v1::AdminService::NewStub(server_.channel());
+  }
+
+  void AddUsCalendar() {
+    v1::UpdateCalendarRequest req;
+    req.set_allow_missing(true);
+    auto* c = req.mutable_calendar();
+    c->set_name("calendars/us");
+    c->set_time_zone("America/New_York");
+    for (int wd = 1; wd <= 5; ++wd) {
+      auto* h = c->add_working_hours();
+      h->set_weekday(wd);
+      h->set_start_minute(9 * 60);
+      h->set_end_minute(17 * 60);
+    }
+    auto* july4 = c->add_holidays();
+    july4->set_name("Independence Day");
+    july4->set_month(7);
+    july4->set_day(4);
+    july4->set_observed(v1::OBSERVED_SHIFT_NEAREST_WEEKDAY);
+    v1::BusinessCalendar saved;
+    auto ctx = TestServer::As("admin");
+    ASSERT_TRUE(admin_->UpdateCalendar(ctx.get(), req, &saved).ok());
+  }
+
+  void ImportAccounts() {
+    v1::ImportAccountsRequest req;
+    req.set_json_lines(absl::StrCat(
+        R"({"accountNumber": "ACC-1001", "fullName": "Maria Lopez", "billingAddress": "12 Elm Street, Springfield",)",
+        R"( "phoneNumber": ")", kPhoneA, R"(", "email": "maria@example.com", "standing": "ACCOUNT_STANDING_GOOD", "region": "us",)",
+        R"( "devices": [{"imei": ")", kImeiPaid, R"(", "model": "Pixel 8"},)",
+        R"( {"imei": ")", kImeiOwing, R"(", "model": "Galaxy S23", "balanceMinorUnits": "12000", "currencyCode": "USD"}]})", "\n",
+        R"({"accountNumber": "ACC-2002", "fullName": "Sam Poe", "billingAddress": "1 Main St", "email": "sam@example.com",)",
+        R"( "standing": "ACCOUNT_STANDING_PAST_DUE", "region": "us", "devices": [{"imei": ")", kImeiBad,
+        R"(", "model": "iPhone 14", "balanceMinorUnits": "5000", "currencyCode": "USD", "reportedLostOrStolen": true}]})", "\n",
+        "\n",
+        R"({"accountNumber": "ACC-3003", "fullName": "Bad Row", "billingAddress": "x", "standing": "ACCOUNT_STANDING_GOOD",)",
+        R"( "devices": [{"imei": "12345"}]})", "\n",
+        R"({"accountNumber": "ACC-4004", "fullName": )", "\n"));
+    v1::ImportAccountsResponse resp;
+    auto ctx = TestServer::As("admin");
+    ASSERT_TRUE(admin_->ImportAccounts(ctx.get(), req, &resp).ok());
+    import_ = resp;
+  }
+
+  template <typename Req>
+  grpc::Status Call(grpc::Status (v1::UnlockService::Stub::*method)(grpc::ClientContext*, const Req&,
+                                                                    UnlockRequest*),
+                    const std::string& role, const Req& req, UnlockRequest* out) {
+    auto ctx = TestServer::As(role);
+    return ((*unlock_).*method)(ctx.get(), req, out);
+  }
+
+  template <typename Req>
+  UnlockRequest Ok(grpc::Status (v1::UnlockService::Stub::*method)(grpc::ClientContext*, const Req&,
+                                                                   UnlockRequest*),
+                   const std::string& role, const Req& req) {
+    UnlockRequest out;
+    grpc::Status s = Call(method, role, req, &out);
+    EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+    return out;
+  }
+
+  UnlockRequest Open(const std::string& account) {
+    v1::CreateUnlockRequestRequest req;
+    req.set_account_number(account);
+    return Ok(&v1::UnlockService::Stub::CreateUnlockRequest, "cs_agent", req);
+  }
+
+  UnlockRequest Verify(const UnlockRequest& r, const std::string& name, const std::string& address) {
+    v1::VerifyIdentityRequest req;
+    req.set_name(r.name());
+    req.set_full_name(name);
+    req.set_billing_address(address);
+    return Ok(&v1::UnlockService::Stub::VerifyIdentity, "cs_agent", req);
+  }
+
+  UnlockRequest Check(const UnlockRequest& r, const std::string& imei) {
+    v1::CheckEligibilityRequest req;
+    req.set_name(r.name());
+    req.set_imei(imei);
+    return Ok(&v1::UnlockService::Stub::CheckEligibility, "cs_agent", req);
+  }
+
+  std::vector<v1::TimelineEvent> Events(const std::string& name) {
+    v1::ListUnlockRequestEventsRequest req;
+    req.set_parent(name);
+    v1::ListUnlockRequestEventsResponse resp;
+    auto ctx = TestServer::As("team_lead");
+    EXPECT_TRUE(unlock_->ListUnlockRequestEvents(ctx.get(), req, &resp).ok());
+    return {resp.events().begin(), resp.events().end()};
+  }
+
+  TestServer server_{Ny(7, 2, 15)};  // Thursday 2 July 2026, 15:00 in New York
+  std::unique_ptr<v1::UnlockService::Stub> unlock_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+  v1::ImportAccountsResponse import_;
+};
+
+TEST_F(UnlockServerTest, ImportReportsEveryBadRowAndWritesOnlyWholeRows) {
+  EXPECT_EQ(import_.imported(), 2);
+  EXPECT_EQ(import_.failed(), 2);
+  ASSERT_GE(import_.errors_size(), 2);
+  EXPECT_EQ(import_.errors(0).line(), 4);
+  EXPECT_EQ(import_.errors(0).field(), "devices[0].imei");
+  EXPECT_EQ(import_.errors(import_.errors_size() - 1).line(), 5);
+  v1::GetAccountRequest get;
+  get.set_name("accounts/ACC-3003");
+  v1::Account account;
+  auto ctx = TestServer::As("cs_agent");
+  EXPECT_EQ(admin_->GetAccount(ctx.get(), get, &account).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(UnlockServerTest, VerifiedEligibleSubmittedWarnedCompleted) {
+  v1::CreateUnlockRequestRequest create;
+  create.set_phone_number(kPhoneA);
+  UnlockRequest r = Ok(&v1::UnlockService::Stub::CreateUnlockRequest, "cs_agent", create);
+  EXPECT_EQ(r.state(), v1::UNLOCK_STATE_OPEN);
+  EXPECT_EQ(r.account_number(), "ACC-1001");
+
+  // Nothing but identity verification before identity is verified.
+  v1::CheckEligibilityRequest early;
+  early.set_name(r.name());
+  early.set_imei(kImeiPaid);
+  UnlockRequest ignored;
+  grpc::Status s = Call(&v1::UnlockService::Stub::CheckEligibility, "cs_agent", early, &ignored);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("verify the customer's identity first"), std::string::npos);
+
+  r = Verify(r, "Maria Lopez", "99 Wrong Road");
+  EXPECT_EQ(r.state(), v1::UNLOCK_STATE_OPEN);
+  EXPECT_EQ(r.identity_failures(), 1);
+  for (const auto& e : Events(r.name())) {
+    EXPECT_EQ(e.SerializeAsString().find("Wrong Road"), std::string::npos);
+  }
+  r = Verify(r, "  maria LOPEZ ", "12 Elm Street Springfield.");
+  EXPECT_EQ(r.state(), v1::UNLOCK_STATE_IDENTITY_VERIFIED);
+
+  r = Check(r, kImeiPaid);
+  EXPECT_EQ(r.state(), v1::UNLOCK_STATE_ELIGIBLE);
+  EXPECT_EQ(r.device_model(), "Pixel 8");
+
+  v1::SubmitUnlockRequest submit;
+  submit.set_name(r.name());
+  r = Ok(&v1::UnlockService::Stub::SubmitUnlock, "cs_agent", submit);
+  EXPECT_EQ(r.state(), v1::UNLOCK_STATE_SUBMITTED);
+  // Friday 3 July is the observed Independence Day, then a weekend: two and
+  // three business days after Thursday 15:00 are Tuesday and Wednesday.
+  EXPECT_EQ(FromProto(r.expected_from_time()), Ny(7, 7, 15));
+  EXPECT_EQ(FromProto(r.expected_by_time()), Ny(7, 8, 15));
+  server_.Pump();
+  auto told = server_.SpoolFor("unlock.submitted");
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(told[0].recipient(), "maria@example.com");
+  EXPECT_NE(told[0].body().find("between 07-07-2026 and 08-07-2026"), std::string::npos) << told[0].body();
+
+  server_.clock().Set(Ny(7, 7, 15));
+  server_.Pump();
+  int warnings = 0;
+  for (const auto& e : Events(r.name())) warnings += e.type() == v1::EVENT_TYPE_SLA_WARNING;
+  EXPECT_EQ(warnings, 1);
+
+  v1::CompleteUnlockRequest complete;
+  complete.set_name(r.name());
+  complete.set_success(true);
+  EXPECT_EQ(Call(&v1::UnlockService::Stub::CompleteUnlock, "cs_agent", complete, &ignored).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  r = Ok(&v1::UnlockService::Stub::CompleteUnlock, "service", complete);
+  EXPECT_EQ(r.state(), v1::UNLOCK_STATE_COMPLETED);
+  EXPECT_EQ(r.slas(0).status(), v1::SLA_STATUS_STOPPED);
+  EXPECT_FALSE(r.slas(0).breached());
+  server_.Pump();
+  ASSERT_EQ(server_.SpoolFor("unlock.confirmation").size(), 1u);
+
+  // "I did not get the email": send it again with the spam-folder advice.
+  v1::ResendConfirmationRequest resend;
+  resend.set_name(r.name());
+  r = Ok(&v1::UnlockService::Stub::ResendConfirmation, "cs_agent", resend);
+  server_.Pump();
+  auto again = server_.SpoolFor("unlock.confirmation_resend");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_NE(again[0].body().find("spam"), std::string::npos);
+  // The breach rung was cancelled with the clock.
+  server_.clock().Set(Ny(7, 20, 9));
+  server_.Pump();
+  for (const auto& e : Events(r.name())) EXPECT_NE(e.type(), v1::EVENT_TYPE_SLA_BREACHED);
+}
+
+TEST_F(UnlockServerTest, DenialNamesEveryFailingRuleAndSubmitWritesNothing) {
+  UnlockRequest r = Verify(Open("ACC-2002"), "Sam Poe", "1 Main St");
+  r = Check(r, kImeiBad);
+  EXPECT_EQ(r.state(), v1::UNLOCK_STATE_DENIED);
+  EXPECT_EQ(r.failed_rules_size(), 3);
+  v1::SubmitUnlockRequest submit;
+  submit.set_name(r.name());
+  UnlockRequest out;
+  grpc::Status s = Call(&v1::UnlockService::Stub::SubmitUnlock, "cs_agent", submit, &out);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(PreconditionTypes(s),
+            (std::vector<std::string>{"ELIGIBILITY_RULE_DEVICE_NOT_PAID_OFF",
+                                      "ELIGIBILITY_RULE_ACCOUNT_NOT_IN_GOOD_STANDING",
+                                      "ELIGIBILITY_RULE_DEVICE_REPORTED_LOST_OR_STOLEN"}));
+  v1::GetUnlockRequestRequest get;
+  get.set_name(r.name());
+  auto ctx = TestServer::As("cs_agent");
+  ASSERT_TRUE(unlock_->GetUnlockRequest(ctx.get(), get, &out).ok());
+  EXPECT_EQ(out.etag(), r.etag());
+  EXPECT_EQ(out.state(), v1::UNLOCK_STATE_DENIED);
+}
+
+TEST_F(UnlockServerTest, BadImeisAreRefusedNamingTheFieldAndWriteNothing) {
+  UnlockRequest r = Verify(Open("ACC-1001"), "Maria Lopez", "12 Elm Street, Springfield");
+  const size_t events = Events(r.name()).size();
+  for (const std::string imei : {"35391110000001", "353911100000019", kImeiElsewhere, "35391110000001x"}) {
+    v1::CheckEligibilityRequest req;
+    req.set_name(r.name());
+    req.set_imei(imei);
+    UnlockRequest out;
+    grpc::Status s = Call(&v1::UnlockService::Stub::CheckEligibility, "cs_agent", req, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << imei;
+    EXPECT_TRUE(NamesField(s, "imei")) << imei;
+  }
+  EXPECT_EQ(Events(r.name()).size(), events);
+}
+
+TEST_F(UnlockServerTest, OneOpenRequestPerDevice) {
+  UnlockRequest first = Check(Verify(Open("ACC-1001"), "Maria Lopez", "12 Elm Street, Springfield"), kImeiPaid);
+  v1::SubmitUnlockRequest submit;
+  submit.set_name(first.name());
+  Ok(&v1::UnlockService::Stub::SubmitUnlock, "cs_agent", submit);
+  UnlockRequest second = Check(Verify(Open("ACC-1001"), "Maria Lopez", "12 Elm Street, Springfield"), kImeiPaid);
+  submit.set_name(second.name());
+  UnlockRequest out;
+  EXPECT_EQ(Call(&v1::UnlockService::Stub::SubmitUnlock, "cs_agent", submit, &out).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+}
+
+TEST_F(UnlockServerTest, FailedUnlockIsResubmittedAndEscalationPingsTechnicalSupport) {
+  UnlockRequest r = Check(Verify(Open("ACC-1001"), "Maria Lopez", "12 Elm Street, Springfield"), kImeiPaid);
+  v1::SubmitUnlockRequest submit;
+  submit.set_name(r.name());
+  Ok(&v1::UnlockService::Stub::SubmitUnlock, "cs_agent", submit);
+  v1::CompleteUnlockRequest fail;
+  fail.set_name(r.name());
+  fail.set_success(false);
+  UnlockRequest out;
+  EXPECT_TRUE(NamesField(Call(&v1::UnlockService::Stub::CompleteUnlock, "service", fail, &out), "failure_reason"));
+  fail.set_failure_reason("IMEI not found at the manufacturer");
+  r = Ok(&v1::UnlockService::Stub::CompleteUnlock, "service", fail);
+  EXPECT_EQ(r.state(), v1::UNLOCK_STATE_FAILED);
+  EXPECT_EQ(r.failure_reason(), "IMEI not found at the manufacturer");
+  r = Ok(&v1::UnlockService::Stub::SubmitUnlock, "cs_agent", submit);
+  EXPECT_EQ(r.state(), v1::UNLOCK_STATE_SUBMITTED);
+  EXPECT_EQ(r.submissions(), 2);
+
+  v1::EscalateUnlockRequest escalate;
+  escalate.set_name(r.name());
+  escalate.set_note("Second attempt pending for a week");
+  r = Ok(&v1::UnlockService::Stub::EscalateUnlock, "team_lead", escalate);
+  EXPECT_EQ(r.state(), v1::UNLOCK_STATE_ESCALATED);
+  server_.Pump();
+  auto pings = server_.SpoolFor("unlock.escalated");
+  ASSERT_EQ(pings.size(), 1u);
+  EXPECT_EQ(pings[0].recipient(), "#tech-support");
+  EXPECT_NE(pings[0].body().find("Second attempt pending"), std::string::npos);
+
+  v1::ListUnlockRequestsRequest list;
+  list.set_state(v1::UNLOCK_STATE_ESCALATED);
+  v1::ListUnlockRequestsResponse listed;
+  auto ctx = TestServer::As("team_lead");
+  ASSERT_TRUE(unlock_->ListUnlockRequests(ctx.get(), list, &listed).ok());
+  ASSERT_EQ(listed.unlock_requests_size(), 1);
+  v1::ListUnlockRequestsRequest by_imei;
+  by_imei.set_imei(kImeiPaid);
+  auto ctx2 = TestServer::As("team_lead");
+  ASSERT_TRUE(unlock_->ListUnlockRequests(ctx2.get(), by_imei, &listed).ok());
+  EXPECT_EQ(listed.unlock_requests_size(), 1);
+}
+
+TEST_F(UnlockServerTest, RepeatedIdentityFailuresAreVisibleToTeamLeads) {
+  UnlockRequest r = Open("ACC-1001");
+  for (int i = 0; i < 3; ++i) r = Verify(r, "Someone Else", "Nowhere 1");
+  EXPECT_EQ(r.identity_failures(), 3);
+  Open("ACC-2002");
+  v1::ListUnlockRequestsRequest req;
+  req.set_repeated_identity_failures(true);
+  v1::ListUnlockRequestsResponse resp;
+  auto ctx = TestServer::As("team_lead");
+  ASSERT_TRUE(unlock_->ListUnlockRequests(ctx.get(), req, &resp).ok());
+  ASSERT_EQ(resp.unlock_requests_size(), 1);
+  EXPECT_EQ(resp.unlock_requests(0).name(), r.name());
+  v1::GetUnlockBoardRequest board_req;
+  v1::UnlockBoard board;
+  auto ctx2 = TestServer::As("team_lead");
+  ASSERT_TRUE(unlock_->GetUnlockBoard(ctx2.get(), board_req, &board).ok());
+  EXPECT_EQ(board.columns(0).state(), "OPEN");
+  EXPECT_EQ(board.columns(0).count(), 2);
+}
+
+TEST_F(UnlockServerTest, UnknownAccountsAndBadLookupsAreRefused) {
+  v1::CreateUnlockRequestRequest req;
+  UnlockRequest out;
+  EXPECT_TRUE(NamesField(Call(&v1::UnlockService::Stub::CreateUnlockRequest, "cs_agent", req, &out),
+                         "account_number"));
+  req.set_phone_number("555-0100");
+  EXPECT_TRUE(NamesField(Call(&v1::UnlockService::Stub::CreateUnlockRequest, "cs_agent", req, &out),
+                         "phone_number"));
+  req.set_phone_number("+19995550100");
+  EXPECT_EQ(Call(&v1::UnlockService::Stub::CreateUnlockRequest, "cs_agent", req, &out).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace casework

@@ -1,0 +1,123 @@
+#include "tests/testing/test_server.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "google/protobuf/util/json_util.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "gtest/gtest.h"
+#include "server/config.h"
+
+namespace casework::testing {
+
+TestServer::TestServer(absl::Time start) : data_dir_(dir_.path() + "/data"), clock_(start) {}
+
+TestServer::~TestServer() { Shutdown(); }
+
+void TestServer::Start(std::function<void(internal::ServerConfig*)> configure) {
+  if (configure) configure_ = std::move(configure);
+  internal::ServerConfig config;
+  config.set_listen_address("127.0.0.1:0");
+  config.set_metrics_address("off");
+  config.set_data_dir(data_dir_);
+  config.mutable_notifier()->set_log(false);
+  if (configure_) configure_(&config);
+  auto finalized = Finalize(config);
+  ASSERT_TRUE(finalized.ok()) << finalized.status();
+  ServerOptions options;
+  options.config = *finalized;
+  options.clock = &clock_;
+  options.background = false;
+  auto server = Server::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = *std::move(server);
+  channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
+                                 grpc::InsecureChannelCredentials());
+}
+
+void TestServer::Restart(std::function<void(internal::ServerConfig*)> configure) {
+  Shutdown();
+  Start(std::move(configure));
+}
+
+void TestServer::Shutdown() {
+  if (server_) server_->Shutdown();
+  server_.reset();
+}
+
+void TestServer::Pump() {
+  server_->timers().RunOnce();
+  server_->dispatcher().RunOnce();
+}
+
+std::unique_ptr<grpc::ClientContext> TestServer::As(const std::string& role) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->AddMetadata("x-casework-principal", "test-" + role);
+  ctx->AddMetadata("x-casework-role", role);
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return ctx;
+}
+
+std::vector<internal::OutboxMessage> TestServer::Spool() const {
+  std::vector<internal::OutboxMessage> out;
+  const std::string folder = data_dir_ + "/spool";
+  if (!std::filesystem::exists(folder)) return out;
+  for (const auto& f : std::filesystem::directory_iterator(folder)) {
+    if (f.path().extension() != ".json") continue;
+    std::ifstream in(f.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    internal::OutboxMessage m;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text.str(), &m).ok()) << f.path();
+    out.push_back(m);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::make_pair(a.create_time().seconds(), a.create_time().nanos()) <
+           std::make_pair(b.create_time().seconds(), b.create_time().nanos());
+  });
+  return out;
+}
+
+std::vector<internal::OutboxMessage> TestServer::SpoolFor(const std::string& template_id) const {
+  std::vector<internal::OutboxMessage> out;
+  for (auto& m : Spool()) {
+    if (m.template_id() == template_id) out.push_back(m);
+  }
+  return out;
+}
+
+namespace {
+google::rpc::Status DetailsOf(const grpc::Status& s) {
+  google::rpc::Status details;
+  details.ParseFromString(s.error_details());
+  return details;
+}
+}  // namespace
+
+bool NamesField(const grpc::Status& status, const std::string& field) {
+  const google::rpc::Status details = DetailsOf(status);
+  for (const auto& any : details.details()) {
+    google::rpc::BadRequest bad;
+    if (!any.UnpackTo(&bad)) continue;
+    for (const auto& v : bad.field_violations()) {
+      if (v.field() == field) return true;
+    }
+  }
+  return false;
+}
+
+std::vector<std::string> PreconditionTypes(const grpc::Status& status) {
+  std::vector<std::string> out;
+  const google::rpc::Status details = DetailsOf(status);
+  for (const auto& any : details.details()) {
+    google::rpc::PreconditionFailure failure;
+    if (!any.UnpackTo(&failure)) continue;
+    for (const auto& v : failure.violations()) out.push_back(v.type());
+  }
+  return out;
+}
+
+}  // namespace casework::testing

@@ -1,0 +1,62 @@
+// A real caseworkd for end-to-end tests: in-process, gRPC on 127.0.0.1
+// port 0, RocksDB and the spool notifier in a temporary folder, a simulated
+// clock, and background loops off (Pump() runs them).
+#ifndef CASEWORK_TESTS_TESTING_TEST_SERVER_H_
+#define CASEWORK_TESTS_TESTING_TEST_SERVER_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "casework/internal/records.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "server/server.h"
+#include "tests/testing/temp_dir.h"
+
+namespace casework::testing {
+
+class TestServer {
+ public:
+  explicit TestServer(absl::Time start);
+  ~TestServer();
+
+  // `configure` may change the configuration before Finalize().
+  void Start(std::function<void(internal::ServerConfig*)> configure = nullptr);
+  void Restart(std::function<void(internal::ServerConfig*)> configure = nullptr);
+  void Shutdown();
+
+  // Fires due timers and delivers the outbox, as the background loops would.
+  void Pump();
+
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+  Server& server() { return *server_; }
+  SimulatedClock& clock() { return clock_; }
+  const std::string& data_dir() const { return data_dir_; }
+
+  // A context carrying the caller's metadata and a 10 s deadline.
+  static std::unique_ptr<grpc::ClientContext> As(const std::string& role);
+
+  // Messages the spool notifier received, oldest first; or those of one
+  // template.
+  std::vector<internal::OutboxMessage> Spool() const;
+  std::vector<internal::OutboxMessage> SpoolFor(const std::string& template_id) const;
+
+ private:
+  TempDir dir_;
+  std::string data_dir_;
+  SimulatedClock clock_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::function<void(internal::ServerConfig*)> configure_;
+};
+
+// True if the status carries a google.rpc.BadRequest naming `field`.
+bool NamesField(const grpc::Status& status, const std::string& field);
+
+// The google.rpc.PreconditionFailure violation types in the status.
+std::vector<std::string> PreconditionTypes(const grpc::Status& status);
+
+}  // namespace casework::testing
+
+#endif  // CASEWORK_TESTS_TESTING_TEST_SERVER_H_
