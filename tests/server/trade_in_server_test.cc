@@ -7,25 +7,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
-#include "google/protobuf/util/json_util.h"
-#include "google/rpc/error_details.pb.h"
-#include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "server/config.h"
-#include "server/server.h"
-#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_server.h"
 
 namespace casework {
 namespace {
 
+using testing::NamesField;
+using testing::TestServer;
 using v1::TradeIn;
 
 // Monday 2 March 2026, 10:00 UTC.
@@ -33,54 +27,29 @@ const absl::Time kStart = absl::FromCivil(absl::CivilSecond(2026, 3, 2, 10, 0, 0
 
 class TradeInServerTest : public ::testing::Test {
  protected:
-  void SetUp() { Start(); }
-  void TearDown() {
-    if (server_) server_->Shutdown();
-  }
+  void SetUp() override { Start(); }
 
+  // (Re)starts the server with the fixture's settings and reconnects.
   void Start() {
-    internal::ServerConfig config;
-    config.set_listen_address("127.0.0.1:0");
-    // The metrics endpoint takes ~2 s to stop (its HTTP server's poll
-    // interval), so only the test that reads it turns it on.
-    config.set_metrics_address(serve_metrics_ ? "127.0.0.1:0" : "off");
-    config.set_data_dir(dir_.path() + "/data");
-    config.mutable_notifier()->set_log(false);
-    config.mutable_trade_in()->set_reminder_interval_days(reminder_days_);
-    auto finalized = Finalize(config);
-    ASSERT_TRUE(finalized.ok()) << finalized.status();
-    ServerOptions options;
-    options.config = *finalized;
-    options.clock = &clock_;
-    options.background = false;
-    auto server = Server::Start(options);
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->port()),
-                                       grpc::InsecureChannelCredentials());
-    trade_ins_ = v1::TradeInService::NewStub(channel);
-    admin_ = v1::AdminService::NewStub(channel);
-    health_ = grpc::health::v1::Health::NewStub(channel);
+    auto configure = [this](internal::ServerConfig* config) {
+      // The metrics endpoint takes ~2 s to stop (its HTTP server's poll
+      // interval), so only the test that reads it turns it on.
+      if (serve_metrics_) config->set_metrics_address("127.0.0.1:0");
+      config->mutable_trade_in()->set_reminder_interval_days(reminder_days_);
+    };
+    test_server_.Restart(configure);
+    trade_ins_ = v1::TradeInService::NewStub(test_server_.channel());
+    admin_ = v1::AdminService::NewStub(test_server_.channel());
+    health_ = grpc::health::v1::Health::NewStub(test_server_.channel());
   }
-
-  void Restart() {
-    server_->Shutdown();
-    server_.reset();
-    Start();
+  void Restart() { Start(); }
+  void Pump() { test_server_.Pump(); }
+  static std::unique_ptr<grpc::ClientContext> As(const std::string& role) {
+    return TestServer::As(role);
   }
-
-  // Fires due timers and delivers the outbox, as the background loops would.
-  void Pump() {
-    server_->timers().RunOnce();
-    server_->dispatcher().RunOnce();
-  }
-
-  std::unique_ptr<grpc::ClientContext> As(const std::string& role) {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->AddMetadata("x-casework-principal", "test-" + role);
-    ctx->AddMetadata("x-casework-role", role);
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return ctx;
+  std::vector<internal::OutboxMessage> Spool() { return test_server_.Spool(); }
+  std::vector<internal::OutboxMessage> SpoolFor(const std::string& template_id) {
+    return test_server_.SpoolFor(template_id);
   }
 
   // Calls a TradeInService method as `role`.
@@ -139,62 +108,10 @@ class TradeInServerTest : public ::testing::Test {
     return out;
   }
 
-  // Messages the spool notifier received, oldest first.
-  std::vector<internal::OutboxMessage> Spool() {
-    std::vector<internal::OutboxMessage> out;
-    const std::string folder = dir_.path() + "/data/spool";
-    if (!std::filesystem::exists(folder)) return out;
-    std::vector<std::string> files;
-    for (const auto& f : std::filesystem::directory_iterator(folder)) {
-      if (f.path().extension() == ".json") files.push_back(f.path());
-    }
-    for (const auto& f : files) {
-      std::ifstream in(f);
-      std::stringstream text;
-      text << in.rdbuf();
-      internal::OutboxMessage m;
-      EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text.str(), &m).ok());
-      out.push_back(m);
-    }
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-      return std::make_pair(a.create_time().seconds(), a.create_time().nanos()) <
-             std::make_pair(b.create_time().seconds(), b.create_time().nanos());
-    });
-    return out;
-  }
-
-  std::vector<internal::OutboxMessage> SpoolFor(const std::string& template_id) {
-    std::vector<internal::OutboxMessage> out;
-    for (auto& m : Spool()) {
-      if (m.template_id() == template_id) out.push_back(m);
-    }
-    return out;
-  }
-
-  static google::rpc::BadRequest BadRequestOf(const grpc::Status& s) {
-    google::rpc::Status details;
-    google::rpc::BadRequest bad;
-    if (details.ParseFromString(s.error_details())) {
-      for (const auto& any : details.details()) {
-        if (any.Is<google::rpc::BadRequest>()) any.UnpackTo(&bad);
-      }
-    }
-    return bad;
-  }
-
-  static bool NamesField(const grpc::Status& s, const std::string& field) {
-    const google::rpc::BadRequest bad = BadRequestOf(s);
-    for (const auto& v : bad.field_violations()) {
-      if (v.field() == field) return true;
-    }
-    return false;
-  }
-
-  testing::TempDir dir_;
   bool serve_metrics_ = false;
   int reminder_days_ = 0;  // 0: the default
-  SimulatedClock clock_{kStart};
-  std::unique_ptr<Server> server_;
+  TestServer test_server_{kStart};
+  SimulatedClock& clock_ = test_server_.clock();
   std::unique_ptr<v1::TradeInService::Stub> trade_ins_;
   std::unique_ptr<v1::AdminService::Stub> admin_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;
@@ -717,8 +634,8 @@ TEST_F(TradeInServerTest, MetricsExportRpcBoardTimerAndOutboxFigures) {
   contact.set_name(t.name());
   Act(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact);
   Pump();
-  ASSERT_GT(server_->metrics_port(), 0);
-  const std::string text = HttpGet(server_->metrics_port(), "/metrics");
+  ASSERT_GT(test_server_.server().metrics_port(), 0);
+  const std::string text = HttpGet(test_server_.server().metrics_port(), "/metrics");
   for (const char* needle :
        {"grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"CreateTradeIn\","
         "grpc_service=\"casework.v1.TradeInService\",grpc_type=\"unary\"} 1",
