@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
+#include "server/rpc/case_queries.h"
 #include "server/workflow/trade_in_workflow.h"
 
 namespace casework::rpc {
@@ -75,29 +76,17 @@ class TradeInService final : public v1::TradeInService::CallbackService {
   ServerUnaryReactor* GetTradeInBoard(CallbackServerContext* ctx,
                                       const v1::GetTradeInBoardRequest* req,
                                       v1::TradeInBoard* resp) override {
-    return Serve(env_, ctx, kService, "GetTradeInBoard", [=](const Actor&) -> absl::Status {
-      auto board = engine_->Board(kKind);
-      if (!board.ok()) return board.status();
-      for (const auto& [state, count] : *board) {
-        auto* column = resp->add_columns();
-        column->set_state(state);
-        column->set_count(count);
-      }
-      return absl::OkStatus();
+    return Serve(env_, ctx, kService, "GetTradeInBoard", [=](const Actor&) {
+      return FillBoard(engine_, kKind, resp->mutable_columns());
     });
   }
 
   ServerUnaryReactor* ListTradeInEvents(CallbackServerContext* ctx,
                                         const v1::ListTradeInEventsRequest* req,
                                         v1::ListTradeInEventsResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListTradeInEvents", [=](const Actor&) -> absl::Status {
-      auto id = ParseName(req->parent(), kCollection, "parent");
-      if (!id.ok()) return id.status();
-      auto page = engine_->Events(kKind, *id, req->page_token(), req->page_size());
-      if (!page.ok()) return page.status();
-      for (auto& e : page->events) *resp->add_events() = std::move(e);
-      resp->set_next_page_token(page->next_page_token);
-      return absl::OkStatus();
+    return Serve(env_, ctx, kService, "ListTradeInEvents", [=](const Actor&) {
+      return FillEvents(engine_, kKind, kCollection, req->parent(), req->page_token(),
+                        req->page_size(), resp->mutable_events(), resp->mutable_next_page_token());
     });
   }
 

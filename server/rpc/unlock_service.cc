@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
+#include "server/rpc/case_queries.h"
 #include "server/workflow/unlock_workflow.h"
 #include "server/workflow/validation.h"
 
@@ -97,29 +98,17 @@ class UnlockService final : public v1::UnlockService::CallbackService {
 
   ServerUnaryReactor* GetUnlockBoard(CallbackServerContext* ctx, const v1::GetUnlockBoardRequest*,
                                      v1::UnlockBoard* resp) override {
-    return Serve(env_, ctx, kService, "GetUnlockBoard", [=](const Actor&) -> absl::Status {
-      auto board = engine_->Board(kKind);
-      if (!board.ok()) return board.status();
-      for (const auto& [state, count] : *board) {
-        auto* c = resp->add_columns();
-        c->set_state(state);
-        c->set_count(count);
-      }
-      return absl::OkStatus();
+    return Serve(env_, ctx, kService, "GetUnlockBoard", [=](const Actor&) {
+      return FillBoard(engine_, kKind, resp->mutable_columns());
     });
   }
 
   ServerUnaryReactor* ListUnlockRequestEvents(CallbackServerContext* ctx,
                                               const v1::ListUnlockRequestEventsRequest* req,
                                               v1::ListUnlockRequestEventsResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListUnlockRequestEvents", [=](const Actor&) -> absl::Status {
-      auto id = ParseName(req->parent(), kCollection, "parent");
-      if (!id.ok()) return id.status();
-      auto page = engine_->Events(kKind, *id, req->page_token(), req->page_size());
-      if (!page.ok()) return page.status();
-      for (auto& e : page->events) *resp->add_events() = std::move(e);
-      resp->set_next_page_token(page->next_page_token);
-      return absl::OkStatus();
+    return Serve(env_, ctx, kService, "ListUnlockRequestEvents", [=](const Actor&) {
+      return FillEvents(engine_, kKind, kCollection, req->parent(), req->page_token(),
+                        req->page_size(), resp->mutable_events(), resp->mutable_next_page_token());
     });
   }
 

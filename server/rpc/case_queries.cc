@@ -1,0 +1,33 @@
+#include "server/rpc/case_queries.h"
+
+#include "server/rpc/rpc_util.h"
+
+namespace casework::rpc {
+
+absl::Status FillBoard(engine::Engine* engine, const std::string& kind,
+                       google::protobuf::RepeatedPtrField<v1::StateCount>* columns) {
+  auto board = engine->Board(kind);
+  if (!board.ok()) return board.status();
+  for (const auto& [state, count] : *board) {
+    auto* column = columns->Add();
+    column->set_state(state);
+    column->set_count(count);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FillEvents(engine::Engine* engine, const std::string& kind,
+                        const std::string& collection, const std::string& parent,
+                        const std::string& page_token, int page_size,
+                        google::protobuf::RepeatedPtrField<v1::TimelineEvent>* events,
+                        std::string* next_page_token) {
+  auto id = ParseName(parent, collection, "parent");
+  if (!id.ok()) return id.status();
+  auto page = engine->Events(kind, *id, page_token, page_size);
+  if (!page.ok()) return page.status();
+  for (auto& e : page->events) *events->Add() = std::move(e);
+  *next_page_token = page->next_page_token;
+  return absl::OkStatus();
+}
+
+}  // namespace casework::rpc
