@@ -58,6 +58,28 @@ absl::StatusOr<internal::ServerConfig> Finalize(internal::ServerConfig c) {
   if (t->reminder_interval_days() < 1 || t->max_reminders() < 1 || t->no_response_days() < 1) {
     return absl::InvalidArgumentError("trade_in: intervals and reminder count must be positive");
   }
+  auto* o = c.mutable_otp_support();
+  if (o->security_question_ids().empty()) {
+    for (const char* q : {"full_name", "date_of_birth", "last_order", "delivery_address",
+                          "registered_cellphone"}) {
+      o->add_security_question_ids(q);
+    }
+  }
+  if (o->email_domain_corrections().empty()) {
+    auto& m = *o->mutable_email_domain_corrections();
+    m["gmial.com"] = "gmail.com";
+    m["gmail.co"] = "gmail.com";
+    m["gmal.com"] = "gmail.com";
+    m["gmail.con"] = "gmail.com";
+    m["hotmial.com"] = "hotmail.com";
+    m["outlook.co"] = "outlook.com";
+    m["yahoo.co"] = "yahoo.com";
+  }
+  if (o->ticket_forms().empty()) o->add_ticket_forms("Mr D Food :: Customer Query");
+  if (o->query_types().empty()) o->add_query_types("Mr D Food: One Time Pin Issues");
+  if (o->team_lead_channel().empty()) o->set_team_lead_channel("#mrd-team-leads");
+  if (o->product_channel().empty()) o->set_product_channel("#mrd-product");
+  if (o->ops_channel().empty()) o->set_ops_channel("#mrd-ops");
   return c;
 }
 

@@ -16,7 +16,9 @@
 #include "server/notify/templates.h"
 #include "server/rpc/admin_service.h"
 #include "server/rpc/trade_in_service.h"
+#include "server/rpc/otp_support_service.h"
 #include "server/rpc/unlock_service.h"
+#include "server/workflow/otp_workflow.h"
 #include "server/workflow/unlock_workflow.h"
 #include "server/workflow/trade_in_workflow.h"
 #include "storage/rocksdb_repository.h"
@@ -34,6 +36,7 @@ struct Server::State {
   std::unique_ptr<notify::TemplateStore> templates;
   std::unique_ptr<sla::CalendarStore> calendars;
   std::unique_ptr<directory::StoredAccountDirectory> accounts;
+  std::unique_ptr<directory::StoredProfileDirectory> profiles;
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<notify::Router> router;
   std::unique_ptr<notify::Dispatcher> dispatcher;
@@ -59,9 +62,23 @@ workflow::TradeInPolicy TradeInPolicyOf(const internal::TradeInConfig& c) {
   return p;
 }
 
+workflow::OtpPolicy OtpPolicyOf(const internal::OtpSupportConfig& c) {
+  workflow::OtpPolicy p;
+  p.question_ids.assign(c.security_question_ids().begin(), c.security_question_ids().end());
+  p.email_domain_corrections.insert(c.email_domain_corrections().begin(),
+                                    c.email_domain_corrections().end());
+  p.ticket_forms.assign(c.ticket_forms().begin(), c.ticket_forms().end());
+  p.query_types.assign(c.query_types().begin(), c.query_types().end());
+  p.team_lead_channel = c.team_lead_channel();
+  p.product_channel = c.product_channel();
+  p.ops_channel = c.ops_channel();
+  return p;
+}
+
 const std::vector<std::string>& ServiceNames() {
   static const std::vector<std::string> names = {
-      "casework.v1.TradeInService", "casework.v1.UnlockService", "casework.v1.AdminService"};
+      "casework.v1.TradeInService", "casework.v1.UnlockService", "casework.v1.OtpSupportService",
+      "casework.v1.AdminService"};
   return names;
 }
 
@@ -94,17 +111,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
 
   auto trade_in = workflow::NewTradeInWorkflow(TradeInPolicyOf(config.trade_in()));
   auto unlock = workflow::NewUnlockWorkflow(workflow::UnlockPolicy{});
+  auto otp = workflow::NewOtpWorkflow(OtpPolicyOf(config.otp_support()));
   s->templates = std::make_unique<notify::TemplateStore>(
       s->repo.get(), std::map<std::string, std::vector<std::string>>{
                          {trade_in->spec().kind, trade_in->TemplateFields()},
-                         {unlock->spec().kind, unlock->TemplateFields()}});
+                         {unlock->spec().kind, unlock->TemplateFields()},
+                         {otp->spec().kind, otp->TemplateFields()}});
   s->accounts = std::make_unique<directory::StoredAccountDirectory>(s->repo.get());
+  s->profiles = std::make_unique<directory::StoredProfileDirectory>(s->repo.get());
   s->calendars = std::make_unique<sla::CalendarStore>(s->repo.get());
   if (auto st = s->calendars->Load(s->clock->Now()); !st.ok()) return st;
   s->engine = std::make_unique<engine::Engine>(s->repo.get(), s->clock, s->templates.get(),
                                                s->calendars.get(), s->metrics.get());
   s->engine->Register(std::move(trade_in));
   s->engine->Register(std::move(unlock));
+  s->engine->Register(std::move(otp));
   if (auto st = s->templates->InstallDefaults(s->clock->Now()); !st.ok()) return st;
   if (auto st = s->engine->LoadBoardMetrics(); !st.ok()) return st;
 
@@ -138,8 +159,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   const rpc::RpcEnv env{s->pool.get(), s->metrics.get()};
   s->services.push_back(rpc::NewTradeInService(s->engine.get(), env));
   s->services.push_back(rpc::NewUnlockService(s->engine.get(), s->accounts.get(), env));
+  s->services.push_back(rpc::NewOtpSupportService(s->engine.get(), s->profiles.get(), env));
   s->services.push_back(rpc::NewAdminService(s->templates.get(), s->calendars.get(),
-                                             s->engine.get(), s->accounts.get(), s->clock, env));
+                                             s->engine.get(), s->accounts.get(),
+                                             s->profiles.get(), s->clock, env));
 
   // Linked so that reflection can describe grpc.health.v1.Health.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();

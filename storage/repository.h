@@ -51,6 +51,14 @@ struct QueueItem {
   uint64_t fencing_token = 0;
 };
 
+// One write of WriteRecords: put `value`, or delete when `erase`.
+struct RecordWrite {
+  std::string space;
+  std::string key;
+  std::string value;
+  bool erase = false;
+};
+
 // Everything one change of a case writes, applied all or nothing.
 struct CaseMutation {
   std::string case_id;
@@ -81,6 +89,9 @@ struct CaseMutation {
   std::vector<std::string> attachments_delete;
   // Counter deltas (e.g. board counts), applied atomically with the rest.
   std::map<std::string, int64_t> counter_deltas;
+  // Records changed together with the case (e.g. a directory entry the
+  // case corrected).
+  std::vector<RecordWrite> record_writes;
 };
 
 struct StoredCase {
@@ -92,14 +103,6 @@ struct StoredCase {
 struct StoredEvent {
   int64_t sequence = 0;
   std::string event;
-};
-
-// One write of WriteRecords: put `value`, or delete when `erase`.
-struct RecordWrite {
-  std::string space;
-  std::string key;
-  std::string value;
-  bool erase = false;
 };
 
 // A small versioned key-value record (templates, directories, settings).

@@ -179,6 +179,9 @@ class RocksDbRepository : public Repository {
   void BatchPutQueueItem(rocksdb::WriteBatch* batch, Queue queue,
                          const QueueItem& item);
   absl::Status Write(rocksdb::WriteBatch* batch, absl::string_view what);
+  // Adds record writes to a batch. REQUIRES: their stripes are locked.
+  absl::Status BatchRecordWrites(rocksdb::WriteBatch* batch,
+                                 const std::vector<RecordWrite>& writes);
 
   rocksdb::DB* db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cf_;
@@ -273,6 +276,12 @@ absl::StatusOr<int64_t> RocksDbRepository::Commit(const CaseMutation& m) {
 
   std::vector<std::string> lock_keys = {CaseLockKey(m.case_id)};
   for (const auto& u : m.unique_add) lock_keys.push_back(UniqueLockKey(u.space, u.key));
+  for (const auto& w : m.record_writes) {
+    if (HasNul(w.space) || HasNul(w.key) || w.key.empty()) {
+      return absl::InvalidArgumentError("record keys must be non-empty, without NUL");
+    }
+    lock_keys.push_back(RecordLockKey(w.space, w.key));
+  }
   StripeLock lock(this, lock_keys);
 
   // Compare-and-swap on the version.
@@ -376,6 +385,7 @@ absl::StatusOr<int64_t> RocksDbRepository::Commit(const CaseMutation& m) {
   for (const auto& [name, delta] : m.counter_deltas) {
     if (delta != 0) batch.Merge(cf(kCounters), name, EncodeInt64(delta));
   }
+  if (auto st = BatchRecordWrites(&batch, m.record_writes); !st.ok()) return st;
 
   if (auto st = Write(&batch, absl::StrCat("commit case ", m.case_id)); !st.ok()) {
     return st;
@@ -705,22 +715,14 @@ absl::StatusOr<std::vector<StoredRecord>> RocksDbRepository::ListRecords(
   return out;
 }
 
-absl::Status RocksDbRepository::WriteRecords(const std::vector<RecordWrite>& writes) {
-  std::vector<std::string> lock_keys;
-  for (const auto& w : writes) {
-    if (HasNul(w.space) || HasNul(w.key) || w.key.empty()) {
-      return absl::InvalidArgumentError("record keys must be non-empty, without NUL");
-    }
-    lock_keys.push_back(RecordLockKey(w.space, w.key));
-  }
-  StripeLock lock(this, lock_keys);
-  rocksdb::WriteBatch batch;
+absl::Status RocksDbRepository::BatchRecordWrites(rocksdb::WriteBatch* batch,
+                                                 const std::vector<RecordWrite>& writes) {
   std::map<std::string, int64_t> versions;  // within this batch
   for (const auto& w : writes) {
     const std::string key = RecordKey(w.space, w.key);
     if (w.erase) {
-      batch.Delete(cf(kRecords), key);
-      versions.erase(key);
+      batch->Delete(cf(kRecords), key);
+      versions[key] = 0;
       continue;
     }
     auto seen = versions.find(key);
@@ -736,8 +738,22 @@ absl::Status RocksDbRepository::WriteRecords(const std::vector<RecordWrite>& wri
       }
     }
     versions[key] = version + 1;
-    batch.Put(cf(kRecords), key, EncodeInt64(version + 1) + w.value);
+    batch->Put(cf(kRecords), key, EncodeInt64(version + 1) + w.value);
   }
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbRepository::WriteRecords(const std::vector<RecordWrite>& writes) {
+  std::vector<std::string> lock_keys;
+  for (const auto& w : writes) {
+    if (HasNul(w.space) || HasNul(w.key) || w.key.empty()) {
+      return absl::InvalidArgumentError("record keys must be non-empty, without NUL");
+    }
+    lock_keys.push_back(RecordLockKey(w.space, w.key));
+  }
+  StripeLock lock(this, lock_keys);
+  rocksdb::WriteBatch batch;
+  if (auto st = BatchRecordWrites(&batch, writes); !st.ok()) return st;
   return Write(&batch, "write records");
 }
 

@@ -3,10 +3,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "google/protobuf/util/json_util.h"
-#include "google/rpc/error_details.pb.h"
 #include "server/common/errors.h"
+#include "server/directory/import.h"
 #include "server/workflow/validation.h"
 
 namespace casework::directory {
@@ -131,48 +129,8 @@ absl::StatusOr<v1::Account> StoredAccountDirectory::Put(v1::Account a, int64_t e
 }
 
 v1::ImportAccountsResponse StoredAccountDirectory::Import(const std::string& json_lines) {
-  v1::ImportAccountsResponse out;
-  int line_no = 0;
-  for (absl::string_view line : absl::StrSplit(json_lines, '\n')) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == absl::string_view::npos) continue;
-    auto fail = [&](const std::string& field, const std::string& description) {
-      auto* e = out.add_errors();
-      e->set_line(line_no);
-      e->set_field(field);
-      e->set_description(description);
-      out.set_failed(out.failed() + 1);
-    };
-    v1::Account a;
-    google::protobuf::util::JsonParseOptions options;
-    options.ignore_unknown_fields = false;
-    auto parsed = google::protobuf::util::JsonStringToMessage(
-        google::protobuf::StringPiece(line.data(), line.size()), &a, options);
-    if (!parsed.ok()) {
-      fail("", absl::StrCat("not an Account in JSON: ", parsed.message().as_string()));
-      continue;
-    }
-    auto put = Put(a, -1, true);
-    if (put.ok()) {
-      out.set_imported(out.imported() + 1);
-      continue;
-    }
-    // Report each field violation of the row, or the error itself.
-    google::rpc::BadRequest bad;
-    auto payload = put.status().GetPayload(kBadRequestUrl);
-    if (payload && bad.ParseFromString(std::string(*payload)) && bad.field_violations_size() > 0) {
-      for (const auto& v : bad.field_violations()) {
-        auto* e = out.add_errors();
-        e->set_line(line_no);
-        e->set_field(v.field().substr(std::string("account.").size()));
-        e->set_description(v.description());
-      }
-      out.set_failed(out.failed() + 1);
-    } else {
-      fail("", std::string(put.status().message()));
-    }
-  }
-  return out;
+  return ImportJsonLines<v1::Account, v1::ImportAccountsResponse>(
+      json_lines, "account.", [this](v1::Account a) { return Put(std::move(a), -1, true).status(); });
 }
 
 }  // namespace casework::directory

@@ -452,6 +452,9 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
   m.timers_cancel = decision.timers_cancel;
   m.attachments_put = std::move(decision.attachments_put);
   m.attachments_delete = std::move(decision.attachments_delete);
+  for (auto& [space, key, value] : decision.directory_writes) {
+    m.record_writes.push_back({space, key, std::move(value), false});
+  }
   std::vector<std::function<void()>> after_commit;
   CountSlaChanges(before, record, &m, &after_commit);
   m.record = record.SerializeAsString();

@@ -118,6 +118,18 @@ std::vector<v1::Template> DefaultTemplates() {
            {{"en", "",
              "Unlock {{case_id}} | account {{account_number}} | IMEI {{imei}} | "
              "escalated: {{escalation_note}}"}}),
+      Make("otp.test_mail", "otp", CHANNEL_EMAIL,
+           {{"en", "Mr D: test email from customer support",
+             "Hi,\n\n"
+             "This is a test email from Mr D customer support, sent while we help you "
+             "with the one-time PIN for your profile. You do not need to do anything: "
+             "just let the agent know that it arrived.\n\nMr D Customer Support"}}),
+      Make("otp.escalated_team_lead", "otp", CHANNEL_CHAT,
+           {{"en", "",
+             "OTP ticket {{case_id}} | profile {{profile_id}} | no OTP, test mail not "
+             "received | suspected account takeover: {{suspected_takeover}}"}}),
+      Make("otp.escalated", "otp", CHANNEL_CHAT,
+           {{"en", "", "OTP ticket {{case_id}} | profile {{profile_id}} | {{escalation_note}}"}}),
       Make("trade_in.ops.no_response", "trade_in", CHANNEL_CHAT,
            {{"en", "",
              "{{v_number}} | {{s_number}} | no response after {{reminders_sent}} "

@@ -32,13 +32,56 @@ class AdminService final : public v1::AdminService::CallbackService {
  public:
   AdminService(notify::TemplateStore* templates, sla::CalendarStore* calendars,
                engine::Engine* engine, directory::StoredAccountDirectory* accounts,
-               const Clock* clock, RpcEnv env)
+               directory::StoredProfileDirectory* profiles, const Clock* clock, RpcEnv env)
       : templates_(templates),
         calendars_(calendars),
         engine_(engine),
         accounts_(accounts),
+        profiles_(profiles),
         clock_(clock),
         env_(env) {}
+
+  ServerUnaryReactor* GetProfile(CallbackServerContext* ctx, const v1::GetProfileRequest* req,
+                                 v1::CustomerProfile* resp) override {
+    return Serve(env_, ctx, kService, "GetProfile", [=](const Actor&) -> absl::Status {
+      const std::string prefix = "profiles/";
+      if (req->name().rfind(prefix, 0) != 0 || req->name().size() == prefix.size() ||
+          req->name().size() > 80) {
+        return InvalidField("name", "must look like profiles/{profile_id}");
+      }
+      auto profile = profiles_->Find(req->name().substr(prefix.size()));
+      if (!profile.ok()) return profile.status();
+      *resp = *std::move(profile);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* UpdateProfile(CallbackServerContext* ctx, const v1::UpdateProfileRequest* req,
+                                    v1::CustomerProfile* resp) override {
+    return Serve(env_, ctx, kService, "UpdateProfile", [=](const Actor& who) -> absl::Status {
+      if (who.role != workflow::kAdmin) {
+        return absl::PermissionDeniedError("UpdateProfile requires role admin");
+      }
+      auto version = ParseEtag(req->profile().etag());
+      if (!version.ok()) return InvalidField("profile.etag", "is not an etag this server issued");
+      auto saved = profiles_->Put(req->profile(), *version, req->allow_missing());
+      if (!saved.ok()) return saved.status();
+      *resp = *std::move(saved);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* ImportProfiles(CallbackServerContext* ctx,
+                                     const v1::ImportProfilesRequest* req,
+                                     v1::ImportProfilesResponse* resp) override {
+    return Serve(env_, ctx, kService, "ImportProfiles", [=](const Actor& who) -> absl::Status {
+      if (who.role != workflow::kAdmin) {
+        return absl::PermissionDeniedError("ImportProfiles requires role admin");
+      }
+      *resp = profiles_->Import(req->json_lines());
+      return absl::OkStatus();
+    });
+  }
 
   ServerUnaryReactor* GetAccount(CallbackServerContext* ctx, const v1::GetAccountRequest* req,
                                  v1::Account* resp) override {
@@ -217,6 +260,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   sla::CalendarStore* calendars_;
   engine::Engine* engine_;
   directory::StoredAccountDirectory* accounts_;
+  directory::StoredProfileDirectory* profiles_;
   const Clock* clock_;
   RpcEnv env_;
 };
@@ -225,8 +269,10 @@ class AdminService final : public v1::AdminService::CallbackService {
 
 std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(
     notify::TemplateStore* templates, sla::CalendarStore* calendars, engine::Engine* engine,
-    directory::StoredAccountDirectory* accounts, const Clock* clock, RpcEnv env) {
-  return std::make_unique<AdminService>(templates, calendars, engine, accounts, clock, env);
+    directory::StoredAccountDirectory* accounts, directory::StoredProfileDirectory* profiles,
+    const Clock* clock, RpcEnv env) {
+  return std::make_unique<AdminService>(templates, calendars, engine, accounts, profiles, clock,
+                                        env);
 }
 
 }  // namespace casework::rpc

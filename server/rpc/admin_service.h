@@ -6,6 +6,7 @@
 #include "casework/v1/admin.grpc.pb.h"
 #include "server/common/clock.h"
 #include "server/directory/account_directory.h"
+#include "server/directory/profile_directory.h"
 #include "server/engine/engine.h"
 #include "server/notify/templates.h"
 #include "server/sla/calendar_store.h"
@@ -15,7 +16,8 @@ namespace casework::rpc {
 
 std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(
     notify::TemplateStore* templates, sla::CalendarStore* calendars, engine::Engine* engine,
-    directory::StoredAccountDirectory* accounts, const Clock* clock, RpcEnv env);
+    directory::StoredAccountDirectory* accounts, directory::StoredProfileDirectory* profiles,
+    const Clock* clock, RpcEnv env);
 
 }  // namespace casework::rpc
 

@@ -30,4 +30,21 @@ absl::Status FillEvents(engine::Engine* engine, const std::string& kind,
   return absl::OkStatus();
 }
 
+absl::StatusOr<engine::CaseView> ActOnCase(
+    engine::Engine* engine, const std::string& kind, const std::string& collection,
+    const std::string& name, const std::string& etag, const std::string& action,
+    const workflow::Actor& who,
+    const std::function<absl::StatusOr<std::unique_ptr<google::protobuf::Message>>(
+        const engine::CaseView&)>& make_input) {
+  auto id = ParseName(name, collection);
+  if (!id.ok()) return id.status();
+  auto version = ParseEtag(etag);
+  if (!version.ok()) return version.status();
+  auto current = engine->Get(kind, *id);
+  if (!current.ok()) return current.status();
+  auto input = make_input(*current);
+  if (!input.ok()) return input.status();
+  return engine->Act(kind, *id, *version, action, who, **input);
+}
+
 }  // namespace casework::rpc

@@ -1,7 +1,11 @@
-// Read-side pieces every case service shares: board columns and timelines.
+// Pieces every case service shares: board columns, timelines, and running
+// an action whose input needs the current case (e.g. to look up its
+// account in a directory).
 #ifndef CASEWORK_SERVER_RPC_CASE_QUERIES_H_
 #define CASEWORK_SERVER_RPC_CASE_QUERIES_H_
 
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -21,6 +25,15 @@ absl::Status FillEvents(engine::Engine* engine, const std::string& kind,
                         const std::string& page_token, int page_size,
                         google::protobuf::RepeatedPtrField<v1::TimelineEvent>* events,
                         std::string* next_page_token);
+
+// Parses `name` ("{collection}/{id}") and `etag`, loads the case, builds the
+// command input from it with `make_input`, and runs `action`.
+absl::StatusOr<engine::CaseView> ActOnCase(
+    engine::Engine* engine, const std::string& kind, const std::string& collection,
+    const std::string& name, const std::string& etag, const std::string& action,
+    const workflow::Actor& who,
+    const std::function<absl::StatusOr<std::unique_ptr<google::protobuf::Message>>(
+        const engine::CaseView&)>& make_input);
 
 }  // namespace casework::rpc
 

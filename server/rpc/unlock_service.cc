@@ -145,28 +145,26 @@ class UnlockService final : public v1::UnlockService::CallbackService {
   }
 
  private:
-  // Every action: parse name and etag, fetch the account as it is now, run.
+  // Every action: the account as the directory has it now goes with it.
   template <typename Request>
   ServerUnaryReactor* Act(CallbackServerContext* ctx, const char* method, const char* action,
                           const Request& req, const std::string& etag, v1::UnlockRequest* resp) {
     return Serve(env_, ctx, kService, method, [=, &req](const Actor& who) -> absl::Status {
-      auto id = ParseName(req.name(), kCollection);
-      if (!id.ok()) return id.status();
-      auto version = ParseEtag(etag);
-      if (!version.ok()) return version.status();
-      auto current = engine_->Get(kKind, *id);
-      if (!current.ok()) return current.status();
-      auto account = accounts_->FindByNumber(current->record.unlock().account_number());
-      if (!account.ok()) {
-        if (absl::IsNotFound(account.status())) {
-          return absl::FailedPreconditionError("the request's account is no longer in the directory");
-        }
-        return account.status();
-      }
-      internal::UnlockInput input;
-      *input.mutable_account() = *account;
-      input.mutable_request()->PackFrom(req);
-      auto view = engine_->Act(kKind, *id, *version, action, who, input);
+      auto view = ActOnCase(
+          engine_, kKind, kCollection, req.name(), etag, action, who,
+          [&](const engine::CaseView& current)
+              -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
+            auto account = accounts_->FindByNumber(current.record.unlock().account_number());
+            if (absl::IsNotFound(account.status())) {
+              return absl::FailedPreconditionError(
+                  "the request's account is no longer in the directory");
+            }
+            if (!account.ok()) return account.status();
+            auto input = std::make_unique<internal::UnlockInput>();
+            *input->mutable_account() = *account;
+            input->mutable_request()->PackFrom(req);
+            return std::unique_ptr<google::protobuf::Message>(std::move(input));
+          });
       if (!view.ok()) return view.status();
       *resp = ToUnlockRequest(*view);
       return absl::OkStatus();

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -105,6 +106,9 @@ struct Decision {
   std::vector<std::string> timers_cancel;
   std::map<std::string, std::string> attachments_put;
   std::vector<std::string> attachments_delete;
+  // Directory records changed with the case, as (space, key, value): e.g.
+  // a corrected profile. Committed in the same atomic write.
+  std::vector<std::tuple<std::string, std::string, std::string>> directory_writes;
   // A value returned to the caller only (e.g. a revealed secret).
   std::string reveal;
   // False when the command changed nothing worth committing (e.g. a stale

@@ -2,6 +2,7 @@
 
 #include "gtest/gtest.h"
 #include "server/notify/render.h"
+#include "server/workflow/otp_workflow.h"
 #include "server/workflow/trade_in_workflow.h"
 #include "server/workflow/unlock_workflow.h"
 #include "storage/rocksdb_repository.h"
@@ -33,6 +34,7 @@ class TemplateStoreTest : public ::testing::Test {
     std::vector<std::unique_ptr<workflow::Workflow>> workflows;
     workflows.push_back(workflow::NewTradeInWorkflow({}));
     workflows.push_back(workflow::NewUnlockWorkflow({}));
+    workflows.push_back(workflow::NewOtpWorkflow({}));
     for (const auto& wf : workflows) fields[wf->spec().kind] = wf->TemplateFields();
     store_ = std::make_unique<TemplateStore>(repo_.get(), fields);
     ASSERT_TRUE(store_->InstallDefaults(kNow).ok());

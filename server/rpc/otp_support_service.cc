@@ -1,0 +1,208 @@
+#include "server/rpc/otp_support_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/common/errors.h"
+#include "server/rpc/case_queries.h"
+#include "server/workflow/otp_workflow.h"
+
+namespace casework::rpc {
+namespace {
+
+using grpc::CallbackServerContext;
+using grpc::ServerUnaryReactor;
+using workflow::Actor;
+namespace wf = workflow;
+
+constexpr char kService[] = "casework.v1.OtpSupportService";
+constexpr char kCollection[] = "otpTickets";
+constexpr char kKind[] = "otp";
+
+class OtpSupportService final : public v1::OtpSupportService::CallbackService {
+ public:
+  OtpSupportService(engine::Engine* engine, directory::ProfileDirectory* profiles, RpcEnv env)
+      : engine_(engine), profiles_(profiles), env_(env) {}
+
+  ServerUnaryReactor* CreateOtpTicket(CallbackServerContext* ctx,
+                                      const v1::CreateOtpTicketRequest* req,
+                                      v1::OtpTicket* resp) override {
+    return Serve(env_, ctx, kService, "CreateOtpTicket", [=](const Actor& who) -> absl::Status {
+      if (req->profile_id().empty() || req->profile_id().size() > 64) {
+        return InvalidField("profile_id", "is required (at most 64 bytes)");
+      }
+      if (req->request_id().size() > 128) return InvalidField("request_id", "must be at most 128 bytes");
+      auto profile = profiles_->Find(req->profile_id());
+      if (!profile.ok()) return profile.status();
+      internal::OtpInput input;
+      *input.mutable_profile() = *profile;
+      input.mutable_request()->PackFrom(*req);
+      auto view = engine_->Create(kKind, "", req->request_id(), who, input);
+      if (!view.ok()) return view.status();
+      *resp = ToOtpTicket(*view);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* GetOtpTicket(CallbackServerContext* ctx, const v1::GetOtpTicketRequest* req,
+                                   v1::OtpTicket* resp) override {
+    return Serve(env_, ctx, kService, "GetOtpTicket", [=](const Actor&) -> absl::Status {
+      auto id = ParseName(req->name(), kCollection);
+      if (!id.ok()) return id.status();
+      auto view = engine_->Get(kKind, *id);
+      if (!view.ok()) return view.status();
+      *resp = ToOtpTicket(*view);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* ListOtpTickets(CallbackServerContext* ctx, const v1::ListOtpTicketsRequest* req,
+                                     v1::ListOtpTicketsResponse* resp) override {
+    return Serve(env_, ctx, kService, "ListOtpTickets", [=](const Actor&) -> absl::Status {
+      std::vector<engine::ListFilter> filters;
+      if (req->state() != v1::OTP_STATE_UNSPECIFIED) {
+        if (!v1::OtpState_IsValid(req->state())) return InvalidField("state", "unknown value");
+        filters.push_back({"state", v1::OtpState_Name(req->state()).substr(10)});
+      }
+      if (!req->profile_id().empty()) {
+        if (req->profile_id().size() > 64) return InvalidField("profile_id", "is too long");
+        filters.push_back({"profile_id", req->profile_id()});
+      }
+      if (req->escalation_target() == v1::ESCALATION_TARGET_PRODUCT) {
+        filters.push_back({"escalation", "product"});
+      } else if (req->escalation_target() == v1::ESCALATION_TARGET_OPS) {
+        filters.push_back({"escalation", "ops"});
+      } else if (req->escalation_target() != v1::ESCALATION_TARGET_UNSPECIFIED) {
+        return InvalidField("escalation_target", "unknown value");
+      }
+      if (filters.size() > 1) {
+        return InvalidField("state", "set at most one of state, profile_id, escalation_target");
+      }
+      auto page = engine_->List(kKind, filters.empty() ? engine::ListFilter{} : filters.front(),
+                                req->page_token(), req->page_size());
+      if (!page.ok()) return page.status();
+      for (const auto& c : page->cases) *resp->add_otp_tickets() = ToOtpTicket(c);
+      resp->set_next_page_token(page->next_page_token);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* GetOtpBoard(CallbackServerContext* ctx, const v1::GetOtpBoardRequest*,
+                                  v1::OtpBoard* resp) override {
+    return Serve(env_, ctx, kService, "GetOtpBoard", [=](const Actor&) {
+      return FillBoard(engine_, kKind, resp->mutable_columns());
+    });
+  }
+
+  ServerUnaryReactor* ListOtpTicketEvents(CallbackServerContext* ctx,
+                                          const v1::ListOtpTicketEventsRequest* req,
+                                          v1::ListOtpTicketEventsResponse* resp) override {
+    return Serve(env_, ctx, kService, "ListOtpTicketEvents", [=](const Actor&) {
+      return FillEvents(engine_, kKind, kCollection, req->parent(), req->page_token(),
+                        req->page_size(), resp->mutable_events(), resp->mutable_next_page_token());
+    });
+  }
+
+  ServerUnaryReactor* RecordVerification(CallbackServerContext* ctx,
+                                         const v1::RecordVerificationRequest* req,
+                                         v1::OtpTicket* resp) override {
+    return Act(ctx, "RecordVerification", wf::kOtpRecordVerification, *req, resp);
+  }
+  ServerUnaryReactor* RecordFirstLevel(CallbackServerContext* ctx,
+                                       const v1::RecordFirstLevelRequest* req,
+                                       v1::OtpTicket* resp) override {
+    return Act(ctx, "RecordFirstLevel", wf::kOtpRecordFirstLevel, *req, resp);
+  }
+  ServerUnaryReactor* CorrectProfileContact(CallbackServerContext* ctx,
+                                            const v1::CorrectProfileContactRequest* req,
+                                            v1::OtpTicket* resp) override {
+    return Act(ctx, "CorrectProfileContact", wf::kOtpCorrectContact, *req, resp);
+  }
+  ServerUnaryReactor* SendTestMail(CallbackServerContext* ctx, const v1::SendTestMailRequest* req,
+                                   v1::OtpTicket* resp) override {
+    return Act(ctx, "SendTestMail", wf::kOtpSendTestMail, *req, resp);
+  }
+  ServerUnaryReactor* RecordTestMailResult(CallbackServerContext* ctx,
+                                           const v1::RecordTestMailResultRequest* req,
+                                           v1::OtpTicket* resp) override {
+    return Act(ctx, "RecordTestMailResult", wf::kOtpRecordTestMailResult, *req, resp);
+  }
+  ServerUnaryReactor* RecordOtpResult(CallbackServerContext* ctx,
+                                      const v1::RecordOtpResultRequest* req,
+                                      v1::OtpTicket* resp) override {
+    return Act(ctx, "RecordOtpResult", wf::kOtpRecordOtpResult, *req, resp);
+  }
+  ServerUnaryReactor* DecideEscalation(CallbackServerContext* ctx,
+                                       const v1::DecideEscalationRequest* req,
+                                       v1::OtpTicket* resp) override {
+    return Act(ctx, "DecideEscalation", wf::kOtpDecideEscalation, *req, resp);
+  }
+  ServerUnaryReactor* CloseOtpTicket(CallbackServerContext* ctx, const v1::CloseOtpTicketRequest* req,
+                                     v1::OtpTicket* resp) override {
+    return Act(ctx, "CloseOtpTicket", wf::kOtpClose, *req, resp);
+  }
+
+ private:
+  // Every action: the profile as the directory has it now goes with it.
+  template <typename Request>
+  ServerUnaryReactor* Act(CallbackServerContext* ctx, const char* method, const char* action,
+                          const Request& req, v1::OtpTicket* resp) {
+    return Serve(env_, ctx, kService, method, [=, &req](const Actor& who) -> absl::Status {
+      auto view = ActOnCase(
+          engine_, kKind, kCollection, req.name(), req.etag(), action, who,
+          [&](const engine::CaseView& current)
+              -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
+            auto profile = profiles_->Find(current.record.otp().profile_id());
+            if (absl::IsNotFound(profile.status())) {
+              return absl::FailedPreconditionError("the ticket's profile is no longer in the directory");
+            }
+            if (!profile.ok()) return profile.status();
+            auto input = std::make_unique<internal::OtpInput>();
+            *input->mutable_profile() = *profile;
+            input->mutable_request()->PackFrom(req);
+            return std::unique_ptr<google::protobuf::Message>(std::move(input));
+          });
+      if (!view.ok()) return view.status();
+      *resp = ToOtpTicket(*view);
+      return absl::OkStatus();
+    });
+  }
+
+  engine::Engine* engine_;
+  directory::ProfileDirectory* profiles_;
+  RpcEnv env_;
+};
+
+}  // namespace
+
+v1::OtpTicket ToOtpTicket(const engine::CaseView& view) {
+  const auto& r = view.record;
+  const auto& o = r.otp();
+  v1::OtpTicket out;
+  out.set_name(absl::StrCat(kCollection, "/", r.id()));
+  out.set_profile_id(o.profile_id());
+  v1::OtpState state = v1::OTP_STATE_UNSPECIFIED;
+  v1::OtpState_Parse(absl::StrCat("OTP_STATE_", r.state()), &state);
+  out.set_state(state);
+  *out.mutable_passed_questions() = o.passed_questions();
+  out.set_tried_sms(o.tried_sms());
+  out.set_tried_email(o.tried_email());
+  out.set_checked_spam(o.checked_spam());
+  out.set_next_step(o.next_step());
+  out.set_suspected_account_takeover(o.suspected_account_takeover());
+  out.set_escalation_target(o.escalation_target());
+  out.set_escalation_note(o.escalation_note());
+  out.set_ticket_form(o.ticket_form());
+  out.set_query_type(o.query_type());
+  for (const auto& sla : view.slas) *out.add_slas() = sla;
+  *out.mutable_create_time() = r.create_time();
+  *out.mutable_update_time() = r.update_time();
+  *out.mutable_state_change_time() = r.state_change_time();
+  out.set_etag(absl::StrCat(view.version));
+  return out;
+}
+
+std::unique_ptr<v1::OtpSupportService::CallbackService> NewOtpSupportService(
+    engine::Engine* engine, directory::ProfileDirectory* profiles, RpcEnv env) {
+  return std::make_unique<OtpSupportService>(engine, profiles, env);
+}
+
+}  // namespace casework::rpc
