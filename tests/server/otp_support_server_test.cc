@@ -1,0 +1,213 @@
+// OTP login support end to end through a real server: verification,
+// 1st and 2nd level, a table correction written to the profile directory,
+// the test mail in the spool, resolution; and the escalation path to ops.
+#include "casework/v1/admin.grpc.pb.h"
+#include "casework/v1/otp_support.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "tests/testing/test_server.h"
+
+namespace casework {
+namespace {
+
+using testing::NamesField;
+using testing::TestServer;
+using v1::OtpTicket;
+using Stub = v1::OtpSupportService::Stub;
+
+class OtpSupportServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.Start();
+    otp_ = v1::OtpSupportService::NewStub(server_.channel());
+    admin_ = v1::AdminService::NewStub(server_.channel());
+    v1::ImportProfilesRequest req;
+    req.set_json_lines(
+        R"({"profileId": "p-100", "email": "thandi@gmial.com", "cellphone": "+27821234567"})"
+        "\n"
+        R"({"profileId": "p-200", "email": "sipho@example.co.za", "cellphone": "+27831234567"})"
+        "\n"
+        R"({"profileId": "bad", "email": "not-an-email"})");
+    v1::ImportProfilesResponse resp;
+    auto ctx = TestServer::As("admin");
+    ASSERT_TRUE(admin_->ImportProfiles(ctx.get(), req, &resp).ok());
+    ASSERT_EQ(resp.imported(), 2);
+    ASSERT_EQ(resp.failed(), 1);
+    EXPECT_EQ(resp.errors(0).field(), "email");
+  }
+
+  template <typename Req>
+  grpc::Status Call(grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, OtpTicket*),
+                    const std::string& role, const Req& req, OtpTicket* out) {
+    auto ctx = TestServer::As(role);
+    return ((*otp_).*method)(ctx.get(), req, out);
+  }
+
+  template <typename Req>
+  OtpTicket Ok(grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, OtpTicket*),
+               const std::string& role, Req req, const OtpTicket& on) {
+    req.set_name(on.name());
+    OtpTicket out;
+    grpc::Status s = Call(method, role, req, &out);
+    EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+    return out;
+  }
+
+  OtpTicket OpenVerified(const std::string& profile) {
+    v1::CreateOtpTicketRequest create;
+    create.set_profile_id(profile);
+    OtpTicket t;
+    EXPECT_TRUE(Call(&Stub::CreateOtpTicket, "cs_agent", create, &t).ok());
+    v1::RecordVerificationRequest verify;
+    verify.set_passed(true);
+    verify.add_passed_question_ids("full_name");
+    verify.add_passed_question_ids("last_order");
+    return Ok(&Stub::RecordVerification, "cs_agent", verify, t);
+  }
+
+  OtpTicket ToSecondLevel(const OtpTicket& t) {
+    v1::RecordFirstLevelRequest first;
+    first.set_tried_sms(true);
+    OtpTicket next = Ok(&Stub::RecordFirstLevel, "cs_agent", first, t);
+    EXPECT_EQ(next.state(), v1::OTP_STATE_FIRST_LEVEL);
+    EXPECT_NE(next.next_step().find("by email"), std::string::npos);
+    first.set_tried_email(true);
+    first.set_checked_spam(true);
+    return Ok(&Stub::RecordFirstLevel, "cs_agent", first, next);
+  }
+
+  TestServer server_{absl::FromCivil(absl::CivilSecond(2026, 3, 2, 10, 0, 0), absl::UTCTimeZone())};
+  std::unique_ptr<Stub> otp_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+};
+
+TEST_F(OtpSupportServerTest, VerifyTroubleshootCorrectTestMailResolveClose) {
+  OtpTicket t = OpenVerified("p-100");
+  EXPECT_EQ(t.state(), v1::OTP_STATE_FIRST_LEVEL);
+  t = ToSecondLevel(t);
+  EXPECT_EQ(t.state(), v1::OTP_STATE_SECOND_LEVEL);
+
+  // Not in the table: refused with the advice; a typo from the table: made.
+  v1::CorrectProfileContactRequest wrong;
+  wrong.set_email("thandi.new@gmail.com");
+  wrong.set_name(t.name());
+  OtpTicket out;
+  grpc::Status refused = Call(&Stub::CorrectProfileContact, "cs_agent", wrong, &out);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("regain access"), std::string::npos);
+  v1::CorrectProfileContactRequest fix;
+  fix.set_email("thandi@gmail.com");
+  t = Ok(&Stub::CorrectProfileContact, "cs_agent", fix, t);
+  v1::GetProfileRequest get;
+  get.set_name("profiles/p-100");
+  v1::CustomerProfile profile;
+  auto ctx = TestServer::As("cs_agent");
+  ASSERT_TRUE(admin_->GetProfile(ctx.get(), get, &profile).ok());
+  EXPECT_EQ(profile.email(), "thandi@gmail.com");
+
+  t = Ok(&Stub::SendTestMail, "cs_agent", v1::SendTestMailRequest(), t);
+  EXPECT_EQ(t.state(), v1::OTP_STATE_TEST_MAIL_SENT);
+  server_.Pump();
+  auto mails = server_.SpoolFor("otp.test_mail");
+  ASSERT_EQ(mails.size(), 1u);
+  EXPECT_EQ(mails[0].recipient(), "thandi@gmail.com");
+
+  v1::RecordTestMailResultRequest arrived;
+  arrived.set_received(true);
+  t = Ok(&Stub::RecordTestMailResult, "cs_agent", arrived, t);
+  EXPECT_EQ(t.state(), v1::OTP_STATE_OTP_RETRY);
+  v1::RecordOtpResultRequest otp;
+  otp.set_received(true);
+  t = Ok(&Stub::RecordOtpResult, "cs_agent", otp, t);
+  EXPECT_EQ(t.state(), v1::OTP_STATE_RESOLVED);
+
+  v1::CloseOtpTicketRequest close;
+  close.set_name(t.name());
+  grpc::Status s = Call(&Stub::CloseOtpTicket, "cs_agent", close, &out);
+  EXPECT_TRUE(NamesField(s, "ticket_form"));
+  EXPECT_TRUE(NamesField(s, "query_type"));
+  close.set_ticket_form("Mr D Food :: Customer Query");
+  close.set_query_type("Mr D Food: One Time Pin Issues");
+  t = Ok(&Stub::CloseOtpTicket, "cs_agent", close, t);
+  EXPECT_EQ(t.state(), v1::OTP_STATE_CLOSED);
+  ASSERT_EQ(t.slas_size(), 1);
+  EXPECT_EQ(t.slas(0).status(), v1::SLA_STATUS_STOPPED);
+
+  // The correction is on the timeline with before and after.
+  v1::ListOtpTicketEventsRequest events_req;
+  events_req.set_parent(t.name());
+  v1::ListOtpTicketEventsResponse events;
+  auto ctx2 = TestServer::As("team_lead");
+  ASSERT_TRUE(otp_->ListOtpTicketEvents(ctx2.get(), events_req, &events).ok());
+  bool corrected = false;
+  for (const auto& e : events.events()) {
+    if (e.message() != "Profile email corrected") continue;
+    corrected = e.attributes().at("before") == "thandi@gmial.com" &&
+                e.attributes().at("after") == "thandi@gmail.com";
+  }
+  EXPECT_TRUE(corrected);
+}
+
+TEST_F(OtpSupportServerTest, EscalationToTheTeamLeadAndOnToOps) {
+  OtpTicket t = ToSecondLevel(OpenVerified("p-200"));
+  t = Ok(&Stub::SendTestMail, "cs_agent", v1::SendTestMailRequest(), t);
+  v1::RecordTestMailResultRequest missing;
+  missing.set_checked_spam(true);
+  missing.set_suspected_account_takeover(true);
+  t = Ok(&Stub::RecordTestMailResult, "cs_agent", missing, t);
+  EXPECT_EQ(t.state(), v1::OTP_STATE_WITH_TEAM_LEAD);
+  EXPECT_TRUE(t.suspected_account_takeover());
+  server_.Pump();
+  auto tl = server_.SpoolFor("otp.escalated_team_lead");
+  ASSERT_EQ(tl.size(), 1u);
+  EXPECT_EQ(tl[0].recipient(), "#mrd-team-leads");
+  EXPECT_NE(tl[0].body().find("suspected account takeover: yes"), std::string::npos);
+
+  v1::DecideEscalationRequest decide;
+  decide.set_target(v1::ESCALATION_TARGET_OPS);
+  decide.set_note("Emails bounce at the provider; please check the mail relay");
+  decide.set_name(t.name());
+  OtpTicket out;
+  EXPECT_EQ(Call(&Stub::DecideEscalation, "cs_agent", decide, &out).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  t = Ok(&Stub::DecideEscalation, "team_lead", decide, t);
+  EXPECT_EQ(t.state(), v1::OTP_STATE_WITH_OPS);
+  server_.Pump();
+  auto ops = server_.SpoolFor("otp.escalated");
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_EQ(ops[0].recipient(), "#mrd-ops");
+  EXPECT_NE(ops[0].body().find("mail relay"), std::string::npos);
+
+  v1::ListOtpTicketsRequest list;
+  list.set_escalation_target(v1::ESCALATION_TARGET_OPS);
+  v1::ListOtpTicketsResponse listed;
+  auto ctx = TestServer::As("team_lead");
+  ASSERT_TRUE(otp_->ListOtpTickets(ctx.get(), list, &listed).ok());
+  ASSERT_EQ(listed.otp_tickets_size(), 1);
+  // The team lead clock ran from the escalation to the decision.
+  for (const auto& sla : listed.otp_tickets(0).slas()) {
+    if (sla.name() == "team_lead") EXPECT_EQ(sla.status(), v1::SLA_STATUS_STOPPED);
+  }
+}
+
+TEST_F(OtpSupportServerTest, FailedVerificationEndsTheCallSafely) {
+  v1::CreateOtpTicketRequest create;
+  create.set_profile_id("p-100");
+  OtpTicket t;
+  ASSERT_TRUE(Call(&Stub::CreateOtpTicket, "cs_agent", create, &t).ok());
+  v1::RecordFirstLevelRequest early;
+  early.set_name(t.name());
+  OtpTicket out;
+  grpc::Status s = Call(&Stub::RecordFirstLevel, "cs_agent", early, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("POPI"), std::string::npos);
+  v1::RecordVerificationRequest failed;
+  failed.set_passed(false);
+  t = Ok(&Stub::RecordVerification, "cs_agent", failed, t);
+  EXPECT_EQ(t.state(), v1::OTP_STATE_VERIFICATION_FAILED);
+  create.set_profile_id("nobody");
+  EXPECT_EQ(Call(&Stub::CreateOtpTicket, "cs_agent", create, &out).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+}  // namespace
+}  // namespace casework
