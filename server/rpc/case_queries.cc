@@ -1,8 +1,35 @@
 #include "server/rpc/case_queries.h"
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/common/errors.h"
 #include "server/rpc/rpc_util.h"
 
 namespace casework::rpc {
+
+absl::StatusOr<engine::CaseView> GetCase(engine::Engine* engine, const std::string& kind,
+                                         const std::string& collection, const std::string& name) {
+  auto id = ParseName(name, collection);
+  if (!id.ok()) return id.status();
+  return engine->Get(kind, *id);
+}
+
+absl::StatusOr<engine::ListFilter> OneFilter(const std::vector<FilterChoice>& choices) {
+  const FilterChoice* chosen = nullptr;
+  for (const auto& c : choices) {
+    if (c.filter.value.empty()) continue;
+    if (c.filter.value.size() > 200 || c.filter.value.find('\0') != std::string::npos) {
+      return InvalidField(c.field, "is too long or contains NUL");
+    }
+    if (chosen != nullptr) {
+      std::vector<std::string> fields;
+      for (const auto& x : choices) fields.push_back(x.field);
+      return InvalidField(c.field, absl::StrCat("set at most one of ", absl::StrJoin(fields, ", ")));
+    }
+    chosen = &c;
+  }
+  return chosen != nullptr ? chosen->filter : engine::ListFilter{};
+}
 
 absl::Status FillBoard(engine::Engine* engine, const std::string& kind,
                        google::protobuf::RepeatedPtrField<v1::StateCount>* columns) {

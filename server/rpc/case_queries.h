@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "casework/v1/common.pb.h"
@@ -14,6 +15,20 @@
 #include "server/engine/engine.h"
 
 namespace casework::rpc {
+
+// The case named `name` ("{collection}/{id}") of `kind`.
+absl::StatusOr<engine::CaseView> GetCase(engine::Engine* engine, const std::string& kind,
+                                         const std::string& collection, const std::string& name);
+
+// A list filter a request may set: the request field and the index it uses.
+struct FilterChoice {
+  std::string field;
+  engine::ListFilter filter;  // an empty value means "not set"
+};
+
+// The one list filter a request set (none: list everything). INVALID_ARGUMENT
+// naming the field when more than one is set or a value is too long.
+absl::StatusOr<engine::ListFilter> OneFilter(const std::vector<FilterChoice>& choices);
 
 // The board of `kind`: every state in board order with its count.
 absl::Status FillBoard(engine::Engine* engine, const std::string& kind,

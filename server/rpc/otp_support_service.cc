@@ -45,9 +45,7 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
   ServerUnaryReactor* GetOtpTicket(CallbackServerContext* ctx, const v1::GetOtpTicketRequest* req,
                                    v1::OtpTicket* resp) override {
     return Serve(env_, ctx, kService, "GetOtpTicket", [=](const Actor&) -> absl::Status {
-      auto id = ParseName(req->name(), kCollection);
-      if (!id.ok()) return id.status();
-      auto view = engine_->Get(kKind, *id);
+      auto view = GetCase(engine_, kKind, kCollection, req->name());
       if (!view.ok()) return view.status();
       *resp = ToOtpTicket(*view);
       return absl::OkStatus();
@@ -57,27 +55,22 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
   ServerUnaryReactor* ListOtpTickets(CallbackServerContext* ctx, const v1::ListOtpTicketsRequest* req,
                                      v1::ListOtpTicketsResponse* resp) override {
     return Serve(env_, ctx, kService, "ListOtpTickets", [=](const Actor&) -> absl::Status {
-      std::vector<engine::ListFilter> filters;
-      if (req->state() != v1::OTP_STATE_UNSPECIFIED) {
-        if (!v1::OtpState_IsValid(req->state())) return InvalidField("state", "unknown value");
-        filters.push_back({"state", v1::OtpState_Name(req->state()).substr(10)});
-      }
-      if (!req->profile_id().empty()) {
-        if (req->profile_id().size() > 64) return InvalidField("profile_id", "is too long");
-        filters.push_back({"profile_id", req->profile_id()});
-      }
-      if (req->escalation_target() == v1::ESCALATION_TARGET_PRODUCT) {
-        filters.push_back({"escalation", "product"});
-      } else if (req->escalation_target() == v1::ESCALATION_TARGET_OPS) {
-        filters.push_back({"escalation", "ops"});
-      } else if (req->escalation_target() != v1::ESCALATION_TARGET_UNSPECIFIED) {
+      if (!v1::OtpState_IsValid(req->state())) return InvalidField("state", "unknown value");
+      if (!v1::EscalationTarget_IsValid(req->escalation_target())) {
         return InvalidField("escalation_target", "unknown value");
       }
-      if (filters.size() > 1) {
-        return InvalidField("state", "set at most one of state, profile_id, escalation_target");
-      }
-      auto page = engine_->List(kKind, filters.empty() ? engine::ListFilter{} : filters.front(),
-                                req->page_token(), req->page_size());
+      const v1::EscalationTarget target = req->escalation_target();
+      auto filter = OneFilter(
+          {{"state", {"state", req->state() == v1::OTP_STATE_UNSPECIFIED
+                                   ? ""
+                                   : v1::OtpState_Name(req->state()).substr(10)}},
+           {"profile_id", {"profile_id", req->profile_id()}},
+           {"escalation_target",
+            {"escalation", target == v1::ESCALATION_TARGET_PRODUCT ? "product"
+                           : target == v1::ESCALATION_TARGET_OPS   ? "ops"
+                                                                   : ""}}});
+      if (!filter.ok()) return filter.status();
+      auto page = engine_->List(kKind, *filter, req->page_token(), req->page_size());
       if (!page.ok()) return page.status();
       for (const auto& c : page->cases) *resp->add_otp_tickets() = ToOtpTicket(c);
       resp->set_next_page_token(page->next_page_token);

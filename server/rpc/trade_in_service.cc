@@ -50,9 +50,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
   ServerUnaryReactor* GetTradeIn(CallbackServerContext* ctx, const v1::GetTradeInRequest* req,
                                  v1::TradeIn* resp) override {
     return Serve(env_, ctx, kService, "GetTradeIn", [=](const Actor&) -> absl::Status {
-      auto id = ParseName(req->name(), kCollection);
-      if (!id.ok()) return id.status();
-      auto view = engine_->Get(kKind, *id);
+      auto view = GetCase(engine_, kKind, kCollection, req->name());
       if (!view.ok()) return view.status();
       *resp = ToTradeIn(*view);
       return absl::OkStatus();
@@ -196,23 +194,13 @@ class TradeInService final : public v1::TradeInService::CallbackService {
   }
 
   static absl::StatusOr<engine::ListFilter> FilterOf(const v1::ListTradeInsRequest& req) {
-    std::vector<engine::ListFilter> filters;
-    if (req.state() != v1::TRADE_IN_STATE_UNSPECIFIED) {
-      if (!v1::TradeInState_IsValid(req.state())) return InvalidField("state", "unknown value");
-      filters.push_back({"state", StateName(req.state())});
-    }
-    if (!req.v_number().empty()) filters.push_back({"v_number", req.v_number()});
-    if (!req.s_number().empty()) filters.push_back({"s_number", req.s_number()});
-    if (!req.assignee().empty()) filters.push_back({"assignee", req.assignee()});
-    if (filters.size() > 1) {
-      return InvalidField("state", "set at most one of state, v_number, s_number, assignee");
-    }
-    for (const auto& f : filters) {
-      if (f.value.size() > 200 || f.value.find('\0') != std::string::npos) {
-        return InvalidField(f.index, "is too long or contains NUL");
-      }
-    }
-    return filters.empty() ? engine::ListFilter{} : filters.front();
+    if (!v1::TradeInState_IsValid(req.state())) return InvalidField("state", "unknown value");
+    return OneFilter({{"state", {"state", req.state() == v1::TRADE_IN_STATE_UNSPECIFIED
+                                              ? ""
+                                              : StateName(req.state())}},
+                      {"v_number", {"v_number", req.v_number()}},
+                      {"s_number", {"s_number", req.s_number()}},
+                      {"assignee", {"assignee", req.assignee()}}});
   }
 
   engine::Engine* engine_;

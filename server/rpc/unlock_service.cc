@@ -58,9 +58,7 @@ class UnlockService final : public v1::UnlockService::CallbackService {
                                        const v1::GetUnlockRequestRequest* req,
                                        v1::UnlockRequest* resp) override {
     return Serve(env_, ctx, kService, "GetUnlockRequest", [=](const Actor&) -> absl::Status {
-      auto id = ParseName(req->name(), kCollection);
-      if (!id.ok()) return id.status();
-      auto view = engine_->Get(kKind, *id);
+      auto view = GetCase(engine_, kKind, kCollection, req->name());
       if (!view.ok()) return view.status();
       *resp = ToUnlockRequest(*view);
       return absl::OkStatus();
@@ -71,24 +69,17 @@ class UnlockService final : public v1::UnlockService::CallbackService {
                                          const v1::ListUnlockRequestsRequest* req,
                                          v1::ListUnlockRequestsResponse* resp) override {
     return Serve(env_, ctx, kService, "ListUnlockRequests", [=](const Actor&) -> absl::Status {
-      std::vector<engine::ListFilter> filters;
-      if (req->state() != v1::UNLOCK_STATE_UNSPECIFIED) {
-        if (!v1::UnlockState_IsValid(req->state())) return InvalidField("state", "unknown value");
-        filters.push_back({"state", v1::UnlockState_Name(req->state()).substr(13)});
-      }
-      if (!req->account_number().empty()) filters.push_back({"account_number", req->account_number()});
-      if (!req->imei().empty()) filters.push_back({"imei", req->imei()});
-      if (req->repeated_identity_failures()) filters.push_back({"attention", "identity_failures"});
-      if (filters.size() > 1) {
-        return InvalidField("state", "set at most one of state, account_number, imei, repeated_identity_failures");
-      }
-      for (const auto& f : filters) {
-        if (f.value.size() > 64 || f.value.find('\0') != std::string::npos) {
-          return InvalidField(f.index, "is too long or contains NUL");
-        }
-      }
-      auto page = engine_->List(kKind, filters.empty() ? engine::ListFilter{} : filters.front(),
-                                req->page_token(), req->page_size());
+      if (!v1::UnlockState_IsValid(req->state())) return InvalidField("state", "unknown value");
+      auto filter = OneFilter(
+          {{"state", {"state", req->state() == v1::UNLOCK_STATE_UNSPECIFIED
+                                   ? ""
+                                   : v1::UnlockState_Name(req->state()).substr(13)}},
+           {"account_number", {"account_number", req->account_number()}},
+           {"imei", {"imei", req->imei()}},
+           {"repeated_identity_failures",
+            {"attention", req->repeated_identity_failures() ? "identity_failures" : ""}}});
+      if (!filter.ok()) return filter.status();
+      auto page = engine_->List(kKind, *filter, req->page_token(), req->page_size());
       if (!page.ok()) return page.status();
       for (const auto& c : page->cases) *resp->add_unlock_requests() = ToUnlockRequest(c);
       resp->set_next_page_token(page->next_page_token);
