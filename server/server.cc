@@ -17,6 +17,8 @@
 #include "server/rpc/admin_service.h"
 #include "server/rpc/trade_in_service.h"
 #include "server/rpc/otp_support_service.h"
+#include "server/rpc/protection_service.h"
+#include "server/workflow/enrollment_workflow.h"
 #include "server/rpc/unlock_service.h"
 #include "server/workflow/otp_workflow.h"
 #include "server/workflow/unlock_workflow.h"
@@ -37,6 +39,7 @@ struct Server::State {
   std::unique_ptr<sla::CalendarStore> calendars;
   std::unique_ptr<directory::StoredAccountDirectory> accounts;
   std::unique_ptr<directory::StoredProfileDirectory> profiles;
+  std::unique_ptr<directory::PlanCatalogue> plans;
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<notify::Router> router;
   std::unique_ptr<notify::Dispatcher> dispatcher;
@@ -78,7 +81,7 @@ workflow::OtpPolicy OtpPolicyOf(const internal::OtpSupportConfig& c) {
 const std::vector<std::string>& ServiceNames() {
   static const std::vector<std::string> names = {
       "casework.v1.TradeInService", "casework.v1.UnlockService", "casework.v1.OtpSupportService",
-      "casework.v1.AdminService"};
+      "casework.v1.ProtectionClaimService", "casework.v1.AdminService"};
   return names;
 }
 
@@ -112,11 +115,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   auto trade_in = workflow::NewTradeInWorkflow(TradeInPolicyOf(config.trade_in()));
   auto unlock = workflow::NewUnlockWorkflow(workflow::UnlockPolicy{});
   auto otp = workflow::NewOtpWorkflow(OtpPolicyOf(config.otp_support()));
+  auto enrollment = workflow::NewEnrollmentWorkflow();
   s->templates = std::make_unique<notify::TemplateStore>(
       s->repo.get(), std::map<std::string, std::vector<std::string>>{
                          {trade_in->spec().kind, trade_in->TemplateFields()},
                          {unlock->spec().kind, unlock->TemplateFields()},
-                         {otp->spec().kind, otp->TemplateFields()}});
+                         {otp->spec().kind, otp->TemplateFields()},
+                         {enrollment->spec().kind, enrollment->TemplateFields()}});
+  s->plans = std::make_unique<directory::PlanCatalogue>(s->repo.get());
   s->accounts = std::make_unique<directory::StoredAccountDirectory>(s->repo.get());
   s->profiles = std::make_unique<directory::StoredProfileDirectory>(s->repo.get());
   s->calendars = std::make_unique<sla::CalendarStore>(s->repo.get());
@@ -126,6 +132,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   s->engine->Register(std::move(trade_in));
   s->engine->Register(std::move(unlock));
   s->engine->Register(std::move(otp));
+  s->engine->Register(std::move(enrollment));
   if (auto st = s->templates->InstallDefaults(s->clock->Now()); !st.ok()) return st;
   if (auto st = s->engine->LoadBoardMetrics(); !st.ok()) return st;
 
@@ -160,6 +167,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   s->services.push_back(rpc::NewTradeInService(s->engine.get(), env));
   s->services.push_back(rpc::NewUnlockService(s->engine.get(), s->accounts.get(), env));
   s->services.push_back(rpc::NewOtpSupportService(s->engine.get(), s->profiles.get(), env));
+  s->services.push_back(rpc::NewProtectionService(s->engine.get(), s->plans.get(), env));
   s->services.push_back(rpc::NewAdminService(s->templates.get(), s->calendars.get(),
                                              s->engine.get(), s->accounts.get(),
                                              s->profiles.get(), s->clock, env));

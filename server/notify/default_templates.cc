@@ -130,6 +130,21 @@ std::vector<v1::Template> DefaultTemplates() {
              "received | suspected account takeover: {{suspected_takeover}}"}}),
       Make("otp.escalated", "otp", CHANNEL_CHAT,
            {{"en", "", "OTP ticket {{case_id}} | profile {{profile_id}} | {{escalation_note}}"}}),
+      Make("enrollment.confirmation", "enrollment", CHANNEL_EMAIL,
+           {{"en", "Your device protection plan {{plan_number}}",
+             "Hi {{customer_name}},\n\n"
+             "Your devices are protected. Please keep this email: you need the plan "
+             "number for every question or claim.\n\n"
+             "Protection plan number: {{plan_number}}\n"
+             "Plan: {{plan_name}}\n"
+             "Covers: {{covered_perils}} (issues that existed before enrollment are "
+             "not covered)\n"
+             "Monthly price: {{monthly_price}}\n"
+             "Devices: {{devices}}\n"
+             "Claims are reviewed within {{review_days}} business days.\n\n"
+             "You can see and manage your plan in your account on our website or in "
+             "the app. Please keep your contact details up to date so that we can "
+             "reach you about a claim.\n\nKind regards,\nCustomer Support"}}),
       Make("trade_in.ops.no_response", "trade_in", CHANNEL_CHAT,
            {{"en", "",
              "{{v_number}} | {{s_number}} | no response after {{reminders_sent}} "
