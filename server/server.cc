@@ -18,6 +18,7 @@
 #include "server/rpc/trade_in_service.h"
 #include "server/rpc/otp_support_service.h"
 #include "server/rpc/protection_service.h"
+#include "server/workflow/claim_workflow.h"
 #include "server/workflow/enrollment_workflow.h"
 #include "server/rpc/unlock_service.h"
 #include "server/workflow/otp_workflow.h"
@@ -116,12 +117,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   auto unlock = workflow::NewUnlockWorkflow(workflow::UnlockPolicy{});
   auto otp = workflow::NewOtpWorkflow(OtpPolicyOf(config.otp_support()));
   auto enrollment = workflow::NewEnrollmentWorkflow();
+  auto claim = workflow::NewClaimWorkflow();
   s->templates = std::make_unique<notify::TemplateStore>(
       s->repo.get(), std::map<std::string, std::vector<std::string>>{
                          {trade_in->spec().kind, trade_in->TemplateFields()},
                          {unlock->spec().kind, unlock->TemplateFields()},
                          {otp->spec().kind, otp->TemplateFields()},
-                         {enrollment->spec().kind, enrollment->TemplateFields()}});
+                         {enrollment->spec().kind, enrollment->TemplateFields()},
+                         {claim->spec().kind, claim->TemplateFields()}});
   s->plans = std::make_unique<directory::PlanCatalogue>(s->repo.get());
   s->accounts = std::make_unique<directory::StoredAccountDirectory>(s->repo.get());
   s->profiles = std::make_unique<directory::StoredProfileDirectory>(s->repo.get());
@@ -133,6 +136,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   s->engine->Register(std::move(unlock));
   s->engine->Register(std::move(otp));
   s->engine->Register(std::move(enrollment));
+  s->engine->Register(std::move(claim));
   if (auto st = s->templates->InstallDefaults(s->clock->Now()); !st.ok()) return st;
   if (auto st = s->engine->LoadBoardMetrics(); !st.ok()) return st;
 

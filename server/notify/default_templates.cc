@@ -145,6 +145,32 @@ std::vector<v1::Template> DefaultTemplates() {
              "You can see and manage your plan in your account on our website or in "
              "the app. Please keep your contact details up to date so that we can "
              "reach you about a claim.\n\nKind regards,\nCustomer Support"}}),
+      Make("claim.documents_requested", "claim", CHANNEL_EMAIL,
+           {{"en", "Your claim on plan {{plan_number}}: documents needed",
+             "Hi {{customer_name}},\n\n"
+             "To review your claim we need a few documents: proof of your device "
+             "protection (your plan number {{plan_number}}), the device details, a "
+             "description of what happened, and photos or receipts. For a theft, "
+             "please include the police report.\n\n"
+             "Reply to this email with the documents attached.\n\n"
+             "Kind regards,\nCustomer Support"}}),
+      Make("claim.review_started", "claim", CHANNEL_EMAIL,
+           {{"en", "Your claim on plan {{plan_number}} is being reviewed",
+             "Hi {{customer_name}},\n\n"
+             "We are reviewing your claim and expect to let you know our decision by "
+             "{{expected_decision}}.\n\nKind regards,\nCustomer Support"}}),
+      Make("claim.resolved", "claim", CHANNEL_EMAIL,
+           {{"en", "Your claim on plan {{plan_number}}: decision",
+             "Hi {{customer_name}},\n\n"
+             "Good news: your claim is approved. Resolution: {{resolution}} {{amount}}.\n"
+             "We will contact you about the next steps.\n\n"
+             "Kind regards,\nCustomer Support"}}),
+      Make("claim.denied", "claim", CHANNEL_EMAIL,
+           {{"en", "Your claim on plan {{plan_number}}: decision",
+             "Hi {{customer_name}},\n\n"
+             "We are sorry: we cannot accept your claim because {{denial_reasons}}.\n"
+             "Reply to this email if you have questions about this decision.\n\n"
+             "Kind regards,\nCustomer Support"}}),
       Make("trade_in.ops.no_response", "trade_in", CHANNEL_CHAT,
            {{"en", "",
              "{{v_number}} | {{s_number}} | no response after {{reminders_sent}} "

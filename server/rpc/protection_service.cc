@@ -7,6 +7,7 @@
 #include "server/common/errors.h"
 #include "server/engine/page_token.h"
 #include "server/rpc/case_queries.h"
+#include "server/workflow/claim_workflow.h"
 #include "server/workflow/enrollment_workflow.h"
 
 namespace casework::rpc {
@@ -20,6 +21,8 @@ namespace wf = workflow;
 constexpr char kService[] = "casework.v1.ProtectionClaimService";
 constexpr char kCollection[] = "enrollments";
 constexpr char kKind[] = "enrollment";
+constexpr char kClaims[] = "claims";
+constexpr char kClaimKind[] = "claim";
 
 std::string NewPlanNumber() {
   thread_local std::mt19937_64 rng(std::random_device{}());
@@ -170,6 +173,111 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
                                               v1::Enrollment* resp) override {
     return Act(ctx, "VerifyEnrollmentContact", wf::kEnrollmentVerifyContact, *req, "", resp);
   }
+  ServerUnaryReactor* ReportContactBounced(CallbackServerContext* ctx,
+                                           const v1::ReportContactBouncedRequest* req,
+                                           v1::Enrollment* resp) override {
+    return Act(ctx, "ReportContactBounced", wf::kEnrollmentContactBounced, *req, "", resp);
+  }
+
+  ServerUnaryReactor* ReportClaim(CallbackServerContext* ctx, const v1::ReportClaimRequest* req,
+                                  v1::Claim* resp) override {
+    return Serve(env_, ctx, kService, "ReportClaim", [=](const Actor& who) -> absl::Status {
+      if (!wf::IsPlanNumber(req->plan_number())) {
+        return InvalidField("plan_number", "must look like DP-1234-5678-9 (check the digits)");
+      }
+      if (req->request_id().size() > 128) return InvalidField("request_id", "must be at most 128 bytes");
+      auto page = engine_->List(kKind, {"plan_number", req->plan_number()}, "", 1);
+      if (!page.ok()) return page.status();
+      if (page->cases.empty()) {
+        return absl::NotFoundError(absl::StrCat("no enrollment with plan number ", req->plan_number()));
+      }
+      auto input = ClaimInputFor(page->cases.front());
+      if (!input.ok()) return input.status();
+      (*input)->mutable_request()->PackFrom(*req);
+      auto view = engine_->Create(kClaimKind, "", req->request_id(), who, **input);
+      if (!view.ok()) return view.status();
+      *resp = ToClaim(*view);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* GetClaim(CallbackServerContext* ctx, const v1::GetClaimRequest* req,
+                               v1::Claim* resp) override {
+    return Serve(env_, ctx, kService, "GetClaim", [=](const Actor&) -> absl::Status {
+      auto view = GetCase(engine_, kClaimKind, kClaims, req->name());
+      if (!view.ok()) return view.status();
+      *resp = ToClaim(*view);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* ListClaims(CallbackServerContext* ctx, const v1::ListClaimsRequest* req,
+                                 v1::ListClaimsResponse* resp) override {
+    return Serve(env_, ctx, kService, "ListClaims", [=](const Actor&) -> absl::Status {
+      if (!v1::ClaimState_IsValid(req->state())) return InvalidField("state", "unknown value");
+      auto filter = OneFilter({{"state", {"state", req->state() == v1::CLAIM_STATE_UNSPECIFIED
+                                                       ? ""
+                                                       : v1::ClaimState_Name(req->state()).substr(12)}},
+                               {"plan_number", {"plan_number", req->plan_number()}}});
+      if (!filter.ok()) return filter.status();
+      auto page = engine_->List(kClaimKind, *filter, req->page_token(), req->page_size());
+      if (!page.ok()) return page.status();
+      for (const auto& c : page->cases) *resp->add_claims() = ToClaim(c);
+      resp->set_next_page_token(page->next_page_token);
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* GetClaimBoard(CallbackServerContext* ctx, const v1::GetClaimBoardRequest*,
+                                    v1::ClaimBoard* resp) override {
+    return Serve(env_, ctx, kService, "GetClaimBoard", [=](const Actor&) {
+      return FillBoard(engine_, kClaimKind, resp->mutable_columns());
+    });
+  }
+
+  ServerUnaryReactor* ListClaimEvents(CallbackServerContext* ctx,
+                                      const v1::ListClaimEventsRequest* req,
+                                      v1::ListClaimEventsResponse* resp) override {
+    return Serve(env_, ctx, kService, "ListClaimEvents", [=](const Actor&) {
+      return FillEvents(engine_, kClaimKind, kClaims, req->parent(), req->page_token(),
+                        req->page_size(), resp->mutable_events(), resp->mutable_next_page_token());
+    });
+  }
+
+  ServerUnaryReactor* RequestClaimDocuments(CallbackServerContext* ctx,
+                                            const v1::RequestClaimDocumentsRequest* req,
+                                            v1::Claim* resp) override {
+    return ClaimAct(ctx, "RequestClaimDocuments", wf::kClaimRequestDocuments, *req, resp);
+  }
+  ServerUnaryReactor* AttachClaimDocument(CallbackServerContext* ctx,
+                                          const v1::AttachClaimDocumentRequest* req,
+                                          v1::Claim* resp) override {
+    return ClaimAct(ctx, "AttachClaimDocument", wf::kClaimAttachDocument, *req, resp);
+  }
+  ServerUnaryReactor* StartClaimReview(CallbackServerContext* ctx,
+                                       const v1::StartClaimReviewRequest* req,
+                                       v1::Claim* resp) override {
+    return ClaimAct(ctx, "StartClaimReview", wf::kClaimStartReview, *req, resp);
+  }
+  ServerUnaryReactor* AwaitClaimDocuments(CallbackServerContext* ctx,
+                                          const v1::AwaitClaimDocumentsRequest* req,
+                                          v1::Claim* resp) override {
+    return ClaimAct(ctx, "AwaitClaimDocuments", wf::kClaimAwaitDocuments, *req, resp);
+  }
+  ServerUnaryReactor* ResumeClaimReview(CallbackServerContext* ctx,
+                                        const v1::ResumeClaimReviewRequest* req,
+                                        v1::Claim* resp) override {
+    return ClaimAct(ctx, "ResumeClaimReview", wf::kClaimResumeReview, *req, resp);
+  }
+  ServerUnaryReactor* ResolveClaim(CallbackServerContext* ctx, const v1::ResolveClaimRequest* req,
+                                   v1::Claim* resp) override {
+    return ClaimAct(ctx, "ResolveClaim", wf::kClaimResolve, *req, resp);
+  }
+  ServerUnaryReactor* DenyClaim(CallbackServerContext* ctx, const v1::DenyClaimRequest* req,
+                                v1::Claim* resp) override {
+    return ClaimAct(ctx, "DenyClaim", wf::kClaimDeny, *req, resp);
+  }
+
   ServerUnaryReactor* CancelEnrollment(CallbackServerContext* ctx,
                                        const v1::CancelEnrollmentRequest* req,
                                        v1::Enrollment* resp) override {
@@ -211,6 +319,47 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
     });
   }
 
+  // A claim command's input: the enrollment as it is now and every plan of
+  // its history.
+  absl::StatusOr<std::unique_ptr<internal::ClaimInput>> ClaimInputFor(
+      const engine::CaseView& enrollment) {
+    auto input = std::make_unique<internal::ClaimInput>();
+    input->set_enrollment_id(enrollment.record.id());
+    input->set_enrollment_state(enrollment.record.state());
+    *input->mutable_enrollment_create_time() = enrollment.record.create_time();
+    *input->mutable_enrollment() = enrollment.record.enrollment();
+    for (const auto& period : enrollment.record.enrollment().plan_history()) {
+      auto plan = plans_->Get(period.plan_id());
+      if (plan.ok()) {
+        (*input->mutable_plans())[period.plan_id()] = *plan;
+      } else if (!absl::IsNotFound(plan.status())) {
+        return plan.status();
+      }
+    }
+    return input;
+  }
+
+  template <typename Request>
+  ServerUnaryReactor* ClaimAct(CallbackServerContext* ctx, const char* method, const char* action,
+                               const Request& req, v1::Claim* resp) {
+    return Serve(env_, ctx, kService, method, [=, &req](const Actor& who) -> absl::Status {
+      auto view = ActOnCase(
+          engine_, kClaimKind, kClaims, req.name(), req.etag(), action, who,
+          [&](const engine::CaseView& current)
+              -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
+            auto enrollment = engine_->Get(kKind, current.record.claim().enrollment_id());
+            if (!enrollment.ok()) return enrollment.status();
+            auto input = ClaimInputFor(*enrollment);
+            if (!input.ok()) return input.status();
+            (*input)->mutable_request()->PackFrom(req);
+            return std::unique_ptr<google::protobuf::Message>(*std::move(input));
+          });
+      if (!view.ok()) return view.status();
+      *resp = ToClaim(*view);
+      return absl::OkStatus();
+    });
+  }
+
   engine::Engine* engine_;
   directory::PlanCatalogue* plans_;
   RpcEnv env_;
@@ -232,6 +381,37 @@ v1::Enrollment ToEnrollment(const engine::CaseView& view) {
   out.set_contact_status(e.contact_status());
   *out.mutable_devices() = e.devices();
   out.set_payment_method_ref(e.payment_method_ref());
+  *out.mutable_create_time() = r.create_time();
+  *out.mutable_update_time() = r.update_time();
+  out.set_etag(absl::StrCat(view.version));
+  return out;
+}
+
+v1::Claim ToClaim(const engine::CaseView& view) {
+  const auto& r = view.record;
+  const auto& c = r.claim();
+  v1::Claim out;
+  out.set_name(absl::StrCat(kClaims, "/", r.id()));
+  out.set_plan_number(c.plan_number());
+  out.set_enrollment(absl::StrCat(kCollection, "/", c.enrollment_id()));
+  v1::ClaimState state = v1::CLAIM_STATE_UNSPECIFIED;
+  v1::ClaimState_Parse(absl::StrCat("CLAIM_STATE_", r.state()), &state);
+  out.set_state(state);
+  out.set_channel(c.channel());
+  out.set_peril(c.peril());
+  out.set_incident_date(c.incident_date());
+  out.set_description(c.description());
+  out.set_device(c.device());
+  for (int reason : c.denial_reasons()) out.add_denial_reasons(static_cast<v1::DenialReason>(reason));
+  out.set_resolution(c.resolution());
+  if (c.has_reimbursement()) *out.mutable_reimbursement() = c.reimbursement();
+  *out.mutable_documents() = c.documents();
+  for (const auto& sla : view.slas) {
+    *out.add_slas() = sla;
+    for (const auto& d : sla.deadlines()) {
+      if (d.rung() == "breach" && d.has_due_time()) *out.mutable_expected_decision_time() = d.due_time();
+    }
+  }
   *out.mutable_create_time() = r.create_time();
   *out.mutable_update_time() = r.update_time();
   out.set_etag(absl::StrCat(view.version));

@@ -15,6 +15,7 @@ std::unique_ptr<v1::ProtectionClaimService::CallbackService> NewProtectionServic
     engine::Engine* engine, directory::PlanCatalogue* plans, RpcEnv env);
 
 v1::Enrollment ToEnrollment(const engine::CaseView& view);
+v1::Claim ToClaim(const engine::CaseView& view);
 
 }  // namespace casework::rpc
 

@@ -343,6 +343,13 @@ class EnrollmentWorkflow : public Workflow {
          bind(&EnrollmentWorkflow::VerifyContact)},
         {kEnrollmentCancel, {kActive}, kCancelled, {kCsAgent, kTeamLead}, "Cancel", {}, {},
          bind(&EnrollmentWorkflow::Cancel)},
+        {kEnrollmentContactBounced, {kActive, kCancelled}, "", {kService},
+         "A message to the contact address bounced", {}, {},
+         [](ActionContext& ctx) {
+           ctx.record.mutable_enrollment()->set_contact_status(v1::CONTACT_STATUS_BOUNCED);
+           ctx.AddEvent(v1::EVENT_TYPE_COMMENT, "Contact address bounced");
+           return absl::OkStatus();
+         }},
     };
   }
 

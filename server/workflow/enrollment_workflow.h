@@ -19,6 +19,7 @@ inline constexpr char kEnrollmentRemoveDevice[] = "remove_device";
 inline constexpr char kEnrollmentChangePlan[] = "change_plan";
 inline constexpr char kEnrollmentVerifyContact[] = "verify_contact";
 inline constexpr char kEnrollmentCancel[] = "cancel";
+inline constexpr char kEnrollmentContactBounced[] = "contact_bounced";
 
 // Commands take a casework.internal.EnrollmentInput.
 std::unique_ptr<Workflow> NewEnrollmentWorkflow();

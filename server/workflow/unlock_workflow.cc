@@ -106,9 +106,9 @@ class UnlockWorkflow : public Workflow {
     return {{"open_unlock_imei", r.unlock().imei()}};
   }
 
-  std::string SlaCalendar(const CaseRecord& r, const sla::SlaPolicy& p) const override {
-    return r.unlock().region().empty() ? p.calendar
-                                       : absl::StrCat("calendars/", r.unlock().region());
+  sla::SlaPolicy AdjustSlaPolicy(const CaseRecord& r, sla::SlaPolicy p) const override {
+    if (!r.unlock().region().empty()) p.calendar = absl::StrCat("calendars/", r.unlock().region());
+    return p;
   }
 
   std::map<std::string, std::string> TemplateValues(const CaseRecord& r) const override {

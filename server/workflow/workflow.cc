@@ -180,9 +180,8 @@ bool MarkRung(ActionContext& ctx, const std::string& sla_name, const std::string
 
 sla::SlaPolicy EffectivePolicy(const Workflow& workflow, const CaseRecord& record,
                                const sla::SlaPolicy& policy, const CalendarLookup& calendars) {
-  sla::SlaPolicy out = policy;
-  const std::string wanted = workflow.SlaCalendar(record, policy);
-  if (!wanted.empty() && calendars(wanted) != nullptr) out.calendar = wanted;
+  sla::SlaPolicy out = workflow.AdjustSlaPolicy(record, policy);
+  if (!out.calendar.empty() && calendars(out.calendar) == nullptr) out.calendar = policy.calendar;
   return out;
 }
 

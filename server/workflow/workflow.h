@@ -205,11 +205,12 @@ class Workflow {
       const CaseRecord& record) const {
     return {};
   }
-  // The calendar a clock of `policy` uses for this case (e.g. the account
-  // region's); falls back to the policy's when unknown.
-  virtual std::string SlaCalendar(const CaseRecord& record,
-                                  const sla::SlaPolicy& policy) const {
-    return policy.calendar;
+  // The policy a clock uses for this case: e.g. the account region's
+  // calendar, or the plan's review time. A calendar that does not exist
+  // falls back to the declared one.
+  virtual sla::SlaPolicy AdjustSlaPolicy(const CaseRecord& record,
+                                         sla::SlaPolicy policy) const {
+    return policy;
   }
   // Calendar that business-hours holds of this procedure use.
   virtual std::string NotificationCalendar(const CaseRecord& record) const {

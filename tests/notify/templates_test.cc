@@ -2,6 +2,7 @@
 
 #include "gtest/gtest.h"
 #include "server/notify/render.h"
+#include "server/workflow/claim_workflow.h"
 #include "server/workflow/enrollment_workflow.h"
 #include "server/workflow/otp_workflow.h"
 #include "server/workflow/trade_in_workflow.h"
@@ -37,6 +38,7 @@ class TemplateStoreTest : public ::testing::Test {
     workflows.push_back(workflow::NewUnlockWorkflow({}));
     workflows.push_back(workflow::NewOtpWorkflow({}));
     workflows.push_back(workflow::NewEnrollmentWorkflow());
+    workflows.push_back(workflow::NewClaimWorkflow());
     for (const auto& wf : workflows) fields[wf->spec().kind] = wf->TemplateFields();
     store_ = std::make_unique<TemplateStore>(repo_.get(), fields);
     ASSERT_TRUE(store_->InstallDefaults(kNow).ok());

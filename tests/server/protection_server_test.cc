@@ -179,6 +179,163 @@ TEST_F(ProtectionServerTest, BadEnrollmentsNameTheFieldAndWriteNothing) {
   EXPECT_TRUE(server_.Spool().empty());
 }
 
+absl::Time Utc(int m, int d, int hh) {
+  return absl::FromCivil(absl::CivilSecond(2026, m, d, hh, 0, 0), absl::UTCTimeZone());
+}
+
+TEST_F(ProtectionServerTest, CoverageRulesDenyAndExplain) {
+  Enrollment e;
+  ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", NewEnrollment("basic"), &e).ok());
+  struct Row {
+    v1::Peril peril;
+    std::string date;
+    std::string device;
+    std::vector<v1::DenialReason> reasons;
+  } rows[] = {
+      {v1::PERIL_ACCIDENTAL_DAMAGE, "2026-02-20", kImei, {v1::DENIAL_REASON_PRE_EXISTING}},
+      {v1::PERIL_MECHANICAL_FAILURE, "2026-03-02", kImei, {v1::DENIAL_REASON_PERIL_NOT_COVERED}},
+      {v1::PERIL_THEFT, "2026-03-02", "490154203237518", {v1::DENIAL_REASON_DEVICE_NOT_ON_PLAN}},
+  };
+  for (const auto& row : rows) {
+    v1::ReportClaimRequest report;
+    report.set_plan_number(e.plan_number());
+    report.set_channel(v1::CLAIM_CHANNEL_PHONE);
+    report.set_peril(row.peril);
+    report.set_incident_date(row.date);
+    report.set_description("Dropped on the pavement");
+    report.set_device(row.device);
+    v1::Claim claim;
+    auto ctx = TestServer::As("cs_agent");
+    ASSERT_TRUE(stub_->ReportClaim(ctx.get(), report, &claim).ok());
+    EXPECT_EQ(claim.state(), v1::CLAIM_STATE_DENIED) << row.date;
+    std::vector<v1::DenialReason> reasons;
+    for (int r : claim.denial_reasons()) reasons.push_back(static_cast<v1::DenialReason>(r));
+    EXPECT_EQ(reasons, row.reasons);
+  }
+  server_.Pump();
+  auto denied = server_.SpoolFor("claim.denied");
+  ASSERT_EQ(denied.size(), 3u);
+  int explained = 0;
+  for (const auto& m : denied) {
+    explained += m.body().find("before the device was protected") != std::string::npos;
+    explained += m.body().find("does not cover this kind of incident") != std::string::npos;
+    explained += m.body().find("the device is not on the plan") != std::string::npos;
+  }
+  EXPECT_EQ(explained, 3);
+  // A plan number with a wrong check digit is refused naming the field.
+  v1::ReportClaimRequest bad;
+  bad.set_plan_number(e.plan_number().substr(0, 13) + (e.plan_number()[13] == '0' ? "1" : "0"));
+  v1::Claim claim;
+  auto ctx = TestServer::As("cs_agent");
+  EXPECT_TRUE(NamesField(stub_->ReportClaim(ctx.get(), bad, &claim), "plan_number"));
+}
+
+TEST_F(ProtectionServerTest, ClaimWithDocumentsPausedReviewAndReimbursement) {
+  Enrollment e;
+  ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", NewEnrollment("basic"), &e).ok());
+  server_.clock().Set(Utc(3, 12, 10));  // Thursday
+  v1::ReportClaimRequest report;
+  report.set_plan_number(e.plan_number());
+  report.set_channel(v1::CLAIM_CHANNEL_APP);
+  report.set_peril(v1::PERIL_ACCIDENTAL_DAMAGE);
+  report.set_incident_date("2026-03-10");
+  report.set_description("Screen cracked after a fall");
+  report.set_device(kImei);
+  v1::Claim c;
+  {
+    auto ctx = TestServer::As("cs_agent");
+    ASSERT_TRUE(stub_->ReportClaim(ctx.get(), report, &c).ok());
+  }
+  EXPECT_EQ(c.state(), v1::CLAIM_STATE_REPORTED);
+  auto act = [&](auto method, auto req, const std::string& role = "cs_agent") {
+    req.set_name(c.name());
+    v1::Claim out;
+    auto ctx = TestServer::As(role);
+    grpc::Status s = ((*stub_).*method)(ctx.get(), req, &out);
+    if (s.ok()) c = out;
+    return s;
+  };
+  ASSERT_TRUE(act(&Stub::RequestClaimDocuments, v1::RequestClaimDocumentsRequest()).ok());
+  EXPECT_EQ(c.state(), v1::CLAIM_STATE_DOCUMENTATION_REQUESTED);
+  v1::AttachClaimDocumentRequest photo;
+  photo.set_kind(v1::DOCUMENT_KIND_PHOTO);
+  photo.set_content_type("image/png");
+  photo.set_content(std::string("\x89PNG\r\n\x1a\n", 8) + "pixels");
+  ASSERT_TRUE(act(&Stub::AttachClaimDocument, photo).ok());
+  EXPECT_EQ(c.documents_size(), 1);
+
+  // A bounced contact address blocks the review until it is confirmed.
+  {
+    v1::ReportContactBouncedRequest bounced;
+    bounced.set_name(e.name());
+    Enrollment out;
+    auto ctx = TestServer::As("service");
+    ASSERT_TRUE(stub_->ReportContactBounced(ctx.get(), bounced, &out).ok());
+    EXPECT_EQ(out.contact_status(), v1::CONTACT_STATUS_BOUNCED);
+  }
+  grpc::Status blocked = act(&Stub::StartClaimReview, v1::StartClaimReviewRequest());
+  EXPECT_EQ(blocked.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(blocked.error_message().find("bouncing"), std::string::npos);
+  Ok(&Stub::VerifyEnrollmentContact, v1::VerifyEnrollmentContactRequest(), e);
+
+  ASSERT_TRUE(act(&Stub::StartClaimReview, v1::StartClaimReviewRequest()).ok());
+  EXPECT_EQ(c.state(), v1::CLAIM_STATE_UNDER_REVIEW);
+  // 5 business days (40 working hours) from Thursday 11:00 in Amsterdam.
+  EXPECT_EQ(absl::FromUnixSeconds(c.expected_decision_time().seconds()), Utc(3, 19, 10));
+
+  // Waiting on the customer pauses the clock; the weekend and the waiting
+  // time do not count, and the customer is told the new date.
+  server_.clock().Set(Utc(3, 13, 10));
+  ASSERT_TRUE(act(&Stub::AwaitClaimDocuments, v1::AwaitClaimDocumentsRequest()).ok());
+  EXPECT_EQ(c.state(), v1::CLAIM_STATE_WAITING_DOCUMENTS);
+  EXPECT_FALSE(c.has_expected_decision_time());
+  server_.clock().Set(Utc(3, 16, 10));
+  ASSERT_TRUE(act(&Stub::ResumeClaimReview, v1::ResumeClaimReviewRequest()).ok());
+  EXPECT_EQ(absl::FromUnixSeconds(c.expected_decision_time().seconds()), Utc(3, 20, 10));
+  server_.Pump();
+  auto told = server_.SpoolFor("claim.review_started");
+  ASSERT_EQ(told.size(), 2u);
+  EXPECT_NE(told[0].body().find("19-03-2026"), std::string::npos);
+  EXPECT_NE(told[1].body().find("20-03-2026"), std::string::npos);
+
+  v1::ResolveClaimRequest resolve;
+  resolve.set_resolution(v1::RESOLUTION_REIMBURSEMENT);
+  EXPECT_EQ(act(&Stub::ResolveClaim, resolve).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_TRUE(NamesField(act(&Stub::ResolveClaim, resolve, "approver"), "reimbursement.minor_units"));
+  resolve.mutable_reimbursement()->set_currency_code("USD");
+  resolve.mutable_reimbursement()->set_minor_units(25000);
+  ASSERT_TRUE(act(&Stub::ResolveClaim, resolve, "approver").ok());
+  EXPECT_EQ(c.state(), v1::CLAIM_STATE_RESOLVED);
+  ASSERT_EQ(c.slas_size(), 1);
+  EXPECT_EQ(c.slas(0).status(), v1::SLA_STATUS_STOPPED);
+  EXPECT_EQ(c.slas(0).pause_count(), 1);
+  server_.Pump();
+  auto resolved = server_.SpoolFor("claim.resolved");
+  ASSERT_EQ(resolved.size(), 1u);
+  EXPECT_NE(resolved[0].body().find("reimbursement USD 250.00"), std::string::npos);
+}
+
+TEST_F(ProtectionServerTest, TheftNeedsAPoliceReportBeforeReview) {
+  Enrollment e;
+  ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", NewEnrollment("basic"), &e).ok());
+  v1::ReportClaimRequest report;
+  report.set_plan_number(e.plan_number());
+  report.set_channel(v1::CLAIM_CHANNEL_WEB);
+  report.set_peril(v1::PERIL_THEFT);
+  report.set_incident_date("2026-03-02");
+  report.set_description("Stolen on the train");
+  report.set_device(kImei);
+  v1::Claim c;
+  auto ctx = TestServer::As("cs_agent");
+  ASSERT_TRUE(stub_->ReportClaim(ctx.get(), report, &c).ok());
+  v1::StartClaimReviewRequest start;
+  start.set_name(c.name());
+  auto ctx2 = TestServer::As("cs_agent");
+  grpc::Status s = stub_->StartClaimReview(ctx2.get(), start, &c);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("police report"), std::string::npos);
+}
+
 TEST(PlanNumberTest, FormatAndCheckDigit) {
   const std::string n = workflow::FormatPlanNumber("48217730");
   EXPECT_EQ(n.substr(0, 13), "DP-4821-7730-");
