@@ -222,6 +222,24 @@ TEST_F(ProtectionServerTest, CoverageRulesDenyAndExplain) {
     explained += m.body().find("the device is not on the plan") != std::string::npos;
   }
   EXPECT_EQ(explained, 3);
+  // Once cancelled, nothing is covered any more.
+  v1::CancelEnrollmentRequest cancel;
+  cancel.set_reason("Customer moved abroad");
+  Ok(&Stub::CancelEnrollment, cancel, e);
+  v1::ReportClaimRequest late;
+  late.set_plan_number(e.plan_number());
+  late.set_channel(v1::CLAIM_CHANNEL_WEB);
+  late.set_peril(v1::PERIL_THEFT);
+  late.set_incident_date("2026-03-02");
+  late.set_description("Stolen");
+  late.set_device(kImei);
+  v1::Claim lapsed;
+  {
+    auto ctx = TestServer::As("cs_agent");
+    ASSERT_TRUE(stub_->ReportClaim(ctx.get(), late, &lapsed).ok());
+  }
+  ASSERT_EQ(lapsed.denial_reasons_size(), 1);
+  EXPECT_EQ(lapsed.denial_reasons(0), v1::DENIAL_REASON_ENROLLMENT_LAPSED);
   // A plan number with a wrong check digit is refused naming the field.
   v1::ReportClaimRequest bad;
   bad.set_plan_number(e.plan_number().substr(0, 13) + (e.plan_number()[13] == '0' ? "1" : "0"));
@@ -334,6 +352,27 @@ TEST_F(ProtectionServerTest, TheftNeedsAPoliceReportBeforeReview) {
   grpc::Status s = stub_->StartClaimReview(ctx2.get(), start, &c);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(s.error_message().find("police report"), std::string::npos);
+  // An approver may deny it with a reason code.
+  v1::DenyClaimRequest deny;
+  deny.set_name(c.name());
+  auto ctx3 = TestServer::As("approver");
+  EXPECT_TRUE(NamesField(stub_->DenyClaim(ctx3.get(), deny, &c), "reason"));
+  deny.set_reason(v1::DENIAL_REASON_NOT_SUPPORTED_BY_EVIDENCE);
+  deny.set_note("No police report after three requests");
+  auto ctx4 = TestServer::As("approver");
+  ASSERT_TRUE(stub_->DenyClaim(ctx4.get(), deny, &c).ok());
+  EXPECT_EQ(c.state(), v1::CLAIM_STATE_DENIED);
+  v1::ListClaimsRequest list;
+  list.set_state(v1::CLAIM_STATE_DENIED);
+  v1::ListClaimsResponse denied;
+  auto ctx5 = TestServer::As("team_lead");
+  ASSERT_TRUE(stub_->ListClaims(ctx5.get(), list, &denied).ok());
+  EXPECT_EQ(denied.claims_size(), 1);
+  v1::ClaimBoard board;
+  auto ctx6 = TestServer::As("team_lead");
+  ASSERT_TRUE(stub_->GetClaimBoard(ctx6.get(), v1::GetClaimBoardRequest(), &board).ok());
+  EXPECT_EQ(board.columns(5).state(), "DENIED");
+  EXPECT_EQ(board.columns(5).count(), 1);
 }
 
 TEST(PlanNumberTest, FormatAndCheckDigit) {
