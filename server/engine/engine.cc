@@ -327,6 +327,18 @@ absl::StatusOr<CaseView> Engine::Act(const std::string& kind, const std::string&
 }
 
 absl::Status Engine::FireTimer(const storage::QueueItem& timer) {
+  // A concurrent change of the case makes the commit fail with ABORTED:
+  // decide again on the new version. If the timer itself is gone, every
+  // attempt aborts and the last error is returned.
+  absl::Status last;
+  for (int attempt = 0; attempt < kConflictRetries; ++attempt) {
+    last = FireTimerOnce(timer);
+    if (!absl::IsAborted(last)) return last;
+  }
+  return last;
+}
+
+absl::Status Engine::FireTimerOnce(const storage::QueueItem& timer) {
   auto stored = repo_->GetCase(timer.case_id);
   if (!stored.ok()) {
     if (absl::IsNotFound(stored.status())) return repo_->Complete(storage::Queue::kTimers, timer);

@@ -128,6 +128,7 @@ class Engine {
                                   const std::string& request_id,
                                   const storage::QueueItem* consume_timer);
   absl::StatusOr<const workflow::Workflow*> Require(const std::string& kind) const;
+  absl::Status FireTimerOnce(const storage::QueueItem& timer);
   absl::StatusOr<CaseView> Load(const std::string& kind, const std::string& case_id);
   void FillSlas(CaseView* view) const;
   absl::StatusOr<int> Recompute(const std::string& kind, const ListFilter& filter,
