@@ -11,6 +11,7 @@
 #define CASEWORK_STORAGE_REPOSITORY_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -177,10 +178,11 @@ class Repository {
       const std::string& after_case_id, const std::string& after_name,
       int limit) = 0;
 
-  // Puts a dead letter back in the outbox, due at `due`.
-  virtual absl::Status RetryDeadLetter(const std::string& case_id,
-                                       const std::string& name,
-                                       absl::Time due) = 0;
+  // Puts a dead letter back in the outbox, due at `due`, with its payload
+  // passed through `rewrite` when given (e.g. to reset an attempt count).
+  virtual absl::Status RetryDeadLetter(
+      const std::string& case_id, const std::string& name, absl::Time due,
+      const std::function<std::string(const std::string&)>& rewrite = nullptr) = 0;
 
   // The earliest due time in `queue`, or nullopt when it is empty.
   virtual absl::StatusOr<std::optional<absl::Time>> NextDue(Queue queue) = 0;

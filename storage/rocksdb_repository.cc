@@ -120,9 +120,9 @@ class RocksDbRepository : public Repository {
   absl::StatusOr<std::vector<QueueItem>> ListDeadLetters(
       const std::string& after_case_id, const std::string& after_name,
       int limit) override;
-  absl::Status RetryDeadLetter(const std::string& case_id,
-                               const std::string& name,
-                               absl::Time due) override;
+  absl::Status RetryDeadLetter(
+      const std::string& case_id, const std::string& name, absl::Time due,
+      const std::function<std::string(const std::string&)>& rewrite) override;
   absl::StatusOr<std::optional<absl::Time>> NextDue(Queue queue) override;
   absl::StatusOr<int64_t> QueueSize(Queue queue) override;
   absl::StatusOr<StoredRecord> GetRecord(const std::string& space,
@@ -610,9 +610,9 @@ absl::StatusOr<std::vector<QueueItem>> RocksDbRepository::ListDeadLetters(
   return out;
 }
 
-absl::Status RocksDbRepository::RetryDeadLetter(const std::string& case_id,
-                                                const std::string& name,
-                                                absl::Time due) {
+absl::Status RocksDbRepository::RetryDeadLetter(
+    const std::string& case_id, const std::string& name, absl::Time due,
+    const std::function<std::string(const std::string&)>& rewrite) {
   StripeLock lock(this, {CaseLockKey(case_id)});
   std::string payload;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kDead),
@@ -624,6 +624,7 @@ absl::Status RocksDbRepository::RetryDeadLetter(const std::string& case_id,
   rocksdb::WriteBatch batch;
   batch.Delete(cf(kDead), DeadKey(case_id, name));
   batch.Merge(cf(kCounters), "queue/dead", EncodeInt64(-1));
+  if (rewrite) payload = rewrite(payload);
   BatchPutQueueItem(&batch, Queue::kOutbox, QueueItem{case_id, name, due, payload, 0});
   return Write(&batch, "retry dead letter");
 }

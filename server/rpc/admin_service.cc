@@ -1,5 +1,7 @@
 #include "server/rpc/admin_service.h"
 
+#include "casework/internal/records.pb.h"
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
@@ -32,14 +34,85 @@ class AdminService final : public v1::AdminService::CallbackService {
  public:
   AdminService(notify::TemplateStore* templates, sla::CalendarStore* calendars,
                engine::Engine* engine, directory::StoredAccountDirectory* accounts,
-               directory::StoredProfileDirectory* profiles, const Clock* clock, RpcEnv env)
+               directory::StoredProfileDirectory* profiles, storage::Repository* repo,
+               const Clock* clock, RpcEnv env)
       : templates_(templates),
         calendars_(calendars),
         engine_(engine),
         accounts_(accounts),
         profiles_(profiles),
+        repo_(repo),
         clock_(clock),
         env_(env) {}
+
+  ServerUnaryReactor* ListDeadLetters(CallbackServerContext* ctx,
+                                      const v1::ListDeadLettersRequest* req,
+                                      v1::ListDeadLettersResponse* resp) override {
+    return Serve(env_, ctx, kService, "ListDeadLetters", [=](const Actor& who) -> absl::Status {
+      if (who.role != workflow::kAdmin && who.role != workflow::kTeamLead) {
+        return absl::PermissionDeniedError("ListDeadLetters requires role admin or team_lead");
+      }
+      if (req->page_size() < 0) return InvalidField("page_size", "must not be negative");
+      const int limit = req->page_size() == 0 ? 50 : std::min(req->page_size(), 500);
+      auto after = engine::DecodePageToken(req->page_token(), "dead_letters");
+      if (!after.ok()) return after.status();
+      const size_t split = after->find('\n');
+      const std::string after_case = split == std::string::npos ? "" : after->substr(0, split);
+      const std::string after_name = split == std::string::npos ? "" : after->substr(split + 1);
+      auto items = repo_->ListDeadLetters(after_case, after_name, limit + 1);
+      if (!items.ok()) return items.status();
+      for (size_t i = 0; i < items->size(); ++i) {
+        const auto& item = (*items)[i];
+        if (static_cast<int>(i) == limit) {
+          const auto& last = (*items)[i - 1];
+          resp->set_next_page_token(
+              engine::EncodePageToken("dead_letters", last.case_id + "\n" + last.name));
+          break;
+        }
+        internal::OutboxMessage m;
+        if (!m.ParseFromString(item.payload)) {
+          return absl::DataLossError(absl::StrCat("dead letter ", item.name, " is damaged"));
+        }
+        auto* out = resp->add_dead_letters();
+        out->set_name(absl::StrCat("deadLetters/", item.name));
+        out->set_case_id(item.case_id);
+        out->set_template_id(m.template_id());
+        out->set_channel(m.channel());
+        out->set_attempts(m.attempts());
+        out->set_last_error(m.last_error());
+        *out->mutable_create_time() = m.create_time();
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* RetryDeadLetter(CallbackServerContext* ctx,
+                                      const v1::RetryDeadLetterRequest* req,
+                                      v1::DeadLetter* resp) override {
+    return Serve(env_, ctx, kService, "RetryDeadLetter", [=](const Actor& who) -> absl::Status {
+      if (who.role != workflow::kAdmin) {
+        return absl::PermissionDeniedError("RetryDeadLetter requires role admin");
+      }
+      // Dedupe keys are "{case id}-{event sequence}".
+      auto key = ParseName(req->name(), "deadLetters");
+      if (!key.ok()) return key.status();
+      const size_t dash = key->rfind('-');
+      if (dash == std::string::npos || dash == 0) {
+        return InvalidField("name", "must look like deadLetters/{case id}-{sequence}");
+      }
+      auto retried = repo_->RetryDeadLetter(
+          key->substr(0, dash), *key, clock_->Now(), [](const std::string& payload) {
+            internal::OutboxMessage m;
+            if (!m.ParseFromString(payload)) return payload;
+            m.set_attempts(0);  // a full round of attempts again
+            return m.SerializeAsString();
+          });
+      if (!retried.ok()) return retried;
+      resp->set_name(req->name());
+      resp->set_case_id(key->substr(0, dash));
+      return absl::OkStatus();
+    });
+  }
 
   ServerUnaryReactor* GetProfile(CallbackServerContext* ctx, const v1::GetProfileRequest* req,
                                  v1::CustomerProfile* resp) override {
@@ -261,6 +334,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   engine::Engine* engine_;
   directory::StoredAccountDirectory* accounts_;
   directory::StoredProfileDirectory* profiles_;
+  storage::Repository* repo_;
   const Clock* clock_;
   RpcEnv env_;
 };
@@ -270,9 +344,9 @@ class AdminService final : public v1::AdminService::CallbackService {
 std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(
     notify::TemplateStore* templates, sla::CalendarStore* calendars, engine::Engine* engine,
     directory::StoredAccountDirectory* accounts, directory::StoredProfileDirectory* profiles,
-    const Clock* clock, RpcEnv env) {
-  return std::make_unique<AdminService>(templates, calendars, engine, accounts, profiles, clock,
-                                        env);
+    storage::Repository* repo, const Clock* clock, RpcEnv env) {
+  return std::make_unique<AdminService>(templates, calendars, engine, accounts, profiles, repo,
+                                        clock, env);
 }
 
 }  // namespace casework::rpc

@@ -17,7 +17,7 @@ namespace casework::rpc {
 std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(
     notify::TemplateStore* templates, sla::CalendarStore* calendars, engine::Engine* engine,
     directory::StoredAccountDirectory* accounts, directory::StoredProfileDirectory* profiles,
-    const Clock* clock, RpcEnv env);
+    storage::Repository* repo, const Clock* clock, RpcEnv env);
 
 }  // namespace casework::rpc
 
