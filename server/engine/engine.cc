@@ -253,7 +253,6 @@ absl::StatusOr<CaseView> Engine::Load(const std::string& kind, const std::string
     // Another procedure's case: for this service it does not exist.
     return absl::NotFoundError(absl::StrCat("case ", case_id, " not found"));
   }
-  FillSlas(&view);
   return view;
 }
 
@@ -267,7 +266,7 @@ absl::StatusOr<CaseView> Engine::Create(const std::string& kind,
   const storage::UniqueKey request_key{"request_id", absl::StrCat(kind, "/", request_id)};
   if (!request_id.empty()) {
     auto owner = repo_->LookupUnique(request_key);
-    if (owner.ok()) return Load(kind, *owner);
+    if (owner.ok()) return Get(kind, *owner);
     if (!absl::IsNotFound(owner.status())) return owner.status();
   }
   const absl::Time now = clock_->Now();
@@ -283,7 +282,7 @@ absl::StatusOr<CaseView> Engine::Create(const std::string& kind,
   if (absl::IsAlreadyExists(created.status()) && !request_id.empty()) {
     // A concurrent call with the same request id won the race.
     auto owner = repo_->LookupUnique(request_key);
-    if (owner.ok()) return Load(kind, *owner);
+    if (owner.ok()) return Get(kind, *owner);
   }
   if (absl::IsAborted(created.status())) {
     return absl::AlreadyExistsError(absl::StrCat("case ", before.id(), " already exists"));
@@ -491,7 +490,9 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
 }
 
 absl::StatusOr<CaseView> Engine::Get(const std::string& kind, const std::string& case_id) {
-  return Load(kind, case_id);
+  auto view = Load(kind, case_id);
+  if (view.ok()) FillSlas(&*view);
+  return view;
 }
 
 absl::StatusOr<CasePage> Engine::List(const std::string& kind, const ListFilter& filter,

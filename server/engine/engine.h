@@ -129,6 +129,8 @@ class Engine {
                                   const storage::QueueItem* consume_timer);
   absl::StatusOr<const workflow::Workflow*> Require(const std::string& kind) const;
   absl::Status FireTimerOnce(const storage::QueueItem& timer);
+  // The stored case without its SLA views (callers that return the case to
+  // a client use Get, which computes them).
   absl::StatusOr<CaseView> Load(const std::string& kind, const std::string& case_id);
   void FillSlas(CaseView* view) const;
   absl::StatusOr<int> Recompute(const std::string& kind, const ListFilter& filter,
