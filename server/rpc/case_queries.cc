@@ -7,6 +7,11 @@
 
 namespace casework::rpc {
 
+std::string EnumPrefix(const google::protobuf::EnumDescriptor* descriptor) {
+  const std::string zero = descriptor->FindValueByNumber(0)->name();
+  return zero.substr(0, zero.size() - std::string("UNSPECIFIED").size());
+}
+
 absl::StatusOr<engine::CaseView> GetCase(engine::Engine* engine, const std::string& kind,
                                          const std::string& collection, const std::string& name) {
   auto id = ParseName(name, collection);

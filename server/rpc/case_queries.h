@@ -10,11 +10,46 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "google/protobuf/generated_enum_reflection.h"
 #include "casework/v1/common.pb.h"
 #include "google/protobuf/repeated_field.h"
 #include "server/engine/engine.h"
 
 namespace casework::rpc {
+
+// State enums are named "<PREFIX>_UNSPECIFIED", "<PREFIX>_<STATE>"; cases
+// store "<STATE>". The prefix is taken from the zero value's name.
+std::string EnumPrefix(const google::protobuf::EnumDescriptor* descriptor);
+
+// The stored state name of an API state value ("" for the zero value).
+template <typename Enum>
+std::string StateKey(Enum value) {
+  const auto* d = google::protobuf::GetEnumDescriptor<Enum>();
+  const auto* v = d->FindValueByNumber(static_cast<int>(value));
+  if (v == nullptr || v->number() == 0) return "";
+  return v->name().substr(EnumPrefix(d).size());
+}
+
+// The API state value of a stored state name (the zero value if unknown).
+template <typename Enum>
+Enum StateValue(const std::string& key) {
+  const auto* d = google::protobuf::GetEnumDescriptor<Enum>();
+  const auto* v = d->FindValueByName(EnumPrefix(d) + key);
+  return static_cast<Enum>(v == nullptr ? 0 : v->number());
+}
+
+// One page of cases of `kind` matching `filter`, converted with `convert`.
+template <typename T, typename Convert>
+absl::Status FillList(engine::Engine* engine, const std::string& kind,
+                      const engine::ListFilter& filter, const std::string& page_token,
+                      int page_size, google::protobuf::RepeatedPtrField<T>* out,
+                      std::string* next_page_token, Convert convert) {
+  auto page = engine->List(kind, filter, page_token, page_size);
+  if (!page.ok()) return page.status();
+  for (const auto& c : page->cases) *out->Add() = convert(c);
+  *next_page_token = page->next_page_token;
+  return absl::OkStatus();
+}
 
 // The case named `name` ("{collection}/{id}") of `kind`.
 absl::StatusOr<engine::CaseView> GetCase(engine::Engine* engine, const std::string& kind,

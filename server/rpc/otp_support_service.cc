@@ -61,20 +61,15 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
       }
       const v1::EscalationTarget target = req->escalation_target();
       auto filter = OneFilter(
-          {{"state", {"state", req->state() == v1::OTP_STATE_UNSPECIFIED
-                                   ? ""
-                                   : v1::OtpState_Name(req->state()).substr(10)}},
+          {{"state", {"state", StateKey(req->state())}},
            {"profile_id", {"profile_id", req->profile_id()}},
            {"escalation_target",
             {"escalation", target == v1::ESCALATION_TARGET_PRODUCT ? "product"
                            : target == v1::ESCALATION_TARGET_OPS   ? "ops"
                                                                    : ""}}});
       if (!filter.ok()) return filter.status();
-      auto page = engine_->List(kKind, *filter, req->page_token(), req->page_size());
-      if (!page.ok()) return page.status();
-      for (const auto& c : page->cases) *resp->add_otp_tickets() = ToOtpTicket(c);
-      resp->set_next_page_token(page->next_page_token);
-      return absl::OkStatus();
+      return FillList(engine_, kKind, *filter, req->page_token(), req->page_size(),
+                      resp->mutable_otp_tickets(), resp->mutable_next_page_token(), ToOtpTicket);
     });
   }
 
@@ -172,9 +167,7 @@ v1::OtpTicket ToOtpTicket(const engine::CaseView& view) {
   v1::OtpTicket out;
   out.set_name(absl::StrCat(kCollection, "/", r.id()));
   out.set_profile_id(o.profile_id());
-  v1::OtpState state = v1::OTP_STATE_UNSPECIFIED;
-  v1::OtpState_Parse(absl::StrCat("OTP_STATE_", r.state()), &state);
-  out.set_state(state);
+  out.set_state(StateValue<v1::OtpState>(r.state()));
   *out.mutable_passed_questions() = o.passed_questions();
   out.set_tried_sms(o.tried_sms());
   out.set_tried_email(o.tried_email());

@@ -127,11 +127,8 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
                                {"email", {"email", absl::AsciiStrToLower(req->email())}},
                                {"device", {"device", req->device()}}});
       if (!filter.ok()) return filter.status();
-      auto page = engine_->List(kKind, *filter, req->page_token(), req->page_size());
-      if (!page.ok()) return page.status();
-      for (const auto& c : page->cases) *resp->add_enrollments() = ToEnrollment(c);
-      resp->set_next_page_token(page->next_page_token);
-      return absl::OkStatus();
+      return FillList(engine_, kKind, *filter, req->page_token(), req->page_size(),
+                      resp->mutable_enrollments(), resp->mutable_next_page_token(), ToEnrollment);
     });
   }
 
@@ -215,16 +212,11 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
                                  v1::ListClaimsResponse* resp) override {
     return Serve(env_, ctx, kService, "ListClaims", [=](const Actor&) -> absl::Status {
       if (!v1::ClaimState_IsValid(req->state())) return InvalidField("state", "unknown value");
-      auto filter = OneFilter({{"state", {"state", req->state() == v1::CLAIM_STATE_UNSPECIFIED
-                                                       ? ""
-                                                       : v1::ClaimState_Name(req->state()).substr(12)}},
+      auto filter = OneFilter({{"state", {"state", StateKey(req->state())}},
                                {"plan_number", {"plan_number", req->plan_number()}}});
       if (!filter.ok()) return filter.status();
-      auto page = engine_->List(kClaimKind, *filter, req->page_token(), req->page_size());
-      if (!page.ok()) return page.status();
-      for (const auto& c : page->cases) *resp->add_claims() = ToClaim(c);
-      resp->set_next_page_token(page->next_page_token);
-      return absl::OkStatus();
+      return FillList(engine_, kClaimKind, *filter, req->page_token(), req->page_size(),
+                      resp->mutable_claims(), resp->mutable_next_page_token(), ToClaim);
     });
   }
 
@@ -373,9 +365,7 @@ v1::Enrollment ToEnrollment(const engine::CaseView& view) {
   v1::Enrollment out;
   out.set_name(absl::StrCat(kCollection, "/", r.id()));
   out.set_plan_number(e.plan_number());
-  v1::EnrollmentState state = v1::ENROLLMENT_STATE_UNSPECIFIED;
-  v1::EnrollmentState_Parse(absl::StrCat("ENROLLMENT_STATE_", r.state()), &state);
-  out.set_state(state);
+  out.set_state(StateValue<v1::EnrollmentState>(r.state()));
   out.set_plan_id(e.plan_id());
   *out.mutable_contact() = e.contact();
   out.set_contact_status(e.contact_status());
@@ -394,9 +384,7 @@ v1::Claim ToClaim(const engine::CaseView& view) {
   out.set_name(absl::StrCat(kClaims, "/", r.id()));
   out.set_plan_number(c.plan_number());
   out.set_enrollment(absl::StrCat(kCollection, "/", c.enrollment_id()));
-  v1::ClaimState state = v1::CLAIM_STATE_UNSPECIFIED;
-  v1::ClaimState_Parse(absl::StrCat("CLAIM_STATE_", r.state()), &state);
-  out.set_state(state);
+  out.set_state(StateValue<v1::ClaimState>(r.state()));
   out.set_channel(c.channel());
   out.set_peril(c.peril());
   out.set_incident_date(c.incident_date());

@@ -17,17 +17,6 @@ constexpr char kService[] = "casework.v1.TradeInService";
 constexpr char kCollection[] = "tradeIns";
 constexpr char kKind[] = "trade_in";
 
-std::string StateName(v1::TradeInState s) {
-  const std::string full = v1::TradeInState_Name(s);
-  return full.substr(std::string("TRADE_IN_STATE_").size());
-}
-
-v1::TradeInState StateValue(const std::string& name) {
-  v1::TradeInState s = v1::TRADE_IN_STATE_UNSPECIFIED;
-  v1::TradeInState_Parse(absl::StrCat("TRADE_IN_STATE_", name), &s);
-  return s;
-}
-
 class TradeInService final : public v1::TradeInService::CallbackService {
  public:
   TradeInService(engine::Engine* engine, RpcEnv env) : engine_(engine), env_(env) {}
@@ -63,11 +52,8 @@ class TradeInService final : public v1::TradeInService::CallbackService {
     return Serve(env_, ctx, kService, "ListTradeIns", [=](const Actor&) -> absl::Status {
       auto filter = FilterOf(*req);
       if (!filter.ok()) return filter.status();
-      auto page = engine_->List(kKind, *filter, req->page_token(), req->page_size());
-      if (!page.ok()) return page.status();
-      for (const auto& c : page->cases) *resp->add_trade_ins() = ToTradeIn(c);
-      resp->set_next_page_token(page->next_page_token);
-      return absl::OkStatus();
+      return FillList(engine_, kKind, *filter, req->page_token(), req->page_size(),
+                      resp->mutable_trade_ins(), resp->mutable_next_page_token(), ToTradeIn);
     });
   }
 
@@ -195,9 +181,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
 
   static absl::StatusOr<engine::ListFilter> FilterOf(const v1::ListTradeInsRequest& req) {
     if (!v1::TradeInState_IsValid(req.state())) return InvalidField("state", "unknown value");
-    return OneFilter({{"state", {"state", req.state() == v1::TRADE_IN_STATE_UNSPECIFIED
-                                              ? ""
-                                              : StateName(req.state())}},
+    return OneFilter({{"state", {"state", StateKey(req.state())}},
                       {"v_number", {"v_number", req.v_number()}},
                       {"s_number", {"s_number", req.s_number()}},
                       {"assignee", {"assignee", req.assignee()}}});
@@ -216,7 +200,7 @@ v1::TradeIn ToTradeIn(const engine::CaseView& view) {
   out.set_name(absl::StrCat(kCollection, "/", r.id()));
   out.set_v_number(t.v_number());
   out.set_s_number(t.s_number());
-  out.set_state(StateValue(r.state()));
+  out.set_state(StateValue<v1::TradeInState>(r.state()));
   out.set_problem(t.problem());
   out.set_problem_note(t.problem_note());
   out.set_product_name(t.product_name());

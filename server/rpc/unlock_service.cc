@@ -18,12 +18,6 @@ constexpr char kService[] = "casework.v1.UnlockService";
 constexpr char kCollection[] = "unlockRequests";
 constexpr char kKind[] = "unlock";
 
-v1::UnlockState StateValue(const std::string& name) {
-  v1::UnlockState s = v1::UNLOCK_STATE_UNSPECIFIED;
-  v1::UnlockState_Parse(absl::StrCat("UNLOCK_STATE_", name), &s);
-  return s;
-}
-
 class UnlockService final : public v1::UnlockService::CallbackService {
  public:
   UnlockService(engine::Engine* engine, directory::AccountDirectory* accounts, RpcEnv env)
@@ -71,19 +65,15 @@ class UnlockService final : public v1::UnlockService::CallbackService {
     return Serve(env_, ctx, kService, "ListUnlockRequests", [=](const Actor&) -> absl::Status {
       if (!v1::UnlockState_IsValid(req->state())) return InvalidField("state", "unknown value");
       auto filter = OneFilter(
-          {{"state", {"state", req->state() == v1::UNLOCK_STATE_UNSPECIFIED
-                                   ? ""
-                                   : v1::UnlockState_Name(req->state()).substr(13)}},
+          {{"state", {"state", StateKey(req->state())}},
            {"account_number", {"account_number", req->account_number()}},
            {"imei", {"imei", req->imei()}},
            {"repeated_identity_failures",
             {"attention", req->repeated_identity_failures() ? "identity_failures" : ""}}});
       if (!filter.ok()) return filter.status();
-      auto page = engine_->List(kKind, *filter, req->page_token(), req->page_size());
-      if (!page.ok()) return page.status();
-      for (const auto& c : page->cases) *resp->add_unlock_requests() = ToUnlockRequest(c);
-      resp->set_next_page_token(page->next_page_token);
-      return absl::OkStatus();
+      return FillList(engine_, kKind, *filter, req->page_token(), req->page_size(),
+                      resp->mutable_unlock_requests(), resp->mutable_next_page_token(),
+                      ToUnlockRequest);
     });
   }
 
@@ -175,7 +165,7 @@ v1::UnlockRequest ToUnlockRequest(const engine::CaseView& view) {
   v1::UnlockRequest out;
   out.set_name(absl::StrCat(kCollection, "/", r.id()));
   out.set_account_number(u.account_number());
-  out.set_state(StateValue(r.state()));
+  out.set_state(StateValue<v1::UnlockState>(r.state()));
   out.set_identity_failures(u.identity_failures());
   out.set_imei(u.imei());
   out.set_device_model(u.device_model());
