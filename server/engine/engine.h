@@ -79,7 +79,10 @@ class Engine {
                                const workflow::Actor& actor,
                                const google::protobuf::Message& input);
 
+  // The case with its SLA views, for returning to a client.
   absl::StatusOr<CaseView> Get(const std::string& kind, const std::string& case_id);
+  // The stored case without SLA views (cheaper; for reading its fields).
+  absl::StatusOr<CaseView> Load(const std::string& kind, const std::string& case_id);
 
   absl::StatusOr<CasePage> List(const std::string& kind, const ListFilter& filter,
                                 const std::string& page_token, int page_size);
@@ -129,9 +132,6 @@ class Engine {
                                   const storage::QueueItem* consume_timer);
   absl::StatusOr<const workflow::Workflow*> Require(const std::string& kind) const;
   absl::Status FireTimerOnce(const storage::QueueItem& timer);
-  // The stored case without its SLA views (callers that return the case to
-  // a client use Get, which computes them).
-  absl::StatusOr<CaseView> Load(const std::string& kind, const std::string& case_id);
   void FillSlas(CaseView* view) const;
   absl::StatusOr<int> Recompute(const std::string& kind, const ListFilter& filter,
                                 const std::function<bool(const CaseRecord&)>& wanted);

@@ -72,7 +72,7 @@ absl::StatusOr<engine::CaseView> ActOnCase(
   if (!id.ok()) return id.status();
   auto version = ParseEtag(etag);
   if (!version.ok()) return version.status();
-  auto current = engine->Get(kind, *id);
+  auto current = engine->Load(kind, *id);
   if (!current.ok()) return current.status();
   auto input = make_input(*current);
   if (!input.ok()) return input.status();

@@ -339,7 +339,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
           engine_, kClaimKind, kClaims, req.name(), req.etag(), action, who,
           [&](const engine::CaseView& current)
               -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
-            auto enrollment = engine_->Get(kKind, current.record.claim().enrollment_id());
+            auto enrollment = engine_->Load(kKind, current.record.claim().enrollment_id());
             if (!enrollment.ok()) return enrollment.status();
             auto input = ClaimInputFor(*enrollment);
             if (!input.ok()) return input.status();
