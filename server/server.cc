@@ -140,15 +140,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   if (auto st = s->templates->InstallDefaults(s->clock->Now()); !st.ok()) return st;
   if (auto st = s->engine->LoadBoardMetrics(); !st.ok()) return st;
 
-  s->router = std::make_unique<notify::Router>();
-  std::vector<std::shared_ptr<notify::Notifier>> sinks;
-  if (!config.notifier().spool_dir().empty()) {
-    sinks.push_back(notify::NewSpoolNotifier(config.notifier().spool_dir()));
-  }
-  if (config.notifier().log()) sinks.push_back(notify::NewLogNotifier());
-  for (v1::Channel ch : {v1::CHANNEL_EMAIL, v1::CHANNEL_CHAT, v1::CHANNEL_SMS, v1::CHANNEL_WEBHOOK}) {
-    for (const auto& sink : sinks) s->router->Add(ch, sink);
-  }
+  auto router = notify::BuildRouter(config.notifier());
+  if (!router.ok()) return router.status();
+  s->router = *std::move(router);
   notify::RetryPolicy retry;
   retry.max_attempts = config.notifier().max_attempts();
   retry.initial_backoff = absl::Milliseconds(config.notifier().initial_backoff_ms());

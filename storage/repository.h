@@ -153,12 +153,12 @@ class Repository {
   // Items of `queue` due at or before `now` that nobody holds a lease on,
   // oldest first, at most `limit`. Each returned item is leased to `owner`
   // until now + lease and carries a fresh fencing token. Cost is
-  // proportional to the items due, not to all items.
-  virtual absl::StatusOr<std::vector<QueueItem>> Claim(Queue queue,
-                                                       absl::Time now,
-                                                       int limit,
-                                                       const std::string& owner,
-                                                       absl::Duration lease) = 0;
+  // proportional to the items due, not to all items. With `accept`, only
+  // items it returns true for are claimed (the others are skipped).
+  virtual absl::StatusOr<std::vector<QueueItem>> Claim(
+      Queue queue, absl::Time now, int limit, const std::string& owner,
+      absl::Duration lease,
+      const std::function<bool(const QueueItem&)>& accept = nullptr) = 0;
 
   // Removes a claimed item. ABORTED if the fencing token is not current.
   virtual absl::Status Complete(Queue queue, const QueueItem& item) = 0;

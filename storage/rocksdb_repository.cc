@@ -107,10 +107,10 @@ class RocksDbRepository : public Repository {
       const std::string& case_id, const std::string& attachment_id) override;
   absl::StatusOr<std::map<std::string, int64_t>> GetCounters(
       const std::string& prefix) override;
-  absl::StatusOr<std::vector<QueueItem>> Claim(Queue queue, absl::Time now,
-                                               int limit,
-                                               const std::string& owner,
-                                               absl::Duration lease) override;
+  absl::StatusOr<std::vector<QueueItem>> Claim(
+      Queue queue, absl::Time now, int limit, const std::string& owner,
+      absl::Duration lease,
+      const std::function<bool(const QueueItem&)>& accept) override;
   absl::Status Complete(Queue queue, const QueueItem& item) override;
   absl::Status Reschedule(Queue queue, const QueueItem& item,
                           absl::Time new_due,
@@ -516,7 +516,7 @@ absl::StatusOr<std::map<std::string, int64_t>> RocksDbRepository::GetCounters(
 
 absl::StatusOr<std::vector<QueueItem>> RocksDbRepository::Claim(
     Queue queue, absl::Time now, int limit, const std::string& owner,
-    absl::Duration lease) {
+    absl::Duration lease, const std::function<bool(const QueueItem&)>& accept) {
   std::vector<QueueItem> out;
   const char tag = QueueTag(queue);
   const std::string lower(1, tag);
@@ -537,6 +537,7 @@ absl::StatusOr<std::vector<QueueItem>> RocksDbRepository::Claim(
       return absl::DataLossError("damaged queue key");
     }
     item.payload = it->value().ToString();
+    if (accept && !accept(item)) continue;
     item.fencing_token = next_token_++;
     leases_[key] = Lease{owner, now + lease, item.fencing_token};
     out.push_back(std::move(item));

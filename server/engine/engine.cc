@@ -420,6 +420,8 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
     out.set_template_id(request->template_id);
     out.set_channel(request->channel);
     out.set_recipient(request->recipient);
+    out.set_brand(record.kind());
+    out.set_reference(wf.Reference(record));
     out.set_language_code(msg.language_code);
     out.set_subject(msg.subject);
     out.set_body(msg.body);

@@ -27,26 +27,57 @@ absl::Duration Backoff(const RetryPolicy& policy, int attempt, double jitter) {
   return d * (0.8 + 0.4 * jitter);
 }
 
-Dispatcher::Dispatcher(storage::Repository* repo, Notifier* notifier, const Clock* clock,
+// One lane per channel. Messages that cannot be parsed (or have no
+// channel) travel in the first lane, which dead-letters them.
+struct Dispatcher::Lane {
+  v1::Channel channel;
+  std::function<bool(const storage::QueueItem&)> accept;
+  std::unique_ptr<BackgroundLoop> loop;
+};
+
+Dispatcher::Dispatcher(storage::Repository* repo, Router* router, const Clock* clock,
                        metrics::Metrics* metrics, RetryPolicy policy)
     : repo_(repo),
-      notifier_(notifier),
+      router_(router),
       clock_(clock),
       metrics_(metrics),
       policy_(policy),
-      owner_(absl::StrCat("outbox-", getpid())),
-      loop_([this] { return Step(); }) {}
+      owner_(absl::StrCat("outbox-", getpid())) {
+  for (v1::Channel ch : {v1::CHANNEL_EMAIL, v1::CHANNEL_CHAT, v1::CHANNEL_SMS, v1::CHANNEL_WEBHOOK}) {
+    auto lane = std::make_unique<Lane>();
+    lane->channel = ch;
+    const bool catch_all = ch == v1::CHANNEL_EMAIL;
+    lane->accept = [ch, catch_all](const storage::QueueItem& item) {
+      internal::OutboxMessage m;
+      if (!m.ParseFromString(item.payload)) return catch_all;
+      switch (m.channel()) {
+        case v1::CHANNEL_EMAIL:
+        case v1::CHANNEL_CHAT:
+        case v1::CHANNEL_SMS:
+        case v1::CHANNEL_WEBHOOK:
+          return m.channel() == ch;
+        default:
+          return catch_all;
+      }
+    };
+    Lane* raw = lane.get();
+    lane->loop = std::make_unique<BackgroundLoop>([this, raw] { return Step(*raw); });
+    lanes_.push_back(std::move(lane));
+  }
+}
 
-void Dispatcher::Handle(const storage::QueueItem& item) {
+Dispatcher::~Dispatcher() { Stop(); }
+
+bool Dispatcher::Handle(const storage::QueueItem& item) {
   internal::OutboxMessage message;
   if (!message.ParseFromString(item.payload)) {
     Log(LogLevel::kError, "outbox_item_damaged", {{"case_id", item.case_id}, {"dedupe_key", item.name}});
     repo_->DeadLetter(item, item.payload).IgnoreError();
-    return;
+    return false;
   }
   const std::string channel = ChannelLabel(message.channel());
   const absl::Time started = clock_->Now();
-  absl::Status s = notifier_->Deliver(message);
+  absl::Status s = router_->Deliver(&message);
   const absl::Duration took = clock_->Now() - started;
   if (s.ok()) {
     absl::Status done = repo_->Complete(storage::Queue::kOutbox, item);
@@ -57,8 +88,7 @@ void Dispatcher::Handle(const storage::QueueItem& item) {
           {{"dedupe_key", item.name}, {"error", std::string(done.message())}});
     }
     metrics_->NotificationResult(channel, "delivered", took);
-    ++delivered_in_round_;
-    return;
+    return true;
   }
   message.set_attempts(message.attempts() + 1);
   message.set_last_error(std::string(s.message()));
@@ -68,7 +98,7 @@ void Dispatcher::Handle(const storage::QueueItem& item) {
         {{"dedupe_key", item.name}, {"channel", channel},
          {"attempts", absl::StrCat(message.attempts())}, {"error", std::string(s.message())}});
     repo_->DeadLetter(item, message.SerializeAsString()).IgnoreError();
-    return;
+    return false;
   }
   thread_local std::mt19937 rng(std::random_device{}());
   const double jitter = std::uniform_real_distribution<double>(0, 1)(rng);
@@ -79,19 +109,26 @@ void Dispatcher::Handle(const storage::QueueItem& item) {
        {"attempts", absl::StrCat(message.attempts())}, {"error", std::string(s.message())}});
   repo_->Reschedule(storage::Queue::kOutbox, item, retry_at, message.SerializeAsString())
       .IgnoreError();
+  return false;
 }
 
-int Dispatcher::RunOnce() {
-  delivered_in_round_ = 0;
+int Dispatcher::RunLane(Lane& lane) {
+  int delivered = 0;
   for (;;) {
-    auto due = repo_->Claim(storage::Queue::kOutbox, clock_->Now(), kBatch, owner_, kLease);
+    auto due = repo_->Claim(storage::Queue::kOutbox, clock_->Now(), kBatch, owner_, kLease,
+                            lane.accept);
     if (!due.ok()) {
       Log(LogLevel::kError, "outbox_claim_failed", {{"error", std::string(due.status().message())}});
       break;
     }
-    for (const auto& item : *due) Handle(item);
+    for (const auto& item : *due) delivered += Handle(item) ? 1 : 0;
     if (static_cast<int>(due->size()) < kBatch) break;
   }
+  UpdateGauges();
+  return delivered;
+}
+
+void Dispatcher::UpdateGauges() {
   if (auto pending = repo_->QueueSize(storage::Queue::kOutbox); pending.ok()) {
     metrics_->SetOutboxPending(*pending);
   }
@@ -99,22 +136,33 @@ int Dispatcher::RunOnce() {
     auto it = dead->find("queue/dead");
     metrics_->SetDeadLetters(it == dead->end() ? 0 : it->second);
   }
-  return delivered_in_round_;
 }
 
-absl::Time Dispatcher::Step() {
-  const int done = RunOnce();
+int Dispatcher::RunOnce() {
+  int delivered = 0;
+  for (auto& lane : lanes_) delivered += RunLane(*lane);
+  return delivered;
+}
+
+absl::Time Dispatcher::Step(Lane& lane) {
+  const int done = RunLane(lane);
   const absl::Time now = absl::Now();
   auto next = repo_->NextDue(storage::Queue::kOutbox);
   if (!next.ok() || !next->has_value()) return now + kMaxSleep;
-  // A due head that this round could not handle is leased (its work failed
-  // and waits for the lease to run out): look again in a second, not at once.
+  // The due head may belong to another lane, or be leased while its
+  // delivery runs: look again in a second, not at once.
   const absl::Duration min_sleep = done == 0 ? absl::Seconds(1) : absl::Milliseconds(10);
   return std::min(std::max(**next, now + min_sleep), now + kMaxSleep);
 }
 
-void Dispatcher::Start() { loop_.Start(); }
-void Dispatcher::Stop() { loop_.Stop(); }
-void Dispatcher::Wake() { loop_.Wake(); }
+void Dispatcher::Start() {
+  for (auto& lane : lanes_) lane->loop->Start();
+}
+void Dispatcher::Stop() {
+  for (auto& lane : lanes_) lane->loop->Stop();
+}
+void Dispatcher::Wake() {
+  for (auto& lane : lanes_) lane->loop->Wake();
+}
 
 }  // namespace casework::notify

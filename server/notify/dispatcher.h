@@ -1,10 +1,15 @@
-// Delivers the outbox: claims due messages, hands them to the notifier,
-// and completes, retries (exponential backoff with jitter) or dead-letters
-// each. A message's dedupe key stays the same across retries.
+// Delivers the outbox: claims due messages, hands them to the router, and
+// completes, retries (exponential backoff with jitter) or dead-letters
+// each. A message's dedupe key stays the same across retries, and a retry
+// goes only to the notifiers that have not accepted it yet. Each channel
+// has its own lane (thread), so a slow or failing channel holds up only
+// its own messages.
 #ifndef CASEWORK_SERVER_NOTIFY_DISPATCHER_H_
 #define CASEWORK_SERVER_NOTIFY_DISPATCHER_H_
 
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "server/common/background_loop.h"
@@ -27,10 +32,12 @@ absl::Duration Backoff(const RetryPolicy& policy, int attempt, double jitter);
 
 class Dispatcher {
  public:
-  Dispatcher(storage::Repository* repo, Notifier* notifier, const Clock* clock,
+  Dispatcher(storage::Repository* repo, Router* router, const Clock* clock,
              metrics::Metrics* metrics, RetryPolicy policy);
+  ~Dispatcher();
 
-  // Delivers everything due now; returns how many messages were accepted.
+  // Delivers everything due now, lane by lane; returns how many messages
+  // were accepted.
   int RunOnce();
 
   void Start();
@@ -38,17 +45,20 @@ class Dispatcher {
   void Wake();
 
  private:
-  absl::Time Step();
-  void Handle(const storage::QueueItem& item);
+  struct Lane;
+  int RunLane(Lane& lane);
+  absl::Time Step(Lane& lane);
+  // True when delivered.
+  bool Handle(const storage::QueueItem& item);
+  void UpdateGauges();
 
   storage::Repository* repo_;
-  Notifier* notifier_;
+  Router* router_;
   const Clock* clock_;
   metrics::Metrics* metrics_;
   RetryPolicy policy_;
   std::string owner_;
-  int delivered_in_round_ = 0;
-  BackgroundLoop loop_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
 };
 
 }  // namespace casework::notify

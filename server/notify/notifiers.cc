@@ -103,22 +103,4 @@ std::unique_ptr<Notifier> NewSpoolNotifier(const std::string& folder) {
   return std::make_unique<SpoolNotifier>(folder);
 }
 
-void Router::Add(v1::Channel channel, std::shared_ptr<Notifier> notifier) {
-  routes_[channel].push_back(std::move(notifier));
-}
-
-absl::Status Router::Deliver(const internal::OutboxMessage& message) {
-  auto it = routes_.find(message.channel());
-  if (it == routes_.end() || it->second.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("no notifier is configured for channel ", ChannelLabel(message.channel())));
-  }
-  for (const auto& n : it->second) {
-    if (absl::Status s = n->Deliver(message); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat(n->name(), ": ", s.message()));
-    }
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace casework::notify

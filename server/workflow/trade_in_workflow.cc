@@ -95,6 +95,10 @@ class TradeInWorkflow : public Workflow {
             {"reminders_sent", absl::StrCat(t.reminders_sent())}};
   }
 
+  std::string Reference(const CaseRecord& r) const override {
+    return r.trade_in().v_number().empty() ? r.id() : r.trade_in().v_number();
+  }
+
   std::vector<std::string> TemplateFields() const override {
     return {"case_id",      "v_number",     "s_number",         "customer_name",
             "product_name", "problem",      "problem_note",     "rejection_reason",

@@ -199,6 +199,9 @@ class Workflow {
   virtual std::string Recipient(const CaseRecord& record,
                                 Audience audience) const = 0;
   virtual std::string LanguageCode(const CaseRecord& record) const = 0;
+  // The reference customers quote (shown in email subjects): the case id
+  // unless the procedure has its own number.
+  virtual std::string Reference(const CaseRecord& record) const { return record.id(); }
   // Unique keys a record holds, e.g. ("open_unlock_imei", imei): another
   // case holding the same key makes a commit fail with ALREADY_EXISTS.
   virtual std::vector<std::pair<std::string, std::string>> UniqueKeys(

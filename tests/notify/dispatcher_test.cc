@@ -1,6 +1,7 @@
 #include "server/notify/dispatcher.h"
 
 #include <atomic>
+#include <future>
 
 #include "gtest/gtest.h"
 #include "storage/rocksdb_repository.h"
@@ -14,9 +15,10 @@ const absl::Time kT0 = absl::FromUnixSeconds(1767225600);
 // A receiver that fails a given number of times before accepting.
 class FlakyNotifier : public Notifier {
  public:
-  explicit FlakyNotifier(int failures, absl::Status error = absl::UnavailableError("503"))
-      : failures_(failures), error_(error) {}
-  std::string name() const override { return "flaky"; }
+  explicit FlakyNotifier(int failures, absl::Status error = absl::UnavailableError("503"),
+                         std::string name = "flaky")
+      : failures_(failures), error_(error), name_(std::move(name)) {}
+  std::string name() const override { return name_; }
   absl::Status Deliver(const internal::OutboxMessage& m) override {
     ++calls;
     if (failures_-- > 0) return error_;
@@ -29,7 +31,25 @@ class FlakyNotifier : public Notifier {
  private:
   int failures_;
   absl::Status error_;
+  std::string name_;
 };
+
+internal::RouteConfig Route(const std::string& channel, std::vector<std::string> notifiers,
+                            const std::string& prefix = "", const std::string& brand = "") {
+  internal::RouteConfig r;
+  r.set_channel(channel);
+  r.set_template_prefix(prefix);
+  r.set_brand(brand);
+  for (auto& n : notifiers) r.add_notifiers(n);
+  return r;
+}
+
+// Every channel to the given notifiers.
+std::unique_ptr<Router> RouteAllTo(std::vector<std::shared_ptr<Notifier>> notifiers) {
+  internal::RouteConfig all;
+  for (const auto& n : notifiers) all.add_notifiers(n->name());
+  return *Router::Make(std::move(notifiers), {all});
+}
 
 class DispatcherTest : public ::testing::Test {
  protected:
@@ -50,9 +70,11 @@ class DispatcherTest : public ::testing::Test {
 };
 
 TEST_F(DispatcherTest, RetriesWithBackoffThenDeliversOnce) {
-  FlakyNotifier receiver(3);
+  auto flaky = std::make_shared<FlakyNotifier>(3);
+  auto& receiver = *flaky;
+  auto router = RouteAllTo({flaky});
   RetryPolicy policy;  // 1 s, doubling
-  Dispatcher d(repo_.get(), &receiver, &clock_, &metrics_, policy);
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, policy);
   EXPECT_EQ(d.RunOnce(), 0);
   EXPECT_EQ(receiver.calls, 1);
   EXPECT_EQ(d.RunOnce(), 0);  // not due yet
@@ -70,10 +92,12 @@ TEST_F(DispatcherTest, RetriesWithBackoffThenDeliversOnce) {
 }
 
 TEST_F(DispatcherTest, DeadLettersAfterMaxAttemptsWithTheLastError) {
-  FlakyNotifier receiver(100);
+  auto flaky = std::make_shared<FlakyNotifier>(100);
+  auto& receiver = *flaky;
+  auto router = RouteAllTo({flaky});
   RetryPolicy policy;
   policy.max_attempts = 3;
-  Dispatcher d(repo_.get(), &receiver, &clock_, &metrics_, policy);
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, policy);
   for (int i = 0; i < 5; ++i) {
     d.RunOnce();
     clock_.Advance(absl::Minutes(10));
@@ -88,11 +112,99 @@ TEST_F(DispatcherTest, DeadLettersAfterMaxAttemptsWithTheLastError) {
 }
 
 TEST_F(DispatcherTest, PermanentErrorsDeadLetterAtOnce) {
-  FlakyNotifier receiver(100, absl::InvalidArgumentError("bad address"));
-  Dispatcher d(repo_.get(), &receiver, &clock_, &metrics_, RetryPolicy{});
+  auto flaky = std::make_shared<FlakyNotifier>(100, absl::InvalidArgumentError("bad address"));
+  auto& receiver = *flaky;
+  auto router = RouteAllTo({flaky});
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{});
   d.RunOnce();
   EXPECT_EQ(receiver.calls, 1);
   EXPECT_EQ(repo_->ListDeadLetters("", "", 10)->size(), 1u);
+}
+
+TEST_F(DispatcherTest, ARetryGoesOnlyToTheNotifiersThatFailed) {
+  auto steady = std::make_shared<FlakyNotifier>(0, absl::OkStatus(), "steady");
+  auto flaky = std::make_shared<FlakyNotifier>(2, absl::UnavailableError("503"), "flaky");
+  auto router = RouteAllTo({steady, flaky});
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{});
+  for (int i = 0; i < 4; ++i) {
+    d.RunOnce();
+    clock_.Advance(absl::Minutes(1));
+  }
+  EXPECT_EQ(steady->calls, 1);
+  EXPECT_EQ(flaky->calls, 3);
+  EXPECT_EQ(flaky->accepted, std::vector<std::string>{"c1-3"});
+  EXPECT_EQ(*repo_->QueueSize(storage::Queue::kOutbox), 0);
+}
+
+// Blocks every delivery until released.
+class StuckNotifier : public Notifier {
+ public:
+  std::string name() const override { return "stuck"; }
+  absl::Status Deliver(const internal::OutboxMessage&) override {
+    entered.set_value();
+    release.get_future().wait();
+    return absl::OkStatus();
+  }
+  std::promise<void> entered;
+  std::promise<void> release;
+};
+
+TEST_F(DispatcherTest, ASlowChannelDoesNotHoldUpAnother) {
+  storage::CaseMutation m;
+  m.case_id = "c2";
+  internal::OutboxMessage msg;
+  msg.set_dedupe_key("c2-1");
+  msg.set_channel(v1::CHANNEL_CHAT);
+  m.outbox = {{"c2", "c2-1", kT0, msg.SerializeAsString(), 0}};
+  ASSERT_TRUE(repo_->Commit(m).ok());
+
+  auto stuck = std::make_shared<StuckNotifier>();
+  auto chat = std::make_shared<FlakyNotifier>(0, absl::OkStatus(), "chat");
+  auto router = *Router::Make({stuck, chat}, {Route("email", {"stuck"}), Route("chat", {"chat"})});
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{});
+  d.Start();
+  auto entered = stuck->entered.get_future();
+  ASSERT_EQ(entered.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  // The email lane is stuck inside its delivery; the chat lane goes on.
+  for (int i = 0; i < 3000 && *repo_->QueueSize(storage::Queue::kOutbox) > 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(*repo_->QueueSize(storage::Queue::kOutbox), 1);
+  stuck->release.set_value();
+  d.Stop();
+  EXPECT_EQ(chat->accepted, std::vector<std::string>{"c2-1"});
+}
+
+TEST(RouterTest, TheMostSpecificMatchingRouteDecides) {
+  std::vector<std::shared_ptr<Notifier>> all;
+  for (const char* n : {"a", "b", "c", "d"}) {
+    all.push_back(std::make_shared<FlakyNotifier>(0, absl::OkStatus(), n));
+  }
+  auto router = *Router::Make(all, {Route("", {"a"}), Route("email", {"b"}),
+                                    Route("", {"c"}, "unlock."), Route("", {"d"}, "unlock.", "unlock"),
+                                    Route("email", {"a", "b"}, "unlock.confirmation")});
+  internal::OutboxMessage m;
+  m.set_channel(v1::CHANNEL_CHAT);
+  m.set_template_id("trade_in.ops.test_again");
+  EXPECT_EQ(router->Targets(m), std::vector<std::string>{"a"});
+  m.set_channel(v1::CHANNEL_EMAIL);
+  EXPECT_EQ(router->Targets(m), std::vector<std::string>{"b"});
+  m.set_template_id("unlock.escalated");
+  EXPECT_EQ(router->Targets(m), std::vector<std::string>{"c"});
+  m.set_brand("unlock");
+  EXPECT_EQ(router->Targets(m), std::vector<std::string>{"d"});
+  m.set_template_id("unlock.confirmation_resend");
+  EXPECT_EQ(router->Targets(m), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(RouterTest, RoutesMustNameConfiguredNotifiersAndChannels) {
+  auto a = std::make_shared<FlakyNotifier>(0, absl::OkStatus(), "a");
+  auto unknown = Router::Make({a}, {Route("email", {"smtp"})});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("notifier.routes[0].notifiers"), std::string::npos);
+  auto bad_channel = Router::Make({a}, {Route("fax", {"a"})});
+  ASSERT_FALSE(bad_channel.ok());
+  EXPECT_NE(bad_channel.status().message().find("notifier.routes[0].channel"), std::string::npos);
 }
 
 TEST(BackoffTest, DoublesUpToTheCapWithBoundedJitter) {
