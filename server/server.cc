@@ -216,6 +216,7 @@ int Server::metrics_port() const { return state_->metrics->port(); }
 engine::Engine& Server::engine() { return *state_->engine; }
 timers::TimerLoop& Server::timers() { return *state_->timers; }
 notify::Dispatcher& Server::dispatcher() { return *state_->dispatcher; }
+metrics::Metrics& Server::metrics() { return *state_->metrics; }
 
 void Server::Shutdown(absl::Duration grace) {
   std::call_once(state_->shutdown_once, [&] {

@@ -38,6 +38,7 @@ class Server {
   engine::Engine& engine();
   timers::TimerLoop& timers();
   notify::Dispatcher& dispatcher();
+  metrics::Metrics& metrics();
 
   // Stops accepting calls, lets in-flight calls finish (at most `grace`),
   // stops the loops and closes the store. Idempotent.

@@ -1,3 +1,4 @@
+#include "server/common/crash_point.h"
 #include "server/engine/engine.h"
 
 #include <algorithm>
@@ -472,8 +473,10 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
   CountSlaChanges(before, record, &m, &after_commit);
   m.record = record.SerializeAsString();
 
+  CrashPoint(m.consume_timer ? "timer.before_commit" : "commit.before_write");
   auto version = repo_->Commit(m);
   if (!version.ok()) return version.status();
+  CrashPoint("commit.after_write");
   for (const auto& f : after_commit) f();
 
   if (moved) {

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/crash_point.h"
 #include "server/common/log.h"
 
 namespace casework::notify {
@@ -80,6 +81,7 @@ bool Dispatcher::Handle(const storage::QueueItem& item) {
   absl::Status s = router_->Deliver(&message);
   const absl::Duration took = clock_->Now() - started;
   if (s.ok()) {
+    CrashPoint("outbox.after_deliver");
     absl::Status done = repo_->Complete(storage::Queue::kOutbox, item);
     if (!done.ok()) {
       // Delivered but not recorded: it will be delivered again with the same

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "google/protobuf/util/json_util.h"
+#include "prometheus/text_serializer.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
@@ -87,6 +88,16 @@ std::vector<internal::OutboxMessage> TestServer::SpoolFor(const std::string& tem
     if (m.template_id() == template_id) out.push_back(m);
   }
   return out;
+}
+
+double TestServer::Metric(const std::string& series) {
+  const std::string text =
+      prometheus::TextSerializer().Serialize(server_->metrics().registry()->Collect());
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return 0;
 }
 
 namespace {

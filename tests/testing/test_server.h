@@ -42,6 +42,11 @@ class TestServer {
   std::vector<internal::OutboxMessage> Spool() const;
   std::vector<internal::OutboxMessage> SpoolFor(const std::string& template_id) const;
 
+  // The value of one series of the server's metrics, e.g.
+  // `casework_notifications_total{channel="email",result="delivered"}`
+  // (labels in the order they are exported); 0 when absent.
+  double Metric(const std::string& series);
+
  private:
   TempDir dir_;
   std::string data_dir_;
