@@ -1,6 +1,7 @@
 #include "server/notify/templates.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
@@ -122,6 +123,25 @@ absl::Status TemplateStore::Validate(const v1::Template& tmpl,
                                               tmpl.procedure()));
         }
       }
+    }
+  }
+  // Every language says the same things: a variant lacking a placeholder
+  // that another one uses would leave its readers without that fact.
+  std::vector<std::set<std::string>> used(tmpl.variants_size());
+  std::set<std::string> all;
+  for (int i = 0; i < tmpl.variants_size(); ++i) {
+    for (const auto* text : {&tmpl.variants(i).subject(), &tmpl.variants(i).body()}) {
+      auto names = Placeholders(*text);
+      if (!names.ok()) continue;  // reported above
+      used[i].insert(names->begin(), names->end());
+    }
+    all.insert(used[i].begin(), used[i].end());
+  }
+  for (int i = 0; i < tmpl.variants_size(); ++i) {
+    for (const auto& n : all) {
+      if (used[i].count(n)) continue;
+      errors.Add(absl::StrCat(prefix, "variants[", i, "].body"),
+                 absl::StrCat("lacks {{", n, "}}, which another language variant uses"));
     }
   }
   return errors.ToStatus();

@@ -283,6 +283,35 @@ class AdminService final : public v1::AdminService::CallbackService {
     });
   }
 
+  ServerUnaryReactor* CreateTemplate(CallbackServerContext* ctx,
+                                     const v1::CreateTemplateRequest* req,
+                                     v1::Template* resp) override {
+    return Serve(env_, ctx, kService, "CreateTemplate", [=](const Actor& who) -> absl::Status {
+      if (who.role != workflow::kAdmin) {
+        return absl::PermissionDeniedError("CreateTemplate requires role admin");
+      }
+      auto id = TemplateId(notify::TemplateName(req->template_id()), "template_id");
+      if (!id.ok()) return id.status();
+      v1::Template wanted = req->template_();
+      const std::string procedure = id->substr(0, id->find('.'));
+      if (id->find('.') == std::string::npos || procedure.empty()) {
+        return InvalidField("template_id", "must start with its procedure, e.g. trade_in.pickup_delayed");
+      }
+      if (wanted.procedure().empty()) wanted.set_procedure(procedure);
+      if (wanted.procedure() != procedure) {
+        return InvalidField("template.procedure",
+                            absl::StrCat("must be ", procedure, ", the start of the template id"));
+      }
+      auto saved = templates_->Put(*id, std::move(wanted), 0, clock_->Now());
+      if (absl::IsAborted(saved.status())) {
+        return absl::AlreadyExistsError(absl::StrCat("template ", *id, " already exists"));
+      }
+      if (!saved.ok()) return saved.status();
+      *resp = *std::move(saved);
+      return absl::OkStatus();
+    });
+  }
+
   ServerUnaryReactor* UpdateTemplate(CallbackServerContext* ctx,
                                      const v1::UpdateTemplateRequest* req,
                                      v1::Template* resp) override {

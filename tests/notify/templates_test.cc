@@ -77,9 +77,22 @@ TEST_F(TemplateStoreTest, UnknownPlaceholdersCannotBeSaved) {
   EXPECT_EQ(store_->Get("trade_in.reminder")->etag(), "1");
 }
 
+TEST_F(TemplateStoreTest, EveryLanguageVariantUsesTheSamePlaceholders) {
+  auto t = *store_->Get("trade_in.reminder");
+  ASSERT_GE(t.variants_size(), 2);
+  for (auto& v : *t.mutable_variants()) v.set_body("Over {{v_number}} voor {{customer_name}}");
+  t.mutable_variants(1)->set_body("About {{v_number}}");
+  auto saved = store_->Put("trade_in.reminder", t, -1, kNow);
+  ASSERT_TRUE(absl::IsInvalidArgument(saved.status()));
+  EXPECT_NE(saved.status().message().find("variants[1].body: lacks {{customer_name}}"),
+            absl::string_view::npos)
+      << saved.status();
+  EXPECT_EQ(store_->Get("trade_in.reminder")->etag(), "1");
+}
+
 TEST_F(TemplateStoreTest, UpdatesCheckTheEtag) {
   auto t = *store_->Get("trade_in.reminder");
-  t.mutable_variants(0)->set_body("Nog even over {{v_number}}");
+  for (auto& v : *t.mutable_variants()) v.set_body("Nog even over {{v_number}}");
   ASSERT_TRUE(store_->Put("trade_in.reminder", t, 1, kNow).ok());
   EXPECT_TRUE(absl::IsAborted(store_->Put("trade_in.reminder", t, 1, kNow).status()));
   // Defaults never overwrite a stored template.

@@ -88,7 +88,7 @@ TEST_F(NotifyChannelsTest, EmailArrivesOnceOverStartTlsWithTheBrandsHeaders) {
         absl::StrCat("http://127.0.0.1:", chat.port(), "/hooks/cs-handling");
   });
 
-  // A Dutch subject with non-ASCII text and without the V-number.
+  // Subjects without the V-number; the Dutch one with non-ASCII text.
   auto admin = v1::AdminService::NewStub(server_.channel());
   v1::GetTemplateRequest get;
   get.set_name("templates/trade_in.contact.device_locked");
@@ -96,7 +96,7 @@ TEST_F(NotifyChannelsTest, EmailArrivesOnceOverStartTlsWithTheBrandsHeaders) {
   auto ctx = TestServer::As("admin");
   ASSERT_TRUE(admin->GetTemplate(ctx.get(), get, &tmpl).ok());
   for (auto& v : *tmpl.mutable_variants()) {
-    if (v.language_code() == "nl") v.set_subject("Je inruil – één stap nog");
+    v.set_subject(v.language_code() == "nl" ? "Je inruil – één stap nog" : "Your trade-in");
   }
   v1::UpdateTemplateRequest update;
   *update.mutable_template_() = tmpl;

@@ -481,7 +481,19 @@ TEST_F(TradeInServerTest, TemplatesAreManagedAndCheckedThroughAdminService) {
   ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_TRUE(NamesField(s, "template.variants[0].body"));
 
+  // A language variant missing a placeholder the others use is refused.
+  for (auto& v : *update.mutable_template_()->mutable_variants()) {
+    v.set_body("{{customer_name}}, nog geen reactie over {{v_number}}");
+  }
   update.mutable_template_()->mutable_variants(0)->set_body("Nog geen reactie over {{v_number}}");
+  auto missing_ctx = As("admin");
+  s = admin_->UpdateTemplate(missing_ctx.get(), update, &saved);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(NamesField(s, "template.variants[0].body"));
+
+  for (auto& v : *update.mutable_template_()->mutable_variants()) {
+    v.set_body("Nog geen reactie over {{v_number}}");
+  }
   auto as_agent = As("cs_agent");
   EXPECT_EQ(admin_->UpdateTemplate(as_agent.get(), update, &saved).error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
@@ -500,6 +512,47 @@ TEST_F(TradeInServerTest, TemplatesAreManagedAndCheckedThroughAdminService) {
   auto ctx5 = As("cs_agent");
   ASSERT_TRUE(admin_->RenderTemplate(ctx5.get(), render, &rendered).ok());
   EXPECT_EQ(rendered.body(), "Nog geen reactie over V1");
+
+  // Macros of their own: created, listed, rendered; ids are unique.
+  v1::CreateTemplateRequest create;
+  create.set_template_id("trade_in.pickup_delayed");
+  create.mutable_template_()->set_channel(v1::CHANNEL_EMAIL);
+  auto* nl = create.mutable_template_()->add_variants();
+  nl->set_language_code("nl");
+  nl->set_subject("Ophalen later ({{v_number}})");
+  nl->set_body("Beste {{customer_name}}, de koerier komt later.");
+  v1::Template created;
+  auto ctx6 = As("admin");
+  s = admin_->CreateTemplate(ctx6.get(), create, &created);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(created.name(), "templates/trade_in.pickup_delayed");
+  EXPECT_EQ(created.procedure(), "trade_in");
+  auto ctx7 = As("admin");
+  EXPECT_EQ(admin_->CreateTemplate(ctx7.get(), create, &created).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  create.set_template_id("unlock.pickup_delayed");  // unlock has no {{v_number}}
+  auto ctx8 = As("admin");
+  s = admin_->CreateTemplate(ctx8.get(), create, &created);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(NamesField(s, "template.variants[0].subject"));
+  create.set_template_id("Trade In");
+  auto ctx9 = As("admin");
+  EXPECT_TRUE(NamesField(admin_->CreateTemplate(ctx9.get(), create, &created), "template_id"));
+  render.set_name("templates/trade_in.pickup_delayed");
+  render.set_language_code("en");  // falls back to the only variant
+  (*render.mutable_values())["customer_name"] = "Jan";
+  auto ctx10 = As("cs_agent");
+  ASSERT_TRUE(admin_->RenderTemplate(ctx10.get(), render, &rendered).ok());
+  EXPECT_EQ(rendered.subject(), "Ophalen later (V1)");
+  EXPECT_EQ(rendered.language_code(), "nl");
+  v1::ListTemplatesRequest list;
+  list.set_page_size(500);
+  v1::ListTemplatesResponse listed;
+  auto ctx11 = As("cs_agent");
+  ASSERT_TRUE(admin_->ListTemplates(ctx11.get(), list, &listed).ok());
+  bool found = false;
+  for (const auto& t : listed.templates()) found |= t.name() == "templates/trade_in.pickup_delayed";
+  EXPECT_TRUE(found);
 }
 
 TEST_F(TradeInServerTest, ReminderDueAtNightIsHeldUntilNineOnTheNextWorkingDay) {
