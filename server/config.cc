@@ -34,6 +34,17 @@ absl::StatusOr<internal::ServerConfig> Finalize(internal::ServerConfig c) {
         "unknown durability setting '", c.durability(),
         "': only \"sync\" is supported (every acknowledged write is fsynced)"));
   }
+  if (!c.plaintext() && (c.tls().cert_file().empty() || c.tls().key_file().empty())) {
+    return absl::InvalidArgumentError(
+        "tls: give tls.cert_file and tls.key_file, or set plaintext for development (caseworkd --dev)");
+  }
+  if (c.tls().require_client_cert() && c.tls().client_ca_file().empty()) {
+    return absl::InvalidArgumentError("tls: require_client_cert needs tls.client_ca_file");
+  }
+  if (c.auth().token_file().empty() && !c.auth().header_identity()) {
+    return absl::InvalidArgumentError(
+        "auth: give auth.token_file, or allow header identity for development (caseworkd --dev)");
+  }
   if (c.worker_threads() == 0) c.set_worker_threads(64);
   if (c.worker_threads() < 1 || c.worker_threads() > 1024) {
     return absl::InvalidArgumentError("worker_threads must be between 1 and 1024");

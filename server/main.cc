@@ -2,23 +2,31 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <iostream>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "server/common/log.h"
 #include "server/config.h"
+#include "server/rpc/auth.h"
 #include "server/server.h"
 
 namespace {
 
 constexpr char kUsage[] =
     "usage: caseworkd [--config=FILE] [--listen=HOST:PORT] [--data-dir=DIR]\n"
-    "                 [--metrics=HOST:PORT|off] [--spool-dir=DIR]\n"
+    "                 [--metrics=HOST:PORT|off] [--spool-dir=DIR] [--dev]\n"
+    "       caseworkd --hash-token < token\n"
     "\n"
     "Serves TradeInService, AdminService, grpc.health.v1.Health and server\n"
     "reflection. Defaults: --listen=127.0.0.1:7400 --metrics=127.0.0.1:9464\n"
     "--data-dir=./data (created if missing). Flags override the config file.\n"
-    "SIGTERM or SIGINT drains in-flight calls and closes the store.\n";
+    "SIGTERM or SIGINT drains in-flight calls and closes the store.\n"
+    "\n"
+    "Production needs TLS (tls.cert_file, tls.key_file) and a token file\n"
+    "(auth.token_file). --dev serves plaintext and lets callers name\n"
+    "themselves with x-casework-principal / x-casework-role metadata.\n"
+    "--hash-token prints the token-file form of the token read from stdin.\n";
 
 bool Flag(const std::string& arg, const char* name, std::string* value) {
   const std::string prefix = std::string("--") + name + "=";
@@ -31,8 +39,24 @@ bool Flag(const std::string& arg, const char* name, std::string* value) {
 
 int main(int argc, char** argv) {
   std::string config_path, listen, data_dir, metrics, spool_dir;
+  bool dev = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--hash-token") {
+      std::string token;
+      std::getline(std::cin, token);
+      while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+      if (token.size() < 16) {
+        std::fputs("caseworkd: a token must be at least 16 characters\n", stderr);
+        return 2;
+      }
+      std::printf("%s\n", casework::rpc::HashToken(token).c_str());
+      return 0;
+    }
+    if (arg == "--dev") {
+      dev = true;
+      continue;
+    }
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
@@ -55,6 +79,10 @@ int main(int argc, char** argv) {
   if (!data_dir.empty()) config->set_data_dir(data_dir);
   if (!metrics.empty()) config->set_metrics_address(metrics);
   if (!spool_dir.empty()) config->mutable_notifier()->set_spool_dir(spool_dir);
+  if (dev) {
+    config->set_plaintext(true);
+    config->mutable_auth()->set_header_identity(true);
+  }
   auto finalized = casework::Finalize(*std::move(config));
   if (!finalized.ok()) {
     std::fprintf(stderr, "caseworkd: %s\n", std::string(finalized.status().message()).c_str());

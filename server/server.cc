@@ -1,6 +1,8 @@
 #include "server/server.h"
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <mutex>
 #include <thread>
 
@@ -46,6 +48,8 @@ struct Server::State {
   std::unique_ptr<notify::Dispatcher> dispatcher;
   std::unique_ptr<timers::TimerLoop> timers;
   std::unique_ptr<WorkerPool> pool;
+  std::unique_ptr<rpc::AccessTable> access;
+  std::unique_ptr<rpc::Authenticator> auth;
   std::vector<std::unique_ptr<grpc::Service>> services;
   std::unique_ptr<grpc::Server> grpc_server;
   int port = 0;
@@ -79,11 +83,42 @@ workflow::OtpPolicy OtpPolicyOf(const internal::OtpSupportConfig& c) {
   return p;
 }
 
-const std::vector<std::string>& ServiceNames() {
-  static const std::vector<std::string> names = {
-      "casework.v1.TradeInService", "casework.v1.UnlockService", "casework.v1.OtpSupportService",
-      "casework.v1.ProtectionClaimService", "casework.v1.AdminService"};
-  return names;
+std::string ReadPem(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// TLS (mutual when a client CA is given) or, when configured so for
+// development, plaintext.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TransportCredentials(
+    const internal::ServerConfig& config) {
+  if (config.plaintext()) {
+    Log(LogLevel::kWarning, "plaintext_transport",
+        {{"warning", "gRPC is served WITHOUT TLS: development only, never in production"}});
+    return grpc::InsecureServerCredentials();
+  }
+  const auto& tls = config.tls();
+  grpc::SslServerCredentialsOptions options;
+  const std::string cert = ReadPem(tls.cert_file());
+  const std::string key = ReadPem(tls.key_file());
+  if (cert.empty() || key.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls: cannot read cert_file ", tls.cert_file(), " or key_file ", tls.key_file()));
+  }
+  options.pem_key_cert_pairs.push_back({key, cert});
+  if (!tls.client_ca_file().empty()) {
+    options.pem_root_certs = ReadPem(tls.client_ca_file());
+    if (options.pem_root_certs.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tls: cannot read client_ca_file ", tls.client_ca_file()));
+    }
+    options.client_certificate_request =
+        tls.require_client_cert() ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                  : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
 }
 
 }  // namespace
@@ -161,7 +196,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   }
 
   s->pool = std::make_unique<WorkerPool>(config.worker_threads());
-  const rpc::RpcEnv env{s->pool.get(), s->metrics.get()};
+  auto access = rpc::AccessTable::Build(s->engine->workflows());
+  if (!access.ok()) return access.status();
+  s->access = std::make_unique<rpc::AccessTable>(*std::move(access));
+  auto auth = rpc::Authenticator::Make(config.auth().token_file(), config.auth().header_identity());
+  if (!auth.ok()) return auth.status();
+  s->auth = *std::move(auth);
+  if (config.auth().header_identity()) {
+    Log(LogLevel::kWarning, "header_identity",
+        {{"warning", "callers may name themselves with metadata: development only, never in production"}});
+  }
+  const rpc::RpcEnv env{s->pool.get(), s->metrics.get(), s->auth.get(), s->access.get()};
   s->services.push_back(rpc::NewTradeInService(s->engine.get(), env));
   s->services.push_back(rpc::NewUnlockService(s->engine.get(), s->accounts.get(), env));
   s->services.push_back(rpc::NewOtpSupportService(s->engine.get(), s->profiles.get(), env));
@@ -175,7 +220,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.listen_address(), grpc::InsecureServerCredentials(), &s->port);
+  auto credentials = TransportCredentials(config);
+  if (!credentials.ok()) return credentials.status();
+  builder.AddListeningPort(config.listen_address(), *credentials, &s->port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   for (auto& service : s->services) builder.RegisterService(service.get());
@@ -185,7 +232,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   }
   auto* health = s->grpc_server->GetHealthCheckService();
   health->SetServingStatus(true);
-  for (const auto& name : ServiceNames()) health->SetServingStatus(name, true);
+  for (const auto& name : rpc::CaseworkServices()) health->SetServingStatus(name, true);
 
   // Clocks started under an edited SLA policy move onto the new one; in the
   // background, so that serving starts at once.

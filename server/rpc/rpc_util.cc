@@ -36,13 +36,6 @@ const char* CodeName(absl::StatusCode code) {
   }
 }
 
-std::string Metadata(const grpc::CallbackServerContext& ctx, const char* key) {
-  const auto& md = ctx.client_metadata();
-  auto it = md.find(key);
-  if (it == md.end()) return "";
-  return std::string(it->second.data(), it->second.size());
-}
-
 }  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -59,25 +52,6 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   }
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       std::string(status.message()), details.SerializeAsString());
-}
-
-absl::StatusOr<workflow::Actor> CallerOf(const grpc::CallbackServerContext& ctx) {
-  workflow::Actor actor{Metadata(ctx, kPrincipalHeader), Metadata(ctx, kRoleHeader)};
-  if (actor.principal.empty() || actor.role.empty()) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "say who you are: set the ", kPrincipalHeader, " and ", kRoleHeader,
-        " metadata"));
-  }
-  if (actor.principal.size() > 128) {
-    return absl::UnauthenticatedError("principal is longer than 128 bytes");
-  }
-  const auto& roles = workflow::AllRoles();
-  if (std::find(roles.begin(), roles.end(), actor.role) == roles.end()) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "unknown role '", actor.role,
-        "'; roles are cs_agent, ops, approver, team_lead, admin, service"));
-  }
-  return actor;
 }
 
 absl::StatusOr<std::string> ParseName(const std::string& name,
@@ -113,8 +87,13 @@ grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* 
   const absl::Time started = absl::Now();
   env.pool->Submit([env, ctx, reactor, service, method, started, body = std::move(body)] {
     absl::Status status;
-    auto caller = CallerOf(*ctx);
-    status = caller.ok() ? body(*caller) : caller.status();
+    auto caller = env.auth->Authenticate(*ctx);
+    if (caller.ok()) {
+      status = env.access->Check(absl::StrCat(service, "/", method), caller->role);
+      if (status.ok()) status = body(*caller);
+    } else {
+      status = caller.status();
+    }
     env.metrics->RpcHandled(service, method, CodeName(status.code()), absl::Now() - started);
     reactor->Finish(ToGrpcStatus(status));
   });

@@ -11,22 +11,16 @@
 #include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
 #include "server/common/worker_pool.h"
+#include "server/rpc/access.h"
+#include "server/rpc/auth.h"
 #include "server/metrics/metrics.h"
 #include "server/workflow/workflow.h"
 
 namespace casework::rpc {
 
-// Metadata keys naming the caller until token authentication is configured.
-inline constexpr char kPrincipalHeader[] = "x-casework-principal";
-inline constexpr char kRoleHeader[] = "x-casework-role";
-
 // Converts a status, carrying its google.rpc details (BadRequest, ErrorInfo,
 // PreconditionFailure) in grpc-status-details-bin.
 grpc::Status ToGrpcStatus(const absl::Status& status);
-
-// The caller, from request metadata. UNAUTHENTICATED when missing or when
-// the role is not one of the known roles.
-absl::StatusOr<workflow::Actor> CallerOf(const grpc::CallbackServerContext& ctx);
 
 // "tradeIns/ABC" with collection "tradeIns" -> "ABC". INVALID_ARGUMENT
 // naming `field` otherwise.
@@ -41,10 +35,13 @@ absl::StatusOr<int64_t> ParseEtag(const std::string& etag);
 struct RpcEnv {
   WorkerPool* pool;
   metrics::Metrics* metrics;
+  Authenticator* auth;
+  const AccessTable* access;
 };
 
 // Runs `body` on the worker pool and finishes the call with its status.
-// `body` receives the authenticated caller. Handlers stay a few lines:
+// `body` runs only for an authenticated caller whose role the access table
+// allows for this RPC, and receives that caller. Handlers stay a few lines:
 //   return Serve(env_, ctx, "TradeInService", "GetTradeIn",
 //                [=](const Actor& who) { ... return absl::OkStatus(); });
 grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* ctx,

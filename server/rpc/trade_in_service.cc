@@ -143,10 +143,6 @@ class TradeInService final : public v1::TradeInService::CallbackService {
                                          const v1::GetProofOfPurchaseRequest* req,
                                          v1::ProofOfPurchase* resp) override {
     return Serve(env_, ctx, kService, "GetProofOfPurchase", [=](const Actor& who) -> absl::Status {
-      if (who.role != wf::kApprover && who.role != wf::kOps && who.role != wf::kCsAgent) {
-        return absl::PermissionDeniedError(
-            "GetProofOfPurchase requires role approver, ops or cs_agent");
-      }
       auto id = ParseName(req->name(), kCollection);
       if (!id.ok()) return id.status();
       auto view = engine_->Get(kKind, *id);

@@ -231,7 +231,8 @@ TEST_F(NotifyChannelsTest, AKillBetweenSendAndAcknowledgeResendsWithTheSameDedup
   const int port = testing::FreePort();
   const std::string config = testing::WriteFile(
       dir_.path() + "/caseworkd.json",
-      absl::StrCat(R"({"listen_address":"127.0.0.1:)", port, R"(","metrics_address":"off",)",
+      absl::StrCat(R"({"listen_address":"127.0.0.1:)", port,
+                   R"(","metrics_address":"off","plaintext":true,"auth":{"header_identity":true},)",
                    R"("data_dir":")", dir_.path(), R"(/data","notifier":{"log":false,)",
                    R"("initial_backoff_ms":100,"webhooks":[{"name":"crm","url":"http://127.0.0.1:)",
                    hook.port(), R"(/h","secret_file":")", secret_file, R"("}],)",

@@ -163,4 +163,39 @@ std::pair<std::string, std::string> MakeSelfSignedCert(const std::string& folder
   return {cert, key};
 }
 
+Pki MakePki(const std::string& folder, const std::string& client_name) {
+  Pki p;
+  p.ca_cert = folder + "/ca.pem";
+  const std::string ca_key = folder + "/ca.key";
+  p.server_cert = folder + "/server.pem";
+  p.server_key = folder + "/server.key";
+  p.client_cert = folder + "/client.pem";
+  p.client_key = folder + "/client.key";
+  const std::string q = " 2>/dev/null";
+  const std::vector<std::string> steps = {
+      absl::StrCat("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=casework-test-ca",
+                   " -keyout ", ca_key, " -out ", p.ca_cert, q),
+      absl::StrCat("openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout ", p.server_key,
+                   " -out ", folder, "/server.csr", q),
+      absl::StrCat("printf 'subjectAltName=IP:127.0.0.1\n' > ", folder, "/server.ext"),
+      absl::StrCat("openssl x509 -req -in ", folder, "/server.csr -CA ", p.ca_cert, " -CAkey ", ca_key,
+                   " -CAcreateserial -days 2 -extfile ", folder, "/server.ext -out ", p.server_cert, q),
+      absl::StrCat("openssl req -newkey rsa:2048 -nodes -subj /CN=", client_name, " -keyout ",
+                   p.client_key, " -out ", folder, "/client.csr", q),
+      absl::StrCat("openssl x509 -req -in ", folder, "/client.csr -CA ", p.ca_cert, " -CAkey ", ca_key,
+                   " -CAcreateserial -days 2 -out ", p.client_cert, q),
+  };
+  for (const auto& cmd : steps) {
+    if (std::system(cmd.c_str()) != 0) return Pki{};
+  }
+  return p;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 }  // namespace casework::testing

@@ -69,6 +69,18 @@ std::string WriteFile(const std::string& path, const std::string& text);
 // A self-signed certificate for 127.0.0.1 made with openssl: {cert, key}.
 std::pair<std::string, std::string> MakeSelfSignedCert(const std::string& folder);
 
+// A test CA with a server certificate for 127.0.0.1 and a client
+// certificate with common name `client_name`, made with openssl.
+struct Pki {
+  std::string ca_cert;
+  std::string server_cert, server_key;
+  std::string client_cert, client_key;
+};
+Pki MakePki(const std::string& folder, const std::string& client_name);
+
+// The whole content of a file.
+std::string ReadFile(const std::string& path);
+
 }  // namespace casework::testing
 
 #endif  // CASEWORK_TESTS_TESTING_PROCESS_H_

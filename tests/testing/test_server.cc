@@ -25,6 +25,8 @@ void TestServer::Start(std::function<void(internal::ServerConfig*)> configure) {
   config.set_metrics_address("off");
   config.set_data_dir(data_dir_);
   config.mutable_notifier()->set_log(false);
+  config.set_plaintext(true);
+  config.mutable_auth()->set_header_identity(true);
   if (configure_) configure_(&config);
   auto finalized = Finalize(config);
   ASSERT_TRUE(finalized.ok()) << finalized.status();

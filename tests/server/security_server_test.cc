@@ -1,0 +1,229 @@
+// Access control through a real server: the RPC x role matrix generated
+// from the one access table, bearer tokens from a hashed token file (with
+// reload), TLS and mutual TLS with certificates made by the test.
+#include <thread>
+
+#include "casework/v1/trade_in.grpc.pb.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "server/rpc/access.h"
+#include "server/rpc/auth.h"
+#include "tests/testing/process.h"
+#include "tests/testing/test_server.h"
+
+namespace casework {
+namespace {
+
+using testing::TestServer;
+
+const absl::Time kStart = absl::FromCivil(absl::CivilSecond(2026, 3, 2, 10, 0, 0), absl::UTCTimeZone());
+
+// Calls `method` ("/pkg.Service/Method") with an empty request.
+grpc::Status CallEmpty(grpc::GenericStub& stub, const std::string& method,
+                       grpc::ClientContext* ctx) {
+  grpc::ByteBuffer request, response;
+  grpc::Slice empty("");
+  request = grpc::ByteBuffer(&empty, 1);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status result;
+  stub.UnaryCall(ctx, method, grpc::StubOptions(), &request, &response, [&](grpc::Status s) {
+    std::lock_guard<std::mutex> lock(mu);
+    result = std::move(s);
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done; });
+  return result;
+}
+
+TEST(AccessMatrixTest, EveryRpcAllowsExactlyTheRolesOfTheTable) {
+  TestServer server(kStart);
+  server.Start();
+  auto access = rpc::AccessTable::Build(server.server().engine().workflows());
+  ASSERT_TRUE(access.ok()) << access.status();
+  grpc::GenericStub stub(server.channel());
+  int allowed = 0, denied = 0;
+  for (const auto& [method, roles] : access->roles()) {
+    for (const auto& role : workflow::AllRoles()) {
+      auto ctx = TestServer::As(role);
+      grpc::Status s = CallEmpty(stub, "/" + method, ctx.get());
+      const bool may = std::find(roles.begin(), roles.end(), role) != roles.end();
+      if (may) {
+        ++allowed;
+        EXPECT_NE(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << method << " as " << role;
+        EXPECT_NE(s.error_code(), grpc::StatusCode::UNAUTHENTICATED) << method << " as " << role;
+      } else {
+        ++denied;
+        EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << method << " as " << role;
+        EXPECT_NE(s.error_message().find("requires role"), std::string::npos) << s.error_message();
+      }
+    }
+  }
+  // Every RPC of the five services is in the table (Build checks it).
+  EXPECT_GT(access->roles().size(), 80u);
+  EXPECT_GT(allowed, 0);
+  EXPECT_GT(denied, 0);
+}
+
+TEST(TokenFileTest, ParsesGrantsAndNamesTheBadLine) {
+  const std::string hash = rpc::HashToken("a-long-random-token-0001");
+  auto creds = rpc::ParseTokenFile(absl::StrCat("# agents\ntoken ", hash, " anna cs_agent,team_lead\n",
+                                                "cert casectl-ops ops-bot ops\n"));
+  ASSERT_TRUE(creds.ok()) << creds.status();
+  EXPECT_EQ(creds->tokens.at(hash).principal, "anna");
+  EXPECT_EQ(creds->tokens.at(hash).roles, (std::vector<std::string>{"cs_agent", "team_lead"}));
+  EXPECT_EQ(creds->certs.at("casectl-ops").roles, std::vector<std::string>{"ops"});
+  auto bad_role = rpc::ParseTokenFile(absl::StrCat("\ntoken ", hash, " anna wizard\n"));
+  ASSERT_FALSE(bad_role.ok());
+  EXPECT_NE(bad_role.status().message().find("line 2: unknown role wizard"), std::string::npos);
+  EXPECT_FALSE(rpc::ParseTokenFile("token plaintext-token anna ops\n").ok());
+}
+
+class TokenAuthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    token_file_ = dir_.path() + "/tokens";
+    WriteTokens({{"token-for-anna-0001", "anna cs_agent,team_lead"}, {"token-for-olaf-0002", "olaf ops"}});
+    server_.Start([&](internal::ServerConfig* c) {
+      c->mutable_auth()->set_header_identity(false);
+      c->mutable_auth()->set_token_file(token_file_);
+    });
+    stub_ = v1::TradeInService::NewStub(server_.channel());
+  }
+  void WriteTokens(const std::vector<std::pair<std::string, std::string>>& tokens) {
+    std::string text = "# hashes only\n";
+    for (const auto& [token, grant] : tokens) {
+      absl::StrAppend(&text, "token ", rpc::HashToken(token), " ", grant, "\n");
+    }
+    testing::WriteFile(token_file_ + ".tmp", text);
+    std::rename((token_file_ + ".tmp").c_str(), token_file_.c_str());
+  }
+  grpc::Status Board(const std::string& token, const std::string& role = "") {
+    grpc::ClientContext ctx;
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    if (!role.empty()) ctx.AddMetadata("x-casework-role", role);
+    v1::TradeInBoard board;
+    return stub_->GetTradeInBoard(&ctx, v1::GetTradeInBoardRequest(), &board);
+  }
+
+  testing::TempDir dir_;
+  std::string token_file_;
+  TestServer server_{kStart};
+  std::unique_ptr<v1::TradeInService::Stub> stub_;
+};
+
+TEST_F(TokenAuthTest, TokensIdentifyTheCallerAndTheFileReloads) {
+  EXPECT_EQ(Board("").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Board("no-such-token-000").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(Board("token-for-anna-0001").ok());
+  EXPECT_TRUE(Board("token-for-anna-0001", "team_lead").ok());
+  EXPECT_EQ(Board("token-for-anna-0001", "admin").error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  // The actor in the timeline is the token's principal, whatever the
+  // metadata claims.
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer token-for-olaf-0002");
+  ctx.AddMetadata("x-casework-principal", "mallory");
+  v1::CreateTradeInRequest create;
+  create.mutable_trade_in()->set_v_number("V2000001");
+  create.mutable_trade_in()->set_s_number("S2000001");
+  create.mutable_trade_in()->set_product_name("Galaxy S22");
+  create.mutable_trade_in()->set_problem(v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  create.mutable_trade_in()->mutable_customer()->set_display_name("Jan");
+  create.mutable_trade_in()->mutable_customer()->set_email("jan@example.nl");
+  v1::TradeIn created;
+  ASSERT_TRUE(stub_->CreateTradeIn(&ctx, create, &created).ok());
+  grpc::ClientContext ctx2;
+  ctx2.AddMetadata("authorization", "Bearer token-for-olaf-0002");
+  v1::ListTradeInEventsRequest events;
+  events.set_parent(created.name());
+  v1::ListTradeInEventsResponse listed;
+  ASSERT_TRUE(stub_->ListTradeInEvents(&ctx2, events, &listed).ok());
+  ASSERT_GT(listed.events_size(), 0);
+  EXPECT_EQ(listed.events(0).actor().principal(), "olaf");
+  EXPECT_EQ(listed.events(0).actor().role(), "ops");
+
+  // Olaf's token is revoked, a new one added: no restart needed.
+  WriteTokens({{"token-for-anna-0001", "anna cs_agent"}, {"token-for-nina-0003", "nina ops"}});
+  bool reloaded = false;
+  for (int i = 0; i < 100 && !reloaded; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    reloaded = Board("token-for-nina-0003").ok();
+  }
+  EXPECT_TRUE(reloaded);
+  EXPECT_EQ(Board("token-for-olaf-0002").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // A broken file keeps the last good one.
+  testing::WriteFile(token_file_, "token nonsense\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  EXPECT_TRUE(Board("token-for-nina-0003").ok());
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  void Start(bool require_client_cert) {
+    pki_ = testing::MakePki(dir_.path(), "casectl-ops");
+    ASSERT_FALSE(pki_.ca_cert.empty()) << "openssl could not make the test certificates";
+    const std::string tokens = testing::WriteFile(
+        dir_.path() + "/tokens", absl::StrCat("cert casectl-ops ops-bot ops\ntoken ",
+                                              rpc::HashToken("token-for-anna-0001"), " anna cs_agent\n"));
+    server_.Start([&](internal::ServerConfig* c) {
+      c->set_plaintext(false);
+      c->mutable_tls()->set_cert_file(pki_.server_cert);
+      c->mutable_tls()->set_key_file(pki_.server_key);
+      c->mutable_tls()->set_client_ca_file(pki_.ca_cert);
+      c->mutable_tls()->set_require_client_cert(require_client_cert);
+      c->mutable_auth()->set_header_identity(false);
+      c->mutable_auth()->set_token_file(tokens);
+    });
+  }
+  std::unique_ptr<v1::TradeInService::Stub> Stub(bool with_client_cert) {
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = testing::ReadFile(pki_.ca_cert);
+    if (with_client_cert) {
+      options.pem_private_key = testing::ReadFile(pki_.client_key);
+      options.pem_cert_chain = testing::ReadFile(pki_.client_cert);
+    }
+    return v1::TradeInService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", server_.server().port()), grpc::SslCredentials(options)));
+  }
+  grpc::Status Board(v1::TradeInService::Stub& stub, const std::string& token = "") {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    v1::TradeInBoard board;
+    return stub.GetTradeInBoard(&ctx, v1::GetTradeInBoardRequest(), &board);
+  }
+
+  testing::TempDir dir_;
+  testing::Pki pki_;
+  TestServer server_{kStart};
+};
+
+TEST_F(TlsTest, MutualTlsMapsTheClientCertificateToItsPrincipal) {
+  Start(/*require_client_cert=*/true);
+  auto with_cert = Stub(true);
+  grpc::Status s = Board(*with_cert);
+  EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  // Without a client certificate the handshake fails.
+  auto without = Stub(false);
+  EXPECT_EQ(Board(*without, "token-for-anna-0001").error_code(), grpc::StatusCode::UNAVAILABLE);
+  // Plaintext cannot talk to a TLS port.
+  auto plain = v1::TradeInService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", server_.server().port()), grpc::InsecureChannelCredentials()));
+  EXPECT_EQ(Board(*plain, "token-for-anna-0001").error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(TlsTest, TlsWithBearerTokensWhenClientCertificatesAreOptional) {
+  Start(/*require_client_cert=*/false);
+  auto stub = Stub(false);
+  EXPECT_EQ(Board(*stub).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  grpc::Status s = Board(*stub, "token-for-anna-0001");
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+}  // namespace
+}  // namespace casework
