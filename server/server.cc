@@ -48,6 +48,7 @@ struct Server::State {
   std::unique_ptr<notify::Dispatcher> dispatcher;
   std::unique_ptr<timers::TimerLoop> timers;
   std::unique_ptr<WorkerPool> pool;
+  std::unique_ptr<SecretBox> secrets;
   std::unique_ptr<rpc::AccessTable> access;
   std::unique_ptr<rpc::Authenticator> auth;
   std::vector<std::unique_ptr<grpc::Service>> services;
@@ -167,6 +168,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   if (auto st = s->calendars->Load(s->clock->Now()); !st.ok()) return st;
   s->engine = std::make_unique<engine::Engine>(s->repo.get(), s->clock, s->templates.get(),
                                                s->calendars.get(), s->metrics.get());
+  const std::string key_file = config.secrets_key_file().empty()
+                                   ? config.data_dir() + "/secrets.key"
+                                   : config.secrets_key_file();
+  auto secrets = SecretBox::Load(key_file, /*create=*/config.secrets_key_file().empty());
+  if (!secrets.ok()) return secrets.status();
+  s->secrets = *std::move(secrets);
+  s->engine->SetSecretBox(s->secrets.get());
   s->engine->Register(std::move(trade_in));
   s->engine->Register(std::move(unlock));
   s->engine->Register(std::move(otp));

@@ -15,6 +15,10 @@
 namespace casework::engine {
 namespace {
 
+std::string SecretContext(const CaseRecord& r, const internal::SecretRecord& s) {
+  return absl::StrCat(r.id(), "/", s.name());
+}
+
 constexpr int kMaxPageSize = 500;
 constexpr int kDefaultPageSize = 50;
 constexpr int kConflictRetries = 8;
@@ -242,6 +246,37 @@ absl::StatusOr<int> Engine::Recompute(const std::string& kind, const ListFilter&
   return changed;
 }
 
+absl::Status Engine::SealSecrets(CaseRecord* record) const {
+  if (secrets_ == nullptr) return absl::OkStatus();
+  for (auto& s : *record->mutable_secrets()) {
+    if (s.value().empty()) continue;  // already sealed
+    auto sealed = secrets_->Seal(s.value(), SecretContext(*record, s));
+    if (!sealed.ok()) return sealed.status();
+    s.set_key_id(sealed->key_id);
+    s.set_nonce(sealed->nonce);
+    s.set_ciphertext(sealed->ciphertext);
+    s.clear_value();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::OpenSecrets(CaseRecord* record) const {
+  if (secrets_ == nullptr) return absl::OkStatus();
+  for (auto& s : *record->mutable_secrets()) {
+    if (s.ciphertext().empty()) continue;
+    auto plain = secrets_->Open({s.key_id(), s.nonce(), s.ciphertext()}, SecretContext(*record, s));
+    if (!plain.ok()) {
+      return absl::DataLossError(absl::StrCat("case ", record->id(), ": secret ", s.name(), ": ",
+                                              plain.status().message()));
+    }
+    s.set_value(*std::move(plain));
+    s.clear_key_id();
+    s.clear_nonce();
+    s.clear_ciphertext();
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<CaseView> Engine::Load(const std::string& kind, const std::string& case_id) {
   auto stored = repo_->GetCase(case_id);
   if (!stored.ok()) return stored.status();
@@ -309,6 +344,7 @@ absl::StatusOr<CaseView> Engine::Act(const std::string& kind, const std::string&
     }
     const absl::Time now = clock_->Now();
     std::map<std::string, std::shared_ptr<const sla::Calendar>> held;
+    if (auto s = OpenSecrets(&current->record); !s.ok()) return s;
     auto decision = workflow::Decide(**wf, current->record, action, actor, &input, "", now,
                                      Calendars(&held));
     if (!decision.ok()) return decision.status();
@@ -348,6 +384,7 @@ absl::Status Engine::FireTimerOnce(const storage::QueueItem& timer) {
   if (!record.ParseFromString(stored->record)) {
     return absl::DataLossError(absl::StrCat("case ", timer.case_id, ": record is damaged"));
   }
+  if (auto s = OpenSecrets(&record); !s.ok()) return s;
   auto wf = Require(record.kind());
   if (!wf.ok()) return wf.status();
   const std::string action = workflow::TimerAction(timer.name);
@@ -471,7 +508,11 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
   }
   std::vector<std::function<void()>> after_commit;
   CountSlaChanges(before, record, &m, &after_commit);
-  m.record = record.SerializeAsString();
+  {
+    CaseRecord stored = record;
+    if (auto s = SealSecrets(&stored); !s.ok()) return s;
+    m.record = stored.SerializeAsString();
+  }
 
   CrashPoint(m.consume_timer ? "timer.before_commit" : "commit.before_write");
   auto version = repo_->Commit(m);

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/common/clock.h"
+#include "server/common/secret_box.h"
 #include "server/metrics/metrics.h"
 #include "server/notify/templates.h"
 #include "server/sla/calendar_store.h"
@@ -60,6 +61,9 @@ class Engine {
 
   // Call before serving.
   void Register(std::unique_ptr<workflow::Workflow> workflow);
+  // Seals case secrets at rest. Without one (unit tests) they are stored as
+  // given.
+  void SetSecretBox(const SecretBox* box) { secrets_ = box; }
   const workflow::Workflow* Find(const std::string& kind) const;
   std::vector<const workflow::Workflow*> workflows() const;
 
@@ -124,6 +128,9 @@ class Engine {
   absl::StatusOr<int> RecomputePolicies();
 
  private:
+  // Secret values <-> their sealed form, in place.
+  absl::Status SealSecrets(CaseRecord* record) const;
+  absl::Status OpenSecrets(CaseRecord* record) const;
   absl::StatusOr<CaseView> Commit(const workflow::Workflow& wf,
                                   const CaseRecord& before, int64_t before_version,
                                   workflow::Decision decision,
@@ -148,6 +155,7 @@ class Engine {
   metrics::Metrics* metrics_;
   std::map<std::string, std::unique_ptr<workflow::Workflow>> workflows_;
   std::function<void(bool, absl::Time, bool)> listener_;
+  const SecretBox* secrets_ = nullptr;
 };
 
 // The counter holding the number of cases of `kind` in `state`.

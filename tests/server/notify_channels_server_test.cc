@@ -241,9 +241,8 @@ TEST_F(NotifyChannelsTest, AKillBetweenSendAndAcknowledgeResendsWithTheSameDedup
   auto start = [&](std::map<std::string, std::string> env) {
     auto p = std::make_unique<testing::ChildProcess>(
         std::vector<std::string>{CASEWORKD_PATH, "--config=" + config}, env, log);
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                       grpc::InsecureChannelCredentials());
-    EXPECT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)));
+    auto channel = testing::ConnectToChild(port);
+    EXPECT_NE(channel, nullptr);
     return std::make_pair(std::move(p), channel);
   };
 

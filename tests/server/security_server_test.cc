@@ -1,12 +1,16 @@
 // Access control through a real server: the RPC x role matrix generated
 // from the one access table, bearer tokens from a hashed token file (with
 // reload), TLS and mutual TLS with certificates made by the test.
+#include <signal.h>
+
+#include <filesystem>
 #include <thread>
 
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "server/common/secret_box.h"
 #include "server/rpc/access.h"
 #include "server/rpc/auth.h"
 #include "tests/testing/process.h"
@@ -223,6 +227,96 @@ TEST_F(TlsTest, TlsWithBearerTokensWhenClientCertificatesAreOptional) {
   EXPECT_EQ(Board(*stub).error_code(), grpc::StatusCode::UNAUTHENTICATED);
   grpc::Status s = Board(*stub, "token-for-anna-0001");
   EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+}  // namespace
+}  // namespace casework
+
+namespace casework {
+namespace {
+
+TEST(SecretBoxTest, SealsOpensAndRotates) {
+  auto old_ring = *SecretBox::FromText("k1 MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n");
+  auto sealed = *old_ring->Seal("918273", "case-1/unlock_code");
+  EXPECT_EQ(sealed.key_id, "k1");
+  EXPECT_EQ(sealed.ciphertext.find("918273"), std::string::npos);
+  EXPECT_EQ(*old_ring->Open(sealed, "case-1/unlock_code"), "918273");
+  // Bound to its context, and tamper-evident.
+  EXPECT_TRUE(absl::IsDataLoss(old_ring->Open(sealed, "case-2/unlock_code").status()));
+  auto tampered = sealed;
+  tampered.ciphertext[0] ^= 1;
+  EXPECT_TRUE(absl::IsDataLoss(old_ring->Open(tampered, "case-1/unlock_code").status()));
+  // Rotation: the new key seals, the old one still opens what it sealed.
+  auto new_ring = *SecretBox::FromText(
+      "# rotated\nk2 ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=\n"
+      "k1 MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n");
+  EXPECT_EQ(*new_ring->Open(sealed, "case-1/unlock_code"), "918273");
+  EXPECT_EQ(new_ring->Seal("x", "c")->key_id, "k2");
+  auto only_new = *SecretBox::FromText("k2 ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=\n");
+  EXPECT_TRUE(absl::IsDataLoss(only_new->Open(sealed, "case-1/unlock_code").status()));
+  EXPECT_FALSE(SecretBox::FromText("k1 c2hvcnQ=\n").ok());
+}
+
+// A known unlock code goes through a real caseworkd, which is then killed
+// with SIGKILL (so the write-ahead log is all there is): the code is in no
+// file of the data folder and not in the log, and after a restart ops can
+// still reveal it.
+TEST(SecretsAtRestTest, AKnownCodeAppearsNowhereInPlaintext) {
+  testing::TempDir dir;
+  const std::string code = "7391-QX-unique-5521";
+  const int port = testing::FreePort();
+  const std::string data = dir.path() + "/data";
+  const std::string log = dir.path() + "/caseworkd.log";
+  auto start = [&] {
+    auto p = std::make_unique<testing::ChildProcess>(
+        std::vector<std::string>{CASEWORKD_PATH, "--dev", "--metrics=off", "--data-dir=" + data,
+                                 absl::StrCat("--listen=127.0.0.1:", port)},
+        std::map<std::string, std::string>{}, log);
+    auto channel = testing::ConnectToChild(port);
+    EXPECT_NE(channel, nullptr);
+    return std::make_pair(std::move(p), v1::TradeInService::NewStub(channel));
+  };
+  auto [server, stub] = start();
+  v1::CreateTradeInRequest create;
+  create.mutable_trade_in()->set_v_number("V3000001");
+  create.mutable_trade_in()->set_s_number("S3000001");
+  create.mutable_trade_in()->set_product_name("Galaxy S22");
+  create.mutable_trade_in()->set_problem(v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  create.mutable_trade_in()->mutable_customer()->set_display_name("Jan");
+  create.mutable_trade_in()->mutable_customer()->set_email("jan@example.nl");
+  v1::TradeIn t;
+  ASSERT_TRUE(stub->CreateTradeIn(TestServer::As("ops").get(), create, &t).ok());
+  v1::ContactCustomerRequest contact;
+  contact.set_name(t.name());
+  ASSERT_TRUE(stub->ContactCustomer(TestServer::As("cs_agent").get(), contact, &t).ok());
+  v1::RecordUnlockCodeRequest record;
+  record.set_name(t.name());
+  record.set_unlock_code(code);
+  ASSERT_TRUE(stub->RecordUnlockCode(TestServer::As("cs_agent").get(), record, &t).ok());
+  v1::RevealUnlockCodeRequest reveal;
+  reveal.set_name(t.name());
+  v1::RevealUnlockCodeResponse revealed;
+  ASSERT_TRUE(stub->RevealUnlockCode(TestServer::As("ops").get(), reveal, &revealed).ok());
+  EXPECT_EQ(revealed.unlock_code(), code);
+  server->Signal(SIGKILL);
+  server->Wait(absl::Seconds(10));
+
+  int files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(data)) {
+    if (!e.is_regular_file()) continue;
+    ++files;
+    EXPECT_EQ(testing::ReadFile(e.path().string()).find(code), std::string::npos) << e.path();
+  }
+  EXPECT_GT(files, 3);
+  const std::string log_text = testing::ReadFile(log);
+  EXPECT_NE(log_text.find("server_started"), std::string::npos);
+  EXPECT_EQ(log_text.find(code), std::string::npos);
+
+  auto [again, stub2] = start();
+  v1::RevealUnlockCodeResponse after;
+  grpc::Status s = stub2->RevealUnlockCode(TestServer::As("ops").get(), reveal, &after);
+  ASSERT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+  EXPECT_EQ(after.unlock_code(), code);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "prometheus/text_serializer.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "server/config.h"
 
@@ -100,6 +101,26 @@ double TestServer::Metric(const std::string& series) {
     if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
   }
   return 0;
+}
+
+std::shared_ptr<grpc::Channel> ConnectToChild(int port, absl::Duration timeout) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+                                           grpc::InsecureChannelCredentials(), args);
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  const absl::Time until = absl::Now() + timeout;
+  while (absl::Now() < until) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    ctx.set_wait_for_ready(true);
+    grpc::health::v1::HealthCheckResponse resp;
+    if (health->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &resp).ok() &&
+        resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+      return channel;
+    }
+  }
+  return nullptr;
 }
 
 namespace {

@@ -56,6 +56,12 @@ class TestServer {
   std::function<void(internal::ServerConfig*)> configure_;
 };
 
+// A plaintext channel to a caseworkd started as a child process, once its
+// health check answers SERVING (at most `timeout`); null otherwise. The
+// channel has its own connections, so a restarted server is not mistaken
+// for the one before it.
+std::shared_ptr<grpc::Channel> ConnectToChild(int port, absl::Duration timeout = absl::Seconds(30));
+
 // True if the status carries a google.rpc.BadRequest naming `field`.
 bool NamesField(const grpc::Status& status, const std::string& field);
 
