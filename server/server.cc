@@ -51,6 +51,7 @@ struct Server::State {
   std::unique_ptr<SecretBox> secrets;
   std::unique_ptr<rpc::AccessTable> access;
   std::unique_ptr<rpc::Authenticator> auth;
+  std::unique_ptr<rpc::RateLimiter> limiter;
   std::vector<std::unique_ptr<grpc::Service>> services;
   std::unique_ptr<grpc::Server> grpc_server;
   int port = 0;
@@ -214,7 +215,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     Log(LogLevel::kWarning, "header_identity",
         {{"warning", "callers may name themselves with metadata: development only, never in production"}});
   }
-  const rpc::RpcEnv env{s->pool.get(), s->metrics.get(), s->auth.get(), s->access.get()};
+  s->limiter = std::make_unique<rpc::RateLimiter>(config.rate_limit().requests_per_second(),
+                                                  config.rate_limit().burst());
+  const rpc::RpcEnv env{s->pool.get(), s->metrics.get(), s->auth.get(), s->access.get(),
+                        s->limiter.get()};
   s->services.push_back(rpc::NewTradeInService(s->engine.get(), env));
   s->services.push_back(rpc::NewUnlockService(s->engine.get(), s->accounts.get(), env));
   s->services.push_back(rpc::NewOtpSupportService(s->engine.get(), s->profiles.get(), env));

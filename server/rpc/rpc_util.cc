@@ -89,7 +89,8 @@ grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* 
     absl::Status status;
     auto caller = env.auth->Authenticate(*ctx);
     if (caller.ok()) {
-      status = env.access->Check(absl::StrCat(service, "/", method), caller->role);
+      status = env.limiter->Admit(caller->principal, absl::Now());
+      if (status.ok()) status = env.access->Check(absl::StrCat(service, "/", method), caller->role);
       if (status.ok()) status = body(*caller);
     } else {
       status = caller.status();

@@ -13,6 +13,7 @@
 #include "server/common/worker_pool.h"
 #include "server/rpc/access.h"
 #include "server/rpc/auth.h"
+#include "server/rpc/rate_limiter.h"
 #include "server/metrics/metrics.h"
 #include "server/workflow/workflow.h"
 
@@ -37,6 +38,7 @@ struct RpcEnv {
   metrics::Metrics* metrics;
   Authenticator* auth;
   const AccessTable* access;
+  RateLimiter* limiter;
 };
 
 // Runs `body` on the worker pool and finishes the call with its status.

@@ -13,6 +13,7 @@
 #include "server/common/secret_box.h"
 #include "server/rpc/access.h"
 #include "server/rpc/auth.h"
+#include "server/rpc/rate_limiter.h"
 #include "tests/testing/process.h"
 #include "tests/testing/test_server.h"
 
@@ -164,6 +165,34 @@ TEST_F(TokenAuthTest, TokensIdentifyTheCallerAndTheFileReloads) {
   testing::WriteFile(token_file_, "token nonsense\n");
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
   EXPECT_TRUE(Board("token-for-nina-0003").ok());
+}
+
+TEST(RateLimitTest, EachPrincipalHasItsOwnBudget) {
+  TestServer server(kStart);
+  server.Start([](internal::ServerConfig* c) {
+    c->mutable_rate_limit()->set_requests_per_second(0.01);
+    c->mutable_rate_limit()->set_burst(3);
+  });
+  auto stub = v1::TradeInService::NewStub(server.channel());
+  auto board = [&](const std::string& role) {
+    v1::TradeInBoard b;
+    return stub->GetTradeInBoard(TestServer::As(role).get(), v1::GetTradeInBoardRequest(), &b);
+  };
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(board("cs_agent").ok());
+  grpc::Status s = board("cs_agent");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("test-cs_agent"), std::string::npos);
+  EXPECT_TRUE(board("ops").ok());  // another principal
+}
+
+TEST(RateLimiterTest, RefillsAtTheConfiguredRate) {
+  rpc::RateLimiter limiter(10, 2);
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  EXPECT_TRUE(limiter.Admit("a", t0).ok());
+  EXPECT_TRUE(limiter.Admit("a", t0).ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(limiter.Admit("a", t0)));
+  EXPECT_TRUE(limiter.Admit("a", t0 + absl::Milliseconds(100)).ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(limiter.Admit("a", t0 + absl::Milliseconds(100))));
 }
 
 class TlsTest : public ::testing::Test {
