@@ -1,0 +1,599 @@
+// casectl: casework from the command line. Run `casectl help`.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "casework/client.h"
+#include "casework/v1/admin.grpc.pb.h"
+#include "casework/v1/otp_support.grpc.pb.h"
+#include "casework/v1/protection.grpc.pb.h"
+#include "casework/v1/trade_in.grpc.pb.h"
+#include "casework/v1/unlock.grpc.pb.h"
+#include "google/protobuf/dynamic_message.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
+#include "server/workflow/claim_workflow.h"
+#include "server/workflow/enrollment_workflow.h"
+#include "server/workflow/otp_workflow.h"
+#include "server/workflow/trade_in_workflow.h"
+#include "server/workflow/unlock_workflow.h"
+
+namespace casework::casectl {
+namespace {
+
+using google::protobuf::Message;
+
+// Exit codes scripts can rely on.
+enum Exit {
+  kOk = 0,
+  kFailed = 1,
+  kUsage = 2,
+  kNotFound = 3,
+  kInvalid = 4,
+  kDenied = 5,
+  kConflict = 6,
+  kUnavailable = 7,
+};
+
+constexpr char kHelp[] = R"(casectl: casework from the command line.
+
+usage: casectl [flags] COMMAND [ARGS]
+
+Commands:
+  boards                          every procedure's board: cases per state
+  board PROCEDURE                 one board: trade-in, unlock, otp, claim
+  show NAME                       a case and its timeline (tradeIns/ID, unlockRequests/ID,
+                                  otpTickets/ID, claims/ID, enrollments/ID)
+  act NAME ACTION [FIELD=VALUE]   perform an action on a case, e.g.
+                                  act tradeIns/01J.. ContactCustomer
+                                  act tradeIns/01J.. FlagProblem problem=TRADE_IN_PROBLEM_DEVICE_LOCKED note=PIN
+  call SERVICE/METHOD [JSON]      any RPC, request as JSON (default {}), e.g.
+                                  call TradeInService/CreateTradeIn '{"tradeIn":{...}}'
+  import accounts|profiles FILE   import JSON lines in batches, with progress and a
+                                  report of every rejected row
+  templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE
+  calendars list|get ID
+  dead-letters list|retry NAME
+  workflows [--dot]               the workflows' states and actions (--dot: Graphviz)
+  help                            this text
+
+Flags (environment variable in brackets):
+  --server=HOST:PORT   [CASEWORK_SERVER] default 127.0.0.1:7400
+  --token=TOKEN        [CASEWORK_TOKEN] bearer token
+  --role=ROLE          [CASEWORK_ROLE] role to act in (a token may hold several)
+  --principal=NAME     [CASEWORK_PRINCIPAL] development servers only
+  --ca=FILE            [CASEWORK_CA] TLS with this CA (--tls: system CAs)
+  --cert=FILE --key=FILE   client certificate (mutual TLS)
+  --timeout=SECONDS    per call, default 10
+  --json               print JSON instead of tables
+
+Exit codes: 0 ok, 1 other failure, 2 usage, 3 not found, 4 invalid input
+(each bad field is printed), 5 not authenticated or not allowed, 6 conflict
+(wrong state, stale etag, already exists), 7 unavailable (retry later).
+)";
+
+struct Flags {
+  client::Options options;
+  bool json = false;
+  bool dot = false;
+  int batch = 500;
+};
+
+int ExitFor(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::OK: return kOk;
+    case grpc::StatusCode::NOT_FOUND: return kNotFound;
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::OUT_OF_RANGE: return kInvalid;
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED: return kDenied;
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::ALREADY_EXISTS: return kConflict;
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return kUnavailable;
+    default: return kFailed;
+  }
+}
+
+const char* CodeName(grpc::StatusCode code) {
+  static const char* names[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+                                "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+                                "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+                                "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  const int i = static_cast<int>(code);
+  return i >= 0 && i < 17 ? names[i] : "UNKNOWN";
+}
+
+// Prints the error and every field violation or failed precondition.
+int Fail(const grpc::Status& s) {
+  std::fprintf(stderr, "error: %s: %s\n", CodeName(s.error_code()), s.error_message().c_str());
+  google::rpc::Status details;
+  if (details.ParseFromString(s.error_details())) {
+    for (const auto& any : details.details()) {
+      google::rpc::BadRequest bad;
+      google::rpc::PreconditionFailure pre;
+      if (any.UnpackTo(&bad)) {
+        for (const auto& v : bad.field_violations()) {
+          std::fprintf(stderr, "  %s: %s\n", v.field().c_str(), v.description().c_str());
+        }
+      } else if (any.UnpackTo(&pre)) {
+        for (const auto& v : pre.violations()) {
+          std::fprintf(stderr, "  %s: %s\n", v.type().c_str(), v.description().c_str());
+        }
+      }
+    }
+  }
+  return ExitFor(s);
+}
+
+int Usage(const std::string& why) {
+  std::fprintf(stderr, "casectl: %s (see `casectl help`)\n", why.c_str());
+  return kUsage;
+}
+
+std::string ToJson(const Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  return out;
+}
+
+// Aligned columns.
+void PrintTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      out += cells[i];
+      if (i + 1 < cells.size()) out += std::string(width[i] - cells[i].size() + 2, ' ');
+    }
+    std::printf("%s\n", out.c_str());
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+struct Procedure {
+  const char* name;        // as typed: "trade-in"
+  const char* service;     // "casework.v1.TradeInService"
+  const char* collection;  // "tradeIns"
+  const char* board;       // board RPC, or nullptr
+  const char* get;
+  const char* events;
+};
+
+const std::vector<Procedure>& Procedures() {
+  static const auto* p = new std::vector<Procedure>{
+      {"trade-in", "casework.v1.TradeInService", "tradeIns", "GetTradeInBoard", "GetTradeIn",
+       "ListTradeInEvents"},
+      {"unlock", "casework.v1.UnlockService", "unlockRequests", "GetUnlockBoard", "GetUnlockRequest",
+       "ListUnlockRequestEvents"},
+      {"otp", "casework.v1.OtpSupportService", "otpTickets", "GetOtpBoard", "GetOtpTicket",
+       "ListOtpTicketEvents"},
+      {"claim", "casework.v1.ProtectionClaimService", "claims", "GetClaimBoard", "GetClaim",
+       "ListClaimEvents"},
+      {"enrollment", "casework.v1.ProtectionClaimService", "enrollments", nullptr, "GetEnrollment",
+       "ListEnrollmentEvents"},
+  };
+  return *p;
+}
+
+const Procedure* ProcedureOfName(const std::string& name) {
+  for (const auto& p : Procedures()) {
+    if (absl::StartsWith(name, absl::StrCat(p.collection, "/"))) return &p;
+  }
+  return nullptr;
+}
+
+class Cli {
+ public:
+  explicit Cli(Flags flags) : flags_(std::move(flags)), client_(flags_.options) {}
+
+  // Calls `method` ("casework.v1.X/Y", or "X/Y" within casework.v1) with a
+  // request built from JSON; `response` receives a message of the right type.
+  grpc::Status Invoke(const std::string& method, const std::string& json,
+                      std::unique_ptr<Message>* response, client::Retry retry = client::Retry::kNever) {
+    const std::string full = absl::StartsWith(method, "casework.") ? method : "casework.v1." + method;
+    const auto* pool = google::protobuf::DescriptorPool::generated_pool();
+    const size_t slash = full.find('/');
+    const auto* service = slash == std::string::npos ? nullptr : pool->FindServiceByName(full.substr(0, slash));
+    const auto* m = service == nullptr ? nullptr : service->FindMethodByName(full.substr(slash + 1));
+    if (m == nullptr) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no such RPC: " + full);
+    auto* factory = google::protobuf::MessageFactory::generated_factory();
+    std::unique_ptr<Message> request(factory->GetPrototype(m->input_type())->New());
+    response->reset(factory->GetPrototype(m->output_type())->New());
+    auto parsed = google::protobuf::util::JsonStringToMessage(json.empty() ? "{}" : json, request.get());
+    if (!parsed.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("request for ", m->name(), ": ", parsed.ToString()));
+    }
+    return client_.CallMethod(full, *request, response->get(), retry);
+  }
+
+  int Boards(const std::vector<std::string>& args) {
+    std::vector<std::vector<std::string>> rows;
+    google::protobuf::Struct all;
+    for (const auto& p : Procedures()) {
+      if (p.board == nullptr || (!args.empty() && args[0] != p.name)) continue;
+      std::unique_ptr<Message> board;
+      grpc::Status s = Invoke(absl::StrCat(p.service, "/", p.board), "{}", &board, client::Retry::kSafe);
+      if (!s.ok()) return Fail(s);
+      if (flags_.json) {
+        std::printf("%s", ToJson(*board).c_str());
+        continue;
+      }
+      google::protobuf::Struct columns;
+      std::string json;
+      (void)google::protobuf::util::MessageToJsonString(*board, &json);
+      (void)google::protobuf::util::JsonStringToMessage(json, &columns);
+      for (const auto& c : columns.fields().at("columns").list_value().values()) {
+        const auto& f = c.struct_value().fields();
+        const auto count = f.find("count");
+        rows.push_back({p.name, f.at("state").string_value(),
+                        count == f.end() ? "0" : count->second.string_value()});
+      }
+    }
+    if (!args.empty() && rows.empty() && !flags_.json) return Usage("unknown procedure " + args[0]);
+    if (!flags_.json) PrintTable({"PROCEDURE", "STATE", "CASES"}, rows);
+    return kOk;
+  }
+
+  int Show(const std::string& name) {
+    const Procedure* p = ProcedureOfName(name);
+    if (p == nullptr) return Usage("not a case name: " + name);
+    std::unique_ptr<Message> item, events;
+    grpc::Status s = Invoke(absl::StrCat(p->service, "/", p->get),
+                            absl::StrCat("{\"name\":\"", name, "\"}"), &item, client::Retry::kSafe);
+    if (!s.ok()) return Fail(s);
+    s = Invoke(absl::StrCat(p->service, "/", p->events),
+               absl::StrCat("{\"parent\":\"", name, "\",\"pageSize\":500}"), &events, client::Retry::kSafe);
+    if (!s.ok()) return Fail(s);
+    if (flags_.json) {
+      std::printf("{\"case\": %s, \"events\": %s}\n", ToJson(*item).c_str(), ToJson(*events).c_str());
+      return kOk;
+    }
+    std::printf("%s", ToJson(*item).c_str());
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : dynamic_cast<const Message&>(*events).GetReflection()->GetRepeatedFieldRef<Message>(
+             *events, events->GetDescriptor()->FindFieldByName("events"))) {
+      const auto& ev = dynamic_cast<const v1::TimelineEvent&>(e);
+      std::string when;
+      google::protobuf::util::JsonPrintOptions o;
+      (void)google::protobuf::util::MessageToJsonString(ev.create_time(), &when, o);
+      rows.push_back({absl::StrCat(ev.sequence()), when.substr(1, std::min<size_t>(19, when.size() - 2)),
+                      absl::StrCat(ev.actor().principal(), " (", ev.actor().role(), ")"),
+                      v1::EventType_Name(ev.type()).substr(11), ev.message()});
+    }
+    std::printf("\n");
+    PrintTable({"#", "TIME (UTC)", "ACTOR", "EVENT", "MESSAGE"}, rows);
+    return kOk;
+  }
+
+  int Act(const std::string& name, const std::string& action, const std::vector<std::string>& fields) {
+    const Procedure* p = ProcedureOfName(name);
+    if (p == nullptr) return Usage("not a case name: " + name);
+    std::string json = absl::StrCat("{\"name\":\"", name, "\"");
+    for (const auto& f : fields) {
+      const size_t eq = f.find('=');
+      if (eq == std::string::npos) return Usage("expected FIELD=VALUE, got " + f);
+      const std::string key = f.substr(0, eq), value = f.substr(eq + 1);
+      const bool raw = value == "true" || value == "false" || absl::StartsWith(value, "{") ||
+                       absl::StartsWith(value, "[");
+      double number;
+      absl::StrAppend(&json, ",\"", key, "\":",
+                      raw || absl::SimpleAtod(value, &number) ? value : Quote(value));
+    }
+    json += "}";
+    std::unique_ptr<Message> out;
+    grpc::Status s = Invoke(absl::StrCat(p->service, "/", action), json, &out);
+    if (!s.ok()) return Fail(s);
+    std::printf("%s", ToJson(*out).c_str());
+    return kOk;
+  }
+
+  int Call(const std::string& method, const std::string& json) {
+    std::unique_ptr<Message> out;
+    grpc::Status s = Invoke(method, json, &out);
+    if (!s.ok()) return Fail(s);
+    std::printf("%s", ToJson(*out).c_str());
+    return kOk;
+  }
+
+  int Import(const std::string& what, const std::string& file) {
+    if (what != "accounts" && what != "profiles") return Usage("import accounts|profiles FILE");
+    std::ifstream in(file);
+    if (!in) return Usage("cannot read " + file);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    const std::string method = what == "accounts" ? "AdminService/ImportAccounts" : "AdminService/ImportProfiles";
+    const bool tty = isatty(STDERR_FILENO);
+    int imported = 0, failed = 0;
+    std::vector<std::string> report;
+    for (size_t start = 0; start < lines.size(); start += flags_.batch) {
+      const size_t end = std::min(lines.size(), start + flags_.batch);
+      std::string chunk;
+      for (size_t i = start; i < end; ++i) absl::StrAppend(&chunk, lines[i], "\n");
+      v1::ImportAccountsRequest req;  // both imports take json_lines
+      req.set_json_lines(chunk);
+      std::string json;
+      (void)google::protobuf::util::MessageToJsonString(req, &json);
+      std::unique_ptr<Message> out;
+      grpc::Status s = Invoke(method, json, &out);
+      if (!s.ok()) return Fail(s);
+      v1::ImportAccountsResponse result;  // same shape for profiles
+      result.ParseFromString(out->SerializeAsString());
+      imported += result.imported();
+      failed += result.failed();
+      for (const auto& e : result.errors()) {
+        report.push_back(absl::StrCat("line ", start + e.line(), ": ", e.field(), ": ", e.description()));
+      }
+      const int done = static_cast<int>(end);
+      const int bar = lines.empty() ? 30 : static_cast<int>(30.0 * done / lines.size());
+      std::fprintf(stderr, "%s[%s%s] %d/%zu rows, %d imported, %d rejected%s", tty ? "\r" : "",
+                   std::string(bar, '#').c_str(), std::string(30 - bar, '.').c_str(), done, lines.size(),
+                   imported, failed, tty ? "" : "\n");
+    }
+    if (tty) std::fprintf(stderr, "\n");
+    if (flags_.json) {
+      std::printf("{\"imported\": %d, \"rejected\": %d, \"errors\": [", imported, failed);
+      for (size_t i = 0; i < report.size(); ++i) std::printf("%s%s", i ? ", " : "", Quote(report[i]).c_str());
+      std::printf("]}\n");
+    } else {
+      for (const auto& r : report) std::printf("%s\n", r.c_str());
+      std::printf("%d imported, %d rejected\n", imported, failed);
+    }
+    return failed > 0 ? kInvalid : kOk;
+  }
+
+  int Templates(const std::vector<std::string>& a) {
+    if (a.empty()) return Usage("templates list|get|render|create|update");
+    if (a[0] == "list") return ListTable("AdminService/ListTemplates", "templates", {"name", "procedure", "channel", "etag"});
+    if (a.size() < 2) return Usage("templates " + a[0] + " ID");
+    const std::string name = absl::StartsWith(a[1], "templates/") ? a[1] : "templates/" + a[1];
+    if (a[0] == "get") return Call("AdminService/GetTemplate", absl::StrCat("{\"name\":", Quote(name), "}"));
+    if (a[0] == "render") {
+      std::string json = absl::StrCat("{\"name\":", Quote(name), ",\"values\":{");
+      std::string lang;
+      bool first = true;
+      for (size_t i = 2; i < a.size(); ++i) {
+        const size_t eq = a[i].find('=');
+        if (eq == std::string::npos) {
+          lang = a[i];
+          continue;
+        }
+        absl::StrAppend(&json, first ? "" : ",", Quote(a[i].substr(0, eq)), ":", Quote(a[i].substr(eq + 1)));
+        first = false;
+      }
+      absl::StrAppend(&json, "},\"languageCode\":", Quote(lang), "}");
+      return Call("AdminService/RenderTemplate", json);
+    }
+    if ((a[0] == "create" || a[0] == "update") && a.size() == 3) {
+      std::ifstream in(a[2]);
+      if (!in) return Usage("cannot read " + a[2]);
+      std::stringstream text;
+      text << in.rdbuf();
+      if (a[0] == "create") {
+        return Call("AdminService/CreateTemplate",
+                    absl::StrCat("{\"templateId\":", Quote(name.substr(10)), ",\"template\":", text.str(), "}"));
+      }
+      google::protobuf::Struct body;
+      if (!google::protobuf::util::JsonStringToMessage(text.str(), &body).ok()) {
+        return Usage(a[2] + " is not a JSON object");
+      }
+      (*body.mutable_fields())["name"].set_string_value(name);
+      std::string json;
+      (void)google::protobuf::util::MessageToJsonString(body, &json);
+      return Call("AdminService/UpdateTemplate", absl::StrCat("{\"template\":", json, "}"));
+    }
+    return Usage("templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE");
+  }
+
+  int Calendars(const std::vector<std::string>& a) {
+    if (!a.empty() && a[0] == "list") return ListTable("AdminService/ListCalendars", "calendars", {"name", "timeZone", "etag"});
+    if (a.size() == 2 && a[0] == "get") {
+      const std::string name = absl::StartsWith(a[1], "calendars/") ? a[1] : "calendars/" + a[1];
+      return Call("AdminService/GetCalendar", absl::StrCat("{\"name\":", Quote(name), "}"));
+    }
+    return Usage("calendars list|get ID");
+  }
+
+  int DeadLetters(const std::vector<std::string>& a) {
+    if (!a.empty() && a[0] == "list") {
+      return ListTable("AdminService/ListDeadLetters", "deadLetters", {"name", "template", "channel", "attempts", "lastError"});
+    }
+    if (a.size() == 2 && a[0] == "retry") {
+      return Call("AdminService/RetryDeadLetter", absl::StrCat("{\"name\":", Quote(a[1]), "}"));
+    }
+    return Usage("dead-letters list|retry NAME");
+  }
+
+ private:
+  static std::string Quote(const std::string& s) {
+    google::protobuf::Value v;
+    v.set_string_value(s);
+    std::string out;
+    (void)google::protobuf::util::MessageToJsonString(v, &out);
+    return out;
+  }
+
+  // Lists every page of a List RPC as a table of `columns` (JSON names).
+  int ListTable(const std::string& method, const std::string& field, const std::vector<std::string>& columns) {
+    std::vector<std::vector<std::string>> rows;
+    google::protobuf::ListValue all;
+    std::string token;
+    do {
+      std::unique_ptr<Message> page;
+      grpc::Status s = Invoke(method, absl::StrCat("{\"pageSize\":500,\"pageToken\":", Quote(token), "}"), &page,
+                              client::Retry::kSafe);
+      if (!s.ok()) return Fail(s);
+      std::string json;
+      (void)google::protobuf::util::MessageToJsonString(*page, &json);
+      google::protobuf::Struct st;
+      (void)google::protobuf::util::JsonStringToMessage(json, &st);
+      auto items = st.fields().find(field);
+      if (items != st.fields().end()) {
+        for (const auto& v : items->second.list_value().values()) {
+          *all.add_values() = v;
+          std::vector<std::string> row;
+          for (const auto& c : columns) {
+            auto f = v.struct_value().fields().find(c);
+            std::string cell;
+            if (f != v.struct_value().fields().end()) {
+              cell = f->second.has_string_value() ? f->second.string_value()
+                                                  : absl::StrCat(f->second.number_value());
+            }
+            row.push_back(cell.size() > 60 ? cell.substr(0, 57) + "..." : cell);
+          }
+          rows.push_back(std::move(row));
+        }
+      }
+      auto next = st.fields().find("nextPageToken");
+      token = next == st.fields().end() ? "" : next->second.string_value();
+    } while (!token.empty());
+    if (flags_.json) {
+      std::string out;
+      google::protobuf::util::JsonPrintOptions o;
+      o.add_whitespace = true;
+      (void)google::protobuf::util::MessageToJsonString(all, &out, o);
+      std::printf("%s", out.c_str());
+    } else {
+      std::vector<std::string> header;
+      for (const auto& c : columns) header.push_back(absl::AsciiStrToUpper(c));
+      PrintTable(header, rows);
+    }
+    return kOk;
+  }
+
+  Flags flags_;
+  client::Client client_;
+};
+
+int Workflows(const Flags& flags) {
+  std::vector<std::unique_ptr<workflow::Workflow>> all;
+  all.push_back(workflow::NewTradeInWorkflow(workflow::TradeInPolicy{}));
+  all.push_back(workflow::NewUnlockWorkflow(workflow::UnlockPolicy{}));
+  all.push_back(workflow::NewOtpWorkflow(workflow::OtpPolicy{}));
+  all.push_back(workflow::NewEnrollmentWorkflow());
+  all.push_back(workflow::NewClaimWorkflow());
+  if (flags.dot) {
+    for (const auto& wf : all) {
+      const auto& spec = wf->spec();
+      std::printf("digraph %s {\n  rankdir=LR;\n  node [shape=box, style=rounded];\n", spec.kind.c_str());
+      std::printf("  start [shape=point];\n");
+      for (const auto& s : spec.final_states) std::printf("  \"%s\" [peripheries=2];\n", s.c_str());
+      for (const auto& t : spec.transitions) {
+        const std::string label = absl::StrCat(t.action, t.roles.empty() ? "" : "\\n[" + absl::StrJoin(t.roles, ", ") + "]");
+        const std::vector<std::string> from = t.from.empty() ? std::vector<std::string>{"start"} : t.from;
+        for (const auto& f : from) {
+          const std::string to = t.to.empty() ? f : t.to;
+          std::printf("  \"%s\" -> \"%s\" [label=\"%s\"%s];\n", f.c_str(), to.c_str(), label.c_str(),
+                      t.to.empty() ? ", style=dashed" : "");
+        }
+      }
+      std::printf("}\n");
+    }
+    return kOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& wf : all) {
+    for (const auto& t : wf->spec().transitions) {
+      rows.push_back({wf->spec().kind, t.action, t.from.empty() ? "(new)" : absl::StrJoin(t.from, ","),
+                      t.to.empty() ? "(same)" : t.to, absl::StrJoin(t.roles, ",")});
+    }
+  }
+  PrintTable({"PROCEDURE", "ACTION", "FROM", "TO", "ROLES"}, rows);
+  return kOk;
+}
+
+std::string Env(const char* name, const std::string& fallback = "") {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : fallback;
+}
+
+int Main(int argc, char** argv) {
+  Flags flags;
+  auto& o = flags.options;
+  o.target = Env("CASEWORK_SERVER", "127.0.0.1:7400");
+  o.token = Env("CASEWORK_TOKEN");
+  o.role = Env("CASEWORK_ROLE");
+  o.principal = Env("CASEWORK_PRINCIPAL");
+  o.ca_file = Env("CASEWORK_CA");
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&](const char* name, std::string* out) {
+      const std::string prefix = absl::StrCat("--", name, "=");
+      if (!absl::StartsWith(a, prefix)) return false;
+      *out = a.substr(prefix.size());
+      return true;
+    };
+    std::string timeout;
+    if (value("server", &o.target) || value("token", &o.token) || value("role", &o.role) ||
+        value("principal", &o.principal) || value("ca", &o.ca_file) || value("cert", &o.client_cert_file) ||
+        value("key", &o.client_key_file)) {
+      continue;
+    }
+    if (value("timeout", &timeout)) {
+      int seconds = 0;
+      if (!absl::SimpleAtoi(timeout, &seconds) || seconds <= 0) return Usage("--timeout takes seconds");
+      o.deadline = std::chrono::seconds(seconds);
+    } else if (a == "--json") {
+      flags.json = true;
+    } else if (a == "--dot") {
+      flags.dot = true;
+    } else if (a == "--tls") {
+      o.tls = true;
+    } else if (a == "--help" || a == "-h") {
+      args.insert(args.begin(), "help");
+    } else if (absl::StartsWith(a, "--")) {
+      return Usage("unknown flag " + a);
+    } else {
+      args.push_back(a);
+    }
+  }
+  if (args.empty() || args[0] == "help") {
+    std::fputs(kHelp, stdout);
+    return args.empty() ? kUsage : kOk;
+  }
+  const std::string cmd = args[0];
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "workflows") return Workflows(flags);
+  Cli cli(flags);
+  if (cmd == "boards") return cli.Boards({});
+  if (cmd == "board" && rest.size() == 1) return cli.Boards(rest);
+  if (cmd == "show" && rest.size() == 1) return cli.Show(rest[0]);
+  if (cmd == "act" && rest.size() >= 2) return cli.Act(rest[0], rest[1], {rest.begin() + 2, rest.end()});
+  if (cmd == "call" && (rest.size() == 1 || rest.size() == 2)) return cli.Call(rest[0], rest.size() == 2 ? rest[1] : "{}");
+  if (cmd == "import" && rest.size() == 2) return cli.Import(rest[0], rest[1]);
+  if (cmd == "templates") return cli.Templates(rest);
+  if (cmd == "calendars") return cli.Calendars(rest);
+  if (cmd == "dead-letters") return cli.DeadLetters(rest);
+  return Usage("unknown command or wrong arguments: " + cmd);
+}
+
+}  // namespace
+}  // namespace casework::casectl
+
+int main(int argc, char** argv) { return casework::casectl::Main(argc, argv); }

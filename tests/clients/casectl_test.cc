@@ -1,0 +1,134 @@
+// casectl against a real server: every command group once, tables and
+// --json output, field violations shown plainly, and the exit codes.
+#include <sys/wait.h>
+
+#include <cstdio>
+
+#include "casework/v1/trade_in.grpc.pb.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/testing/process.h"
+#include "tests/testing/test_server.h"
+
+namespace casework {
+namespace {
+
+using testing::TestServer;
+
+const absl::Time kStart = absl::FromCivil(absl::CivilSecond(2026, 3, 2, 10, 0, 0), absl::UTCTimeZone());
+
+struct Result {
+  int exit_code;
+  std::string out;  // stdout and stderr
+};
+
+class CasectlTest : public ::testing::Test {
+ protected:
+  void SetUp() override { server_.Start(); }
+
+  Result Casectl(const std::string& role, const std::string& args) {
+    const std::string cmd = absl::StrCat(CASECTL_PATH, " --server=127.0.0.1:", server_.server().port(),
+                                         " --principal=jdoe --role=", role, " ", args, " 2>&1");
+    FILE* p = ::popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+    const int status = ::pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  }
+
+  static google::protobuf::Struct Json(const std::string& text) {
+    google::protobuf::Struct s;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text, &s).ok()) << text;
+    return s;
+  }
+
+  testing::TempDir dir_;
+  TestServer server_{kStart};
+};
+
+TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
+  // call: create a case from JSON; --json output parses.
+  Result created = Casectl("ops", R"(--json call TradeInService/CreateTradeIn '{"tradeIn":{"vNumber":"V4000001",)"
+                               R"("sNumber":"S4000001","productName":"Galaxy S22","problem":"TRADE_IN_PROBLEM_DEVICE_LOCKED",)"
+                               R"("customer":{"displayName":"Jan","email":"jan@example.nl"}}}')");
+  ASSERT_EQ(created.exit_code, 0) << created.out;
+  const std::string name = Json(created.out).fields().at("name").string_value();
+  ASSERT_EQ(name.rfind("tradeIns/", 0), 0u);
+
+  // boards: a table, and JSON with every column.
+  Result boards = Casectl("cs_agent", "boards");
+  ASSERT_EQ(boards.exit_code, 0) << boards.out;
+  EXPECT_NE(boards.out.find("trade-in   PROBLEM_ORDER"), std::string::npos) << boards.out;
+  EXPECT_NE(boards.out.find("unlock"), std::string::npos);
+  Result board = Casectl("cs_agent", "--json board trade-in");
+  ASSERT_EQ(board.exit_code, 0);
+  const auto columns = Json(board.out).fields().at("columns").list_value();
+  ASSERT_GT(columns.values_size(), 0);
+  EXPECT_EQ(columns.values(0).struct_value().fields().at("state").string_value(), "PROBLEM_ORDER");
+  EXPECT_EQ(columns.values(0).struct_value().fields().at("count").string_value(), "1");
+
+  // act + show.
+  Result act = Casectl("cs_agent", "act " + name + " ContactCustomer");
+  ASSERT_EQ(act.exit_code, 0) << act.out;
+  Result again = Casectl("cs_agent", "act " + name + " ContactCustomer");
+  EXPECT_EQ(again.exit_code, 6) << again.out;  // wrong state
+  EXPECT_NE(again.out.find("FAILED_PRECONDITION"), std::string::npos);
+  Result comment = Casectl("cs_agent", "act " + name + " AddTradeInComment 'text=Called the customer'");
+  EXPECT_EQ(comment.exit_code, 0) << comment.out;
+  Result show = Casectl("cs_agent", "show " + name);
+  ASSERT_EQ(show.exit_code, 0) << show.out;
+  EXPECT_NE(show.out.find("WAITING_FOR_RESPONSE"), std::string::npos);
+  EXPECT_NE(show.out.find("jdoe (cs_agent)"), std::string::npos) << show.out;
+  Result show_json = Casectl("cs_agent", "--json show " + name);
+  ASSERT_EQ(show_json.exit_code, 0);
+  EXPECT_GE(Json(show_json.out).fields().at("events").struct_value().fields().at("events").list_value().values_size(), 3);
+
+  // Errors: fields shown plainly; exit codes.
+  Result bad = Casectl("ops", R"(call TradeInService/CreateTradeIn '{"tradeIn":{"vNumber":"X1"}}')");
+  EXPECT_EQ(bad.exit_code, 4);
+  EXPECT_NE(bad.out.find("  trade_in.v_number: must be 'V'"), std::string::npos) << bad.out;
+  EXPECT_EQ(Casectl("cs_agent", "show tradeIns/NOSUCHCASE").exit_code, 3);
+  EXPECT_EQ(Casectl("cs_agent", "templates create x.y /no/such/file").exit_code, 2);
+  EXPECT_EQ(Casectl("cs_agent", "frobnicate").exit_code, 2);
+  EXPECT_EQ(Casectl("cs_agent", "--role=wizard boards").exit_code, 5);
+
+  // import: progress, a per-row report, exit 4 when rows were rejected.
+  const std::string accounts = testing::WriteFile(
+      dir_.path() + "/accounts.jsonl",
+      "{\"accountNumber\":\"100200300\",\"fullName\":\"Jan de Vries\"}\n"
+      "{\"accountNumber\":\"100200301\",\"devices\":[{\"imei\":\"123\"}]}\n");
+  Result import = Casectl("admin", "--json import accounts " + accounts);
+  EXPECT_EQ(import.exit_code, 4) << import.out;
+  EXPECT_NE(import.out.find("2/2 rows"), std::string::npos) << import.out;
+  EXPECT_NE(import.out.find("line 2"), std::string::npos) << import.out;
+
+  // templates and calendars.
+  Result templates = Casectl("cs_agent", "templates list");
+  EXPECT_EQ(templates.exit_code, 0);
+  EXPECT_NE(templates.out.find("templates/trade_in.reminder"), std::string::npos);
+  Result render = Casectl("cs_agent", "--json templates render trade_in.reminder nl v_number=V1 customer_name=Jan "
+                                   "product_name=X reminders_sent=1 s_number=S1 case_id=c problem=p problem_note=n "
+                                   "rejection_reason=r");
+  ASSERT_EQ(render.exit_code, 0) << render.out;
+  EXPECT_EQ(Json(render.out).fields().at("languageCode").string_value(), "nl");
+  Result calendars = Casectl("cs_agent", "calendars get default");
+  EXPECT_EQ(calendars.exit_code, 0);
+  EXPECT_NE(calendars.out.find("Europe/Amsterdam"), std::string::npos);
+  EXPECT_EQ(Casectl("team_lead", "dead-letters list").exit_code, 0);
+  EXPECT_EQ(Casectl("cs_agent", "dead-letters list").exit_code, 5);
+
+  // workflows as Graphviz; help.
+  Result dot = Casectl("cs_agent", "workflows --dot");
+  EXPECT_EQ(dot.exit_code, 0);
+  EXPECT_NE(dot.out.find("digraph trade_in {"), std::string::npos);
+  EXPECT_NE(dot.out.find("\"PROBLEM_ORDER\" -> \"WAITING_FOR_RESPONSE\" [label=\"contact_customer"),
+            std::string::npos);
+  Result help = Casectl("cs_agent", "help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("Exit codes"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace casework
