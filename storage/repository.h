@@ -190,6 +190,11 @@ class Repository {
   // Number of items in a queue (maintained, not counted).
   virtual absl::StatusOr<int64_t> QueueSize(Queue queue) = 0;
 
+  // Figures of the underlying store for monitoring: "sst_bytes",
+  // "memtable_bytes", "pending_compaction_bytes", "delayed_write_rate",
+  // "write_stopped".
+  virtual std::map<std::string, int64_t> StoreFigures() = 0;
+
   // Versioned records in a namespace ("templates", ...).
   virtual absl::StatusOr<StoredRecord> GetRecord(const std::string& space,
                                                  const std::string& key) = 0;

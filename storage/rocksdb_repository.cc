@@ -125,6 +125,7 @@ class RocksDbRepository : public Repository {
       const std::function<std::string(const std::string&)>& rewrite) override;
   absl::StatusOr<std::optional<absl::Time>> NextDue(Queue queue) override;
   absl::StatusOr<int64_t> QueueSize(Queue queue) override;
+  std::map<std::string, int64_t> StoreFigures() override;
   absl::StatusOr<StoredRecord> GetRecord(const std::string& space,
                                          const std::string& key) override;
   absl::StatusOr<int64_t> PutRecord(const std::string& space,
@@ -645,6 +646,25 @@ absl::StatusOr<std::optional<absl::Time>> RocksDbRepository::NextDue(Queue queue
     return absl::DataLossError("damaged queue key");
   }
   return std::optional<absl::Time>(item.due);
+}
+
+std::map<std::string, int64_t> RocksDbRepository::StoreFigures() {
+  auto sum = [&](const std::string& property) {
+    uint64_t total = 0;
+    for (auto* h : cf_) {
+      uint64_t v = 0;
+      if (db_->GetIntProperty(h, property, &v)) total += v;
+    }
+    return static_cast<int64_t>(total);
+  };
+  uint64_t delayed = 0, stopped = 0;
+  db_->GetIntProperty(rocksdb::DB::Properties::kActualDelayedWriteRate, &delayed);
+  db_->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &stopped);
+  return {{"sst_bytes", sum(rocksdb::DB::Properties::kTotalSstFilesSize)},
+          {"memtable_bytes", sum(rocksdb::DB::Properties::kCurSizeAllMemTables)},
+          {"pending_compaction_bytes", sum(rocksdb::DB::Properties::kEstimatePendingCompactionBytes)},
+          {"delayed_write_rate", static_cast<int64_t>(delayed)},
+          {"write_stopped", static_cast<int64_t>(stopped)}};
 }
 
 absl::StatusOr<int64_t> RocksDbRepository::QueueSize(Queue queue) {

@@ -69,6 +69,11 @@ Metrics::Metrics()
                         .Help("Notifications that exhausted their attempts.")
                         .Register(*registry_)
                         .Add({})),
+      store_(prometheus::BuildGauge()
+                 .Name("casework_store")
+                 .Help("RocksDB figures: sst_bytes, memtable_bytes, pending_compaction_bytes, "
+                       "delayed_write_rate, write_stopped.")
+                 .Register(*registry_)),
       notifications_(prometheus::BuildCounter()
                          .Name("casework_notifications_total")
                          .Help("Delivery attempts by channel and result.")
@@ -195,6 +200,12 @@ void Metrics::SlaStopped(const std::string& kind, const std::string& sla,
 
 void Metrics::SetOutboxPending(int64_t n) { outbox_pending_.Set(static_cast<double>(n)); }
 void Metrics::SetDeadLetters(int64_t n) { dead_letters_.Set(static_cast<double>(n)); }
+
+void Metrics::SetStore(const std::map<std::string, int64_t>& figures) {
+  for (const auto& [figure, value] : figures) {
+    store_.Add({{"figure", figure}}).Set(static_cast<double>(value));
+  }
+}
 
 void Metrics::NotificationResult(const std::string& channel, const std::string& result,
                                  absl::Duration latency) {

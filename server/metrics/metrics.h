@@ -57,6 +57,10 @@ class Metrics {
 
   void SetOutboxPending(int64_t n);
   void SetDeadLetters(int64_t n);
+  // RocksDB figures: "sst_bytes", "memtable_bytes", "pending_compaction_bytes",
+  // "delayed_write_rate" (bytes/s while writes are slowed, else 0),
+  // "write_stopped" (1 while writes are stopped).
+  void SetStore(const std::map<std::string, int64_t>& figures);
   // result: "delivered", "retry", "dead_letter".
   void NotificationResult(const std::string& channel, const std::string& result,
                           absl::Duration latency);
@@ -74,6 +78,7 @@ class Metrics {
   prometheus::Histogram& timer_lag_;
   prometheus::Gauge& outbox_pending_;
   prometheus::Gauge& dead_letters_;
+  prometheus::Family<prometheus::Gauge>& store_;
   prometheus::Family<prometheus::Counter>& notifications_;
   prometheus::Family<prometheus::Histogram>& delivery_seconds_;
   prometheus::Family<prometheus::Counter>& sla_warnings_;

@@ -131,6 +131,7 @@ int Dispatcher::RunLane(Lane& lane) {
 }
 
 void Dispatcher::UpdateGauges() {
+  metrics_->SetStore(repo_->StoreFigures());
   if (auto pending = repo_->QueueSize(storage::Queue::kOutbox); pending.ok()) {
     metrics_->SetOutboxPending(*pending);
   }
