@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
 #include "server/common/ids.h"
@@ -175,7 +176,13 @@ absl::Status Engine::LoadBoardMetrics() {
       auto it = counters->find(BoardCounter(kind, state));
       metrics_->SetCases(kind, state, it == counters->end() ? 0 : it->second);
     }
+    for (const auto& t : wf->spec().transitions) {
+      if (absl::StartsWith(t.action, "sla:") || absl::StartsWith(t.action, "timer:")) {
+        metrics_->DeclareTimer(kind, t.action);
+      }
+    }
     for (const auto& policy : wf->spec().slas) {
+      metrics_->DeclareSla(kind, policy.sla);
       auto risk = repo_->GetCounters(AtRiskCounter(kind, policy.sla));
       if (!risk.ok()) return risk.status();
       auto it = risk->find(AtRiskCounter(kind, policy.sla));

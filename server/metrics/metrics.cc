@@ -174,6 +174,18 @@ void Metrics::TimerFired(const std::string& kind, const std::string& timer,
   timer_lag_.Observe(absl::ToDoubleSeconds(lag));
 }
 
+void Metrics::DeclareSla(const std::string& kind, const std::string& sla) {
+  const std::map<std::string, std::string> labels = {{"procedure", kind}, {"sla", sla}};
+  sla_warnings_.Add(labels);
+  sla_breaches_.Add(labels);
+  sla_completion_.Add(labels, SlaBuckets());
+  sla_paused_.Add(labels, SlaBuckets());
+}
+
+void Metrics::DeclareTimer(const std::string& kind, const std::string& timer) {
+  timers_fired_.Add({{"procedure", kind}, {"timer", timer}});
+}
+
 void Metrics::SlaWarning(const std::string& kind, const std::string& sla) {
   sla_warnings_.Add({{"procedure", kind}, {"sla", sla}}).Increment();
 }

@@ -48,6 +48,10 @@ class Metrics {
   void TimerFired(const std::string& kind, const std::string& timer, absl::Duration lag);
 
   // SLA clocks, per procedure and SLA name.
+  // Creates the series of an SLA and of a timer at zero, so that they are
+  // exported (and rates work) before the first event.
+  void DeclareSla(const std::string& kind, const std::string& sla);
+  void DeclareTimer(const std::string& kind, const std::string& timer);
   void SlaWarning(const std::string& kind, const std::string& sla);
   void SlaBreached(const std::string& kind, const std::string& sla);
   void AddSlaAtRisk(const std::string& kind, const std::string& sla, int64_t delta);
