@@ -76,12 +76,14 @@ void ChildProcess::Signal(int sig) {
 }
 
 int ChildProcess::Wait(absl::Duration timeout) {
+  if (reaped_) return status_;
   const absl::Time until = absl::Now() + timeout;
   int status = 0;
   while (absl::Now() < until) {
     const pid_t r = ::waitpid(pid_, &status, WNOHANG);
     if (r == pid_) {
       reaped_ = true;
+      status_ = status;
       return status;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -92,7 +94,10 @@ int ChildProcess::Wait(absl::Duration timeout) {
 bool ChildProcess::running() {
   if (reaped_) return false;
   int status = 0;
-  if (::waitpid(pid_, &status, WNOHANG) == pid_) reaped_ = true;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    reaped_ = true;
+    status_ = status;
+  }
   return !reaped_;
 }
 

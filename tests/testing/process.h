@@ -39,6 +39,7 @@ class ChildProcess {
   int stdout_fd_ = -1;
   std::string buffered_;
   bool reaped_ = false;
+  int status_ = 0;  // once reaped
 };
 
 // A receiver started from sinks.py; messages land in `folder`.
