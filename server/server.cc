@@ -16,6 +16,7 @@
 #include "server/metrics/metrics.h"
 #include "server/notify/notifier.h"
 #include "server/notify/templates.h"
+#include "server/rpc/board_service.h"
 #include "server/rpc/admin_service.h"
 #include "server/rpc/trade_in_service.h"
 #include "server/rpc/otp_support_service.h"
@@ -49,6 +50,7 @@ struct Server::State {
   std::unique_ptr<timers::TimerLoop> timers;
   std::unique_ptr<WorkerPool> pool;
   std::unique_ptr<SecretBox> secrets;
+  std::unique_ptr<engine::ChangeFeed> feed;
   std::unique_ptr<rpc::AccessTable> access;
   std::unique_ptr<rpc::Authenticator> auth;
   std::unique_ptr<rpc::RateLimiter> limiter;
@@ -176,6 +178,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   if (!secrets.ok()) return secrets.status();
   s->secrets = *std::move(secrets);
   s->engine->SetSecretBox(s->secrets.get());
+  s->feed = std::make_unique<engine::ChangeFeed>();
+  s->engine->SetChangeFeed(s->feed.get());
   s->engine->Register(std::move(trade_in));
   s->engine->Register(std::move(unlock));
   s->engine->Register(std::move(otp));
@@ -223,6 +227,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   s->services.push_back(rpc::NewUnlockService(s->engine.get(), s->accounts.get(), env));
   s->services.push_back(rpc::NewOtpSupportService(s->engine.get(), s->profiles.get(), env));
   s->services.push_back(rpc::NewProtectionService(s->engine.get(), s->plans.get(), env));
+  s->services.push_back(rpc::NewBoardService(s->engine.get(), s->feed.get(), env));
   s->services.push_back(rpc::NewAdminService(s->templates.get(), s->calendars.get(),
                                              s->engine.get(), s->accounts.get(),
                                              s->profiles.get(), s->repo.get(), s->clock, env));

@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "casework/client.h"
 #include "casework/v1/admin.grpc.pb.h"
+#include "casework/v1/boards.grpc.pb.h"
 #include "casework/v1/otp_support.grpc.pb.h"
 #include "casework/v1/protection.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
@@ -68,6 +69,8 @@ Commands:
   templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE
   calendars list|get ID
   dead-letters list|retry NAME
+  watch [PROCEDURE...]            live boards: a snapshot, then every case change
+                                  (--cursor=C resumes, --count=N stops after N changes)
   workflows [--dot]               the workflows' states and actions (--dot: Graphviz)
   help                            this text
 
@@ -91,6 +94,9 @@ struct Flags {
   bool json = false;
   bool dot = false;
   int batch = 500;
+  std::string cursor;
+  bool watch_deadline = false;  // --timeout given: it bounds watch too
+  int64_t count = 0;  // watch: stop after this many changes (0: never)
 };
 
 int ExitFor(const grpc::Status& s) {
@@ -419,6 +425,50 @@ class Cli {
     return Usage("calendars list|get ID");
   }
 
+  int Watch(const std::vector<std::string>& procedures) {
+    auto stub = v1::BoardService::NewStub(client_.channel());
+    v1::WatchBoardsRequest req;
+    for (const auto& p : procedures) req.add_procedures(p == "trade-in" ? "trade_in" : p);
+    req.set_cursor(flags_.cursor);
+    client::Options o = flags_.options;
+    grpc::ClientContext ctx;
+    if (!o.token.empty()) ctx.AddMetadata("authorization", "Bearer " + o.token);
+    if (!o.principal.empty()) ctx.AddMetadata(client::kPrincipalHeader, o.principal);
+    if (!o.role.empty()) ctx.AddMetadata(client::kRoleHeader, o.role);
+    if (flags_.watch_deadline) ctx.set_deadline(std::chrono::system_clock::now() + o.deadline);
+    auto stream = stub->WatchBoards(&ctx, req);
+    v1::BoardUpdate u;
+    int64_t changes = 0;
+    while (stream->Read(&u)) {
+      if (flags_.json) {
+        std::string line;
+        (void)google::protobuf::util::MessageToJsonString(u, &line);
+        std::printf("%s\n", line.c_str());
+      } else if (u.has_snapshot()) {
+        for (const auto& b : u.snapshot().boards()) {
+          std::string cols;
+          for (const auto& c : b.columns()) absl::StrAppend(&cols, " ", c.state(), "=", c.count());
+          std::printf("board %s:%s\n", b.procedure().c_str(), cols.c_str());
+        }
+      } else {
+        const auto& c = u.change();
+        std::printf("%s %s %s -> %s (etag %s, cursor %s)\n", c.procedure().c_str(), c.name().c_str(),
+                    c.previous_state().empty() ? "new" : c.previous_state().c_str(), c.state().c_str(),
+                    c.etag().c_str(), u.cursor().c_str());
+      }
+      std::fflush(stdout);
+      if (u.has_change() && flags_.count > 0 && ++changes >= flags_.count) {
+        ctx.TryCancel();
+        while (stream->Read(&u)) {
+        }
+        stream->Finish();
+        return kOk;
+      }
+    }
+    grpc::Status s = stream->Finish();
+    return s.ok() ? kOk : Fail(s);
+  }
+
   int DeadLetters(const std::vector<std::string>& a) {
     if (!a.empty() && a[0] == "list") {
       return ListTable("AdminService/ListDeadLetters", "deadLetters", {"name", "template", "channel", "attempts", "lastError"});
@@ -549,7 +599,12 @@ int Main(int argc, char** argv) {
       *out = a.substr(prefix.size());
       return true;
     };
-    std::string timeout;
+    std::string timeout, count;
+    if (value("cursor", &flags.cursor)) continue;
+    if (value("count", &count)) {
+      if (!absl::SimpleAtoi(count, &flags.count) || flags.count < 0) return Usage("--count takes a number");
+      continue;
+    }
     if (value("server", &o.target) || value("token", &o.token) || value("role", &o.role) ||
         value("principal", &o.principal) || value("ca", &o.ca_file) || value("cert", &o.client_cert_file) ||
         value("key", &o.client_key_file)) {
@@ -559,6 +614,7 @@ int Main(int argc, char** argv) {
       int seconds = 0;
       if (!absl::SimpleAtoi(timeout, &seconds) || seconds <= 0) return Usage("--timeout takes seconds");
       o.deadline = std::chrono::seconds(seconds);
+      flags.watch_deadline = true;
     } else if (a == "--json") {
       flags.json = true;
     } else if (a == "--dot") {
@@ -590,6 +646,7 @@ int Main(int argc, char** argv) {
   if (cmd == "templates") return cli.Templates(rest);
   if (cmd == "calendars") return cli.Calendars(rest);
   if (cmd == "dead-letters") return cli.DeadLetters(rest);
+  if (cmd == "watch") return cli.Watch(rest);
   return Usage("unknown command or wrong arguments: " + cmd);
 }
 

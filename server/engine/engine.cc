@@ -526,6 +526,10 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
   if (!version.ok()) return version.status();
   CrashPoint("commit.after_write");
   for (const auto& f : after_commit) f();
+  if (feed_ != nullptr) {
+    feed_->Publish({0, record.kind(), record.id(), before_version > 0 ? before.state() : "",
+                    record.state(), *version, now});
+  }
 
   if (moved) {
     if (before_version > 0) metrics_->AddCases(record.kind(), before.state(), -1);

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "server/common/clock.h"
 #include "server/common/secret_box.h"
+#include "server/engine/change_feed.h"
 #include "server/metrics/metrics.h"
 #include "server/notify/templates.h"
 #include "server/sla/calendar_store.h"
@@ -64,6 +65,8 @@ class Engine {
   // Seals case secrets at rest. Without one (unit tests) they are stored as
   // given.
   void SetSecretBox(const SecretBox* box) { secrets_ = box; }
+  // Receives every committed change of a case (for live boards).
+  void SetChangeFeed(ChangeFeed* feed) { feed_ = feed; }
   const workflow::Workflow* Find(const std::string& kind) const;
   std::vector<const workflow::Workflow*> workflows() const;
 
@@ -156,6 +159,7 @@ class Engine {
   std::map<std::string, std::unique_ptr<workflow::Workflow>> workflows_;
   std::function<void(bool, absl::Time, bool)> listener_;
   const SecretBox* secrets_ = nullptr;
+  ChangeFeed* feed_ = nullptr;
 };
 
 // The counter holding the number of cases of `kind` in `state`.

@@ -131,6 +131,8 @@ const std::vector<Rule>& Rules() {
       Only("AdminService/ImportProfiles", {wf::kAdmin}),
       Only("AdminService/ListDeadLetters", {wf::kAdmin, wf::kTeamLead}),
       Only("AdminService/RetryDeadLetter", {wf::kAdmin}),
+      // Live boards.
+      Anyone("BoardService/WatchBoards"),
   };
   return *rules;
 }
@@ -140,7 +142,8 @@ const std::vector<Rule>& Rules() {
 const std::vector<std::string>& CaseworkServices() {
   static const auto* services = new std::vector<std::string>{
       "casework.v1.TradeInService", "casework.v1.UnlockService", "casework.v1.OtpSupportService",
-      "casework.v1.ProtectionClaimService", "casework.v1.AdminService"};
+      "casework.v1.ProtectionClaimService", "casework.v1.AdminService",
+      "casework.v1.BoardService"};
   return *services;
 }
 

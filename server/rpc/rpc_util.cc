@@ -11,7 +11,6 @@
 #include "server/common/errors.h"
 
 namespace casework::rpc {
-namespace {
 
 const char* CodeName(absl::StatusCode code) {
   switch (code) {
@@ -35,6 +34,8 @@ const char* CodeName(absl::StatusCode code) {
     default: return "Unknown";
   }
 }
+
+namespace {
 
 }  // namespace
 

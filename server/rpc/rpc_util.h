@@ -23,6 +23,9 @@ namespace casework::rpc {
 // PreconditionFailure) in grpc-status-details-bin.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// The grpc_code label of the RPC metrics ("OK", "InvalidArgument", ...).
+const char* CodeName(absl::StatusCode code);
+
 // "tradeIns/ABC" with collection "tradeIns" -> "ABC". INVALID_ARGUMENT
 // naming `field` otherwise.
 absl::StatusOr<std::string> ParseName(const std::string& name,

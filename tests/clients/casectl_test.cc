@@ -2,7 +2,9 @@
 // --json output, field violations shown plainly, and the exit codes.
 #include <sys/wait.h>
 
+#include <atomic>
 #include <cstdio>
+#include <thread>
 
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "google/protobuf/struct.pb.h"
@@ -49,6 +51,14 @@ class CasectlTest : public ::testing::Test {
 };
 
 TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
+  // watch: a live stream, stopped after the first change.
+  Result watched;
+  std::atomic<bool> watching{true};
+  std::thread watcher([&] {
+    watched = Casectl("cs_agent", "watch trade-in --count=1 --timeout=60");
+    watching = false;
+  });
+
   // call: create a case from JSON; --json output parses.
   Result created = Casectl("ops", R"(--json call TradeInService/CreateTradeIn '{"tradeIn":{"vNumber":"V4000001",)"
                                R"("sNumber":"S4000001","productName":"Galaxy S22","problem":"TRADE_IN_PROBLEM_DEVICE_LOCKED",)"
@@ -56,6 +66,16 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   ASSERT_EQ(created.exit_code, 0) << created.out;
   const std::string name = Json(created.out).fields().at("name").string_value();
   ASSERT_EQ(name.rfind("tradeIns/", 0), 0u);
+  // The watcher may subscribe after that create: more changes until it
+  // has seen one.
+  for (int i = 0; i < 100 && watching; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    Casectl("ops", "act " + name + " AddTradeInComment text=ping");
+  }
+  watcher.join();
+  EXPECT_EQ(watched.exit_code, 0) << watched.out;
+  EXPECT_NE(watched.out.find("board trade_in: PROBLEM_ORDER="), std::string::npos) << watched.out;
+  EXPECT_NE(watched.out.find("trade_in " + name + " "), std::string::npos) << watched.out;
 
   // boards: a table, and JSON with every column.
   Result boards = Casectl("cs_agent", "boards");

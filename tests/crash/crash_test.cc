@@ -137,6 +137,13 @@ class Workload {
   int64_t acked_ = 0;
 };
 
+// The server binary: CASEWORKD from the environment (a copy, for long runs
+// while building), else the one of this build.
+std::string Caseworkd() {
+  const char* env = std::getenv("CASEWORKD");
+  return env != nullptr && *env != '\0' ? env : CASEWORKD_PATH;
+}
+
 int Kills() {
   int n = 20;
   if (const char* env = std::getenv("CASEWORK_CRASH_KILLS")) (void)absl::SimpleAtoi(env, &n);
@@ -156,7 +163,7 @@ TEST(CrashTest, AcknowledgedChangesSurviveKillNine) {
     std::map<std::string, std::string> env;
     if (!point.empty()) env["CASEWORK_CRASH_POINT"] = point;
     return std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{CASEWORKD_PATH, "--dev", "--metrics=off", "--data-dir=" + data,
+        std::vector<std::string>{Caseworkd(), "--dev", "--metrics=off", "--data-dir=" + data,
                                  absl::StrCat("--listen=127.0.0.1:", port)},
         env, dir.path() + "/caseworkd.log");
   };
@@ -167,7 +174,13 @@ TEST(CrashTest, AcknowledgedChangesSurviveKillNine) {
   for (int round = 0; round < kills; ++round) {
     const std::string point = points[round % points.size()];
     auto server = start(point);
-    auto channel = testing::ConnectToChild(port);
+    auto channel = testing::ConnectToChild(port, absl::Seconds(30), [&] { return server->running(); });
+    if (channel == nullptr && !point.empty() && !server->running()) {
+      // The armed point was hit while starting (e.g. delivering an outbox
+      // message left by the round before): that is a kill too.
+      ++crash_point_deaths;
+      continue;
+    }
     ASSERT_NE(channel, nullptr) << "caseworkd did not come back in round " << round;
     std::atomic<bool> stop{false};
     std::vector<std::unique_ptr<Workload>> clients;

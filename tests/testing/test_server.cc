@@ -103,14 +103,15 @@ double TestServer::Metric(const std::string& series) {
   return 0;
 }
 
-std::shared_ptr<grpc::Channel> ConnectToChild(int port, absl::Duration timeout) {
+std::shared_ptr<grpc::Channel> ConnectToChild(int port, absl::Duration timeout,
+                                              std::function<bool()> alive) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
                                            grpc::InsecureChannelCredentials(), args);
   auto health = grpc::health::v1::Health::NewStub(channel);
   const absl::Time until = absl::Now() + timeout;
-  while (absl::Now() < until) {
+  while (absl::Now() < until && (!alive || alive())) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
     ctx.set_wait_for_ready(true);

@@ -60,7 +60,9 @@ class TestServer {
 // health check answers SERVING (at most `timeout`); null otherwise. The
 // channel has its own connections, so a restarted server is not mistaken
 // for the one before it.
-std::shared_ptr<grpc::Channel> ConnectToChild(int port, absl::Duration timeout = absl::Seconds(30));
+// Gives up early once `alive` (when given) returns false.
+std::shared_ptr<grpc::Channel> ConnectToChild(int port, absl::Duration timeout = absl::Seconds(30),
+                                              std::function<bool()> alive = nullptr);
 
 // True if the status carries a google.rpc.BadRequest naming `field`.
 bool NamesField(const grpc::Status& status, const std::string& field);

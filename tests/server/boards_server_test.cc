@@ -1,0 +1,117 @@
+// Live boards through a real server: a snapshot first, then every change,
+// and a reconnect that resumes from the last cursor without a snapshot.
+#include "casework/v1/boards.grpc.pb.h"
+#include "casework/v1/trade_in.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "tests/testing/test_server.h"
+
+namespace casework {
+namespace {
+
+using testing::TestServer;
+
+const absl::Time kStart = absl::FromCivil(absl::CivilSecond(2026, 3, 2, 10, 0, 0), absl::UTCTimeZone());
+
+class BoardsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    server_.Start();
+    boards_ = v1::BoardService::NewStub(server_.channel());
+    trade_ins_ = v1::TradeInService::NewStub(server_.channel());
+  }
+
+  v1::TradeIn Create(int n) {
+    v1::CreateTradeInRequest req;
+    auto* t = req.mutable_trade_in();
+    t->set_v_number(absl::StrCat("V", 5000000 + n));
+    t->set_s_number(absl::StrCat("S", 5000000 + n));
+    t->set_product_name("Galaxy S22");
+    t->set_problem(v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+    t->mutable_customer()->set_display_name("Jan");
+    t->mutable_customer()->set_email("jan@example.nl");
+    v1::TradeIn out;
+    EXPECT_TRUE(trade_ins_->CreateTradeIn(TestServer::As("ops").get(), req, &out).ok());
+    return out;
+  }
+
+  TestServer server_{kStart};
+  std::unique_ptr<v1::BoardService::Stub> boards_;
+  std::unique_ptr<v1::TradeInService::Stub> trade_ins_;
+};
+
+TEST_F(BoardsTest, ASnapshotThenEveryChangeAndResumeFromACursor) {
+  Create(1);
+  auto ctx = TestServer::As("cs_agent");
+  v1::WatchBoardsRequest req;
+  req.add_procedures("trade_in");
+  auto stream = boards_->WatchBoards(ctx.get(), req);
+  v1::BoardUpdate u;
+  ASSERT_TRUE(stream->Read(&u));
+  ASSERT_TRUE(u.has_snapshot());
+  ASSERT_EQ(u.snapshot().boards_size(), 1);
+  EXPECT_EQ(u.snapshot().boards(0).procedure(), "trade_in");
+  EXPECT_EQ(u.snapshot().boards(0).columns(0).state(), "PROBLEM_ORDER");
+  EXPECT_EQ(u.snapshot().boards(0).columns(0).count(), 1);
+
+  v1::TradeIn t = Create(2);
+  ASSERT_TRUE(stream->Read(&u));
+  ASSERT_TRUE(u.has_change());
+  EXPECT_EQ(u.change().name(), t.name());
+  EXPECT_EQ(u.change().previous_state(), "");
+  EXPECT_EQ(u.change().state(), "PROBLEM_ORDER");
+  v1::ContactCustomerRequest contact;
+  contact.set_name(t.name());
+  ASSERT_TRUE(trade_ins_->ContactCustomer(TestServer::As("cs_agent").get(), contact, &t).ok());
+  ASSERT_TRUE(stream->Read(&u));
+  EXPECT_EQ(u.change().previous_state(), "PROBLEM_ORDER");
+  EXPECT_EQ(u.change().state(), "WAITING_FOR_RESPONSE");
+  EXPECT_EQ(u.change().etag(), t.etag());
+  const std::string cursor = u.cursor();
+  ctx->TryCancel();
+  while (stream->Read(&u)) {
+  }
+  stream->Finish();
+
+  // Changes while away arrive after a reconnect with the cursor, without a
+  // snapshot.
+  v1::TradeIn missed = Create(3);
+  auto ctx2 = TestServer::As("cs_agent");
+  req.set_cursor(cursor);
+  auto resumed = boards_->WatchBoards(ctx2.get(), req);
+  ASSERT_TRUE(resumed->Read(&u));
+  ASSERT_TRUE(u.has_change()) << u.DebugString();
+  EXPECT_EQ(u.change().name(), missed.name());
+  ctx2->TryCancel();
+  while (resumed->Read(&u)) {
+  }
+  resumed->Finish();
+
+  // A cursor of another run starts over with a snapshot; nonsense is refused.
+  auto ctx3 = TestServer::As("cs_agent");
+  req.set_cursor("123:4");
+  auto fresh = boards_->WatchBoards(ctx3.get(), req);
+  ASSERT_TRUE(fresh->Read(&u));
+  EXPECT_TRUE(u.has_snapshot());
+  EXPECT_EQ(u.snapshot().boards(0).columns(0).count(), 2);
+  ctx3->TryCancel();
+  while (fresh->Read(&u)) {
+  }
+  fresh->Finish();
+
+  auto ctx4 = TestServer::As("cs_agent");
+  req.set_cursor("nonsense");
+  auto bad = boards_->WatchBoards(ctx4.get(), req);
+  EXPECT_FALSE(bad->Read(&u));
+  grpc::Status s = bad->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(testing::NamesField(s, "cursor"));
+  auto ctx5 = TestServer::As("cs_agent");
+  v1::WatchBoardsRequest unknown;
+  unknown.add_procedures("payroll");
+  auto bad2 = boards_->WatchBoards(ctx5.get(), unknown);
+  EXPECT_FALSE(bad2->Read(&u));
+  EXPECT_TRUE(testing::NamesField(bad2->Finish(), "procedures[0]"));
+}
+
+}  // namespace
+}  // namespace casework
