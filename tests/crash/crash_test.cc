@@ -156,6 +156,11 @@ TEST(CrashTest, AcknowledgedChangesSurviveKillNine) {
   const std::string log_path = dir.path() + "/acks.log";
   const int port = testing::FreePort();
   AckLog acks(log_path);
+  // One principal drives all the load: no per-principal rate limit.
+  const std::string config = testing::WriteFile(
+      dir.path() + "/caseworkd.json",
+      R"({"plaintext": true, "auth": {"headerIdentity": true}, "metricsAddress": "off",
+          "rateLimit": {"requestsPerSecond": -1}})");
   std::mt19937 rng(20261122);
   const std::vector<std::string> points = {"", "", "commit.before_write", "commit.after_write",
                                            "outbox.after_deliver"};
@@ -163,7 +168,7 @@ TEST(CrashTest, AcknowledgedChangesSurviveKillNine) {
     std::map<std::string, std::string> env;
     if (!point.empty()) env["CASEWORK_CRASH_POINT"] = point;
     return std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{Caseworkd(), "--dev", "--metrics=off", "--data-dir=" + data,
+        std::vector<std::string>{Caseworkd(), "--config=" + config, "--data-dir=" + data,
                                  absl::StrCat("--listen=127.0.0.1:", port)},
         env, dir.path() + "/caseworkd.log");
   };
@@ -234,7 +239,8 @@ TEST(CrashTest, AcknowledgedChangesSurviveKillNine) {
     req.set_parent(name);
     req.set_page_size(500);
     v1::ListTradeInEventsResponse events;
-    ASSERT_TRUE(stub->ListTradeInEvents(TestServer::As("ops").get(), req, &events).ok());
+    s = stub->ListTradeInEvents(TestServer::As("ops").get(), req, &events);
+    ASSERT_TRUE(s.ok()) << name << ": " << s.error_message();
     for (int i = 0; i < events.events_size(); ++i) {
       const auto& e = events.events(i);
       EXPECT_EQ(e.sequence(), i + 1) << name << " timeline has a gap or repeat";
