@@ -430,13 +430,10 @@ class Cli {
     v1::WatchBoardsRequest req;
     for (const auto& p : procedures) req.add_procedures(p == "trade-in" ? "trade_in" : p);
     req.set_cursor(flags_.cursor);
-    client::Options o = flags_.options;
-    grpc::ClientContext ctx;
-    if (!o.token.empty()) ctx.AddMetadata("authorization", "Bearer " + o.token);
-    if (!o.principal.empty()) ctx.AddMetadata(client::kPrincipalHeader, o.principal);
-    if (!o.role.empty()) ctx.AddMetadata(client::kRoleHeader, o.role);
-    if (flags_.watch_deadline) ctx.set_deadline(std::chrono::system_clock::now() + o.deadline);
-    auto stream = stub->WatchBoards(&ctx, req);
+    auto ctx = client_.Context();
+    // A stream runs until stopped, unless --timeout was given.
+    if (!flags_.watch_deadline) ctx->set_deadline(std::chrono::system_clock::time_point::max());
+    auto stream = stub->WatchBoards(ctx.get(), req);
     v1::BoardUpdate u;
     int64_t changes = 0;
     while (stream->Read(&u)) {
@@ -458,7 +455,7 @@ class Cli {
       }
       std::fflush(stdout);
       if (u.has_change() && flags_.count > 0 && ++changes >= flags_.count) {
-        ctx.TryCancel();
+        ctx->TryCancel();
         while (stream->Read(&u)) {
         }
         stream->Finish();

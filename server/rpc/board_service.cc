@@ -31,7 +31,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
                grpc::CallbackServerContext* ctx, const v1::WatchBoardsRequest& req)
       : engine_(engine), feed_(feed), env_(env) {
     env_.metrics->RpcStarted(kService, "WatchBoards");
-    absl::Status s = Admit(ctx, req);
+    absl::Status s = Accept(ctx, req);
     if (!s.ok()) {
       finished_ = true;
       env_.metrics->RpcHandled(kService, "WatchBoards", CodeName(s.code()), absl::ZeroDuration());
@@ -66,11 +66,10 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
   }
 
  private:
-  absl::Status Admit(grpc::CallbackServerContext* ctx, const v1::WatchBoardsRequest& req) {
-    auto caller = env_.auth->Authenticate(*ctx);
-    if (!caller.ok()) return caller.status();
-    if (auto s = env_.limiter->Admit(caller->principal, absl::Now()); !s.ok()) return s;
-    if (auto s = env_.access->Check(absl::StrCat(kService, "/WatchBoards"), caller->role); !s.ok()) return s;
+  absl::Status Accept(grpc::CallbackServerContext* ctx, const v1::WatchBoardsRequest& req) {
+    if (auto caller = rpc::Admit(env_, *ctx, kService, "WatchBoards"); !caller.ok()) {
+      return caller.status();
+    }
     std::set<std::string> known;
     for (const auto* wf : engine_->workflows()) known.insert(wf->spec().kind);
     for (int i = 0; i < req.procedures_size(); ++i) {

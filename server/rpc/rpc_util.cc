@@ -80,6 +80,15 @@ absl::StatusOr<int64_t> ParseEtag(const std::string& etag) {
   return version;
 }
 
+absl::StatusOr<workflow::Actor> Admit(const RpcEnv& env, const grpc::CallbackServerContext& ctx,
+                                      const char* service, const char* method) {
+  auto caller = env.auth->Authenticate(ctx);
+  if (!caller.ok()) return caller.status();
+  if (auto s = env.limiter->Admit(caller->principal, absl::Now()); !s.ok()) return s;
+  if (auto s = env.access->Check(absl::StrCat(service, "/", method), caller->role); !s.ok()) return s;
+  return caller;
+}
+
 grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* ctx,
                                 const char* service, const char* method,
                                 std::function<absl::Status(const workflow::Actor&)> body) {
@@ -87,15 +96,8 @@ grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* 
   env.metrics->RpcStarted(service, method);
   const absl::Time started = absl::Now();
   env.pool->Submit([env, ctx, reactor, service, method, started, body = std::move(body)] {
-    absl::Status status;
-    auto caller = env.auth->Authenticate(*ctx);
-    if (caller.ok()) {
-      status = env.limiter->Admit(caller->principal, absl::Now());
-      if (status.ok()) status = env.access->Check(absl::StrCat(service, "/", method), caller->role);
-      if (status.ok()) status = body(*caller);
-    } else {
-      status = caller.status();
-    }
+    auto caller = Admit(env, *ctx, service, method);
+    const absl::Status status = caller.ok() ? body(*caller) : caller.status();
     env.metrics->RpcHandled(service, method, CodeName(status.code()), absl::Now() - started);
     reactor->Finish(ToGrpcStatus(status));
   });

@@ -44,6 +44,12 @@ struct RpcEnv {
   RateLimiter* limiter;
 };
 
+// The caller of an RPC, once authenticated, within its rate limit and
+// allowed by the access table; otherwise the status to answer with. Serve
+// runs it for unary RPCs; streaming handlers call it themselves.
+absl::StatusOr<workflow::Actor> Admit(const RpcEnv& env, const grpc::CallbackServerContext& ctx,
+                                      const char* service, const char* method);
+
 // Runs `body` on the worker pool and finishes the call with its status.
 // `body` runs only for an authenticated caller whose role the access table
 // allows for this RPC, and receives that caller. Handlers stay a few lines:
