@@ -1,23 +1,19 @@
 #include "server/config.h"
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "server/common/files.h"
 
 namespace casework {
 
 absl::StatusOr<internal::ServerConfig> LoadConfigFile(const std::string& path) {
   internal::ServerConfig config;
   if (path.empty()) return config;
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
-  std::stringstream text;
-  text << in.rdbuf();
+  auto text = ReadWholeFile(path);
+  if (!text) return absl::NotFoundError(absl::StrCat("cannot read config file ", path));
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
-  auto s = google::protobuf::util::JsonStringToMessage(text.str(), &config, options);
+  auto s = google::protobuf::util::JsonStringToMessage(*text, &config, options);
   if (!s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("config file ", path, ": ", s.ToString()));
   }

@@ -1,8 +1,6 @@
 #include "server/server.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <mutex>
 #include <thread>
 
@@ -11,6 +9,7 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/common/files.h"
 #include "server/common/log.h"
 #include "server/common/worker_pool.h"
 #include "server/metrics/metrics.h"
@@ -87,12 +86,7 @@ workflow::OtpPolicy OtpPolicyOf(const internal::OtpSupportConfig& c) {
   return p;
 }
 
-std::string ReadPem(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+std::string ReadPem(const std::string& path) { return ReadWholeFile(path).value_or(""); }
 
 // TLS (mutual when a client CA is given) or, when configured so for
 // development, plaintext.

@@ -5,14 +5,13 @@
 #include <openssl/rand.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "server/common/files.h"
 
 namespace casework {
 namespace {
@@ -54,8 +53,8 @@ absl::StatusOr<std::unique_ptr<SecretBox>> SecretBox::FromText(const std::string
 }
 
 absl::StatusOr<std::unique_ptr<SecretBox>> SecretBox::Load(const std::string& path, bool create) {
-  std::ifstream in(path);
-  if (!in) {
+  auto existing = ReadWholeFile(path);
+  if (!existing) {
     if (!create) return absl::InvalidArgumentError(absl::StrCat("cannot read secret key file ", path));
     std::string key(kKeyBytes, '\0');
     if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), kKeyBytes) != 1) {
@@ -71,9 +70,7 @@ absl::StatusOr<std::unique_ptr<SecretBox>> SecretBox::Load(const std::string& pa
     if (!ok) return absl::UnavailableError(absl::StrCat("cannot write secret key file ", path));
     return FromText(text);
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return FromText(text.str());
+  return FromText(*existing);
 }
 
 absl::StatusOr<SealedSecret> SecretBox::Seal(absl::string_view plaintext,

@@ -1,10 +1,9 @@
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "server/common/files.h"
 #include "server/notify/notifier.h"
 
 namespace casework::notify {
@@ -27,11 +26,9 @@ size_t Specificity(const internal::RouteConfig& r) {
 
 absl::StatusOr<std::string> ReadSecret(const std::string& path, const std::string& field) {
   if (path.empty()) return std::string();
-  std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(field, ": cannot read ", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  return std::string(absl::StripTrailingAsciiWhitespace(text.str()));
+  auto text = ReadWholeFile(path);
+  if (!text) return absl::InvalidArgumentError(absl::StrCat(field, ": cannot read ", path));
+  return std::string(absl::StripTrailingAsciiWhitespace(*text));
 }
 
 }  // namespace

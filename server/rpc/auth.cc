@@ -4,8 +4,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -13,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "server/common/files.h"
 #include "server/common/log.h"
 
 namespace casework::rpc {
@@ -105,11 +104,9 @@ absl::StatusOr<std::unique_ptr<Authenticator>> Authenticator::Make(std::string t
 
 absl::Status Authenticator::Reload() {
   const int64_t mtime = MtimeNs(token_file_);
-  std::ifstream in(token_file_);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read token file ", token_file_));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto parsed = ParseTokenFile(text.str());
+  auto text = ReadWholeFile(token_file_);
+  if (!text) return absl::InvalidArgumentError(absl::StrCat("cannot read token file ", token_file_));
+  auto parsed = ParseTokenFile(*text);
   if (!parsed.ok()) return parsed.status();
   auto fresh = std::make_shared<const Credentials>(*std::move(parsed));
   std::lock_guard<std::mutex> lock(mu_);
