@@ -93,6 +93,12 @@ struct CaseMutation {
   // Records changed together with the case (e.g. a directory entry the
   // case corrected).
   std::vector<RecordWrite> record_writes;
+  // Timeline events rewritten in place, by sequence (an erase of personal
+  // data keeps the timeline's shape).
+  std::map<int64_t, std::string> events_replace;
+  // Removes every pending outbox item, dead letter and attachment of the
+  // case (before this mutation's own outbox and attachments are added).
+  bool purge = false;
 };
 
 struct StoredCase {
@@ -194,6 +200,11 @@ class Repository {
   // "memtable_bytes", "pending_compaction_bytes", "delayed_write_rate",
   // "write_stopped".
   virtual std::map<std::string, int64_t> StoreFigures() = 0;
+
+  // Rewrites the store's files so that deleted and overwritten values are
+  // gone from disk too, not just unreachable (after an erase of personal
+  // data). Takes time proportional to the store.
+  virtual absl::Status Compact() = 0;
 
   // Versioned records in a namespace ("templates", ...).
   virtual absl::StatusOr<StoredRecord> GetRecord(const std::string& space,

@@ -126,6 +126,7 @@ class RocksDbRepository : public Repository {
   absl::StatusOr<std::optional<absl::Time>> NextDue(Queue queue) override;
   absl::StatusOr<int64_t> QueueSize(Queue queue) override;
   std::map<std::string, int64_t> StoreFigures() override;
+  absl::Status Compact() override;
   absl::StatusOr<StoredRecord> GetRecord(const std::string& space,
                                          const std::string& key) override;
   absl::StatusOr<int64_t> PutRecord(const std::string& space,
@@ -179,6 +180,10 @@ class RocksDbRepository : public Repository {
                             const std::string& name);
   void BatchPutQueueItem(rocksdb::WriteBatch* batch, Queue queue,
                          const QueueItem& item);
+  // Adds "remove the case's outbox items, dead letters and attachments" to
+  // a batch. REQUIRES: the case's stripe is locked.
+  absl::Status BatchPurge(rocksdb::WriteBatch* batch, const std::string& case_id,
+                          std::vector<std::string>* dropped_leases);
   absl::Status Write(rocksdb::WriteBatch* batch, absl::string_view what);
   // Adds record writes to a batch. REQUIRES: their stripes are locked.
   absl::Status BatchRecordWrites(rocksdb::WriteBatch* batch,
@@ -231,6 +236,42 @@ void RocksDbRepository::BatchPutQueueItem(rocksdb::WriteBatch* batch,
   batch->Put(cf(kQueueRef), QueueRefKey(QueueTag(queue), item.case_id, item.name),
              key);
   batch->Merge(cf(kCounters), QueueCounter(queue), EncodeInt64(1));
+}
+
+absl::Status RocksDbRepository::BatchPurge(rocksdb::WriteBatch* batch,
+                                         const std::string& case_id,
+                                         std::vector<std::string>* dropped_leases) {
+  // Every key family below starts with the case id and a NUL (the outbox
+  // references after their queue tag).
+  auto each = [&](Cf family, const std::string& prefix,
+                  const std::function<void(const rocksdb::Slice&, const rocksdb::Slice&)>& f)
+      -> absl::Status {
+    const std::string upper = PrefixUpperBound(prefix);
+    rocksdb::Slice upper_slice(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper_slice;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(family)));
+    for (it->Seek(prefix); it->Valid(); it->Next()) f(it->key(), it->value());
+    return FromRocks(it->status(), absl::StrCat("purge case ", case_id));
+  };
+  const std::string case_prefix = case_id + std::string(1, '\0');
+  absl::Status st = each(kQueueRef, QueueRefKey(QueueTag(Queue::kOutbox), case_id, ""),
+                         [&](const rocksdb::Slice& key, const rocksdb::Slice& queue_key) {
+                           batch->Delete(cf(kQueue), queue_key);
+                           batch->Delete(cf(kQueueRef), key);
+                           batch->Merge(cf(kCounters), QueueCounter(Queue::kOutbox),
+                                        EncodeInt64(-1));
+                           dropped_leases->push_back(queue_key.ToString());
+                         });
+  if (!st.ok()) return st;
+  st = each(kDead, case_prefix, [&](const rocksdb::Slice& key, const rocksdb::Slice&) {
+    batch->Delete(cf(kDead), key);
+    batch->Merge(cf(kCounters), "queue/dead", EncodeInt64(-1));
+  });
+  if (!st.ok()) return st;
+  return each(kAttachments, case_prefix, [&](const rocksdb::Slice& key, const rocksdb::Slice&) {
+    batch->Delete(cf(kAttachments), key);
+  });
 }
 
 void RocksDbRepository::DropLease(const std::string& queue_key) {
@@ -327,8 +368,18 @@ absl::StatusOr<int64_t> RocksDbRepository::Commit(const CaseMutation& m) {
     dropped_leases.push_back(*key);
   }
 
+  if (m.purge) {
+    if (auto st = BatchPurge(&batch, m.case_id, &dropped_leases); !st.ok()) return st;
+  }
+
   const int64_t new_version = version + 1;
   batch.Put(cf(kCases), m.case_id, EncodeInt64(new_version) + m.record);
+  for (const auto& [sequence, event] : m.events_replace) {
+    if (sequence < 1 || sequence >= m.first_event_sequence) {
+      return absl::InvalidArgumentError("only existing events can be replaced");
+    }
+    batch.Put(cf(kEvents), EventKey(m.case_id, sequence), event);
+  }
   for (size_t i = 0; i < m.events.size(); ++i) {
     batch.Put(cf(kEvents),
               EventKey(m.case_id, m.first_event_sequence + static_cast<int64_t>(i)),
@@ -646,6 +697,24 @@ absl::StatusOr<std::optional<absl::Time>> RocksDbRepository::NextDue(Queue queue
     return absl::DataLossError("damaged queue key");
   }
   return std::optional<absl::Time>(item.due);
+}
+
+absl::Status RocksDbRepository::Compact() {
+  // A flush moves the memtables to files, so the write-ahead log holding
+  // the old values is no longer needed and is deleted; the compaction then
+  // rewrites every file without the deleted and overwritten values.
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  if (auto st = FromRocks(db_->Flush(flush, cf_), "flush"); !st.ok()) return st;
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (auto* family : cf_) {
+    if (auto st = FromRocks(db_->CompactRange(options, family, nullptr, nullptr), "compact");
+        !st.ok()) {
+      return st;
+    }
+  }
+  return absl::OkStatus();
 }
 
 std::map<std::string, int64_t> RocksDbRepository::StoreFigures() {
