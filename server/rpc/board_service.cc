@@ -17,14 +17,6 @@ constexpr char kService[] = "casework.v1.BoardService";
 // Updates waiting for a slow reader before it is sent a snapshot instead.
 constexpr size_t kMaxPending = 10000;
 
-std::string CollectionOf(const std::string& kind) {
-  static const std::map<std::string, std::string> collections = {
-      {"trade_in", "tradeIns"}, {"unlock", "unlockRequests"}, {"otp", "otpTickets"},
-      {"enrollment", "enrollments"}, {"claim", "claims"}};
-  auto it = collections.find(kind);
-  return it == collections.end() ? kind : it->second;
-}
-
 class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
  public:
   WatchReactor(engine::Engine* engine, engine::ChangeFeed* feed, const RpcEnv& env,
@@ -154,7 +146,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
     v1::BoardUpdate u;
     auto* change = u.mutable_change();
     change->set_procedure(c.kind);
-    change->set_name(absl::StrCat(CollectionOf(c.kind), "/", c.case_id));
+    change->set_name(engine_->ResourceName(c.kind, c.case_id));
     change->set_previous_state(c.previous_state);
     change->set_state(c.state);
     change->set_etag(absl::StrCat(c.version));

@@ -14,8 +14,8 @@ using workflow::Actor;
 namespace wf = workflow;
 
 constexpr char kService[] = "casework.v1.OtpSupportService";
-constexpr char kCollection[] = "otpTickets";
-constexpr char kKind[] = "otp";
+constexpr const char* kCollection = workflow::kOtpCollection;
+constexpr const char* kKind = workflow::kOtpKind;
 
 class OtpSupportService final : public v1::OtpSupportService::CallbackService {
  public:

@@ -19,10 +19,10 @@ using workflow::Actor;
 namespace wf = workflow;
 
 constexpr char kService[] = "casework.v1.ProtectionClaimService";
-constexpr char kCollection[] = "enrollments";
-constexpr char kKind[] = "enrollment";
-constexpr char kClaims[] = "claims";
-constexpr char kClaimKind[] = "claim";
+constexpr const char* kCollection = workflow::kEnrollmentCollection;
+constexpr const char* kKind = workflow::kEnrollmentKind;
+constexpr const char* kClaims = workflow::kClaimCollection;
+constexpr const char* kClaimKind = workflow::kClaimKind;
 
 std::string NewPlanNumber() {
   thread_local std::mt19937_64 rng(std::random_device{}());

@@ -14,8 +14,8 @@ using workflow::Actor;
 namespace wf = workflow;
 
 constexpr char kService[] = "casework.v1.TradeInService";
-constexpr char kCollection[] = "tradeIns";
-constexpr char kKind[] = "trade_in";
+constexpr const char* kCollection = workflow::kTradeInCollection;
+constexpr const char* kKind = workflow::kTradeInKind;
 
 class TradeInService final : public v1::TradeInService::CallbackService {
  public:

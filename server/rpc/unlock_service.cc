@@ -15,8 +15,8 @@ using workflow::Actor;
 namespace wf = workflow;
 
 constexpr char kService[] = "casework.v1.UnlockService";
-constexpr char kCollection[] = "unlockRequests";
-constexpr char kKind[] = "unlock";
+constexpr const char* kCollection = workflow::kUnlockCollection;
+constexpr const char* kKind = workflow::kUnlockKind;
 
 class UnlockService final : public v1::UnlockService::CallbackService {
  public:

@@ -295,6 +295,7 @@ class ClaimWorkflow : public Workflow {
 
   void Build() {
     spec_.kind = kClaimKind;
+    spec_.collection = kClaimCollection;
     spec_.states = {kReported, kDocsRequested, kUnderReview, kWaitingDocs, kResolved, kDenied};
     spec_.final_states = {kResolved, kDenied};
     spec_.slas = {{kReviewSla, "calendars/default", kBusinessDay * 5,

@@ -9,6 +9,8 @@
 namespace casework::workflow {
 
 inline constexpr char kClaimKind[] = "claim";
+// Resource collection of its cases in the API: "claims/{id}".
+inline constexpr char kClaimCollection[] = "claims";
 inline constexpr char kClaimReport[] = "create";
 inline constexpr char kClaimRequestDocuments[] = "request_documents";
 inline constexpr char kClaimAttachDocument[] = "attach_document";

@@ -320,6 +320,7 @@ class EnrollmentWorkflow : public Workflow {
 
   void Build() {
     spec_.kind = kEnrollmentKind;
+    spec_.collection = kEnrollmentCollection;
     spec_.states = {kActive, kCancelled};
     spec_.final_states = {kCancelled};
     auto bind = [this](absl::Status (EnrollmentWorkflow::*fn)(ActionContext&) const) {

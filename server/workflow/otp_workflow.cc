@@ -295,6 +295,7 @@ class OtpWorkflow : public Workflow {
 
   void Build() {
     spec_.kind = kOtpKind;
+    spec_.collection = kOtpCollection;
     spec_.states = {kVerification, kVerificationFailed, kFirstLevel, kSecondLevel,
                     kTestMailSent, kOtpRetry,           kWithTeamLead, kWithProduct,
                     kWithOps,      kResolved,           kClosed};

@@ -12,6 +12,8 @@
 namespace casework::workflow {
 
 inline constexpr char kOtpKind[] = "otp";
+// Resource collection of its cases in the API: "otpTickets/{id}".
+inline constexpr char kOtpCollection[] = "otpTickets";
 // Where the embedded profile directory keeps profiles; the workflow writes a
 // corrected profile there in the same commit as the ticket.
 inline constexpr char kProfileRecordSpace[] = "profiles";

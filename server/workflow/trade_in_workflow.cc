@@ -344,6 +344,7 @@ class TradeInWorkflow : public Workflow {
     using v1::CHANNEL_CHAT;
     using v1::CHANNEL_EMAIL;
     spec_.kind = kTradeInKind;
+    spec_.collection = kTradeInCollection;
     spec_.states = {kProblem, kWaiting, kApproval, kTesting, kClosed, kCancelled};
     spec_.final_states = {kClosed, kCancelled};
     spec_.secret_states = {kTesting};

@@ -13,6 +13,8 @@
 namespace casework::workflow {
 
 inline constexpr char kTradeInKind[] = "trade_in";
+// Resource collection of its cases in the API: "tradeIns/{id}".
+inline constexpr char kTradeInCollection[] = "tradeIns";
 
 // Actions, for the RPC layer.
 inline constexpr char kTradeInCreate[] = "create";

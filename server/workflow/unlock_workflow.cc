@@ -292,6 +292,7 @@ class UnlockWorkflow : public Workflow {
 
   void Build() {
     spec_.kind = kUnlockKind;
+    spec_.collection = kUnlockCollection;
     spec_.states = {kOpen, kVerified, kEligible, kDenied, kSubmitted,
                     kCompleted, kFailed, kEscalated, kCancelled};
     spec_.final_states = {kCancelled};

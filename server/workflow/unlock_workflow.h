@@ -10,6 +10,8 @@
 namespace casework::workflow {
 
 inline constexpr char kUnlockKind[] = "unlock";
+// Resource collection of its cases in the API: "unlockRequests/{id}".
+inline constexpr char kUnlockCollection[] = "unlockRequests";
 inline constexpr char kUnlockCreate[] = "create";
 inline constexpr char kUnlockVerifyIdentity[] = "verify_identity";
 inline constexpr char kUnlockCheckEligibility[] = "check_eligibility";

@@ -168,6 +168,7 @@ struct Transition {
 
 struct WorkflowSpec {
   std::string kind;  // "trade_in"
+  std::string collection;  // "tradeIns", as in resource names
   std::vector<std::string> states;  // board order
   std::vector<std::string> final_states;
   // States in which stored secrets may exist; leaving them wipes secrets.
