@@ -224,7 +224,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   s->services.push_back(rpc::NewBoardService(s->engine.get(), s->feed.get(), env));
   s->services.push_back(rpc::NewAdminService(s->templates.get(), s->calendars.get(),
                                              s->engine.get(), s->accounts.get(),
-                                             s->profiles.get(), s->repo.get(), s->clock, env));
+                                             s->profiles.get(), s->repo.get(), s->clock,
+                                             config.notifier().spool_dir(), env));
 
   // Linked so that reflection can describe grpc.health.v1.Health.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();

@@ -8,19 +8,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "server/common/json.h"
+#include "server/common/personal_data.h"
 
 namespace casework {
-namespace {
-
-bool IsPersonalKey(absl::string_view key) {
-  for (absl::string_view word : {"email", "phone", "address", "name_", "customer",
-                                 "code", "secret", "password", "pin", "token"}) {
-    if (absl::StrContains(key, word)) return true;
-  }
-  return false;
-}
-
-}  // namespace
 
 std::string Redact(absl::string_view value) {
   if (value.empty()) return "";

@@ -125,4 +125,11 @@ absl::StatusOr<std::string> SecretBox::Open(const SealedSecret& sealed, absl::st
   return plain;
 }
 
+std::string Sha256Hex(absl::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), len));
+}
+
 }  // namespace casework

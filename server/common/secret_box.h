@@ -44,6 +44,9 @@ class SecretBox {
   std::string current_;
 };
 
+// SHA-256 of `data` as 64 lower-case hex digits.
+std::string Sha256Hex(absl::string_view data);
+
 }  // namespace casework
 
 #endif  // CASEWORK_SERVER_COMMON_SECRET_BOX_H_

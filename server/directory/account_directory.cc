@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
+#include "server/directory/erase.h"
 #include "server/directory/import.h"
 #include "server/workflow/validation.h"
 
@@ -131,6 +132,20 @@ absl::StatusOr<v1::Account> StoredAccountDirectory::Put(v1::Account a, int64_t e
 v1::ImportAccountsResponse StoredAccountDirectory::Import(const std::string& json_lines) {
   return ImportJsonLines<v1::Account, v1::ImportAccountsResponse>(
       json_lines, "account.", [this](v1::Account a) { return Put(std::move(a), -1, true).status(); });
+}
+
+absl::StatusOr<int> StoredAccountDirectory::EraseNaming(const std::set<std::string>& subjects,
+                                                        bool dry_run) {
+  auto found = RecordsNaming<v1::Account>(repo_, kAccounts, subjects);
+  if (!found.ok()) return found.status();
+  if (dry_run || found->empty()) return static_cast<int>(found->size());
+  std::vector<storage::RecordWrite> writes;
+  for (const auto& [number, account] : *found) {
+    writes.push_back({kAccounts, number, "", true});
+    if (!account.phone_number().empty()) writes.push_back({kPhones, account.phone_number(), "", true});
+  }
+  if (auto s = repo_->WriteRecords(writes); !s.ok()) return s;
+  return static_cast<int>(found->size());
 }
 
 }  // namespace casework::directory

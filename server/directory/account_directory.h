@@ -6,6 +6,7 @@
 #define CASEWORK_SERVER_DIRECTORY_ACCOUNT_DIRECTORY_H_
 
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -42,6 +43,9 @@ class StoredAccountDirectory : public AccountDirectory {
                                   bool allow_missing);
   // Imports JSON lines; every row is written whole or not at all.
   v1::ImportAccountsResponse Import(const std::string& json_lines);
+  // Deletes the accounts naming any of `subjects` (email or phone, see
+  // PersonalSubjects) with their lookups; with `dry_run` only counts them.
+  absl::StatusOr<int> EraseNaming(const std::set<std::string>& subjects, bool dry_run);
 
  private:
   storage::Repository* repo_;

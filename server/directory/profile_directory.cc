@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
+#include "server/directory/erase.h"
 #include "server/directory/import.h"
 #include "server/workflow/otp_workflow.h"
 #include "server/workflow/validation.h"
@@ -75,6 +76,19 @@ v1::ImportProfilesResponse StoredProfileDirectory::Import(const std::string& jso
   return ImportJsonLines<v1::CustomerProfile, v1::ImportProfilesResponse>(
       json_lines, "profile.",
       [this](v1::CustomerProfile p) { return Put(std::move(p), -1, true).status(); });
+}
+
+absl::StatusOr<int> StoredProfileDirectory::EraseNaming(const std::set<std::string>& subjects,
+                                                        bool dry_run) {
+  auto found = RecordsNaming<v1::CustomerProfile>(repo_, workflow::kProfileRecordSpace, subjects);
+  if (!found.ok()) return found.status();
+  if (dry_run || found->empty()) return static_cast<int>(found->size());
+  std::vector<storage::RecordWrite> writes;
+  for (const auto& [id, profile] : *found) {
+    writes.push_back({workflow::kProfileRecordSpace, id, "", true});
+  }
+  if (auto s = repo_->WriteRecords(writes); !s.ok()) return s;
+  return static_cast<int>(found->size());
 }
 
 }  // namespace casework::directory

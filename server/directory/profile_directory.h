@@ -4,6 +4,7 @@
 #ifndef CASEWORK_SERVER_DIRECTORY_PROFILE_DIRECTORY_H_
 #define CASEWORK_SERVER_DIRECTORY_PROFILE_DIRECTORY_H_
 
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -31,6 +32,9 @@ class StoredProfileDirectory : public ProfileDirectory {
   absl::StatusOr<v1::CustomerProfile> Put(v1::CustomerProfile profile, int64_t expected_version,
                                           bool allow_missing);
   v1::ImportProfilesResponse Import(const std::string& json_lines);
+  // Deletes the profiles naming any of `subjects` (email or phone, see
+  // PersonalSubjects); with `dry_run` only counts them.
+  absl::StatusOr<int> EraseNaming(const std::set<std::string>& subjects, bool dry_run);
 
  private:
   storage::Repository* repo_;

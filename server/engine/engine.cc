@@ -10,6 +10,7 @@
 #include "server/common/errors.h"
 #include "server/common/ids.h"
 #include "server/common/log.h"
+#include "server/common/personal_data.h"
 #include "server/common/proto_time.h"
 #include "server/engine/page_token.h"
 
@@ -23,6 +24,7 @@ std::string SecretContext(const CaseRecord& r, const internal::SecretRecord& s) 
 constexpr int kMaxPageSize = 500;
 constexpr int kDefaultPageSize = 50;
 constexpr int kConflictRetries = 8;
+constexpr char kErasedText[] = "[erased]";
 
 using IndexSet = std::set<std::pair<std::string, std::string>>;
 
@@ -41,7 +43,44 @@ IndexSet IndexesOf(const workflow::Workflow& wf, const CaseRecord& r) {
   for (const auto& [index, key] : wf.IndexKeys(r)) {
     if (!key.empty()) out.insert({index, absl::StrCat(kind, "/", key)});
   }
+  // Whose personal data the case holds, for an erase.
+  for (const auto& subject : PersonalSubjects(r)) {
+    out.insert({"subject", absl::StrCat(kind, "/", subject)});
+  }
   return out;
+}
+
+// Event types whose message is free text someone wrote.
+bool HasFreeText(v1::EventType type) {
+  switch (type) {
+    case v1::EVENT_TYPE_COMMENT:
+    case v1::EVENT_TYPE_DECISION:
+    case v1::EVENT_TYPE_CUSTOMER_RESPONDED:
+    case v1::EVENT_TYPE_DEADLINE_PASSED:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Removes an event's free text and personal attributes. False when there
+// was nothing to remove.
+bool RedactEvent(v1::TimelineEvent* e) {
+  bool changed = false;
+  if (HasFreeText(e->type()) && !e->message().empty() && e->message() != kErasedText) {
+    e->set_message(kErasedText);
+    changed = true;
+  }
+  auto* attributes = e->mutable_attributes();
+  for (auto it = attributes->begin(); it != attributes->end();) {
+    if (IsPersonalKey(it->first)) {
+      it = attributes->erase(it);
+      changed = true;
+    } else {
+      ++it;
+    }
+  }
+  return changed;
 }
 
 std::string ChannelName(v1::Channel c) {
@@ -160,6 +199,11 @@ std::vector<const workflow::Workflow*> Engine::workflows() const {
 
 void Engine::SetCommitListener(std::function<void(bool, absl::Time, bool)> listener) {
   listener_ = std::move(listener);
+}
+
+std::string Engine::ResourceName(const std::string& kind, const std::string& case_id) const {
+  const workflow::Workflow* wf = Find(kind);
+  return absl::StrCat(wf != nullptr ? wf->spec().collection : kind, "/", case_id);
 }
 
 absl::StatusOr<const workflow::Workflow*> Engine::Require(const std::string& kind) const {
@@ -417,7 +461,8 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
                                         workflow::Decision decision,
                                         const workflow::Actor& actor, absl::Time now,
                                         const std::string& request_id,
-                                        const storage::QueueItem* consume_timer) {
+                                        const storage::QueueItem* consume_timer,
+                                        const std::function<void(storage::CaseMutation*)>& amend) {
   CaseRecord& record = decision.record;
   storage::CaseMutation m;
   m.case_id = record.id();
@@ -521,6 +566,7 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
     m.record = stored.SerializeAsString();
   }
 
+  if (amend) amend(&m);
   CrashPoint(m.consume_timer ? "timer.before_commit" : "commit.before_write");
   auto version = repo_->Commit(m);
   if (!version.ok()) return version.status();
@@ -544,6 +590,89 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
   view.reveal = std::move(decision.reveal);
   FillSlas(&view);
   return view;
+}
+
+absl::StatusOr<std::vector<CaseView>> Engine::FindBySubject(const std::string& subject) {
+  std::vector<CaseView> out;
+  for (const auto& [kind, wf] : workflows_) {
+    const storage::IndexEntry index{"subject", absl::StrCat(kind, "/", subject)};
+    std::string after;
+    for (;;) {
+      auto page = repo_->ListCases(index, after, kMaxPageSize);
+      if (!page.ok()) return page.status();
+      for (auto& stored : *page) {
+        CaseView view;
+        view.version = stored.version;
+        if (!view.record.ParseFromString(stored.record)) {
+          return absl::DataLossError(absl::StrCat("case ", stored.case_id, ": record is damaged"));
+        }
+        out.push_back(std::move(view));
+      }
+      if (page->size() < static_cast<size_t>(kMaxPageSize)) break;
+      after = page->back().case_id;
+    }
+  }
+  return out;
+}
+
+bool Engine::IsClosed(const CaseRecord& record) const {
+  const workflow::Workflow* wf = Find(record.kind());
+  if (wf == nullptr) return false;
+  const auto& finals = wf->spec().final_states;
+  return std::find(finals.begin(), finals.end(), record.state()) != finals.end();
+}
+
+absl::StatusOr<int> Engine::ErasePersonalData(const std::string& case_id,
+                                              const workflow::Actor& actor) {
+  for (int attempt = 0;; ++attempt) {
+    auto stored = repo_->GetCase(case_id);
+    if (!stored.ok()) return stored.status();
+    CaseRecord before;
+    if (!before.ParseFromString(stored->record)) {
+      return absl::DataLossError(absl::StrCat("case ", case_id, ": record is damaged"));
+    }
+    auto wf = Require(before.kind());
+    if (!wf.ok()) return wf.status();
+    if (!IsClosed(before)) {
+      return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
+                               "case ", case_id, " is open (", before.state(), "); close it first")),
+                           "CASE_OPEN");
+    }
+    // The timeline keeps every event; free text and personal attributes go.
+    std::map<int64_t, std::string> rewritten;
+    for (int64_t after = 0;;) {
+      auto events = repo_->ListEvents(case_id, after, kMaxPageSize);
+      if (!events.ok()) return events.status();
+      for (const auto& stored_event : *events) {
+        v1::TimelineEvent e;
+        if (!e.ParseFromString(stored_event.event)) {
+          return absl::DataLossError(absl::StrCat("case ", case_id, ": event ",
+                                                  stored_event.sequence, " is damaged"));
+        }
+        if (RedactEvent(&e)) rewritten[stored_event.sequence] = e.SerializeAsString();
+        after = stored_event.sequence;
+      }
+      if (events->size() < static_cast<size_t>(kMaxPageSize)) break;
+    }
+    const absl::Time now = clock_->Now();
+    workflow::Decision decision;
+    decision.record = before;
+    casework::ErasePersonalData(&decision.record);
+    *decision.record.mutable_erase_time() = ToProto(now);
+    v1::TimelineEvent event;
+    event.set_type(v1::EVENT_TYPE_PERSONAL_DATA_ERASED);
+    event.set_message("Personal data erased");
+    decision.events.push_back(std::move(event));
+    const int redacted = static_cast<int>(rewritten.size());
+    auto result = Commit(**wf, before, stored->version, std::move(decision), actor, now, "",
+                         nullptr, [&](storage::CaseMutation* m) {
+                           m->events_replace = std::move(rewritten);
+                           m->purge = true;
+                         });
+    if (absl::IsAborted(result.status()) && attempt < kConflictRetries) continue;
+    if (!result.ok()) return result.status();
+    return redacted;
+  }
 }
 
 absl::StatusOr<CaseView> Engine::Get(const std::string& kind, const std::string& case_id) {

@@ -69,6 +69,8 @@ class Engine {
   void SetChangeFeed(ChangeFeed* feed) { feed_ = feed; }
   const workflow::Workflow* Find(const std::string& kind) const;
   std::vector<const workflow::Workflow*> workflows() const;
+  // The case's resource name in the API, e.g. "tradeIns/{id}".
+  std::string ResourceName(const std::string& kind, const std::string& case_id) const;
 
   // Creates a case through the workflow's creating transition. `case_id`
   // empty: a new id. A non-empty `request_id` makes retries return the case
@@ -116,6 +118,20 @@ class Engine {
   void SetCommitListener(std::function<void(bool armed_timer, absl::Time earliest_due,
                                             bool queued_outbox)> listener);
 
+  // Cases of every kind that name `subject` (see PersonalSubjects), e.g.
+  // "email:jan@example.nl".
+  absl::StatusOr<std::vector<CaseView>> FindBySubject(const std::string& subject);
+  // True when the case is in one of its workflow's final states.
+  bool IsClosed(const CaseRecord& record) const;
+  // Erases the personal data of a closed case: its personal fields,
+  // attachments, pending and dead notifications, and the free text of its
+  // timeline, in one commit that records an EVENT_TYPE_PERSONAL_DATA_ERASED
+  // event. States, event types and times, and SLA ledgers stay. Returns
+  // how many earlier events were redacted. FAILED_PRECONDITION if the case
+  // is open.
+  absl::StatusOr<int> ErasePersonalData(const std::string& case_id,
+                                        const workflow::Actor& actor);
+
   // Sets the board and SLA-at-risk gauges from the stored counters.
   absl::Status LoadBoardMetrics();
 
@@ -139,7 +155,9 @@ class Engine {
                                   workflow::Decision decision,
                                   const workflow::Actor& actor, absl::Time now,
                                   const std::string& request_id,
-                                  const storage::QueueItem* consume_timer);
+                                  const storage::QueueItem* consume_timer,
+                                  const std::function<void(storage::CaseMutation*)>& amend =
+                                      nullptr);
   absl::StatusOr<const workflow::Workflow*> Require(const std::string& kind) const;
   absl::Status FireTimerOnce(const storage::QueueItem& timer);
   void FillSlas(CaseView* view) const;

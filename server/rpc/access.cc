@@ -131,6 +131,8 @@ const std::vector<Rule>& Rules() {
       Only("AdminService/ImportProfiles", {wf::kAdmin}),
       Only("AdminService/ListDeadLetters", {wf::kAdmin, wf::kTeamLead}),
       Only("AdminService/RetryDeadLetter", {wf::kAdmin}),
+      Only("AdminService/EraseCustomerData", {wf::kAdmin}),
+      Only("AdminService/ListAuditRecords", {wf::kAdmin}),
       // Live boards.
       Anyone("BoardService/WatchBoards"),
   };

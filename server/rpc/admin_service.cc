@@ -2,10 +2,19 @@
 
 #include "casework/internal/records.pb.h"
 
+#include <filesystem>
+#include <set>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
+#include "server/common/ids.h"
+#include "server/common/log.h"
+#include "server/common/personal_data.h"
+#include "server/common/proto_time.h"
+#include "server/common/secret_box.h"
 #include "server/engine/page_token.h"
+#include "server/workflow/validation.h"
 #include "server/workflow/workflow.h"
 
 namespace casework::rpc {
@@ -30,12 +39,15 @@ absl::StatusOr<std::string> TemplateId(const std::string& name, const std::strin
   return id;
 }
 
+constexpr char kAuditSpace[] = "audit";
+constexpr size_t kMaxReasonBytes = 500;
+
 class AdminService final : public v1::AdminService::CallbackService {
  public:
   AdminService(notify::TemplateStore* templates, sla::CalendarStore* calendars,
                engine::Engine* engine, directory::StoredAccountDirectory* accounts,
                directory::StoredProfileDirectory* profiles, storage::Repository* repo,
-               const Clock* clock, RpcEnv env)
+               const Clock* clock, std::string spool_dir, RpcEnv env)
       : templates_(templates),
         calendars_(calendars),
         engine_(engine),
@@ -43,6 +55,7 @@ class AdminService final : public v1::AdminService::CallbackService {
         profiles_(profiles),
         repo_(repo),
         clock_(clock),
+        spool_dir_(std::move(spool_dir)),
         env_(env) {}
 
   ServerUnaryReactor* ListDeadLetters(CallbackServerContext* ctx,
@@ -104,6 +117,127 @@ class AdminService final : public v1::AdminService::CallbackService {
       if (!retried.ok()) return retried;
       resp->set_name(req->name());
       resp->set_case_id(key->substr(0, dash));
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* EraseCustomerData(CallbackServerContext* ctx,
+                                        const v1::EraseCustomerDataRequest* req,
+                                        v1::EraseCustomerDataResponse* resp) override {
+    return Serve(env_, ctx, kService, "EraseCustomerData", [=](const Actor& who) -> absl::Status {
+      FieldErrors errors;
+      if (req->email().empty() && req->phone_number().empty()) {
+        errors.Add("email", "email or phone_number is required");
+      }
+      if (!req->email().empty() && !workflow::IsEmail(req->email())) {
+        errors.Add("email", "must be a valid email address");
+      }
+      if (!req->phone_number().empty() && !workflow::IsE164(req->phone_number())) {
+        errors.Add("phone_number", "must be in E.164 form, e.g. +31612345678");
+      }
+      if (req->reason().empty()) {
+        errors.Add("reason", "is required, e.g. the privacy request's ticket number");
+      } else if (req->reason().size() > kMaxReasonBytes || !workflow::IsCleanText(req->reason())) {
+        errors.Add("reason", "must be at most 500 bytes of printable text");
+      }
+      if (auto st = errors.ToStatus(); !st.ok()) return st;
+
+      std::set<std::string> subjects;
+      for (const std::string& s : {EmailSubject(req->email()), PhoneSubject(req->phone_number())}) {
+        if (!s.empty()) subjects.insert(s);
+      }
+      std::map<std::string, engine::CaseView> cases;  // by id
+      for (const auto& subject : subjects) {
+        auto found = engine_->FindBySubject(subject);
+        if (!found.ok()) return found.status();
+        for (auto& view : *found) cases.emplace(view.record.id(), std::move(view));
+      }
+      std::vector<std::vector<std::string>> open;
+      for (const auto& [id, view] : cases) {
+        if (!engine_->IsClosed(view.record)) {
+          open.push_back({"CASE_OPEN", engine_->ResourceName(view.record.kind(), id),
+                          absl::StrCat("in state ", view.record.state(), "; close or cancel it first")});
+        }
+      }
+      if (!open.empty()) {
+        return WithPreconditionFailure(
+            absl::FailedPreconditionError(absl::StrCat(
+                open.size(), " of the customer's cases are open; close or cancel them first")),
+            open);
+      }
+      for (const auto& [id, view] : cases) {
+        resp->add_cases(engine_->ResourceName(view.record.kind(), id));
+      }
+      if (req->validate_only()) {
+        auto accounts = accounts_->EraseNaming(subjects, true);
+        if (!accounts.ok()) return accounts.status();
+        auto profiles = profiles_->EraseNaming(subjects, true);
+        if (!profiles.ok()) return profiles.status();
+        resp->set_directory_records_erased(*accounts + *profiles);
+        return absl::OkStatus();
+      }
+
+      for (const auto& [id, view] : cases) {
+        auto redacted = engine_->ErasePersonalData(id, who);
+        if (!redacted.ok()) return redacted.status();
+        resp->set_events_redacted(resp->events_redacted() + *redacted);
+        resp->set_spool_files_removed(resp->spool_files_removed() + RemoveSpooled(id));
+      }
+      auto accounts = accounts_->EraseNaming(subjects, false);
+      if (!accounts.ok()) return accounts.status();
+      auto profiles = profiles_->EraseNaming(subjects, false);
+      if (!profiles.ok()) return profiles.status();
+      resp->set_directory_records_erased(*accounts + *profiles);
+      if (resp->cases_size() > 0 || resp->directory_records_erased() > 0) {
+        if (auto st = repo_->Compact(); !st.ok()) return st;
+      }
+
+      const absl::Time now = clock_->Now();
+      const std::string audit_id = NewCaseId(now);
+      v1::AuditRecord audit;
+      *audit.mutable_create_time() = ToProto(now);
+      audit.mutable_actor()->set_principal(who.principal);
+      audit.mutable_actor()->set_role(who.role);
+      audit.set_action("EraseCustomerData");
+      audit.set_reason(req->reason());
+      for (const auto& subject : subjects) audit.add_subject_digests(Sha256Hex(subject));
+      auto& counts = *audit.mutable_counts();
+      counts["cases"] = resp->cases_size();
+      counts["events_redacted"] = resp->events_redacted();
+      counts["directory_records_erased"] = resp->directory_records_erased();
+      counts["spool_files_removed"] = resp->spool_files_removed();
+      auto written = repo_->PutRecord(kAuditSpace, audit_id, 0, audit.SerializeAsString());
+      if (!written.ok()) return written.status();
+      resp->set_audit_record(absl::StrCat("auditRecords/", audit_id));
+      Log(LogLevel::kInfo, "personal_data_erased",
+          {{"audit_record", audit_id}, {"principal", who.principal},
+           {"cases", absl::StrCat(resp->cases_size())}});
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* ListAuditRecords(CallbackServerContext* ctx,
+                                       const v1::ListAuditRecordsRequest* req,
+                                       v1::ListAuditRecordsResponse* resp) override {
+    return Serve(env_, ctx, kService, "ListAuditRecords", [=](const Actor&) -> absl::Status {
+      if (req->page_size() < 0) return InvalidField("page_size", "must not be negative");
+      const int limit = req->page_size() == 0 ? 50 : std::min(req->page_size(), 500);
+      auto after = engine::DecodePageToken(req->page_token(), "audit");
+      if (!after.ok()) return after.status();
+      auto records = repo_->ListRecords(kAuditSpace, *after, limit + 1);
+      if (!records.ok()) return records.status();
+      for (size_t i = 0; i < records->size(); ++i) {
+        if (static_cast<int>(i) == limit) {
+          resp->set_next_page_token(engine::EncodePageToken("audit", (*records)[i - 1].key));
+          break;
+        }
+        const auto& r = (*records)[i];
+        auto* out = resp->add_audit_records();
+        if (!out->ParseFromString(r.value)) {
+          return absl::DataLossError(absl::StrCat("audit record ", r.key, " is damaged"));
+        }
+        out->set_name(absl::StrCat("auditRecords/", r.key));
+      }
       return absl::OkStatus();
     });
   }
@@ -331,6 +465,19 @@ class AdminService final : public v1::AdminService::CallbackService {
   }
 
  private:
+  // Removes the delivered copies of a case's notifications from the spool
+  // folder (named "{case id}-{sequence}.json"). Returns how many.
+  int RemoveSpooled(const std::string& case_id) const {
+    std::error_code ec;
+    int removed = 0;
+    const std::string prefix = case_id + "-";
+    for (const auto& entry : std::filesystem::directory_iterator(spool_dir_, ec)) {
+      const std::string file = entry.path().filename().string();
+      if (absl::StartsWith(file, prefix) && std::filesystem::remove(entry.path(), ec)) ++removed;
+    }
+    return removed;
+  }
+
   notify::TemplateStore* templates_;
   sla::CalendarStore* calendars_;
   engine::Engine* engine_;
@@ -338,6 +485,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   directory::StoredProfileDirectory* profiles_;
   storage::Repository* repo_;
   const Clock* clock_;
+  std::string spool_dir_;
   RpcEnv env_;
 };
 
@@ -346,9 +494,9 @@ class AdminService final : public v1::AdminService::CallbackService {
 std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(
     notify::TemplateStore* templates, sla::CalendarStore* calendars, engine::Engine* engine,
     directory::StoredAccountDirectory* accounts, directory::StoredProfileDirectory* profiles,
-    storage::Repository* repo, const Clock* clock, RpcEnv env) {
+    storage::Repository* repo, const Clock* clock, std::string spool_dir, RpcEnv env) {
   return std::make_unique<AdminService>(templates, calendars, engine, accounts, profiles, repo,
-                                        clock, env);
+                                        clock, std::move(spool_dir), env);
 }
 
 }  // namespace casework::rpc

@@ -14,10 +14,11 @@
 
 namespace casework::rpc {
 
+// `spool_dir`: the spool notifier's folder, whose copies an erase removes.
 std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(
     notify::TemplateStore* templates, sla::CalendarStore* calendars, engine::Engine* engine,
     directory::StoredAccountDirectory* accounts, directory::StoredProfileDirectory* profiles,
-    storage::Repository* repo, const Clock* clock, RpcEnv env);
+    storage::Repository* repo, const Clock* clock, std::string spool_dir, RpcEnv env);
 
 }  // namespace casework::rpc
 

@@ -1,6 +1,5 @@
 #include "server/rpc/auth.h"
 
-#include <openssl/evp.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -13,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "server/common/files.h"
 #include "server/common/log.h"
+#include "server/common/secret_box.h"
 
 namespace casework::rpc {
 namespace {
@@ -51,11 +51,7 @@ absl::StatusOr<workflow::Actor> ActorOf(const Grant& grant, const std::string& w
 }  // namespace
 
 std::string HashToken(const std::string& token) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(token.data(), token.size(), digest, &len, EVP_sha256(), nullptr);
-  return absl::StrCat("sha256:",
-                      absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(digest), len)));
+  return absl::StrCat("sha256:", Sha256Hex(token));
 }
 
 absl::StatusOr<Credentials> ParseTokenFile(const std::string& text) {
