@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
@@ -37,6 +38,14 @@ absl::StatusOr<std::string> TemplateId(const std::string& name, const std::strin
     if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '_' && c != '.') return bad;
   }
   return id;
+}
+
+// An import needs rows; bad rows are reported one by one in the response.
+absl::Status CheckImport(const std::string& json_lines) {
+  if (absl::StripAsciiWhitespace(json_lines).empty()) {
+    return InvalidField("json_lines", "is required: one JSON object per line");
+  }
+  return absl::OkStatus();
 }
 
 constexpr char kAuditSpace[] = "audit";
@@ -273,6 +282,7 @@ class AdminService final : public v1::AdminService::CallbackService {
                                      const v1::ImportProfilesRequest* req,
                                      v1::ImportProfilesResponse* resp) override {
     return Serve(env_, ctx, kService, "ImportProfiles", [=](const Actor& who) -> absl::Status {
+      if (auto st = CheckImport(req->json_lines()); !st.ok()) return st;
       *resp = profiles_->Import(req->json_lines());
       return absl::OkStatus();
     });
@@ -306,6 +316,7 @@ class AdminService final : public v1::AdminService::CallbackService {
                                      const v1::ImportAccountsRequest* req,
                                      v1::ImportAccountsResponse* resp) override {
     return Serve(env_, ctx, kService, "ImportAccounts", [=](const Actor& who) -> absl::Status {
+      if (auto st = CheckImport(req->json_lines()); !st.ok()) return st;
       *resp = accounts_->Import(req->json_lines());
       return absl::OkStatus();
     });

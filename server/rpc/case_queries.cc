@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/common/errors.h"
+#include "server/workflow/validation.h"
 #include "server/rpc/rpc_util.h"
 
 namespace casework::rpc {
@@ -23,8 +24,9 @@ absl::StatusOr<engine::ListFilter> OneFilter(const std::vector<FilterChoice>& ch
   const FilterChoice* chosen = nullptr;
   for (const auto& c : choices) {
     if (c.filter.value.empty()) continue;
-    if (c.filter.value.size() > 200 || c.filter.value.find('\0') != std::string::npos) {
-      return InvalidField(c.field, "is too long or contains NUL");
+    if (c.filter.value.size() > 200 || !workflow::IsCleanText(c.filter.value) ||
+        c.filter.value.find_first_of("\n\t") != std::string::npos) {
+      return InvalidField(c.field, "must be one line of at most 200 characters, without control characters");
     }
     if (chosen != nullptr) {
       std::vector<std::string> fields;

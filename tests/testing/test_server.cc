@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <sstream>
 
 #include "google/protobuf/util/json_util.h"
@@ -10,6 +11,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
 #include "server/config.h"
 
@@ -132,16 +134,32 @@ google::rpc::Status DetailsOf(const grpc::Status& s) {
 }
 }  // namespace
 
-bool NamesField(const grpc::Status& status, const std::string& field) {
+grpc::Status CallRaw(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                     const std::string& request, grpc::ClientContext* ctx) {
+  grpc::GenericStub stub(channel);
+  grpc::Slice slice(request);
+  grpc::ByteBuffer request_buffer(&slice, 1);
+  grpc::ByteBuffer response;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(ctx, method, grpc::StubOptions(), &request_buffer, &response,
+                 [&](grpc::Status s) { done.set_value(std::move(s)); });
+  return done.get_future().get();
+}
+
+std::vector<std::string> ViolatedFields(const grpc::Status& status) {
+  std::vector<std::string> out;
   const google::rpc::Status details = DetailsOf(status);
   for (const auto& any : details.details()) {
     google::rpc::BadRequest bad;
     if (!any.UnpackTo(&bad)) continue;
-    for (const auto& v : bad.field_violations()) {
-      if (v.field() == field) return true;
-    }
+    for (const auto& v : bad.field_violations()) out.push_back(v.field());
   }
-  return false;
+  return out;
+}
+
+bool NamesField(const grpc::Status& status, const std::string& field) {
+  const auto fields = ViolatedFields(status);
+  return std::find(fields.begin(), fields.end(), field) != fields.end();
 }
 
 std::vector<std::string> PreconditionTypes(const grpc::Status& status) {

@@ -64,6 +64,14 @@ class TestServer {
 std::shared_ptr<grpc::Channel> ConnectToChild(int port, absl::Duration timeout = absl::Seconds(30),
                                               std::function<bool()> alive = nullptr);
 
+// Calls any unary RPC ("/casework.v1.TradeInService/GetTradeIn") with a
+// serialized request, through the generic stub.
+grpc::Status CallRaw(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                     const std::string& request, grpc::ClientContext* ctx);
+
+// The fields named by the google.rpc.BadRequest in the status.
+std::vector<std::string> ViolatedFields(const grpc::Status& status);
+
 // True if the status carries a google.rpc.BadRequest naming `field`.
 bool NamesField(const grpc::Status& status, const std::string& field);
 
