@@ -137,7 +137,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     return absl::UnavailableError(
         absl::StrCat("cannot create data folder ", config.data_dir(), ": ", ec.message()));
   }
-  auto repo = storage::OpenRocksDbRepository({config.data_dir() + "/db"});
+  storage::RocksDbOptions store;
+  store.path = config.data_dir() + "/db";
+  store.min_free_bytes = std::max<int64_t>(0, config.min_free_disk_bytes());
+  auto repo = storage::OpenRocksDbRepository(store);
   if (!repo.ok()) return repo.status();
   s->repo = *std::move(repo);
 

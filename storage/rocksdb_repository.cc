@@ -1,5 +1,7 @@
 #include "storage/rocksdb_repository.h"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -84,8 +86,10 @@ struct Lease {
 class RocksDbRepository : public Repository {
  public:
   RocksDbRepository(rocksdb::DB* db,
-                    std::vector<rocksdb::ColumnFamilyHandle*> handles)
-      : db_(db), cf_(std::move(handles)) {
+                    std::vector<rocksdb::ColumnFamilyHandle*> handles,
+                    const RocksDbOptions& options)
+      : db_(db), cf_(std::move(handles)), path_(options.path),
+        min_free_bytes_(options.min_free_bytes) {
     sync_.sync = true;
   }
 
@@ -189,8 +193,14 @@ class RocksDbRepository : public Repository {
   absl::Status BatchRecordWrites(rocksdb::WriteBatch* batch,
                                  const std::vector<RecordWrite>& writes);
 
+  // RESOURCE_EXHAUSTED while the file system has less than
+  // min_free_bytes_ free.
+  absl::Status CheckFreeSpace() const;
+
   rocksdb::DB* db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cf_;
+  std::string path_;
+  int64_t min_free_bytes_;
   rocksdb::WriteOptions sync_;
   std::array<std::mutex, kStripes> stripes_;
 
@@ -203,8 +213,22 @@ std::string QueueCounter(Queue q) {
   return q == Queue::kTimers ? "queue/timers" : "queue/outbox";
 }
 
+absl::Status RocksDbRepository::CheckFreeSpace() const {
+  if (min_free_bytes_ <= 0) return absl::OkStatus();
+  struct statvfs fs;
+  if (::statvfs(path_.c_str(), &fs) != 0) return absl::OkStatus();  // writes will tell
+  const int64_t free_bytes = static_cast<int64_t>(fs.f_bavail) * static_cast<int64_t>(fs.f_frsize);
+  if (free_bytes >= min_free_bytes_) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the data folder's disk is nearly full (", free_bytes >> 20, " MiB free, writes need ",
+      min_free_bytes_ >> 20, " MiB); reads still work, writes resume once space is freed"));
+}
+
 absl::Status RocksDbRepository::Write(rocksdb::WriteBatch* batch,
                                       absl::string_view what) {
+  // Refusing early keeps RocksDB from running out of space in the middle
+  // of a log write or a flush.
+  if (auto st = CheckFreeSpace(); !st.ok()) return st;
   return FromRocks(db_->Write(sync_, batch), what);
 }
 
@@ -896,7 +920,7 @@ absl::StatusOr<std::unique_ptr<Repository>> OpenRocksDbRepository(
     }
     return FromRocks(s, absl::StrCat("open ", options.path));
   }
-  return std::unique_ptr<Repository>(new RocksDbRepository(db, std::move(handles)));
+  return std::unique_ptr<Repository>(new RocksDbRepository(db, std::move(handles), options));
 }
 
 }  // namespace casework::storage

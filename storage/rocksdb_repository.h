@@ -15,6 +15,10 @@ struct RocksDbOptions {
   std::string path;
   // Block cache for reads.
   size_t block_cache_bytes = 64 << 20;
+  // Writes are refused (RESOURCE_EXHAUSTED) while the folder's file system
+  // has less free space than this, so that the store never runs out in the
+  // middle of a log write or a flush. 0 turns the check off.
+  int64_t min_free_bytes = 0;
 };
 
 // Opens (or creates) the store. Every acknowledged write is synced to the
