@@ -197,7 +197,7 @@ class Repository {
   virtual absl::StatusOr<int64_t> QueueSize(Queue queue) = 0;
 
   // Figures of the underlying store for monitoring: "sst_bytes",
-  // "memtable_bytes", "pending_compaction_bytes", "delayed_write_rate",
+  // "memtable_bytes", "block_cache_bytes", "pending_compaction_bytes", "delayed_write_rate",
   // "write_stopped".
   virtual std::map<std::string, int64_t> StoreFigures() = 0;
 

@@ -750,12 +750,14 @@ std::map<std::string, int64_t> RocksDbRepository::StoreFigures() {
     }
     return static_cast<int64_t>(total);
   };
-  uint64_t delayed = 0, stopped = 0;
+  uint64_t delayed = 0, stopped = 0, cache = 0;
   db_->GetIntProperty(rocksdb::DB::Properties::kActualDelayedWriteRate, &delayed);
+  db_->GetIntProperty(rocksdb::DB::Properties::kBlockCacheUsage, &cache);  // one shared cache
   db_->GetIntProperty(rocksdb::DB::Properties::kIsWriteStopped, &stopped);
   return {{"sst_bytes", sum(rocksdb::DB::Properties::kTotalSstFilesSize)},
           {"memtable_bytes", sum(rocksdb::DB::Properties::kCurSizeAllMemTables)},
           {"pending_compaction_bytes", sum(rocksdb::DB::Properties::kEstimatePendingCompactionBytes)},
+          {"block_cache_bytes", static_cast<int64_t>(cache)},
           {"delayed_write_rate", static_cast<int64_t>(delayed)},
           {"write_stopped", static_cast<int64_t>(stopped)}};
 }
