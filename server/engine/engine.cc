@@ -617,9 +617,7 @@ absl::StatusOr<std::vector<CaseView>> Engine::FindBySubject(const std::string& s
 
 bool Engine::IsClosed(const CaseRecord& record) const {
   const workflow::Workflow* wf = Find(record.kind());
-  if (wf == nullptr) return false;
-  const auto& finals = wf->spec().final_states;
-  return std::find(finals.begin(), finals.end(), record.state()) != finals.end();
+  return wf != nullptr && wf->spec().IsFinal(record.state());
 }
 
 absl::StatusOr<int> Engine::ErasePersonalData(const std::string& case_id,
