@@ -21,8 +21,6 @@ std::string SecretContext(const CaseRecord& r, const internal::SecretRecord& s) 
   return absl::StrCat(r.id(), "/", s.name());
 }
 
-constexpr int kMaxPageSize = 500;
-constexpr int kDefaultPageSize = 50;
 constexpr int kConflictRetries = 8;
 constexpr char kErasedText[] = "[erased]";
 
@@ -91,16 +89,6 @@ std::string ChannelName(v1::Channel c) {
     case v1::CHANNEL_WEBHOOK: return "webhook";
     default: return "unspecified";
   }
-}
-
-int ClampPageSize(int page_size) {
-  if (page_size <= 0) return kDefaultPageSize;
-  return std::min(page_size, kMaxPageSize);
-}
-
-absl::Status CheckPageSize(int page_size) {
-  if (page_size < 0) return InvalidField("page_size", "must not be negative");
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -681,7 +669,8 @@ absl::StatusOr<CaseView> Engine::Get(const std::string& kind, const std::string&
 
 absl::StatusOr<CasePage> Engine::List(const std::string& kind, const ListFilter& filter,
                                       const std::string& page_token, int page_size) {
-  if (auto s = CheckPageSize(page_size); !s.ok()) return s;
+  auto page_limit = PageLimit(page_size);
+  if (!page_limit.ok()) return page_limit.status();
   storage::IndexEntry index = filter.index.empty()
                                   ? storage::IndexEntry{"kind", kind}
                                   : storage::IndexEntry{filter.index,
@@ -689,7 +678,7 @@ absl::StatusOr<CasePage> Engine::List(const std::string& kind, const ListFilter&
   const std::string scope = absl::StrCat(index.index, "\n", index.key);
   auto after = DecodePageToken(page_token, scope);
   if (!after.ok()) return after.status();
-  const int limit = ClampPageSize(page_size);
+  const int limit = *page_limit;
   // One extra row tells whether another page follows.
   auto stored = repo_->ListCases(index, *after, limit + 1);
   if (!stored.ok()) return stored.status();
@@ -726,7 +715,8 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Engine::Board(
 
 absl::StatusOr<EventPage> Engine::Events(const std::string& kind, const std::string& case_id,
                                          const std::string& page_token, int page_size) {
-  if (auto s = CheckPageSize(page_size); !s.ok()) return s;
+  auto page_limit = PageLimit(page_size);
+  if (!page_limit.ok()) return page_limit.status();
   auto current = Load(kind, case_id);
   if (!current.ok()) return current.status();
   const std::string scope = absl::StrCat("events\n", case_id);
@@ -736,7 +726,7 @@ absl::StatusOr<EventPage> Engine::Events(const std::string& kind, const std::str
   if (!after->empty() && !absl::SimpleAtoi(*after, &after_sequence)) {
     return InvalidField("page_token", "is not a token this query issued");
   }
-  const int limit = ClampPageSize(page_size);
+  const int limit = *page_limit;
   auto stored = repo_->ListEvents(case_id, after_sequence, limit + 1);
   if (!stored.ok()) return stored.status();
   EventPage page;

@@ -1,5 +1,7 @@
 #include "server/engine/page_token.h"
 
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -25,6 +27,11 @@ std::string Body(const std::string& scope, const std::string& position) {
 }
 
 }  // namespace
+
+absl::StatusOr<int> PageLimit(int page_size) {
+  if (page_size < 0) return InvalidField("page_size", "must not be negative");
+  return page_size == 0 ? kDefaultPageSize : std::min(page_size, kMaxPageSize);
+}
 
 std::string EncodePageToken(const std::string& scope, const std::string& position) {
   const std::string body = Body(scope, position);

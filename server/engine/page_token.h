@@ -10,6 +10,15 @@
 
 namespace casework::engine {
 
+// The largest page a list returns, and the size of a page when the request
+// leaves page_size at 0.
+inline constexpr int kMaxPageSize = 500;
+inline constexpr int kDefaultPageSize = 50;
+
+// How many items a page of `page_size` holds. INVALID_ARGUMENT naming
+// "page_size" when it is negative.
+absl::StatusOr<int> PageLimit(int page_size);
+
 std::string EncodePageToken(const std::string& scope, const std::string& position);
 
 // The position encoded in `token` for `scope`. Empty token: empty position.

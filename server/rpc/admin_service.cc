@@ -71,8 +71,9 @@ class AdminService final : public v1::AdminService::CallbackService {
                                       const v1::ListDeadLettersRequest* req,
                                       v1::ListDeadLettersResponse* resp) override {
     return Serve(env_, ctx, kService, "ListDeadLetters", [=](const Actor& who) -> absl::Status {
-      if (req->page_size() < 0) return InvalidField("page_size", "must not be negative");
-      const int limit = req->page_size() == 0 ? 50 : std::min(req->page_size(), 500);
+      auto page_limit = engine::PageLimit(req->page_size());
+      if (!page_limit.ok()) return page_limit.status();
+      const int limit = *page_limit;
       auto after = engine::DecodePageToken(req->page_token(), "dead_letters");
       if (!after.ok()) return after.status();
       const size_t split = after->find('\n');
@@ -229,8 +230,9 @@ class AdminService final : public v1::AdminService::CallbackService {
                                        const v1::ListAuditRecordsRequest* req,
                                        v1::ListAuditRecordsResponse* resp) override {
     return Serve(env_, ctx, kService, "ListAuditRecords", [=](const Actor&) -> absl::Status {
-      if (req->page_size() < 0) return InvalidField("page_size", "must not be negative");
-      const int limit = req->page_size() == 0 ? 50 : std::min(req->page_size(), 500);
+      auto page_limit = engine::PageLimit(req->page_size());
+      if (!page_limit.ok()) return page_limit.status();
+      const int limit = *page_limit;
       auto after = engine::DecodePageToken(req->page_token(), "audit");
       if (!after.ok()) return after.status();
       auto records = repo_->ListRecords(kAuditSpace, *after, limit + 1);
@@ -339,8 +341,9 @@ class AdminService final : public v1::AdminService::CallbackService {
                                     const v1::ListCalendarsRequest* req,
                                     v1::ListCalendarsResponse* resp) override {
     return Serve(env_, ctx, kService, "ListCalendars", [=](const Actor&) -> absl::Status {
-      if (req->page_size() < 0) return InvalidField("page_size", "must not be negative");
-      const int limit = req->page_size() == 0 ? 50 : std::min(req->page_size(), 500);
+      auto page_limit = engine::PageLimit(req->page_size());
+      if (!page_limit.ok()) return page_limit.status();
+      const int limit = *page_limit;
       auto after = engine::DecodePageToken(req->page_token(), "calendars");
       if (!after.ok()) return after.status();
       auto list = calendars_->List(*after, limit + 1);
@@ -389,8 +392,9 @@ class AdminService final : public v1::AdminService::CallbackService {
                                     const v1::ListTemplatesRequest* req,
                                     v1::ListTemplatesResponse* resp) override {
     return Serve(env_, ctx, kService, "ListTemplates", [=](const Actor&) -> absl::Status {
-      if (req->page_size() < 0) return InvalidField("page_size", "must not be negative");
-      const int limit = req->page_size() == 0 ? 50 : std::min(req->page_size(), 500);
+      auto page_limit = engine::PageLimit(req->page_size());
+      if (!page_limit.ok()) return page_limit.status();
+      const int limit = *page_limit;
       auto after = engine::DecodePageToken(req->page_token(), "templates");
       if (!after.ok()) return after.status();
       auto list = templates_->List(*after, limit + 1);

@@ -51,8 +51,9 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
                                           const v1::ListProtectionPlansRequest* req,
                                           v1::ListProtectionPlansResponse* resp) override {
     return Serve(env_, ctx, kService, "ListProtectionPlans", [=](const Actor&) -> absl::Status {
-      if (req->page_size() < 0) return InvalidField("page_size", "must not be negative");
-      const int limit = req->page_size() == 0 ? 50 : std::min(req->page_size(), 500);
+      auto page_limit = engine::PageLimit(req->page_size());
+      if (!page_limit.ok()) return page_limit.status();
+      const int limit = *page_limit;
       auto after = engine::DecodePageToken(req->page_token(), "protection_plans");
       if (!after.ok()) return after.status();
       auto list = plans_->List(*after, limit + 1);
