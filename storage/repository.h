@@ -222,6 +222,11 @@ class Repository {
   virtual absl::Status WriteRecords(const std::vector<RecordWrite>& writes) = 0;
 };
 
+// Calls `visit` for every record of `space`, in key order, a page at a
+// time; stops at the first error (of the store or of `visit`).
+absl::Status ForEachRecord(Repository& repo, const std::string& space,
+                           const std::function<absl::Status(const StoredRecord&)>& visit);
+
 }  // namespace casework::storage
 
 #endif  // CASEWORK_STORAGE_REPOSITORY_H_

@@ -21,25 +21,21 @@ template <typename M>
 absl::StatusOr<std::vector<std::pair<std::string, M>>> RecordsNaming(
     storage::Repository* repo, const std::string& space, const std::set<std::string>& subjects) {
   std::vector<std::pair<std::string, M>> out;
-  std::string after;
-  for (;;) {
-    auto page = repo->ListRecords(space, after, 500);
-    if (!page.ok()) return page.status();
-    for (const auto& r : *page) {
-      M m;
-      if (!m.ParseFromString(r.value)) {
-        return absl::DataLossError(absl::StrCat(space, " record ", r.key, " is damaged"));
-      }
-      for (const auto& s : PersonalSubjects(m)) {
-        if (subjects.count(s)) {
-          out.emplace_back(r.key, std::move(m));
-          break;
-        }
+  absl::Status st = storage::ForEachRecord(*repo, space, [&](const storage::StoredRecord& r) {
+    M m;
+    if (!m.ParseFromString(r.value)) {
+      return absl::DataLossError(absl::StrCat(space, " record ", r.key, " is damaged"));
+    }
+    for (const auto& s : PersonalSubjects(m)) {
+      if (subjects.count(s)) {
+        out.emplace_back(r.key, std::move(m));
+        break;
       }
     }
-    if (page->size() < 500) return out;
-    after = page->back().key;
-  }
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  return out;
 }
 
 }  // namespace casework::directory

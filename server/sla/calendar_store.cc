@@ -31,24 +31,17 @@ absl::Status CalendarStore::Load(absl::Time now) {
   } else if (!existing.ok()) {
     return existing.status();
   }
-  std::string after;
-  for (;;) {
-    auto page = repo_->ListRecords(kSpace, after, 100);
-    if (!page.ok()) return page.status();
-    if (page->empty()) break;
-    for (const auto& rec : *page) {
-      v1::BusinessCalendar proto;
-      if (!proto.ParseFromString(rec.value)) {
-        return absl::DataLossError(absl::StrCat("calendar ", rec.key, " is damaged"));
-      }
-      auto compiled = Calendar::Compile(proto);
-      if (!compiled.ok()) return compiled.status();
-      std::lock_guard<std::mutex> lock(mu_);
-      compiled_[rec.key] = std::make_shared<const Calendar>(*std::move(compiled));
+  return storage::ForEachRecord(*repo_, kSpace, [&](const storage::StoredRecord& rec) {
+    v1::BusinessCalendar proto;
+    if (!proto.ParseFromString(rec.value)) {
+      return absl::DataLossError(absl::StrCat("calendar ", rec.key, " is damaged"));
     }
-    after = page->back().key;
-  }
-  return absl::OkStatus();
+    auto compiled = Calendar::Compile(proto);
+    if (!compiled.ok()) return compiled.status();
+    std::lock_guard<std::mutex> lock(mu_);
+    compiled_[rec.key] = std::make_shared<const Calendar>(*std::move(compiled));
+    return absl::OkStatus();
+  });
 }
 
 std::shared_ptr<const Calendar> CalendarStore::Get(const std::string& name) const {
