@@ -37,6 +37,9 @@ std::unique_ptr<Notifier> NewLogNotifier();
 // `folder` (write to a temporary name, fsync, rename). A message whose file
 // already exists is a repeat and is dropped, as any receiver would.
 std::unique_ptr<Notifier> NewSpoolNotifier(const std::string& folder);
+// Removes the spool notifier's copies of a case's messages from `folder`
+// (dedupe keys start with the case id and '-'). Returns how many.
+int RemoveSpooledCopies(const std::string& folder, const std::string& case_id);
 
 // Email over SMTP; sender identity per brand (`brands`, "default" as the
 // fallback).

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/common/log.h"
@@ -101,6 +102,17 @@ std::unique_ptr<Notifier> NewLogNotifier() { return std::make_unique<LogNotifier
 
 std::unique_ptr<Notifier> NewSpoolNotifier(const std::string& folder) {
   return std::make_unique<SpoolNotifier>(folder);
+}
+
+int RemoveSpooledCopies(const std::string& folder, const std::string& case_id) {
+  std::error_code ec;
+  int removed = 0;
+  const std::string prefix = case_id + "-";
+  for (const auto& entry : std::filesystem::directory_iterator(folder, ec)) {
+    const std::string file = entry.path().filename().string();
+    if (absl::StartsWith(file, prefix) && std::filesystem::remove(entry.path(), ec)) ++removed;
+  }
+  return removed;
 }
 
 }  // namespace casework::notify

@@ -2,7 +2,6 @@
 
 #include "casework/internal/records.pb.h"
 
-#include <filesystem>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -15,6 +14,7 @@
 #include "server/common/proto_time.h"
 #include "server/common/secret_box.h"
 #include "server/engine/page_token.h"
+#include "server/notify/notifier.h"
 #include "server/workflow/validation.h"
 #include "server/workflow/workflow.h"
 
@@ -191,7 +191,8 @@ class AdminService final : public v1::AdminService::CallbackService {
         auto redacted = engine_->ErasePersonalData(id, who);
         if (!redacted.ok()) return redacted.status();
         resp->set_events_redacted(resp->events_redacted() + *redacted);
-        resp->set_spool_files_removed(resp->spool_files_removed() + RemoveSpooled(id));
+        resp->set_spool_files_removed(resp->spool_files_removed() +
+                                      notify::RemoveSpooledCopies(spool_dir_, id));
       }
       auto accounts = accounts_->EraseNaming(subjects, false);
       if (!accounts.ok()) return accounts.status();
@@ -480,19 +481,6 @@ class AdminService final : public v1::AdminService::CallbackService {
   }
 
  private:
-  // Removes the delivered copies of a case's notifications from the spool
-  // folder (named "{case id}-{sequence}.json"). Returns how many.
-  int RemoveSpooled(const std::string& case_id) const {
-    std::error_code ec;
-    int removed = 0;
-    const std::string prefix = case_id + "-";
-    for (const auto& entry : std::filesystem::directory_iterator(spool_dir_, ec)) {
-      const std::string file = entry.path().filename().string();
-      if (absl::StartsWith(file, prefix) && std::filesystem::remove(entry.path(), ec)) ++removed;
-    }
-    return removed;
-  }
-
   notify::TemplateStore* templates_;
   sla::CalendarStore* calendars_;
   engine::Engine* engine_;
