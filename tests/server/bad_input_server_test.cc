@@ -6,8 +6,6 @@
 // INTERNAL or UNKNOWN), INVALID_ARGUMENT must name a field, and the store's
 // files must be byte-for-byte unchanged afterwards.
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -16,6 +14,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "server/rpc/access.h"
+#include "tests/testing/process.h"
 #include "tests/testing/test_server.h"
 
 namespace casework {
@@ -141,9 +140,7 @@ std::map<std::string, std::string> StoreFiles(const std::string& dir) {
     if (!entry.is_regular_file()) continue;
     const std::string name = entry.path().filename().string();
     if (absl::StartsWith(name, "LOG")) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    out[entry.path().string()] =
-        std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    out[entry.path().string()] = testing::ReadFile(entry.path().string());
   }
   return out;
 }

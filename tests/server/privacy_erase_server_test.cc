@@ -6,14 +6,13 @@
 // attachments, directories, spool copies and the RocksDB files, while the
 // cases keep their states, timeline shape and SLA figures.
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "absl/strings/match.h"
 #include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/testing/process.h"
 #include "tests/testing/test_server.h"
 
 namespace casework {
@@ -124,8 +123,7 @@ class PrivacyEraseServerTest : public ::testing::Test {
     std::string all;
     for (const auto& entry : std::filesystem::recursive_directory_iterator(server_.data_dir())) {
       if (!entry.is_regular_file()) continue;
-      std::ifstream in(entry.path(), std::ios::binary);
-      all.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+      all += testing::ReadFile(entry.path().string());
     }
     return all;
   }

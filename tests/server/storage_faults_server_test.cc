@@ -8,7 +8,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -16,6 +15,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "storage/rocksdb_repository.h"
+#include "tests/testing/process.h"
 #include "tests/testing/test_server.h"
 
 namespace casework {
@@ -187,11 +187,11 @@ TEST_F(StorageFaultsTest, DamagedFileIsCaughtByItsChecksum) {
   bool flipped = false;
   for (const auto& entry : std::filesystem::directory_iterator(server_->data_dir() + "/db")) {
     if (entry.path().extension() != ".sst") continue;
-    std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
-    std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const std::string bytes = testing::ReadFile(entry.path().string());
     const size_t at = bytes.find("V6000001");
     const size_t key = bytes.find(id);
     if (at == std::string::npos || key == std::string::npos || key > at) continue;
+    std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(static_cast<std::streamoff>(at));
     f.put('W');
     flipped = true;
