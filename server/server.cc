@@ -140,6 +140,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   storage::RocksDbOptions store;
   store.path = config.data_dir() + "/db";
   store.min_free_bytes = std::max<int64_t>(0, config.min_free_disk_bytes());
+  store.bulk_load = options.bulk_load;
   auto repo = storage::OpenRocksDbRepository(store);
   if (!repo.ok()) return repo.status();
   s->repo = *std::move(repo);
@@ -276,6 +277,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
 int Server::port() const { return state_->port; }
 int Server::metrics_port() const { return state_->metrics->port(); }
 engine::Engine& Server::engine() { return *state_->engine; }
+storage::Repository& Server::repository() { return *state_->repo; }
 timers::TimerLoop& Server::timers() { return *state_->timers; }
 notify::Dispatcher& Server::dispatcher() { return *state_->dispatcher; }
 metrics::Metrics& Server::metrics() { return *state_->metrics; }

@@ -23,6 +23,9 @@ struct ServerOptions {
   // Run the timer loop and the outbox dispatcher on background threads.
   // Tests turn this off and call timers().RunOnce() / dispatcher().RunOnce().
   bool background = true;
+  // The benchmark loader's store mode (see storage::RocksDbOptions): writes
+  // are not logged or synced until the server shuts down. Never for serving.
+  bool bulk_load = false;
 };
 
 class Server {
@@ -39,6 +42,8 @@ class Server {
   timers::TimerLoop& timers();
   notify::Dispatcher& dispatcher();
   metrics::Metrics& metrics();
+  // The store itself, for tools that work below the engine (caseload).
+  storage::Repository& repository();
 
   // Stops accepting calls, lets in-flight calls finish (at most `grace`),
   // stops the loops and closes the store. Idempotent.

@@ -89,11 +89,13 @@ class RocksDbRepository : public Repository {
                     std::vector<rocksdb::ColumnFamilyHandle*> handles,
                     const RocksDbOptions& options)
       : db_(db), cf_(std::move(handles)), path_(options.path),
-        min_free_bytes_(options.min_free_bytes) {
-    sync_.sync = true;
+        min_free_bytes_(options.min_free_bytes), bulk_load_(options.bulk_load) {
+    sync_.sync = !bulk_load_;
+    sync_.disableWAL = bulk_load_;
   }
 
   ~RocksDbRepository() override {
+    if (bulk_load_) db_->Flush(rocksdb::FlushOptions(), cf_).PermitUncheckedError();
     for (auto* h : cf_) db_->DestroyColumnFamilyHandle(h);
     db_->Close().PermitUncheckedError();
     delete db_;
@@ -201,6 +203,7 @@ class RocksDbRepository : public Repository {
   std::vector<rocksdb::ColumnFamilyHandle*> cf_;
   std::string path_;
   int64_t min_free_bytes_;
+  bool bulk_load_;
   rocksdb::WriteOptions sync_;
   std::array<std::mutex, kStripes> stripes_;
 

@@ -19,6 +19,10 @@ struct RocksDbOptions {
   // has less free space than this, so that the store never runs out in the
   // middle of a log write or a flush. 0 turns the check off.
   int64_t min_free_bytes = 0;
+  // For the benchmark loader only: writes go to the memtables without the
+  // write-ahead log or a sync, and everything is flushed to table files when
+  // the store closes. A crash during a bulk load loses the load.
+  bool bulk_load = false;
 };
 
 // Opens (or creates) the store. Every acknowledged write is synced to the
