@@ -1,7 +1,9 @@
 // Fires durable timers when they fall due. Each round claims the timers due
-// now (cost proportional to those, not to all armed timers), fires each
+// now (cost proportional to those, not to all armed timers), fires them
 // through the engine, and sleeps until the next due time or until a commit
-// arms an earlier one.
+// arms an earlier one. The timers of one case fire in due order on one
+// thread; different cases fire in parallel, so that a burst of due timers
+// shares fsyncs (group commit) instead of paying one each.
 #ifndef CASEWORK_SERVER_TIMERS_TIMER_LOOP_H_
 #define CASEWORK_SERVER_TIMERS_TIMER_LOOP_H_
 
@@ -9,6 +11,7 @@
 
 #include "server/common/background_loop.h"
 #include "server/common/clock.h"
+#include "server/common/worker_pool.h"
 #include "server/engine/engine.h"
 #include "server/metrics/metrics.h"
 #include "storage/repository.h"
@@ -39,6 +42,7 @@ class TimerLoop {
   const Clock* clock_;
   metrics::Metrics* metrics_;
   std::string owner_;
+  WorkerPool firing_;
   BackgroundLoop loop_;
 };
 
