@@ -131,6 +131,14 @@ class Repository {
   // On any error nothing was written.
   virtual absl::StatusOr<int64_t> Commit(const CaseMutation& mutation) = 0;
 
+  // Commits several mutations with one durable write: each is checked as
+  // Commit checks it, and those that pass are written together and synced
+  // once. Returns one result per mutation, as Commit would. A mutation that
+  // shares its case, a unique key or a record with an earlier one of the
+  // call fails with ABORTED (commit it again on its own).
+  virtual std::vector<absl::StatusOr<int64_t>> CommitAll(
+      const std::vector<CaseMutation>& mutations) = 0;
+
   // NOT_FOUND if the case does not exist; DATA_LOSS if it is damaged.
   virtual absl::StatusOr<StoredCase> GetCase(const std::string& case_id) = 0;
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -102,6 +103,8 @@ class RocksDbRepository : public Repository {
   }
 
   absl::StatusOr<int64_t> Commit(const CaseMutation& m) override;
+  std::vector<absl::StatusOr<int64_t>> CommitAll(
+      const std::vector<CaseMutation>& mutations) override;
   absl::StatusOr<StoredCase> GetCase(const std::string& case_id) override;
   absl::StatusOr<std::vector<StoredCase>> ListCases(
       const IndexEntry& index, const std::string& after_case_id,
@@ -191,6 +194,12 @@ class RocksDbRepository : public Repository {
   absl::Status BatchPurge(rocksdb::WriteBatch* batch, const std::string& case_id,
                           std::vector<std::string>* dropped_leases);
   absl::Status Write(rocksdb::WriteBatch* batch, absl::string_view what);
+  // Checks what a mutation may contain and lists the keys to lock for it.
+  static absl::Status CheckShape(const CaseMutation& m, std::vector<std::string>* lock_keys);
+  // Checks a mutation against the store and adds its writes to `batch`;
+  // returns the case's new version. REQUIRES: its keys are locked.
+  absl::StatusOr<int64_t> Stage(const CaseMutation& m, rocksdb::WriteBatch* batch,
+                                std::vector<std::string>* dropped_leases);
   // Adds record writes to a batch. REQUIRES: their stripes are locked.
   absl::Status BatchRecordWrites(rocksdb::WriteBatch* batch,
                                  const std::vector<RecordWrite>& writes);
@@ -328,7 +337,8 @@ absl::StatusOr<std::string> RocksDbRepository::CheckClaim(
   return key;
 }
 
-absl::StatusOr<int64_t> RocksDbRepository::Commit(const CaseMutation& m) {
+absl::Status RocksDbRepository::CheckShape(const CaseMutation& m,
+                                           std::vector<std::string>* lock_keys) {
   if (m.case_id.empty() || HasNul(m.case_id)) {
     return absl::InvalidArgumentError("case id must be non-empty, without NUL");
   }
@@ -342,17 +352,84 @@ absl::StatusOr<int64_t> RocksDbRepository::Commit(const CaseMutation& m) {
       return absl::InvalidArgumentError("unique keys must not contain NUL");
     }
   }
-
-  std::vector<std::string> lock_keys = {CaseLockKey(m.case_id)};
-  for (const auto& u : m.unique_add) lock_keys.push_back(UniqueLockKey(u.space, u.key));
+  lock_keys->push_back(CaseLockKey(m.case_id));
+  for (const auto& u : m.unique_add) lock_keys->push_back(UniqueLockKey(u.space, u.key));
   for (const auto& w : m.record_writes) {
     if (HasNul(w.space) || HasNul(w.key) || w.key.empty()) {
       return absl::InvalidArgumentError("record keys must be non-empty, without NUL");
     }
-    lock_keys.push_back(RecordLockKey(w.space, w.key));
+    lock_keys->push_back(RecordLockKey(w.space, w.key));
   }
-  StripeLock lock(this, lock_keys);
+  return absl::OkStatus();
+}
 
+absl::StatusOr<int64_t> RocksDbRepository::Commit(const CaseMutation& m) {
+  std::vector<std::string> lock_keys;
+  if (auto st = CheckShape(m, &lock_keys); !st.ok()) return st;
+  StripeLock lock(this, lock_keys);
+  rocksdb::WriteBatch batch;
+  std::vector<std::string> dropped_leases;
+  auto version = Stage(m, &batch, &dropped_leases);
+  if (!version.ok()) return version.status();
+  if (auto st = Write(&batch, absl::StrCat("commit case ", m.case_id)); !st.ok()) {
+    return st;
+  }
+  for (const auto& k : dropped_leases) DropLease(k);
+  return version;
+}
+
+std::vector<absl::StatusOr<int64_t>> RocksDbRepository::CommitAll(
+    const std::vector<CaseMutation>& mutations) {
+  std::vector<absl::StatusOr<int64_t>> out(mutations.size(), absl::StatusOr<int64_t>(0));
+  std::vector<std::vector<std::string>> keys(mutations.size());
+  std::vector<std::string> all_keys;
+  for (size_t i = 0; i < mutations.size(); ++i) {
+    if (absl::Status shape = CheckShape(mutations[i], &keys[i]); !shape.ok()) out[i] = shape;
+    all_keys.insert(all_keys.end(), keys[i].begin(), keys[i].end());
+  }
+  StripeLock lock(this, all_keys);
+  rocksdb::WriteBatch batch;
+  std::vector<std::string> dropped_leases;
+  std::set<std::string> taken;
+  bool any = false;
+  for (size_t i = 0; i < mutations.size(); ++i) {
+    if (!out[i].ok()) continue;
+    const CaseMutation& m = mutations[i];
+    // A mutation sharing a case, unique key or record with an earlier one
+    // of this call would be checked against the store without it.
+    std::vector<std::string> shared = keys[i];
+    for (const auto& u : m.unique_remove) shared.push_back(UniqueLockKey(u.space, u.key));
+    if (std::any_of(shared.begin(), shared.end(), [&](const std::string& k) { return taken.count(k); })) {
+      out[i] = absl::AbortedError(absl::StrCat("case ", m.case_id, ": another change of this batch comes first"));
+      continue;
+    }
+    std::vector<std::string> leases;
+    batch.SetSavePoint();
+    out[i] = Stage(m, &batch, &leases);
+    if (!out[i].ok()) {
+      batch.RollbackToSavePoint().PermitUncheckedError();
+      continue;
+    }
+    taken.insert(shared.begin(), shared.end());
+    dropped_leases.insert(dropped_leases.end(), leases.begin(), leases.end());
+    any = true;
+  }
+  if (!any) return out;
+  if (auto st = Write(&batch, "commit cases"); !st.ok()) {
+    for (auto& r : out) {
+      if (r.ok()) r = st;
+    }
+    return out;
+  }
+  for (const auto& k : dropped_leases) DropLease(k);
+  return out;
+}
+
+absl::StatusOr<int64_t> RocksDbRepository::Stage(const CaseMutation& m,
+                                                 rocksdb::WriteBatch* batch_out,
+                                                 std::vector<std::string>* leases_out) {
+  rocksdb::WriteBatch& batch = *batch_out;
+  std::vector<std::string>& dropped_leases = *leases_out;
   // Compare-and-swap on the version.
   std::string current;
   rocksdb::Status s =
@@ -383,9 +460,6 @@ absl::StatusOr<int64_t> RocksDbRepository::Commit(const CaseMutation& m) {
     }
     if (!us.ok() && !us.IsNotFound()) return FromRocks(us, "read unique key");
   }
-
-  rocksdb::WriteBatch batch;
-  std::vector<std::string> dropped_leases;
 
   if (m.consume_timer) {
     auto key = CheckClaim(Queue::kTimers, *m.consume_timer);
@@ -465,11 +539,6 @@ absl::StatusOr<int64_t> RocksDbRepository::Commit(const CaseMutation& m) {
     if (delta != 0) batch.Merge(cf(kCounters), name, EncodeInt64(delta));
   }
   if (auto st = BatchRecordWrites(&batch, m.record_writes); !st.ok()) return st;
-
-  if (auto st = Write(&batch, absl::StrCat("commit case ", m.case_id)); !st.ok()) {
-    return st;
-  }
-  for (const auto& k : dropped_leases) DropLease(k);
   return new_version;
 }
 

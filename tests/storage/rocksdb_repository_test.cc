@@ -155,6 +155,56 @@ TEST_F(RepositoryTest, ConsumingATimerInACommitHappensOnce) {
   EXPECT_EQ(*repo_->QueueSize(Queue::kTimers), 0);
 }
 
+TEST_F(RepositoryTest, CommitAllWritesThePassingMutationsAndReportsEachOne) {
+  ASSERT_TRUE(repo_->Commit(NewCase("c1", "OPEN")).ok());
+  CaseMutation timer_case = NewCase("c2", "OPEN");
+  timer_case.timers_arm = {{"c2", "reminder/1", kT0, "trade_in", 0}};
+  ASSERT_TRUE(repo_->Commit(timer_case).ok());
+  auto claimed = *repo_->Claim(Queue::kTimers, kT0, 10, "me", absl::Seconds(30));
+  ASSERT_EQ(claimed.size(), 1u);
+
+  CaseMutation stale = NewCase("c1", "CLOSED");  // c1 is at version 1, not 0
+  stale.counter_deltas = {{"board/OPEN", -1}, {"board/CLOSED", 1}};
+  CaseMutation fire;
+  fire.case_id = "c2";
+  fire.expected_version = 1;
+  fire.record = "fired";
+  fire.first_event_sequence = 2;
+  fire.events = {"reminder sent"};
+  fire.consume_timer = claimed[0];
+  fire.outbox = {{"c2", "c2-2", kT0, "reminder email", 0}};
+  CaseMutation fresh = NewCase("c3", "OPEN");
+  CaseMutation same_case_again = NewCase("c3", "OPEN");
+  same_case_again.record = "second";
+  CaseMutation bad_shape = NewCase("", "OPEN");
+
+  auto results = repo_->CommitAll({stale, fire, fresh, same_case_again, bad_shape});
+  ASSERT_EQ(results.size(), 5u);
+  EXPECT_TRUE(absl::IsAborted(results[0].status())) << results[0].status();
+  ASSERT_TRUE(results[1].ok()) << results[1].status();
+  EXPECT_EQ(*results[1], 2);
+  ASSERT_TRUE(results[2].ok()) << results[2].status();
+  EXPECT_EQ(*results[2], 1);
+  EXPECT_TRUE(absl::IsAborted(results[3].status())) << results[3].status();
+  EXPECT_TRUE(absl::IsInvalidArgument(results[4].status())) << results[4].status();
+
+  // The refused ones wrote nothing; the others all of theirs.
+  EXPECT_EQ(repo_->GetCase("c1")->record, "record-of-c1");
+  EXPECT_EQ(repo_->GetCase("c2")->record, "fired");
+  EXPECT_EQ(repo_->ListEvents("c2", 0, 10)->size(), 2u);
+  EXPECT_EQ(repo_->GetCase("c3")->record, "record-of-c3");
+  EXPECT_EQ((*repo_->GetCounters("board/"))["board/OPEN"], 3);
+  EXPECT_EQ(repo_->GetCounters("board/")->count("board/CLOSED"), 0u);
+  EXPECT_EQ(*repo_->QueueSize(Queue::kTimers), 0);
+  EXPECT_EQ(*repo_->QueueSize(Queue::kOutbox), 1);
+  // The consumed claim cannot be consumed again.
+  fire.expected_version = 2;
+  EXPECT_TRUE(absl::IsAborted(repo_->CommitAll({fire})[0].status()));
+  Reopen();
+  EXPECT_EQ(repo_->GetCase("c2")->version, 2);
+  EXPECT_EQ(repo_->GetCase("c3")->version, 1);
+}
+
 TEST_F(RepositoryTest, ArmingReplacesAndCancelRemovesByName) {
   CaseMutation m = NewCase("c1", "OPEN");
   m.timers_arm = {{"c1", "reminder", kT0 + absl::Hours(1), "", 0}};
