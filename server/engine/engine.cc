@@ -414,10 +414,57 @@ absl::Status Engine::FireTimer(const storage::QueueItem& timer) {
 }
 
 absl::Status Engine::FireTimerOnce(const storage::QueueItem& timer) {
+  auto staged = StageTimer(timer);
+  if (!staged.ok() || !staged->has_value()) return staged.status();
+  CrashPoint("timer.before_commit");
+  auto version = repo_->Commit((*staged)->mutation);
+  if (!version.ok()) return version.status();
+  CrashPoint("commit.after_write");
+  PublishTimer(timer, **std::move(staged), *version);
+  return absl::OkStatus();
+}
+
+std::vector<absl::Status> Engine::FireTimers(const std::vector<storage::QueueItem>& timers) {
+  std::vector<absl::Status> out(timers.size());
+  std::vector<Staged> staged;
+  std::vector<size_t> which;
+  for (size_t i = 0; i < timers.size(); ++i) {
+    auto one = StageTimer(timers[i]);
+    if (!one.ok()) {
+      out[i] = one.status();
+    } else if (one->has_value()) {
+      staged.push_back(**std::move(one));
+      which.push_back(i);
+    }
+  }
+  if (staged.empty()) return out;
+  std::vector<storage::CaseMutation> mutations;
+  mutations.reserve(staged.size());
+  for (const auto& s : staged) mutations.push_back(s.mutation);
+  CrashPoint("timer.before_commit");
+  auto versions = repo_->CommitAll(mutations);
+  CrashPoint("commit.after_write");
+  for (size_t k = 0; k < staged.size(); ++k) {
+    const storage::QueueItem& timer = timers[which[k]];
+    if (versions[k].ok()) {
+      PublishTimer(timer, std::move(staged[k]), *versions[k]);
+    } else if (absl::IsAborted(versions[k].status())) {
+      // The case changed after it was read: decide again, on its own.
+      out[which[k]] = FireTimer(timer);
+    } else {
+      out[which[k]] = versions[k].status();
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<Engine::Staged>> Engine::StageTimer(
+    const storage::QueueItem& timer) {
   auto stored = repo_->GetCase(timer.case_id);
   if (!stored.ok()) {
-    if (absl::IsNotFound(stored.status())) return repo_->Complete(storage::Queue::kTimers, timer);
-    return stored.status();
+    if (!absl::IsNotFound(stored.status())) return stored.status();
+    if (auto s = repo_->Complete(storage::Queue::kTimers, timer); !s.ok()) return s;
+    return std::nullopt;
   }
   CaseRecord record;
   if (!record.ParseFromString(stored->record)) {
@@ -435,13 +482,17 @@ absl::Status Engine::FireTimerOnce(const storage::QueueItem& timer) {
   if (!decision.ok() && !absl::IsFailedPrecondition(decision.status())) return decision.status();
   if (!decision.ok() || !decision->changed) {
     // The case has moved on; the timer no longer applies.
-    return repo_->Complete(storage::Queue::kTimers, timer);
+    if (auto s = repo_->Complete(storage::Queue::kTimers, timer); !s.ok()) return s;
+    return std::nullopt;
   }
-  auto result = Commit(**wf, record, stored->version, *std::move(decision), system, now, "",
-                       &timer);
-  if (!result.ok()) return result.status();
-  metrics_->TimerFired(record.kind(), action, now - timer.due);
-  return absl::OkStatus();
+  return Stage(**wf, record, stored->version, *std::move(decision), system, now, "", &timer);
+}
+
+void Engine::PublishTimer(const storage::QueueItem& timer, Staged staged, int64_t version) {
+  const std::string kind = staged.record.kind();
+  const absl::Duration lag = staged.now - timer.due;
+  Publish(std::move(staged), version);
+  metrics_->TimerFired(kind, workflow::TimerAction(timer.name), lag);
 }
 
 absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
@@ -451,8 +502,28 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
                                         const std::string& request_id,
                                         const storage::QueueItem* consume_timer,
                                         const std::function<void(storage::CaseMutation*)>& amend) {
+  auto staged = Stage(wf, before, before_version, std::move(decision), actor, now, request_id,
+                      consume_timer, amend);
+  if (!staged.ok()) return staged.status();
+  CrashPoint(consume_timer != nullptr ? "timer.before_commit" : "commit.before_write");
+  auto version = repo_->Commit(staged->mutation);
+  if (!version.ok()) return version.status();
+  CrashPoint("commit.after_write");
+  return Publish(*std::move(staged), *version);
+}
+
+absl::StatusOr<Engine::Staged> Engine::Stage(
+    const workflow::Workflow& wf, const CaseRecord& before, int64_t before_version,
+    workflow::Decision decision, const workflow::Actor& actor, absl::Time now,
+    const std::string& request_id, const storage::QueueItem* consume_timer,
+    const std::function<void(storage::CaseMutation*)>& amend) {
+  Staged staged;
+  staged.before_state = before.state();
+  staged.before_version = before_version;
+  staged.now = now;
+  staged.reveal = std::move(decision.reveal);
   CaseRecord& record = decision.record;
-  storage::CaseMutation m;
+  storage::CaseMutation& m = staged.mutation;
   m.case_id = record.id();
   m.expected_version = before_version;
   if (consume_timer != nullptr) m.consume_timer = *consume_timer;
@@ -530,15 +601,15 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
     }
   }
   const bool moved = before_version == 0 || before.state() != record.state();
+  staged.moved = moved;
   if (moved) {
     if (before_version > 0) m.counter_deltas[BoardCounter(record.kind(), before.state())] -= 1;
     m.counter_deltas[BoardCounter(record.kind(), record.state())] += 1;
   }
 
-  absl::Time earliest = absl::InfiniteFuture();
   for (const auto& t : decision.timers_arm) {
     m.timers_arm.push_back({record.id(), t.name, t.due, record.kind(), 0});
-    earliest = std::min(earliest, t.due);
+    staged.earliest = std::min(staged.earliest, t.due);
   }
   m.timers_cancel = decision.timers_cancel;
   m.attachments_put = std::move(decision.attachments_put);
@@ -546,36 +617,37 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
   for (auto& [space, key, value] : decision.directory_writes) {
     m.record_writes.push_back({space, key, std::move(value), false});
   }
-  std::vector<std::function<void()>> after_commit;
-  CountSlaChanges(before, record, &m, &after_commit);
+  CountSlaChanges(before, record, &m, &staged.after_commit);
   {
     CaseRecord stored = record;
     if (auto s = SealSecrets(&stored); !s.ok()) return s;
     m.record = stored.SerializeAsString();
   }
-
   if (amend) amend(&m);
-  CrashPoint(m.consume_timer ? "timer.before_commit" : "commit.before_write");
-  auto version = repo_->Commit(m);
-  if (!version.ok()) return version.status();
-  CrashPoint("commit.after_write");
-  for (const auto& f : after_commit) f();
-  if (feed_ != nullptr) {
-    feed_->Publish({0, record.kind(), record.id(), before_version > 0 ? before.state() : "",
-                    record.state(), *version, now});
-  }
+  staged.record = std::move(record);
+  return staged;
+}
 
-  if (moved) {
-    if (before_version > 0) metrics_->AddCases(record.kind(), before.state(), -1);
+CaseView Engine::Publish(Staged staged, int64_t version) {
+  const CaseRecord& record = staged.record;
+  const storage::CaseMutation& m = staged.mutation;
+  const bool existed = staged.before_version > 0;
+  for (const auto& f : staged.after_commit) f();
+  if (feed_ != nullptr) {
+    feed_->Publish({0, record.kind(), record.id(), existed ? staged.before_state : "",
+                    record.state(), version, staged.now});
+  }
+  if (staged.moved) {
+    if (existed) metrics_->AddCases(record.kind(), staged.before_state, -1);
     metrics_->AddCases(record.kind(), record.state(), 1);
   }
   if (listener_ && (!m.timers_arm.empty() || !m.outbox.empty())) {
-    listener_(!m.timers_arm.empty(), earliest, !m.outbox.empty());
+    listener_(!m.timers_arm.empty(), staged.earliest, !m.outbox.empty());
   }
   CaseView view;
-  view.record = std::move(record);
-  view.version = *version;
-  view.reveal = std::move(decision.reveal);
+  view.record = std::move(staged.record);
+  view.version = version;
+  view.reveal = std::move(staged.reveal);
   FillSlas(&view);
   return view;
 }

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -112,6 +113,10 @@ class Engine {
   // once even if the timer is claimed again after a crash. A timer that no
   // longer applies (the case moved on) is consumed without effect.
   absl::Status FireTimer(const storage::QueueItem& timer);
+  // Fires several claimed timers of different cases with one durable write
+  // (storage::Repository::CommitAll); a timer whose case changed meanwhile
+  // is fired again on its own. One status per timer, as FireTimer returns.
+  std::vector<absl::Status> FireTimers(const std::vector<storage::QueueItem>& timers);
 
   // Called after every commit that armed a timer (with its earliest due
   // time) or queued a notification, so the loops can wake up.
@@ -147,6 +152,19 @@ class Engine {
   absl::StatusOr<int> RecomputePolicies();
 
  private:
+  // A change decided, rendered and turned into a mutation, not yet written.
+  struct Staged {
+    storage::CaseMutation mutation;
+    CaseRecord record;  // the case after the change, secrets open
+    std::string before_state;
+    int64_t before_version = 0;
+    bool moved = false;  // created or changed state
+    absl::Time now;
+    absl::Time earliest = absl::InfiniteFuture();  // of the timers it arms
+    std::string reveal;
+    std::vector<std::function<void()>> after_commit;
+  };
+
   // Secret values <-> their sealed form, in place.
   absl::Status SealSecrets(CaseRecord* record) const;
   absl::Status OpenSecrets(CaseRecord* record) const;
@@ -158,8 +176,23 @@ class Engine {
                                   const storage::QueueItem* consume_timer,
                                   const std::function<void(storage::CaseMutation*)>& amend =
                                       nullptr);
+  // Commit without the write: what the change writes, or the error that
+  // stops it (nothing written).
+  absl::StatusOr<Staged> Stage(const workflow::Workflow& wf, const CaseRecord& before,
+                               int64_t before_version, workflow::Decision decision,
+                               const workflow::Actor& actor, absl::Time now,
+                               const std::string& request_id,
+                               const storage::QueueItem* consume_timer,
+                               const std::function<void(storage::CaseMutation*)>& amend =
+                                   nullptr);
+  // After the write: counters, feed, metrics, listener; the case as stored.
+  CaseView Publish(Staged staged, int64_t version);
   absl::StatusOr<const workflow::Workflow*> Require(const std::string& kind) const;
   absl::Status FireTimerOnce(const storage::QueueItem& timer);
+  // The firing of a timer, staged; nullopt when it no longer applies (it
+  // has been consumed without effect).
+  absl::StatusOr<std::optional<Staged>> StageTimer(const storage::QueueItem& timer);
+  void PublishTimer(const storage::QueueItem& timer, Staged staged, int64_t version);
   void FillSlas(CaseView* view) const;
   absl::StatusOr<int> Recompute(const std::string& kind, const ListFilter& filter,
                                 const std::function<bool(const CaseRecord&)>& wanted);

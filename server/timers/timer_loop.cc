@@ -13,8 +13,9 @@
 namespace casework::timers {
 namespace {
 constexpr int kBatch = 1024;
-// Timers firing at once: enough commits in flight to fill a group commit.
-constexpr int kFireThreads = 16;
+// Timers that commit with one write, and such chunks in flight at once.
+constexpr size_t kChunk = 128;
+constexpr int kFireThreads = 4;
 constexpr absl::Duration kLease = absl::Seconds(30);
 // Upper bound on a sleep, so a clock jump cannot strand due timers.
 constexpr absl::Duration kMaxSleep = absl::Seconds(5);
@@ -39,27 +40,38 @@ int TimerLoop::RunOnce() {
       break;
     }
     if (due->empty()) break;
-    // Claimed oldest first, so each case's list is in due order.
+    // Claimed oldest first, so each case's list is in due order. A wave
+    // takes the next timer of every case; it fires in chunks of different
+    // cases that each commit with one durable write, several at once.
     std::map<std::string, std::vector<const storage::QueueItem*>> by_case;
     for (const auto& timer : *due) by_case[timer.case_id].push_back(&timer);
-    absl::BlockingCounter pending(static_cast<int>(by_case.size()));
-    for (const auto& entry : by_case) {
-      firing_.Submit([this, &entry, &fired, &pending] {
-        for (const storage::QueueItem* timer : entry.second) {
-          absl::Status s = engine_->FireTimer(*timer);
-          if (s.ok()) {
-            ++fired;
-          } else if (!absl::IsAborted(s)) {
-            // Left leased; it is claimed again when the lease runs out.
-            Log(LogLevel::kError, "timer_fire_failed",
-                {{"case_id", timer->case_id}, {"timer", timer->name},
-                 {"error", std::string(s.message())}});
+    for (size_t wave = 0;; ++wave) {
+      std::vector<std::vector<storage::QueueItem>> chunks(1);
+      for (const auto& [id, timers] : by_case) {
+        if (wave >= timers.size()) continue;
+        if (chunks.back().size() == kChunk) chunks.emplace_back();
+        chunks.back().push_back(*timers[wave]);
+      }
+      if (chunks.back().empty()) break;
+      absl::BlockingCounter pending(static_cast<int>(chunks.size()));
+      for (const auto& chunk : chunks) {
+        firing_.Submit([this, &chunk, &fired, &pending] {
+          const std::vector<absl::Status> results = engine_->FireTimers(chunk);
+          for (size_t i = 0; i < chunk.size(); ++i) {
+            if (results[i].ok()) {
+              ++fired;
+            } else if (!absl::IsAborted(results[i])) {
+              // Left leased; it is claimed again when the lease runs out.
+              Log(LogLevel::kError, "timer_fire_failed",
+                  {{"case_id", chunk[i].case_id}, {"timer", chunk[i].name},
+                   {"error", std::string(results[i].message())}});
+            }
           }
-        }
-        pending.DecrementCount();
-      });
+          pending.DecrementCount();
+        });
+      }
+      pending.Wait();
     }
-    pending.Wait();
     if (static_cast<int>(due->size()) < kBatch) break;
   }
   if (auto pending = repo_->QueueSize(storage::Queue::kTimers); pending.ok()) {

@@ -1,9 +1,10 @@
 // Fires durable timers when they fall due. Each round claims the timers due
 // now (cost proportional to those, not to all armed timers), fires them
 // through the engine, and sleeps until the next due time or until a commit
-// arms an earlier one. The timers of one case fire in due order on one
-// thread; different cases fire in parallel, so that a burst of due timers
-// shares fsyncs (group commit) instead of paying one each.
+// arms an earlier one. The timers of one case fire in due order; timers of
+// different cases fire in chunks that commit with one write each, several
+// chunks at once, so that a burst of due timers shares its fsyncs instead
+// of paying one each.
 #ifndef CASEWORK_SERVER_TIMERS_TIMER_LOOP_H_
 #define CASEWORK_SERVER_TIMERS_TIMER_LOOP_H_
 
