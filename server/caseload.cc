@@ -31,14 +31,16 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: caseload --data-dir=DIR [--config=FILE] [--cases=N] [--threads=N]\n"
-    "                [--state=STATE] [--at=RFC3339]\n"
+    "                [--state=STATE] [--at=RFC3339] [--spread=SECONDS]\n"
     "\n"
     "Adds N trade-in cases (default 1000000) to the data folder. Without\n"
     "--state they are spread over the board: PROBLEM_ORDER 15 %,\n"
     "WAITING_FOR_RESPONSE 55 % (each with its reminder timers pending),\n"
     "TESTING 10 %, CLOSED 15 %, CANCELLED 5 %. --state puts them all in one\n"
     "of those states. --at writes them as if the clock stood still at that\n"
-    "time (default: now), e.g. to make all their timers fall due at once.\n"
+    "time (default: now), e.g. to make all their timers fall due at once;\n"
+    "--spread moves that clock forward evenly over the load, so that case\n"
+    "N of the load is written about N/cases x SECONDS after --at.\n"
     "caseworkd must not be running on the folder.\n";
 
 namespace wf = workflow;
@@ -107,7 +109,9 @@ absl::Status LoadOne(engine::Engine& engine, uint64_t n, const std::string& stat
 absl::StatusOr<int64_t> MarkOutboxSent(storage::Repository& repo) {
   int64_t done = 0;
   for (;;) {
-    auto items = repo.Claim(storage::Queue::kOutbox, absl::InfiniteFuture(), 1000, "caseload",
+    // Few, large claims: each one seeks past the tombstones of the items
+    // completed before it.
+    auto items = repo.Claim(storage::Queue::kOutbox, absl::InfiniteFuture(), 50000, "caseload",
                             absl::Hours(1));
     if (!items.ok()) return items.status();
     if (items->empty()) return done;
@@ -126,12 +130,14 @@ bool Flag(const std::string& arg, const char* name, std::string* value) {
 }
 
 int Main(int argc, char** argv) {
-  std::string config_path, data_dir, cases_flag = "1000000", threads_flag = "4", state, at_flag;
+  std::string config_path, data_dir, cases_flag = "1000000", threads_flag = "4", state, at_flag,
+      spread_flag = "0";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (Flag(arg, "config", &config_path) || Flag(arg, "data-dir", &data_dir) ||
         Flag(arg, "cases", &cases_flag) || Flag(arg, "threads", &threads_flag) ||
-        Flag(arg, "state", &state) || Flag(arg, "at", &at_flag)) {
+        Flag(arg, "state", &state) || Flag(arg, "at", &at_flag) ||
+        Flag(arg, "spread", &spread_flag)) {
       continue;
     }
     std::fputs(kUsage, arg == "--help" ? stdout : stderr);
@@ -140,6 +146,7 @@ int Main(int argc, char** argv) {
   int64_t cases = 0;
   int threads = 0;
   absl::Time at = absl::Now();
+  double spread = 0;
   std::string error;
   if (data_dir.empty()) error = "--data-dir is required";
   if (!absl::SimpleAtoi(cases_flag, &cases) || cases < 1) error = "--cases must be a positive number";
@@ -148,6 +155,9 @@ int Main(int argc, char** argv) {
   }
   if (!at_flag.empty() && !absl::ParseTime(absl::RFC3339_full, at_flag, &at, &error)) {
     error = absl::StrCat("--at: ", error);
+  }
+  if (!absl::SimpleAtod(spread_flag, &spread) || spread < 0) {
+    error = "--spread must be a number of seconds";
   }
   bool known_state = state.empty();
   for (const Target& t : kSpread) known_state = known_state || state == t.state;
@@ -194,6 +204,9 @@ int Main(int argc, char** argv) {
   for (int w = 0; w < threads; ++w) {
     workers.emplace_back([&] {
       for (int64_t n = next++; n < cases; n = next++) {
+        // Threads interleave, so with --spread a case may see a neighbour's
+        // time: the spread is even to within a few cases.
+        if (spread > 0) clock.Set(at + absl::Seconds(spread * n / cases));
         absl::Status s = LoadOne(engine, static_cast<uint64_t>(n), StateOf(n, state));
         if (!s.ok()) {
           std::lock_guard<std::mutex> lock(error_mu);
