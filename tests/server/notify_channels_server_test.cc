@@ -5,6 +5,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <string>
+#include <tuple>
+
 #include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "google/protobuf/struct.pb.h"
@@ -68,7 +71,9 @@ class NotifyChannelsTest : public ::testing::Test {
 };
 
 TEST_F(NotifyChannelsTest, EmailArrivesOnceOverStartTlsWithTheBrandsHeaders) {
-  auto [cert, key] = testing::MakeSelfSignedCert(dir_.path());
+  // Named variables, not a structured binding: lambdas below capture them.
+  std::string cert, key;
+  std::tie(cert, key) = testing::MakeSelfSignedCert(dir_.path());
   ASSERT_FALSE(cert.empty()) << "openssl could not make a certificate";
   Sink smtp("smtp", dir_.path() + "/smtp",
             {"--cert", cert, "--key", key, "--user", "casework", "--password", "s3cret pass"});
