@@ -33,6 +33,18 @@ class RepositoryTest : public ::testing::Test {
     return m;
   }
 
+  // The change that fires a claimed timer of a case created at version 1.
+  static CaseMutation FireReminder(const QueueItem& claimed) {
+    CaseMutation fire;
+    fire.case_id = claimed.case_id;
+    fire.expected_version = 1;
+    fire.record = "fired";
+    fire.first_event_sequence = 2;
+    fire.events = {"reminder sent"};
+    fire.consume_timer = claimed;
+    return fire;
+  }
+
   testing::TempDir dir_;
   std::unique_ptr<Repository> repo_;
 };
@@ -140,13 +152,7 @@ TEST_F(RepositoryTest, ConsumingATimerInACommitHappensOnce) {
   auto due = *repo_->Claim(Queue::kTimers, kT0, 10, "me", absl::Seconds(30));
   ASSERT_EQ(due.size(), 1u);
 
-  CaseMutation fire;
-  fire.case_id = "c1";
-  fire.expected_version = 1;
-  fire.record = "fired";
-  fire.first_event_sequence = 2;
-  fire.events = {"reminder sent"};
-  fire.consume_timer = due[0];
+  CaseMutation fire = FireReminder(due[0]);
   ASSERT_TRUE(repo_->Commit(fire).ok());
   // The same claim cannot be consumed twice, even with the right version.
   fire.expected_version = 2;
@@ -165,13 +171,7 @@ TEST_F(RepositoryTest, CommitAllWritesThePassingMutationsAndReportsEachOne) {
 
   CaseMutation stale = NewCase("c1", "CLOSED");  // c1 is at version 1, not 0
   stale.counter_deltas = {{"board/OPEN", -1}, {"board/CLOSED", 1}};
-  CaseMutation fire;
-  fire.case_id = "c2";
-  fire.expected_version = 1;
-  fire.record = "fired";
-  fire.first_event_sequence = 2;
-  fire.events = {"reminder sent"};
-  fire.consume_timer = claimed[0];
+  CaseMutation fire = FireReminder(claimed[0]);
   fire.outbox = {{"c2", "c2-2", kT0, "reminder email", 0}};
   CaseMutation fresh = NewCase("c3", "OPEN");
   CaseMutation same_case_again = NewCase("c3", "OPEN");
