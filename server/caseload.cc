@@ -15,7 +15,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -122,22 +121,15 @@ absl::StatusOr<int64_t> MarkOutboxSent(storage::Repository& repo) {
   }
 }
 
-bool Flag(const std::string& arg, const char* name, std::string* value) {
-  const std::string prefix = absl::StrCat("--", name, "=");
-  if (!absl::StartsWith(arg, prefix)) return false;
-  *value = arg.substr(prefix.size());
-  return true;
-}
-
 int Main(int argc, char** argv) {
   std::string config_path, data_dir, cases_flag = "1000000", threads_flag = "4", state, at_flag,
       spread_flag = "0";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (Flag(arg, "config", &config_path) || Flag(arg, "data-dir", &data_dir) ||
-        Flag(arg, "cases", &cases_flag) || Flag(arg, "threads", &threads_flag) ||
-        Flag(arg, "state", &state) || Flag(arg, "at", &at_flag) ||
-        Flag(arg, "spread", &spread_flag)) {
+    if (FlagValue(arg, "config", &config_path) || FlagValue(arg, "data-dir", &data_dir) ||
+        FlagValue(arg, "cases", &cases_flag) || FlagValue(arg, "threads", &threads_flag) ||
+        FlagValue(arg, "state", &state) || FlagValue(arg, "at", &at_flag) ||
+        FlagValue(arg, "spread", &spread_flag)) {
       continue;
     }
     std::fputs(kUsage, arg == "--help" ? stdout : stderr);

@@ -1,5 +1,6 @@
 #include "server/config.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/common/files.h"
@@ -92,6 +93,13 @@ absl::StatusOr<internal::ServerConfig> Finalize(internal::ServerConfig c) {
   if (o->product_channel().empty()) o->set_product_channel("#mrd-product");
   if (o->ops_channel().empty()) o->set_ops_channel("#mrd-ops");
   return c;
+}
+
+bool FlagValue(const std::string& arg, const char* name, std::string* value) {
+  const std::string prefix = absl::StrCat("--", name, "=");
+  if (!absl::StartsWith(arg, prefix)) return false;
+  *value = arg.substr(prefix.size());
+  return true;
 }
 
 }  // namespace casework

@@ -18,6 +18,10 @@ absl::StatusOr<internal::ServerConfig> LoadConfigFile(const std::string& path);
 // durability other than "sync").
 absl::StatusOr<internal::ServerConfig> Finalize(internal::ServerConfig config);
 
+// Command-line flags of the server's binaries: true and `*value` set when
+// `arg` is --<name>=<value>.
+bool FlagValue(const std::string& arg, const char* name, std::string* value);
+
 }  // namespace casework
 
 #endif  // CASEWORK_SERVER_CONFIG_H_

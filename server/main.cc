@@ -5,7 +5,6 @@
 #include <iostream>
 #include <string>
 
-#include "absl/strings/match.h"
 #include "server/common/log.h"
 #include "server/config.h"
 #include "server/rpc/auth.h"
@@ -27,13 +26,6 @@ constexpr char kUsage[] =
     "(auth.token_file). --dev serves plaintext and lets callers name\n"
     "themselves with x-casework-principal / x-casework-role metadata.\n"
     "--hash-token prints the token-file form of the token read from stdin.\n";
-
-bool Flag(const std::string& arg, const char* name, std::string* value) {
-  const std::string prefix = std::string("--") + name + "=";
-  if (!absl::StartsWith(arg, prefix)) return false;
-  *value = arg.substr(prefix.size());
-  return true;
-}
 
 }  // namespace
 
@@ -61,9 +53,10 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    if (Flag(arg, "config", &config_path) || Flag(arg, "listen", &listen) ||
-        Flag(arg, "data-dir", &data_dir) || Flag(arg, "metrics", &metrics) ||
-        Flag(arg, "spool-dir", &spool_dir)) {
+    using casework::FlagValue;
+    if (FlagValue(arg, "config", &config_path) || FlagValue(arg, "listen", &listen) ||
+        FlagValue(arg, "data-dir", &data_dir) || FlagValue(arg, "metrics", &metrics) ||
+        FlagValue(arg, "spool-dir", &spool_dir)) {
       continue;
     }
     std::fprintf(stderr, "caseworkd: unknown argument %s\n\n%s", arg.c_str(), kUsage);
