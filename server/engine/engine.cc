@@ -353,7 +353,7 @@ absl::StatusOr<CaseView> Engine::Create(const std::string& kind,
   auto decision =
       workflow::Decide(**wf, before, "create", actor, &input, "", now, Calendars(&held));
   if (!decision.ok()) return decision.status();
-  auto created = Commit(**wf, before, 0, *std::move(decision), actor, now, request_id, nullptr);
+  auto created = Commit(**wf, before, 0, *std::move(decision), actor, now, request_id);
   if (absl::IsAlreadyExists(created.status()) && !request_id.empty()) {
     // A concurrent call with the same request id won the race.
     auto owner = repo_->LookupUnique(request_key);
@@ -392,7 +392,7 @@ absl::StatusOr<CaseView> Engine::Act(const std::string& kind, const std::string&
       return absl::CancelledError("nothing changed");
     }
     auto result = Commit(**wf, current->record, current->version, *std::move(decision),
-                         actor, now, "", nullptr);
+                         actor, now, "");
     if (absl::IsAborted(result.status()) && expected_version < 0 &&
         attempt < kConflictRetries) {
       continue;  // someone else changed the case in between; decide again
@@ -500,12 +500,11 @@ absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
                                         workflow::Decision decision,
                                         const workflow::Actor& actor, absl::Time now,
                                         const std::string& request_id,
-                                        const storage::QueueItem* consume_timer,
                                         const std::function<void(storage::CaseMutation*)>& amend) {
   auto staged = Stage(wf, before, before_version, std::move(decision), actor, now, request_id,
-                      consume_timer, amend);
+                      nullptr, amend);
   if (!staged.ok()) return staged.status();
-  CrashPoint(consume_timer != nullptr ? "timer.before_commit" : "commit.before_write");
+  CrashPoint("commit.before_write");
   auto version = repo_->Commit(staged->mutation);
   if (!version.ok()) return version.status();
   CrashPoint("commit.after_write");
@@ -723,7 +722,7 @@ absl::StatusOr<int> Engine::ErasePersonalData(const std::string& case_id,
     decision.events.push_back(std::move(event));
     const int redacted = static_cast<int>(rewritten.size());
     auto result = Commit(**wf, before, stored->version, std::move(decision), actor, now, "",
-                         nullptr, [&](storage::CaseMutation* m) {
+                         [&](storage::CaseMutation* m) {
                            m->events_replace = std::move(rewritten);
                            m->purge = true;
                          });

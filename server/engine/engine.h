@@ -173,7 +173,6 @@ class Engine {
                                   workflow::Decision decision,
                                   const workflow::Actor& actor, absl::Time now,
                                   const std::string& request_id,
-                                  const storage::QueueItem* consume_timer,
                                   const std::function<void(storage::CaseMutation*)>& amend =
                                       nullptr);
   // Commit without the write: what the change writes, or the error that
