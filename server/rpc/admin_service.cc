@@ -70,7 +70,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   ServerUnaryReactor* ListDeadLetters(CallbackServerContext* ctx,
                                       const v1::ListDeadLettersRequest* req,
                                       v1::ListDeadLettersResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListDeadLetters", [=](const Actor& who) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "ListDeadLetters", [=](const Actor& who) -> absl::Status {
       auto page_limit = engine::PageLimit(req->page_size());
       if (!page_limit.ok()) return page_limit.status();
       const int limit = *page_limit;
@@ -230,7 +230,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   ServerUnaryReactor* ListAuditRecords(CallbackServerContext* ctx,
                                        const v1::ListAuditRecordsRequest* req,
                                        v1::ListAuditRecordsResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListAuditRecords", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "ListAuditRecords", [=](const Actor&) -> absl::Status {
       auto page_limit = engine::PageLimit(req->page_size());
       if (!page_limit.ok()) return page_limit.status();
       const int limit = *page_limit;
@@ -256,7 +256,7 @@ class AdminService final : public v1::AdminService::CallbackService {
 
   ServerUnaryReactor* GetProfile(CallbackServerContext* ctx, const v1::GetProfileRequest* req,
                                  v1::CustomerProfile* resp) override {
-    return Serve(env_, ctx, kService, "GetProfile", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "GetProfile", [=](const Actor&) -> absl::Status {
       const std::string prefix = "profiles/";
       if (req->name().rfind(prefix, 0) != 0 || req->name().size() == prefix.size() ||
           req->name().size() > 80) {
@@ -293,7 +293,7 @@ class AdminService final : public v1::AdminService::CallbackService {
 
   ServerUnaryReactor* GetAccount(CallbackServerContext* ctx, const v1::GetAccountRequest* req,
                                  v1::Account* resp) override {
-    return Serve(env_, ctx, kService, "GetAccount", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "GetAccount", [=](const Actor&) -> absl::Status {
       auto number = ParseName(req->name(), "accounts");
       if (!number.ok()) return number.status();
       auto account = accounts_->FindByNumber(*number);
@@ -327,7 +327,7 @@ class AdminService final : public v1::AdminService::CallbackService {
 
   ServerUnaryReactor* GetCalendar(CallbackServerContext* ctx, const v1::GetCalendarRequest* req,
                                   v1::BusinessCalendar* resp) override {
-    return Serve(env_, ctx, kService, "GetCalendar", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "GetCalendar", [=](const Actor&) -> absl::Status {
       if (!sla::IsCalendarName(req->name())) {
         return InvalidField("name", "must look like calendars/{id}");
       }
@@ -341,7 +341,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   ServerUnaryReactor* ListCalendars(CallbackServerContext* ctx,
                                     const v1::ListCalendarsRequest* req,
                                     v1::ListCalendarsResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListCalendars", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "ListCalendars", [=](const Actor&) -> absl::Status {
       auto page_limit = engine::PageLimit(req->page_size());
       if (!page_limit.ok()) return page_limit.status();
       const int limit = *page_limit;
@@ -379,7 +379,7 @@ class AdminService final : public v1::AdminService::CallbackService {
 
   ServerUnaryReactor* GetTemplate(CallbackServerContext* ctx, const v1::GetTemplateRequest* req,
                                   v1::Template* resp) override {
-    return Serve(env_, ctx, kService, "GetTemplate", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "GetTemplate", [=](const Actor&) -> absl::Status {
       auto id = TemplateId(req->name(), "name");
       if (!id.ok()) return id.status();
       auto t = templates_->Get(*id);
@@ -392,7 +392,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   ServerUnaryReactor* ListTemplates(CallbackServerContext* ctx,
                                     const v1::ListTemplatesRequest* req,
                                     v1::ListTemplatesResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListTemplates", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "ListTemplates", [=](const Actor&) -> absl::Status {
       auto page_limit = engine::PageLimit(req->page_size());
       if (!page_limit.ok()) return page_limit.status();
       const int limit = *page_limit;
@@ -462,7 +462,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   ServerUnaryReactor* RenderTemplate(CallbackServerContext* ctx,
                                      const v1::RenderTemplateRequest* req,
                                      v1::RenderTemplateResponse* resp) override {
-    return Serve(env_, ctx, kService, "RenderTemplate", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "RenderTemplate", [=](const Actor&) -> absl::Status {
       auto id = TemplateId(req->name(), "name");
       if (!id.ok()) return id.status();
       std::map<std::string, std::string> values(req->values().begin(), req->values().end());

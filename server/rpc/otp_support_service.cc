@@ -44,7 +44,7 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
 
   ServerUnaryReactor* GetOtpTicket(CallbackServerContext* ctx, const v1::GetOtpTicketRequest* req,
                                    v1::OtpTicket* resp) override {
-    return Serve(env_, ctx, kService, "GetOtpTicket", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "GetOtpTicket", [=](const Actor&) -> absl::Status {
       auto view = GetCase(engine_, kKind, kCollection, req->name());
       if (!view.ok()) return view.status();
       *resp = ToOtpTicket(*view);
@@ -54,7 +54,7 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
 
   ServerUnaryReactor* ListOtpTickets(CallbackServerContext* ctx, const v1::ListOtpTicketsRequest* req,
                                      v1::ListOtpTicketsResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListOtpTickets", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "ListOtpTickets", [=](const Actor&) -> absl::Status {
       if (!v1::OtpState_IsValid(req->state())) return InvalidField("state", "unknown value");
       if (!v1::EscalationTarget_IsValid(req->escalation_target())) {
         return InvalidField("escalation_target", "unknown value");
@@ -75,7 +75,7 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
 
   ServerUnaryReactor* GetOtpBoard(CallbackServerContext* ctx, const v1::GetOtpBoardRequest*,
                                   v1::OtpBoard* resp) override {
-    return Serve(env_, ctx, kService, "GetOtpBoard", [=](const Actor&) {
+    return ServeRead(env_, ctx, kService, "GetOtpBoard", [=](const Actor&) {
       return FillBoard(engine_, kKind, resp->mutable_columns());
     });
   }
@@ -83,7 +83,7 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
   ServerUnaryReactor* ListOtpTicketEvents(CallbackServerContext* ctx,
                                           const v1::ListOtpTicketEventsRequest* req,
                                           v1::ListOtpTicketEventsResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListOtpTicketEvents", [=](const Actor&) {
+    return ServeRead(env_, ctx, kService, "ListOtpTicketEvents", [=](const Actor&) {
       return FillEvents(engine_, kKind, kCollection, req->parent(), req->page_token(),
                         req->page_size(), resp->mutable_events(), resp->mutable_next_page_token());
     });

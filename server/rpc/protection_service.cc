@@ -37,7 +37,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
   ServerUnaryReactor* GetProtectionPlan(CallbackServerContext* ctx,
                                         const v1::GetProtectionPlanRequest* req,
                                         v1::ProtectionPlan* resp) override {
-    return Serve(env_, ctx, kService, "GetProtectionPlan", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "GetProtectionPlan", [=](const Actor&) -> absl::Status {
       auto id = ParseName(req->name(), "protectionPlans");
       if (!id.ok()) return id.status();
       auto plan = plans_->Get(*id);
@@ -50,7 +50,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
   ServerUnaryReactor* ListProtectionPlans(CallbackServerContext* ctx,
                                           const v1::ListProtectionPlansRequest* req,
                                           v1::ListProtectionPlansResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListProtectionPlans", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "ListProtectionPlans", [=](const Actor&) -> absl::Status {
       auto page_limit = engine::PageLimit(req->page_size());
       if (!page_limit.ok()) return page_limit.status();
       const int limit = *page_limit;
@@ -109,7 +109,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
 
   ServerUnaryReactor* GetEnrollment(CallbackServerContext* ctx, const v1::GetEnrollmentRequest* req,
                                     v1::Enrollment* resp) override {
-    return Serve(env_, ctx, kService, "GetEnrollment", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "GetEnrollment", [=](const Actor&) -> absl::Status {
       auto view = GetCase(engine_, kKind, kCollection, req->name());
       if (!view.ok()) return view.status();
       *resp = ToEnrollment(*view);
@@ -120,7 +120,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
   ServerUnaryReactor* ListEnrollments(CallbackServerContext* ctx,
                                       const v1::ListEnrollmentsRequest* req,
                                       v1::ListEnrollmentsResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListEnrollments", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "ListEnrollments", [=](const Actor&) -> absl::Status {
       auto filter = OneFilter({{"plan_number", {"plan_number", req->plan_number()}},
                                {"email", {"email", absl::AsciiStrToLower(req->email())}},
                                {"device", {"device", req->device()}}});
@@ -133,7 +133,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
   ServerUnaryReactor* ListEnrollmentEvents(CallbackServerContext* ctx,
                                            const v1::ListEnrollmentEventsRequest* req,
                                            v1::ListEnrollmentEventsResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListEnrollmentEvents", [=](const Actor&) {
+    return ServeRead(env_, ctx, kService, "ListEnrollmentEvents", [=](const Actor&) {
       return FillEvents(engine_, kKind, kCollection, req->parent(), req->page_token(),
                         req->page_size(), resp->mutable_events(), resp->mutable_next_page_token());
     });
@@ -198,7 +198,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
 
   ServerUnaryReactor* GetClaim(CallbackServerContext* ctx, const v1::GetClaimRequest* req,
                                v1::Claim* resp) override {
-    return Serve(env_, ctx, kService, "GetClaim", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "GetClaim", [=](const Actor&) -> absl::Status {
       auto view = GetCase(engine_, kClaimKind, kClaims, req->name());
       if (!view.ok()) return view.status();
       *resp = ToClaim(*view);
@@ -208,7 +208,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
 
   ServerUnaryReactor* ListClaims(CallbackServerContext* ctx, const v1::ListClaimsRequest* req,
                                  v1::ListClaimsResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListClaims", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "ListClaims", [=](const Actor&) -> absl::Status {
       if (!v1::ClaimState_IsValid(req->state())) return InvalidField("state", "unknown value");
       auto filter = OneFilter({{"state", {"state", StateKey(req->state())}},
                                {"plan_number", {"plan_number", req->plan_number()}}});
@@ -220,7 +220,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
 
   ServerUnaryReactor* GetClaimBoard(CallbackServerContext* ctx, const v1::GetClaimBoardRequest*,
                                     v1::ClaimBoard* resp) override {
-    return Serve(env_, ctx, kService, "GetClaimBoard", [=](const Actor&) {
+    return ServeRead(env_, ctx, kService, "GetClaimBoard", [=](const Actor&) {
       return FillBoard(engine_, kClaimKind, resp->mutable_columns());
     });
   }
@@ -228,7 +228,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
   ServerUnaryReactor* ListClaimEvents(CallbackServerContext* ctx,
                                       const v1::ListClaimEventsRequest* req,
                                       v1::ListClaimEventsResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListClaimEvents", [=](const Actor&) {
+    return ServeRead(env_, ctx, kService, "ListClaimEvents", [=](const Actor&) {
       return FillEvents(engine_, kClaimKind, kClaims, req->parent(), req->page_token(),
                         req->page_size(), resp->mutable_events(), resp->mutable_next_page_token());
     });

@@ -35,10 +35,6 @@ const char* CodeName(absl::StatusCode code) {
   }
 }
 
-namespace {
-
-}  // namespace
-
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   google::rpc::Status details;
@@ -89,6 +85,20 @@ absl::StatusOr<workflow::Actor> Admit(const RpcEnv& env, const grpc::CallbackSer
   return caller;
 }
 
+namespace {
+
+// Admits the caller, runs `body`, records the call and finishes it.
+void Handle(const RpcEnv& env, grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
+            const char* service, const char* method, absl::Time started,
+            const std::function<absl::Status(const workflow::Actor&)>& body) {
+  auto caller = Admit(env, *ctx, service, method);
+  const absl::Status status = caller.ok() ? body(*caller) : caller.status();
+  env.metrics->RpcHandled(service, method, CodeName(status.code()), absl::Now() - started);
+  reactor->Finish(ToGrpcStatus(status));
+}
+
+}  // namespace
+
 grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* ctx,
                                 const char* service, const char* method,
                                 std::function<absl::Status(const workflow::Actor&)> body) {
@@ -96,11 +106,17 @@ grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* 
   env.metrics->RpcStarted(service, method);
   const absl::Time started = absl::Now();
   env.pool->Submit([env, ctx, reactor, service, method, started, body = std::move(body)] {
-    auto caller = Admit(env, *ctx, service, method);
-    const absl::Status status = caller.ok() ? body(*caller) : caller.status();
-    env.metrics->RpcHandled(service, method, CodeName(status.code()), absl::Now() - started);
-    reactor->Finish(ToGrpcStatus(status));
+    Handle(env, ctx, reactor, service, method, started, body);
   });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ServeRead(const RpcEnv& env, grpc::CallbackServerContext* ctx,
+                                    const char* service, const char* method,
+                                    std::function<absl::Status(const workflow::Actor&)> body) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  env.metrics->RpcStarted(service, method);
+  Handle(env, ctx, reactor, service, method, absl::Now(), body);
   return reactor;
 }
 

@@ -1,6 +1,6 @@
 // What every RPC handler shares: the one absl -> gRPC status conversion,
 // the caller's identity, resource-name and etag parsing, and Serve(), which
-// runs a handler's body off gRPC's threads and finishes the call.
+// runs a handler's body and finishes the call.
 #ifndef CASEWORK_SERVER_RPC_RPC_UTIL_H_
 #define CASEWORK_SERVER_RPC_RPC_UTIL_H_
 
@@ -53,11 +53,18 @@ absl::StatusOr<workflow::Actor> Admit(const RpcEnv& env, const grpc::CallbackSer
 // Runs `body` on the worker pool and finishes the call with its status.
 // `body` runs only for an authenticated caller whose role the access table
 // allows for this RPC, and receives that caller. Handlers stay a few lines:
-//   return Serve(env_, ctx, "TradeInService", "GetTradeIn",
+//   return Serve(env_, ctx, "TradeInService", "CreateTradeIn",
 //                [=](const Actor& who) { ... return absl::OkStatus(); });
 grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* ctx,
                                 const char* service, const char* method,
                                 std::function<absl::Status(const workflow::Actor&)> body);
+
+// As Serve, for a body that only reads: it runs on the gRPC thread that
+// received the call. A read never waits on fsync, so the hand-off to the
+// worker pool would only add two thread switches to every call.
+grpc::ServerUnaryReactor* ServeRead(const RpcEnv& env, grpc::CallbackServerContext* ctx,
+                                    const char* service, const char* method,
+                                    std::function<absl::Status(const workflow::Actor&)> body);
 
 }  // namespace casework::rpc
 

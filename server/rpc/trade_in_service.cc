@@ -38,7 +38,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
 
   ServerUnaryReactor* GetTradeIn(CallbackServerContext* ctx, const v1::GetTradeInRequest* req,
                                  v1::TradeIn* resp) override {
-    return Serve(env_, ctx, kService, "GetTradeIn", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "GetTradeIn", [=](const Actor&) -> absl::Status {
       auto view = GetCase(engine_, kKind, kCollection, req->name());
       if (!view.ok()) return view.status();
       *resp = ToTradeIn(*view);
@@ -49,7 +49,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
   ServerUnaryReactor* ListTradeIns(CallbackServerContext* ctx,
                                    const v1::ListTradeInsRequest* req,
                                    v1::ListTradeInsResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListTradeIns", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "ListTradeIns", [=](const Actor&) -> absl::Status {
       auto filter = FilterOf(*req);
       if (!filter.ok()) return filter.status();
       return FillList(engine_, kKind, *filter, req->page_token(), req->page_size(),
@@ -60,7 +60,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
   ServerUnaryReactor* GetTradeInBoard(CallbackServerContext* ctx,
                                       const v1::GetTradeInBoardRequest* req,
                                       v1::TradeInBoard* resp) override {
-    return Serve(env_, ctx, kService, "GetTradeInBoard", [=](const Actor&) {
+    return ServeRead(env_, ctx, kService, "GetTradeInBoard", [=](const Actor&) {
       return FillBoard(engine_, kKind, resp->mutable_columns());
     });
   }
@@ -68,7 +68,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
   ServerUnaryReactor* ListTradeInEvents(CallbackServerContext* ctx,
                                         const v1::ListTradeInEventsRequest* req,
                                         v1::ListTradeInEventsResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListTradeInEvents", [=](const Actor&) {
+    return ServeRead(env_, ctx, kService, "ListTradeInEvents", [=](const Actor&) {
       return FillEvents(engine_, kKind, kCollection, req->parent(), req->page_token(),
                         req->page_size(), resp->mutable_events(), resp->mutable_next_page_token());
     });
@@ -142,7 +142,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
   ServerUnaryReactor* GetProofOfPurchase(CallbackServerContext* ctx,
                                          const v1::GetProofOfPurchaseRequest* req,
                                          v1::ProofOfPurchase* resp) override {
-    return Serve(env_, ctx, kService, "GetProofOfPurchase", [=](const Actor& who) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "GetProofOfPurchase", [=](const Actor& who) -> absl::Status {
       auto id = ParseName(req->name(), kCollection);
       if (!id.ok()) return id.status();
       auto view = engine_->Get(kKind, *id);

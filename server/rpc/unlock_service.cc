@@ -51,7 +51,7 @@ class UnlockService final : public v1::UnlockService::CallbackService {
   ServerUnaryReactor* GetUnlockRequest(CallbackServerContext* ctx,
                                        const v1::GetUnlockRequestRequest* req,
                                        v1::UnlockRequest* resp) override {
-    return Serve(env_, ctx, kService, "GetUnlockRequest", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "GetUnlockRequest", [=](const Actor&) -> absl::Status {
       auto view = GetCase(engine_, kKind, kCollection, req->name());
       if (!view.ok()) return view.status();
       *resp = ToUnlockRequest(*view);
@@ -62,7 +62,7 @@ class UnlockService final : public v1::UnlockService::CallbackService {
   ServerUnaryReactor* ListUnlockRequests(CallbackServerContext* ctx,
                                          const v1::ListUnlockRequestsRequest* req,
                                          v1::ListUnlockRequestsResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListUnlockRequests", [=](const Actor&) -> absl::Status {
+    return ServeRead(env_, ctx, kService, "ListUnlockRequests", [=](const Actor&) -> absl::Status {
       if (!v1::UnlockState_IsValid(req->state())) return InvalidField("state", "unknown value");
       auto filter = OneFilter(
           {{"state", {"state", StateKey(req->state())}},
@@ -79,7 +79,7 @@ class UnlockService final : public v1::UnlockService::CallbackService {
 
   ServerUnaryReactor* GetUnlockBoard(CallbackServerContext* ctx, const v1::GetUnlockBoardRequest*,
                                      v1::UnlockBoard* resp) override {
-    return Serve(env_, ctx, kService, "GetUnlockBoard", [=](const Actor&) {
+    return ServeRead(env_, ctx, kService, "GetUnlockBoard", [=](const Actor&) {
       return FillBoard(engine_, kKind, resp->mutable_columns());
     });
   }
@@ -87,7 +87,7 @@ class UnlockService final : public v1::UnlockService::CallbackService {
   ServerUnaryReactor* ListUnlockRequestEvents(CallbackServerContext* ctx,
                                               const v1::ListUnlockRequestEventsRequest* req,
                                               v1::ListUnlockRequestEventsResponse* resp) override {
-    return Serve(env_, ctx, kService, "ListUnlockRequestEvents", [=](const Actor&) {
+    return ServeRead(env_, ctx, kService, "ListUnlockRequestEvents", [=](const Actor&) {
       return FillEvents(engine_, kKind, kCollection, req->parent(), req->page_token(),
                         req->page_size(), resp->mutable_events(), resp->mutable_next_page_token());
     });
