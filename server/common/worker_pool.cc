@@ -23,6 +23,23 @@ void WorkerPool::Submit(std::function<void()> task) {
   cv_.notify_one();
 }
 
+void WorkerPool::RunAll(std::vector<std::function<void()>> tasks) {
+  std::mutex done_mu;
+  std::condition_variable done;
+  size_t running = tasks.size();
+  for (auto& task : tasks) {
+    Submit([&, task = std::move(task)] {
+      task();
+      // Notified under the lock: the waiter cannot return (and destroy
+      // `done`) before this task lets go of it.
+      std::lock_guard<std::mutex> lock(done_mu);
+      if (--running == 0) done.notify_one();
+    });
+  }
+  std::unique_lock<std::mutex> lock(done_mu);
+  done.wait(lock, [&] { return running == 0; });
+}
+
 void WorkerPool::Run() {
   for (;;) {
     std::function<void()> task;

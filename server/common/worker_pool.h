@@ -22,6 +22,8 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   void Submit(std::function<void()> task);
+  // Runs every task on the pool and returns when all have finished.
+  void RunAll(std::vector<std::function<void()>> tasks);
 
  private:
   void Run();

@@ -3,11 +3,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/blocking_counter.h"
 #include "server/common/log.h"
 
 namespace casework::timers {
@@ -53,9 +53,9 @@ int TimerLoop::RunOnce() {
         chunks.back().push_back(*timers[wave]);
       }
       if (chunks.back().empty()) break;
-      absl::BlockingCounter pending(static_cast<int>(chunks.size()));
+      std::vector<std::function<void()>> tasks;
       for (const auto& chunk : chunks) {
-        firing_.Submit([this, &chunk, &fired, &pending] {
+        tasks.push_back([this, &chunk, &fired] {
           const std::vector<absl::Status> results = engine_->FireTimers(chunk);
           for (size_t i = 0; i < chunk.size(); ++i) {
             if (results[i].ok()) {
@@ -67,10 +67,9 @@ int TimerLoop::RunOnce() {
                    {"error", std::string(results[i].message())}});
             }
           }
-          pending.DecrementCount();
         });
       }
-      pending.Wait();
+      firing_.RunAll(std::move(tasks));
     }
     if (static_cast<int>(due->size()) < kBatch) break;
   }
