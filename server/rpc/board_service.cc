@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "server/common/errors.h"
+#include "server/common/happens_before.h"
 #include "server/common/proto_time.h"
 
 namespace casework::rpc {
@@ -27,14 +28,19 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
     if (!s.ok()) {
       finished_ = true;
       env_.metrics->RpcHandled(kService, "WatchBoards", CodeName(s.code()), absl::ZeroDuration());
+      HappensBefore(this);
       Finish(ToGrpcStatus(s));
       return;
     }
     subscription_ = feed_->Subscribe([this] { Pump(); });
+    HappensBefore(this);
     Pump();
   }
 
+  // gRPC runs the callbacks on its own threads; HappensAfter pairs with the
+  // HappensBefore ahead of every call into it (see happens_before.h).
   void OnWriteDone(bool ok) override {
+    HappensAfter(this);
     {
       std::lock_guard<std::mutex> lock(mu_);
       writing_ = false;
@@ -48,11 +54,13 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
   }
 
   void OnCancel() override {
+    HappensAfter(this);
     std::lock_guard<std::mutex> lock(mu_);
     FinishOnce(grpc::Status::CANCELLED);
   }
 
   void OnDone() override {
+    HappensAfter(this);
     if (subscription_ != 0) feed_->Unsubscribe(subscription_);
     delete this;
   }
@@ -112,6 +120,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
     }
     if (!writing_ && !pending_.empty()) {
       writing_ = true;
+      HappensBefore(this);
       StartWrite(&pending_.front());
     }
   }
@@ -163,6 +172,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
       return;
     }
     finished_ = true;
+    HappensBefore(this);
     Finish(s);
   }
 

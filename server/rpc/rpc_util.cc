@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "google/rpc/status.pb.h"
 #include "server/common/errors.h"
+#include "server/common/happens_before.h"
 
 namespace casework::rpc {
 
@@ -87,14 +88,29 @@ absl::StatusOr<workflow::Actor> Admit(const RpcEnv& env, const grpc::CallbackSer
 
 namespace {
 
-// Admits the caller, runs `body`, records the call and finishes it.
-void Handle(const RpcEnv& env, grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
+// The reactor of one unary call; gRPC calls OnDone once the answer is sent,
+// and only then frees the request and response the body used.
+class UnaryReactor final : public grpc::ServerUnaryReactor {
+ public:
+  void Answer(const absl::Status& status) {
+    HappensBefore(this);
+    Finish(ToGrpcStatus(status));
+  }
+
+  void OnDone() override {
+    HappensAfter(this);
+    delete this;
+  }
+};
+
+// Admits the caller, runs `body`, records the call and answers it.
+void Handle(const RpcEnv& env, grpc::CallbackServerContext* ctx, UnaryReactor* reactor,
             const char* service, const char* method, absl::Time started,
             const std::function<absl::Status(const workflow::Actor&)>& body) {
   auto caller = Admit(env, *ctx, service, method);
   const absl::Status status = caller.ok() ? body(*caller) : caller.status();
   env.metrics->RpcHandled(service, method, CodeName(status.code()), absl::Now() - started);
-  reactor->Finish(ToGrpcStatus(status));
+  reactor->Answer(status);
 }
 
 }  // namespace
@@ -102,7 +118,7 @@ void Handle(const RpcEnv& env, grpc::CallbackServerContext* ctx, grpc::ServerUna
 grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* ctx,
                                 const char* service, const char* method,
                                 std::function<absl::Status(const workflow::Actor&)> body) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto* reactor = new UnaryReactor;
   env.metrics->RpcStarted(service, method);
   const absl::Time started = absl::Now();
   env.pool->Submit([env, ctx, reactor, service, method, started, body = std::move(body)] {
@@ -114,7 +130,7 @@ grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* ServeRead(const RpcEnv& env, grpc::CallbackServerContext* ctx,
                                     const char* service, const char* method,
                                     std::function<absl::Status(const workflow::Actor&)> body) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto* reactor = new UnaryReactor;
   env.metrics->RpcStarted(service, method);
   Handle(env, ctx, reactor, service, method, absl::Now(), body);
   return reactor;
