@@ -1,9 +1,11 @@
 #include "tests/testing/test_server.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <future>
+#include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "google/protobuf/util/json_util.h"
@@ -140,10 +142,18 @@ grpc::Status CallRaw(const std::shared_ptr<grpc::Channel>& channel, const std::s
   grpc::Slice slice(request);
   grpc::ByteBuffer request_buffer(&slice, 1);
   grpc::ByteBuffer response;
-  std::promise<grpc::Status> done;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<grpc::Status> done;
   stub.UnaryCall(ctx, method, grpc::StubOptions(), &request_buffer, &response,
-                 [&](grpc::Status s) { done.set_value(std::move(s)); });
-  return done.get_future().get();
+                 [&](grpc::Status s) {
+                   std::lock_guard<std::mutex> lock(mu);
+                   done = std::move(s);
+                   cv.notify_one();
+                 });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done.has_value(); });
+  return *done;
 }
 
 std::vector<std::string> ViolatedFields(const grpc::Status& status) {
