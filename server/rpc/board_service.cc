@@ -26,10 +26,9 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
     env_.metrics->RpcStarted(kService, "WatchBoards");
     absl::Status s = Accept(ctx, req);
     if (!s.ok()) {
-      finished_ = true;
       env_.metrics->RpcHandled(kService, "WatchBoards", CodeName(s.code()), absl::ZeroDuration());
-      HappensBefore(this);
-      Finish(ToGrpcStatus(s));
+      std::lock_guard<std::mutex> lock(mu_);
+      FinishOnce(ToGrpcStatus(s));
       return;
     }
     subscription_ = feed_->Subscribe([this] { Pump(); });
