@@ -292,6 +292,7 @@ void Server::Shutdown(absl::Duration grace) {
     s.dispatcher->Stop();
     s.pool.reset();  // finishes queued work
     s.grpc_server->Wait();
+    s.engine->Stop();  // writes the changes already submitted
     s.repo.reset();  // closes RocksDB
     Log(LogLevel::kInfo, "server_stopped");
   });

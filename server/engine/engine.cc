@@ -2,9 +2,13 @@
 #include "server/engine/engine.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <set>
 
 #include "absl/strings/numbers.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
@@ -22,6 +26,8 @@ std::string SecretContext(const CaseRecord& r, const internal::SecretRecord& s) 
 }
 
 constexpr int kConflictRetries = 8;
+// Changes written with one sync at most.
+constexpr size_t kMaxBatch = 256;
 constexpr char kErasedText[] = "[erased]";
 
 using IndexSet = std::set<std::pair<std::string, std::string>>;
@@ -91,6 +97,21 @@ std::string ChannelName(v1::Channel c) {
   }
 }
 
+// Starts a change with a callback and waits for its result.
+absl::StatusOr<CaseView> Await(absl::FunctionRef<void(CaseCallback)> start) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<absl::StatusOr<CaseView>> result;
+  start([&](absl::StatusOr<CaseView> r) {
+    std::lock_guard<std::mutex> lock(mu);
+    result = std::move(r);
+    cv.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return result.has_value(); });
+  return *std::move(result);
+}
+
 }  // namespace
 
 std::string BoardCounter(const std::string& kind, const std::string& state) {
@@ -104,7 +125,12 @@ Engine::Engine(storage::Repository* repo, const Clock* clock,
       clock_(clock),
       templates_(templates),
       calendars_(calendars),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      committer_(repo, kMaxBatch) {}
+
+Engine::~Engine() { Stop(); }
+
+void Engine::Stop() { committer_.Stop(); }
 
 workflow::CalendarLookup Engine::Calendars(
     std::map<std::string, std::shared_ptr<const sla::Calendar>>* held) const {
@@ -331,18 +357,16 @@ absl::StatusOr<CaseView> Engine::Load(const std::string& kind, const std::string
   return view;
 }
 
-absl::StatusOr<CaseView> Engine::Create(const std::string& kind,
-                                        const std::string& case_id,
-                                        const std::string& request_id,
-                                        const workflow::Actor& actor,
-                                        const google::protobuf::Message& input) {
+void Engine::Create(const std::string& kind, const std::string& case_id,
+                    const std::string& request_id, const workflow::Actor& actor,
+                    const google::protobuf::Message& input, CaseCallback done) {
   auto wf = Require(kind);
-  if (!wf.ok()) return wf.status();
-  const storage::UniqueKey request_key{"request_id", absl::StrCat(kind, "/", request_id)};
+  if (!wf.ok()) return done(wf.status());
+  storage::UniqueKey request_key{"request_id", absl::StrCat(kind, "/", request_id)};
   if (!request_id.empty()) {
     auto owner = repo_->LookupUnique(request_key);
-    if (owner.ok()) return Get(kind, *owner);
-    if (!absl::IsNotFound(owner.status())) return owner.status();
+    if (owner.ok()) return done(Get(kind, *owner));
+    if (!absl::IsNotFound(owner.status())) return done(owner.status());
   }
   const absl::Time now = clock_->Now();
   CaseRecord before;
@@ -352,53 +376,97 @@ absl::StatusOr<CaseView> Engine::Create(const std::string& kind,
   std::map<std::string, std::shared_ptr<const sla::Calendar>> held;
   auto decision =
       workflow::Decide(**wf, before, "create", actor, &input, "", now, Calendars(&held));
-  if (!decision.ok()) return decision.status();
-  auto created = Commit(**wf, before, 0, *std::move(decision), actor, now, request_id);
-  if (absl::IsAlreadyExists(created.status()) && !request_id.empty()) {
-    // A concurrent call with the same request id won the race.
-    auto owner = repo_->LookupUnique(request_key);
-    if (owner.ok()) return Get(kind, *owner);
-  }
-  if (absl::IsAborted(created.status())) {
-    return absl::AlreadyExistsError(absl::StrCat("case ", before.id(), " already exists"));
-  }
-  return created;
+  if (!decision.ok()) return done(decision.status());
+  auto staged = Stage(**wf, before, 0, *std::move(decision), actor, now, request_id, nullptr);
+  if (!staged.ok()) return done(staged.status());
+  Write(*std::move(staged),
+        [this, kind, id = before.id(), request_key = std::move(request_key),
+         by_request = !request_id.empty(),
+         done = std::move(done)](absl::StatusOr<CaseView> created) mutable {
+          if (absl::IsAlreadyExists(created.status()) && by_request) {
+            // A concurrent call with the same request id won the race.
+            auto owner = repo_->LookupUnique(request_key);
+            if (owner.ok()) return done(Get(kind, *owner));
+          }
+          if (absl::IsAborted(created.status())) {
+            return done(absl::AlreadyExistsError(absl::StrCat("case ", id, " already exists")));
+          }
+          done(std::move(created));
+        });
+}
+
+void Engine::Act(const std::string& kind, const std::string& case_id, int64_t expected_version,
+                 const std::string& action, const workflow::Actor& actor,
+                 const google::protobuf::Message& input, CaseCallback done) {
+  ActAttempt({kind, case_id, expected_version, action, actor, &input}, 0, std::move(done));
+}
+
+absl::StatusOr<CaseView> Engine::Create(const std::string& kind, const std::string& case_id,
+                                        const std::string& request_id,
+                                        const workflow::Actor& actor,
+                                        const google::protobuf::Message& input) {
+  return Await([&](CaseCallback done) {
+    Create(kind, case_id, request_id, actor, input, std::move(done));
+  });
 }
 
 absl::StatusOr<CaseView> Engine::Act(const std::string& kind, const std::string& case_id,
                                      int64_t expected_version, const std::string& action,
                                      const workflow::Actor& actor,
                                      const google::protobuf::Message& input) {
-  auto wf = Require(kind);
-  if (!wf.ok()) return wf.status();
-  for (int attempt = 0;; ++attempt) {
-    auto current = Load(kind, case_id);
-    if (!current.ok()) return current.status();
-    if (expected_version >= 0 && current->version != expected_version) {
-      return WithErrorInfo(
-          absl::AbortedError(absl::StrCat("etag mismatch: the case is at \"",
-                                          current->version, "\", the request has \"",
-                                          expected_version, "\"; read it again")),
-          "ETAG_MISMATCH");
-    }
-    const absl::Time now = clock_->Now();
-    std::map<std::string, std::shared_ptr<const sla::Calendar>> held;
-    if (auto s = OpenSecrets(&current->record); !s.ok()) return s;
-    auto decision = workflow::Decide(**wf, current->record, action, actor, &input, "", now,
-                                     Calendars(&held));
-    if (!decision.ok()) return decision.status();
-    if (!decision->changed) {
-      // Nothing to record (e.g. deadlines already right).
-      return absl::CancelledError("nothing changed");
-    }
-    auto result = Commit(**wf, current->record, current->version, *std::move(decision),
-                         actor, now, "");
-    if (absl::IsAborted(result.status()) && expected_version < 0 &&
+  return Await([&](CaseCallback done) {
+    Act(kind, case_id, expected_version, action, actor, input, std::move(done));
+  });
+}
+
+void Engine::ActAttempt(ActRequest request, int attempt, CaseCallback done) {
+  auto staged = StageAct(request);
+  if (!staged.ok()) return done(staged.status());
+  Write(*std::move(staged), [this, request = std::move(request), attempt,
+                             done = std::move(done)](absl::StatusOr<CaseView> result) mutable {
+    if (absl::IsAborted(result.status()) && request.expected_version < 0 &&
         attempt < kConflictRetries) {
-      continue;  // someone else changed the case in between; decide again
+      // Someone else changed the case in between: decide again.
+      return ActAttempt(std::move(request), attempt + 1, std::move(done));
     }
-    return result;
+    done(std::move(result));
+  });
+}
+
+absl::StatusOr<Engine::Staged> Engine::StageAct(const ActRequest& request) {
+  auto wf = Require(request.kind);
+  if (!wf.ok()) return wf.status();
+  auto current = Load(request.kind, request.case_id);
+  if (!current.ok()) return current.status();
+  if (request.expected_version >= 0 && current->version != request.expected_version) {
+    return WithErrorInfo(
+        absl::AbortedError(absl::StrCat("etag mismatch: the case is at \"", current->version,
+                                        "\", the request has \"", request.expected_version,
+                                        "\"; read it again")),
+        "ETAG_MISMATCH");
   }
+  const absl::Time now = clock_->Now();
+  std::map<std::string, std::shared_ptr<const sla::Calendar>> held;
+  if (auto s = OpenSecrets(&current->record); !s.ok()) return s;
+  auto decision = workflow::Decide(**wf, current->record, request.action, request.actor,
+                                   request.input, "", now, Calendars(&held));
+  if (!decision.ok()) return decision.status();
+  if (!decision->changed) {
+    // Nothing to record (e.g. deadlines already right).
+    return absl::CancelledError("nothing changed");
+  }
+  return Stage(**wf, current->record, current->version, *std::move(decision), request.actor,
+               now, "", nullptr);
+}
+
+void Engine::Write(Staged staged, CaseCallback done) {
+  storage::CaseMutation mutation = std::move(staged.mutation);
+  committer_.Submit(std::move(mutation),
+                    [this, staged = std::move(staged),
+                     done = std::move(done)](absl::StatusOr<int64_t> version) mutable {
+                      if (!version.ok()) return done(version.status());
+                      done(Publish(std::move(staged), *version));
+                    });
 }
 
 absl::Status Engine::FireTimer(const storage::QueueItem& timer) {
@@ -440,7 +508,7 @@ std::vector<absl::Status> Engine::FireTimers(const std::vector<storage::QueueIte
   if (staged.empty()) return out;
   std::vector<storage::CaseMutation> mutations;
   mutations.reserve(staged.size());
-  for (const auto& s : staged) mutations.push_back(s.mutation);
+  for (auto& s : staged) mutations.push_back(std::move(s.mutation));
   CrashPoint("timer.before_commit");
   auto versions = repo_->CommitAll(mutations);
   CrashPoint("commit.after_write");
@@ -493,22 +561,6 @@ void Engine::PublishTimer(const storage::QueueItem& timer, Staged staged, int64_
   const absl::Duration lag = staged.now - timer.due;
   Publish(std::move(staged), version);
   metrics_->TimerFired(kind, workflow::TimerAction(timer.name), lag);
-}
-
-absl::StatusOr<CaseView> Engine::Commit(const workflow::Workflow& wf,
-                                        const CaseRecord& before, int64_t before_version,
-                                        workflow::Decision decision,
-                                        const workflow::Actor& actor, absl::Time now,
-                                        const std::string& request_id,
-                                        const std::function<void(storage::CaseMutation*)>& amend) {
-  auto staged = Stage(wf, before, before_version, std::move(decision), actor, now, request_id,
-                      nullptr, amend);
-  if (!staged.ok()) return staged.status();
-  CrashPoint("commit.before_write");
-  auto version = repo_->Commit(staged->mutation);
-  if (!version.ok()) return version.status();
-  CrashPoint("commit.after_write");
-  return Publish(*std::move(staged), *version);
 }
 
 absl::StatusOr<Engine::Staged> Engine::Stage(
@@ -623,13 +675,14 @@ absl::StatusOr<Engine::Staged> Engine::Stage(
     m.record = stored.SerializeAsString();
   }
   if (amend) amend(&m);
+  staged.armed_timer = !m.timers_arm.empty();
+  staged.queued_outbox = !m.outbox.empty();
   staged.record = std::move(record);
   return staged;
 }
 
 CaseView Engine::Publish(Staged staged, int64_t version) {
   const CaseRecord& record = staged.record;
-  const storage::CaseMutation& m = staged.mutation;
   const bool existed = staged.before_version > 0;
   for (const auto& f : staged.after_commit) f();
   if (feed_ != nullptr) {
@@ -640,8 +693,8 @@ CaseView Engine::Publish(Staged staged, int64_t version) {
     if (existed) metrics_->AddCases(record.kind(), staged.before_state, -1);
     metrics_->AddCases(record.kind(), record.state(), 1);
   }
-  if (listener_ && (!m.timers_arm.empty() || !m.outbox.empty())) {
-    listener_(!m.timers_arm.empty(), staged.earliest, !m.outbox.empty());
+  if (listener_ && (staged.armed_timer || staged.queued_outbox)) {
+    listener_(staged.armed_timer, staged.earliest, staged.queued_outbox);
   }
   CaseView view;
   view.record = std::move(staged.record);
@@ -721,11 +774,13 @@ absl::StatusOr<int> Engine::ErasePersonalData(const std::string& case_id,
     event.set_message("Personal data erased");
     decision.events.push_back(std::move(event));
     const int redacted = static_cast<int>(rewritten.size());
-    auto result = Commit(**wf, before, stored->version, std::move(decision), actor, now, "",
-                         [&](storage::CaseMutation* m) {
-                           m->events_replace = std::move(rewritten);
-                           m->purge = true;
-                         });
+    auto staged = Stage(**wf, before, stored->version, std::move(decision), actor, now, "",
+                        nullptr, [&](storage::CaseMutation* m) {
+                          m->events_replace = std::move(rewritten);
+                          m->purge = true;
+                        });
+    if (!staged.ok()) return staged.status();
+    auto result = Await([&](CaseCallback done) { Write(*std::move(staged), std::move(done)); });
     if (absl::IsAborted(result.status()) && attempt < kConflictRetries) continue;
     if (!result.ok()) return result.status();
     return redacted;

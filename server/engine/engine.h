@@ -14,10 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "server/common/clock.h"
 #include "server/common/secret_box.h"
 #include "server/engine/change_feed.h"
+#include "server/engine/committer.h"
 #include "server/metrics/metrics.h"
 #include "server/notify/templates.h"
 #include "server/sla/calendar_store.h"
@@ -47,6 +49,10 @@ struct EventPage {
   std::string next_page_token;
 };
 
+// Receives the result of a change: the case as stored once the change is
+// durable, or the error that stopped it (then nothing was written).
+using CaseCallback = absl::AnyInvocable<void(absl::StatusOr<CaseView>)>;
+
 // An index to list by: ("state", "PROBLEM_ORDER"), ("v_number", "V1234567").
 // An empty index lists every case of the kind.
 struct ListFilter {
@@ -60,6 +66,7 @@ class Engine {
   Engine(storage::Repository* repo, const Clock* clock,
          notify::TemplateStore* templates, sla::CalendarStore* calendars,
          metrics::Metrics* metrics);
+  ~Engine();
 
   // Call before serving.
   void Register(std::unique_ptr<workflow::Workflow> workflow);
@@ -73,21 +80,39 @@ class Engine {
   // The case's resource name in the API, e.g. "tradeIns/{id}".
   std::string ResourceName(const std::string& kind, const std::string& case_id) const;
 
+  // Case changes are decided on the calling thread and written by the
+  // committer together with the changes of other callers (one sync for
+  // all). `done` runs once: on the calling thread when the change fails
+  // before its write, otherwise on the committer's thread once the change
+  // is durable. `input` must stay valid until `done` has run.
+  //
   // Creates a case through the workflow's creating transition. `case_id`
   // empty: a new id. A non-empty `request_id` makes retries return the case
   // the first call created. ALREADY_EXISTS if `case_id` is taken.
-  absl::StatusOr<CaseView> Create(const std::string& kind, const std::string& case_id,
-                                  const std::string& request_id,
-                                  const workflow::Actor& actor,
-                                  const google::protobuf::Message& input);
+  void Create(const std::string& kind, const std::string& case_id,
+              const std::string& request_id, const workflow::Actor& actor,
+              const google::protobuf::Message& input, CaseCallback done);
 
   // Runs `action` on a case. `expected_version` < 0 means "no etag": a
   // concurrent change is retried transparently; otherwise a different
   // version fails with ABORTED and nothing changes.
+  void Act(const std::string& kind, const std::string& case_id, int64_t expected_version,
+           const std::string& action, const workflow::Actor& actor,
+           const google::protobuf::Message& input, CaseCallback done);
+
+  // Create and Act for callers that wait for the result (never from a
+  // CaseCallback: it runs on the thread that would write the change).
+  absl::StatusOr<CaseView> Create(const std::string& kind, const std::string& case_id,
+                                  const std::string& request_id,
+                                  const workflow::Actor& actor,
+                                  const google::protobuf::Message& input);
   absl::StatusOr<CaseView> Act(const std::string& kind, const std::string& case_id,
                                int64_t expected_version, const std::string& action,
                                const workflow::Actor& actor,
                                const google::protobuf::Message& input);
+
+  // Writes the changes already submitted; later ones fail with UNAVAILABLE.
+  void Stop();
 
   // The case with its SLA views, for returning to a client.
   absl::StatusOr<CaseView> Get(const std::string& kind, const std::string& case_id);
@@ -159,6 +184,8 @@ class Engine {
     std::string before_state;
     int64_t before_version = 0;
     bool moved = false;  // created or changed state
+    bool armed_timer = false;
+    bool queued_outbox = false;
     absl::Time now;
     absl::Time earliest = absl::InfiniteFuture();  // of the timers it arms
     std::string reveal;
@@ -168,15 +195,23 @@ class Engine {
   // Secret values <-> their sealed form, in place.
   absl::Status SealSecrets(CaseRecord* record) const;
   absl::Status OpenSecrets(CaseRecord* record) const;
-  absl::StatusOr<CaseView> Commit(const workflow::Workflow& wf,
-                                  const CaseRecord& before, int64_t before_version,
-                                  workflow::Decision decision,
-                                  const workflow::Actor& actor, absl::Time now,
-                                  const std::string& request_id,
-                                  const std::function<void(storage::CaseMutation*)>& amend =
-                                      nullptr);
-  // Commit without the write: what the change writes, or the error that
-  // stops it (nothing written).
+  // An Act call, kept for deciding again after a conflict.
+  struct ActRequest {
+    std::string kind;
+    std::string case_id;
+    int64_t expected_version = -1;
+    std::string action;
+    workflow::Actor actor;
+    const google::protobuf::Message* input = nullptr;
+  };
+
+  // Decides `request` on the case as stored now and stages the change.
+  absl::StatusOr<Staged> StageAct(const ActRequest& request);
+  void ActAttempt(ActRequest request, int attempt, CaseCallback done);
+  // Writes a staged change through the committer; `done` receives the case
+  // as stored (published) or the write's error.
+  void Write(Staged staged, CaseCallback done);
+  // What a change writes, or the error that stops it (nothing written).
   absl::StatusOr<Staged> Stage(const workflow::Workflow& wf, const CaseRecord& before,
                                int64_t before_version, workflow::Decision decision,
                                const workflow::Actor& actor, absl::Time now,
@@ -210,6 +245,7 @@ class Engine {
   std::function<void(bool, absl::Time, bool)> listener_;
   const SecretBox* secrets_ = nullptr;
   ChangeFeed* feed_ = nullptr;
+  Committer committer_;  // last: its callbacks use everything above
 };
 
 // The counter holding the number of cases of `kind` in `state`.

@@ -64,21 +64,27 @@ absl::Status FillEvents(engine::Engine* engine, const std::string& kind,
   return absl::OkStatus();
 }
 
-absl::StatusOr<engine::CaseView> ActOnCase(
-    engine::Engine* engine, const std::string& kind, const std::string& collection,
-    const std::string& name, const std::string& etag, const std::string& action,
-    const workflow::Actor& who,
-    const std::function<absl::StatusOr<std::unique_ptr<google::protobuf::Message>>(
-        const engine::CaseView&)>& make_input) {
+void ActOnCase(engine::Engine* engine, const std::string& kind, const std::string& collection,
+               const std::string& name, const std::string& etag, const std::string& action,
+               const workflow::Actor& who,
+               const std::function<absl::StatusOr<std::unique_ptr<google::protobuf::Message>>(
+                   const engine::CaseView&)>& make_input,
+               engine::CaseCallback done) {
   auto id = ParseName(name, collection);
-  if (!id.ok()) return id.status();
+  if (!id.ok()) return done(id.status());
   auto version = ParseEtag(etag);
-  if (!version.ok()) return version.status();
+  if (!version.ok()) return done(version.status());
   auto current = engine->Load(kind, *id);
-  if (!current.ok()) return current.status();
+  if (!current.ok()) return done(current.status());
   auto input = make_input(*current);
-  if (!input.ok()) return input.status();
-  return engine->Act(kind, *id, *version, action, who, **input);
+  if (!input.ok()) return done(input.status());
+  const google::protobuf::Message& message = **input;
+  // The callback owns the input: the engine reads it until the change is done.
+  engine->Act(kind, *id, *version, action, who, message,
+              [input = *std::move(input),
+               done = std::move(done)](absl::StatusOr<engine::CaseView> view) mutable {
+                done(std::move(view));
+              });
 }
 
 }  // namespace casework::rpc

@@ -14,6 +14,7 @@
 #include "casework/v1/common.pb.h"
 #include "google/protobuf/repeated_field.h"
 #include "server/engine/engine.h"
+#include "server/rpc/rpc_util.h"
 
 namespace casework::rpc {
 
@@ -76,14 +77,26 @@ absl::Status FillEvents(engine::Engine* engine, const std::string& kind,
                         google::protobuf::RepeatedPtrField<v1::TimelineEvent>* events,
                         std::string* next_page_token);
 
+// The engine's callback for a change answered with the case: `fill` puts
+// the case into the response, then `reply` answers.
+template <typename Fill>
+engine::CaseCallback Respond(Reply reply, Fill fill) {
+  return [reply = std::move(reply),
+          fill = std::move(fill)](absl::StatusOr<engine::CaseView> view) mutable {
+    if (view.ok()) fill(*view);
+    reply(view.status());
+  };
+}
+
 // Parses `name` ("{collection}/{id}") and `etag`, loads the case, builds the
-// command input from it with `make_input`, and runs `action`.
-absl::StatusOr<engine::CaseView> ActOnCase(
-    engine::Engine* engine, const std::string& kind, const std::string& collection,
-    const std::string& name, const std::string& etag, const std::string& action,
-    const workflow::Actor& who,
-    const std::function<absl::StatusOr<std::unique_ptr<google::protobuf::Message>>(
-        const engine::CaseView&)>& make_input);
+// command input from it with `make_input`, and runs `action`; `done` gets
+// the result.
+void ActOnCase(engine::Engine* engine, const std::string& kind, const std::string& collection,
+               const std::string& name, const std::string& etag, const std::string& action,
+               const workflow::Actor& who,
+               const std::function<absl::StatusOr<std::unique_ptr<google::protobuf::Message>>(
+                   const engine::CaseView&)>& make_input,
+               engine::CaseCallback done);
 
 }  // namespace casework::rpc
 

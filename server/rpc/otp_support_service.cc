@@ -25,20 +25,24 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
   ServerUnaryReactor* CreateOtpTicket(CallbackServerContext* ctx,
                                       const v1::CreateOtpTicketRequest* req,
                                       v1::OtpTicket* resp) override {
-    return Serve(env_, ctx, kService, "CreateOtpTicket", [=](const Actor& who) -> absl::Status {
+    return ServeChange(env_, ctx, kService, "CreateOtpTicket", [=](const Actor& who, Reply reply) {
       if (req->profile_id().empty() || req->profile_id().size() > 64) {
-        return InvalidField("profile_id", "is required (at most 64 bytes)");
+        return reply(InvalidField("profile_id", "is required (at most 64 bytes)"));
       }
-      if (req->request_id().size() > 128) return InvalidField("request_id", "must be at most 128 bytes");
+      if (req->request_id().size() > 128) {
+        return reply(InvalidField("request_id", "must be at most 128 bytes"));
+      }
       auto profile = profiles_->Find(req->profile_id());
-      if (!profile.ok()) return profile.status();
-      internal::OtpInput input;
-      *input.mutable_profile() = *profile;
-      input.mutable_request()->PackFrom(*req);
-      auto view = engine_->Create(kKind, "", req->request_id(), who, input);
-      if (!view.ok()) return view.status();
-      *resp = ToOtpTicket(*view);
-      return absl::OkStatus();
+      if (!profile.ok()) return reply(profile.status());
+      auto input = std::make_unique<internal::OtpInput>();
+      *input->mutable_profile() = *profile;
+      input->mutable_request()->PackFrom(*req);
+      const internal::OtpInput& message = *input;
+      engine_->Create(kKind, "", req->request_id(), who, message,
+                      Respond(std::move(reply), [resp, input = std::move(input)](
+                                                    const engine::CaseView& view) {
+                        *resp = ToOtpTicket(view);
+                      }));
     });
   }
 
@@ -133,8 +137,8 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
   template <typename Request>
   ServerUnaryReactor* Act(CallbackServerContext* ctx, const char* method, const char* action,
                           const Request& req, v1::OtpTicket* resp) {
-    return Serve(env_, ctx, kService, method, [=, &req](const Actor& who) -> absl::Status {
-      auto view = ActOnCase(
+    return ServeChange(env_, ctx, kService, method, [=, &req](const Actor& who, Reply reply) {
+      ActOnCase(
           engine_, kKind, kCollection, req.name(), req.etag(), action, who,
           [&](const engine::CaseView& current)
               -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
@@ -147,10 +151,9 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
             *input->mutable_profile() = *profile;
             input->mutable_request()->PackFrom(req);
             return std::unique_ptr<google::protobuf::Message>(std::move(input));
-          });
-      if (!view.ok()) return view.status();
-      *resp = ToOtpTicket(*view);
-      return absl::OkStatus();
+          },
+          Respond(std::move(reply),
+                  [resp](const engine::CaseView& view) { *resp = ToOtpTicket(view); }));
     });
   }
 

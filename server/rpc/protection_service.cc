@@ -86,24 +86,21 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
   ServerUnaryReactor* CreateEnrollment(CallbackServerContext* ctx,
                                        const v1::CreateEnrollmentRequest* req,
                                        v1::Enrollment* resp) override {
-    return Serve(env_, ctx, kService, "CreateEnrollment", [=](const Actor& who) -> absl::Status {
-      if (req->request_id().size() > 128) return InvalidField("request_id", "must be at most 128 bytes");
-      internal::EnrollmentInput input;
+    return ServeChange(env_, ctx, kService, "CreateEnrollment", [=](const Actor& who, Reply reply) {
+      if (req->request_id().size() > 128) {
+        return reply(InvalidField("request_id", "must be at most 128 bytes"));
+      }
+      auto input = std::make_unique<internal::EnrollmentInput>();
       if (auto plan = FindPlan(req->enrollment().plan_id()); plan.ok()) {
-        *input.mutable_plan() = *plan;
+        *input->mutable_plan() = *plan;
       } else if (!absl::IsNotFound(plan.status()) && !absl::IsInvalidArgument(plan.status())) {
-        return plan.status();
+        return reply(plan.status());
       }
-      input.mutable_request()->PackFrom(*req);
-      absl::StatusOr<engine::CaseView> view;
-      for (int attempt = 0; attempt < 3; ++attempt) {  // a drawn plan number may be taken
-        input.set_plan_number(NewPlanNumber());
-        view = engine_->Create(kKind, "", req->request_id(), who, input);
-        if (!absl::IsAlreadyExists(view.status())) break;
-      }
-      if (!view.ok()) return view.status();
-      *resp = ToEnrollment(*view);
-      return absl::OkStatus();
+      input->mutable_request()->PackFrom(*req);
+      CreateEnrollment(who, req->request_id(), std::move(input), 0,
+                       Respond(std::move(reply), [resp](const engine::CaseView& view) {
+                         *resp = ToEnrollment(view);
+                       }));
     });
   }
 
@@ -176,23 +173,29 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
 
   ServerUnaryReactor* ReportClaim(CallbackServerContext* ctx, const v1::ReportClaimRequest* req,
                                   v1::Claim* resp) override {
-    return Serve(env_, ctx, kService, "ReportClaim", [=](const Actor& who) -> absl::Status {
+    return ServeChange(env_, ctx, kService, "ReportClaim", [=](const Actor& who, Reply reply) {
       if (!wf::IsPlanNumber(req->plan_number())) {
-        return InvalidField("plan_number", "must look like DP-1234-5678-9 (check the digits)");
+        return reply(
+            InvalidField("plan_number", "must look like DP-1234-5678-9 (check the digits)"));
       }
-      if (req->request_id().size() > 128) return InvalidField("request_id", "must be at most 128 bytes");
+      if (req->request_id().size() > 128) {
+        return reply(InvalidField("request_id", "must be at most 128 bytes"));
+      }
       auto page = engine_->List(kKind, {"plan_number", req->plan_number()}, "", 1);
-      if (!page.ok()) return page.status();
+      if (!page.ok()) return reply(page.status());
       if (page->cases.empty()) {
-        return absl::NotFoundError(absl::StrCat("no enrollment with plan number ", req->plan_number()));
+        return reply(absl::NotFoundError(
+            absl::StrCat("no enrollment with plan number ", req->plan_number())));
       }
       auto input = ClaimInputFor(page->cases.front());
-      if (!input.ok()) return input.status();
+      if (!input.ok()) return reply(input.status());
       (*input)->mutable_request()->PackFrom(*req);
-      auto view = engine_->Create(kClaimKind, "", req->request_id(), who, **input);
-      if (!view.ok()) return view.status();
-      *resp = ToClaim(*view);
-      return absl::OkStatus();
+      const internal::ClaimInput& message = **input;
+      engine_->Create(kClaimKind, "", req->request_id(), who, message,
+                      Respond(std::move(reply), [resp, input = *std::move(input)](
+                                                    const engine::CaseView& view) {
+                        *resp = ToClaim(view);
+                      }));
     });
   }
 
@@ -286,8 +289,8 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
   template <typename Request>
   ServerUnaryReactor* Act(CallbackServerContext* ctx, const char* method, const char* action,
                           const Request& req, const std::string& target_plan, v1::Enrollment* resp) {
-    return Serve(env_, ctx, kService, method, [=, &req](const Actor& who) -> absl::Status {
-      auto view = ActOnCase(
+    return ServeChange(env_, ctx, kService, method, [=, &req](const Actor& who, Reply reply) {
+      ActOnCase(
           engine_, kKind, kCollection, req.name(), req.etag(), action, who,
           [&](const engine::CaseView& current)
               -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
@@ -302,11 +305,28 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
             }
             input->mutable_request()->PackFrom(req);
             return std::unique_ptr<google::protobuf::Message>(std::move(input));
-          });
-      if (!view.ok()) return view.status();
-      *resp = ToEnrollment(*view);
-      return absl::OkStatus();
+          },
+          Respond(std::move(reply),
+                  [resp](const engine::CaseView& view) { *resp = ToEnrollment(view); }));
     });
+  }
+
+  // Creates an enrollment under a newly drawn plan number; a number that is
+  // taken is drawn again (three tries).
+  void CreateEnrollment(const Actor& who, const std::string& request_id,
+                        std::unique_ptr<internal::EnrollmentInput> input, int attempt,
+                        engine::CaseCallback done) {
+    input->set_plan_number(NewPlanNumber());
+    const internal::EnrollmentInput& message = *input;
+    engine_->Create(kKind, "", request_id, who, message,
+                    [this, who, request_id, input = std::move(input), attempt,
+                     done = std::move(done)](absl::StatusOr<engine::CaseView> view) mutable {
+                      if (absl::IsAlreadyExists(view.status()) && attempt < 2) {
+                        return CreateEnrollment(who, request_id, std::move(input), attempt + 1,
+                                                std::move(done));
+                      }
+                      done(std::move(view));
+                    });
   }
 
   // A claim command's input: the enrollment as it is now and every plan of
@@ -332,8 +352,8 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
   template <typename Request>
   ServerUnaryReactor* ClaimAct(CallbackServerContext* ctx, const char* method, const char* action,
                                const Request& req, v1::Claim* resp) {
-    return Serve(env_, ctx, kService, method, [=, &req](const Actor& who) -> absl::Status {
-      auto view = ActOnCase(
+    return ServeChange(env_, ctx, kService, method, [=, &req](const Actor& who, Reply reply) {
+      ActOnCase(
           engine_, kClaimKind, kClaims, req.name(), req.etag(), action, who,
           [&](const engine::CaseView& current)
               -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
@@ -343,10 +363,8 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
             if (!input.ok()) return input.status();
             (*input)->mutable_request()->PackFrom(req);
             return std::unique_ptr<google::protobuf::Message>(*std::move(input));
-          });
-      if (!view.ok()) return view.status();
-      *resp = ToClaim(*view);
-      return absl::OkStatus();
+          },
+          Respond(std::move(reply), [resp](const engine::CaseView& view) { *resp = ToClaim(view); }));
     });
   }
 

@@ -103,14 +103,27 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
   }
 };
 
-// Admits the caller, runs `body`, records the call and answers it.
+// Admits the caller and runs `body` with the reply that records the call
+// and answers it.
 void Handle(const RpcEnv& env, grpc::CallbackServerContext* ctx, UnaryReactor* reactor,
             const char* service, const char* method, absl::Time started,
-            const std::function<absl::Status(const workflow::Actor&)>& body) {
+            absl::AnyInvocable<void(const workflow::Actor&, Reply)> body) {
+  Reply reply = [metrics = env.metrics, reactor, service, method,
+                 started](const absl::Status& status) {
+    metrics->RpcHandled(service, method, CodeName(status.code()), absl::Now() - started);
+    reactor->Answer(status);
+  };
   auto caller = Admit(env, *ctx, service, method);
-  const absl::Status status = caller.ok() ? body(*caller) : caller.status();
-  env.metrics->RpcHandled(service, method, CodeName(status.code()), absl::Now() - started);
-  reactor->Answer(status);
+  if (!caller.ok()) return reply(caller.status());
+  body(*caller, std::move(reply));
+}
+
+// A body that answers with the status it returns.
+absl::AnyInvocable<void(const workflow::Actor&, Reply)> Answering(
+    std::function<absl::Status(const workflow::Actor&)> body) {
+  return [body = std::move(body)](const workflow::Actor& who, Reply reply) {
+    reply(body(who));
+  };
 }
 
 }  // namespace
@@ -122,7 +135,7 @@ grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* 
   env.metrics->RpcStarted(service, method);
   const absl::Time started = absl::Now();
   env.pool->Submit([env, ctx, reactor, service, method, started, body = std::move(body)] {
-    Handle(env, ctx, reactor, service, method, started, body);
+    Handle(env, ctx, reactor, service, method, started, Answering(body));
   });
   return reactor;
 }
@@ -132,7 +145,16 @@ grpc::ServerUnaryReactor* ServeRead(const RpcEnv& env, grpc::CallbackServerConte
                                     std::function<absl::Status(const workflow::Actor&)> body) {
   auto* reactor = new UnaryReactor;
   env.metrics->RpcStarted(service, method);
-  Handle(env, ctx, reactor, service, method, absl::Now(), body);
+  Handle(env, ctx, reactor, service, method, absl::Now(), Answering(std::move(body)));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* ServeChange(const RpcEnv& env, grpc::CallbackServerContext* ctx,
+                                      const char* service, const char* method,
+                                      absl::AnyInvocable<void(const workflow::Actor&, Reply)> body) {
+  auto* reactor = new UnaryReactor;
+  env.metrics->RpcStarted(service, method);
+  Handle(env, ctx, reactor, service, method, absl::Now(), std::move(body));
   return reactor;
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <string>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
@@ -50,6 +51,9 @@ struct RpcEnv {
 absl::StatusOr<workflow::Actor> Admit(const RpcEnv& env, const grpc::CallbackServerContext& ctx,
                                       const char* service, const char* method);
 
+// Answers a call (once): records it in the RPC metrics and finishes it.
+using Reply = absl::AnyInvocable<void(const absl::Status&)>;
+
 // Runs `body` on the worker pool and finishes the call with its status.
 // `body` runs only for an authenticated caller whose role the access table
 // allows for this RPC, and receives that caller. Handlers stay a few lines:
@@ -65,6 +69,13 @@ grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* ServeRead(const RpcEnv& env, grpc::CallbackServerContext* ctx,
                                     const char* service, const char* method,
                                     std::function<absl::Status(const workflow::Actor&)> body);
+
+// As ServeRead, for a body that changes a case: it decides the change on
+// the gRPC thread, hands it to the engine's committer and returns; `reply`
+// answers once the change is durable (or refused). No thread waits on fsync.
+grpc::ServerUnaryReactor* ServeChange(const RpcEnv& env, grpc::CallbackServerContext* ctx,
+                                      const char* service, const char* method,
+                                      absl::AnyInvocable<void(const workflow::Actor&, Reply)> body);
 
 }  // namespace casework::rpc
 

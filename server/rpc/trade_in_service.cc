@@ -24,15 +24,17 @@ class TradeInService final : public v1::TradeInService::CallbackService {
   ServerUnaryReactor* CreateTradeIn(CallbackServerContext* ctx,
                                     const v1::CreateTradeInRequest* req,
                                     v1::TradeIn* resp) override {
-    return Serve(env_, ctx, kService, "CreateTradeIn", [=](const Actor& who) -> absl::Status {
+    return ServeChange(env_, ctx, kService, "CreateTradeIn", [=](const Actor& who, Reply reply) {
       if (!req->trade_in_id().empty() && !ParseName(absl::StrCat(kCollection, "/", req->trade_in_id()), kCollection).ok()) {
-        return InvalidField("trade_in_id", "must be 1 to 63 letters, digits or '-'");
+        return reply(InvalidField("trade_in_id", "must be 1 to 63 letters, digits or '-'"));
       }
-      if (req->request_id().size() > 128) return InvalidField("request_id", "must be at most 128 bytes");
-      auto view = engine_->Create(kKind, req->trade_in_id(), req->request_id(), who, *req);
-      if (!view.ok()) return view.status();
-      *resp = ToTradeIn(*view);
-      return absl::OkStatus();
+      if (req->request_id().size() > 128) {
+        return reply(InvalidField("request_id", "must be at most 128 bytes"));
+      }
+      engine_->Create(kKind, req->trade_in_id(), req->request_id(), who, *req,
+                      Respond(std::move(reply), [resp](const engine::CaseView& view) {
+                        *resp = ToTradeIn(view);
+                      }));
     });
   }
 
@@ -129,13 +131,13 @@ class TradeInService final : public v1::TradeInService::CallbackService {
   ServerUnaryReactor* RevealUnlockCode(CallbackServerContext* ctx,
                                        const v1::RevealUnlockCodeRequest* req,
                                        v1::RevealUnlockCodeResponse* resp) override {
-    return Serve(env_, ctx, kService, "RevealUnlockCode", [=](const Actor& who) -> absl::Status {
+    return ServeChange(env_, ctx, kService, "RevealUnlockCode", [=](const Actor& who, Reply reply) {
       auto id = ParseName(req->name(), kCollection);
-      if (!id.ok()) return id.status();
-      auto view = engine_->Act(kKind, *id, -1, wf::kTradeInRevealUnlockCode, who, *req);
-      if (!view.ok()) return view.status();
-      resp->set_unlock_code(view->reveal);
-      return absl::OkStatus();
+      if (!id.ok()) return reply(id.status());
+      engine_->Act(kKind, *id, -1, wf::kTradeInRevealUnlockCode, who, *req,
+                   Respond(std::move(reply), [resp](const engine::CaseView& view) {
+                     resp->set_unlock_code(view.reveal);
+                   }));
     });
   }
 
@@ -163,15 +165,15 @@ class TradeInService final : public v1::TradeInService::CallbackService {
   template <typename Request>
   ServerUnaryReactor* Act(CallbackServerContext* ctx, const char* method,
                           const char* action, const Request& req, v1::TradeIn* resp) {
-    return Serve(env_, ctx, kService, method, [=, &req](const Actor& who) -> absl::Status {
+    return ServeChange(env_, ctx, kService, method, [=, &req](const Actor& who, Reply reply) {
       auto id = ParseName(req.name(), kCollection);
-      if (!id.ok()) return id.status();
+      if (!id.ok()) return reply(id.status());
       auto version = ParseEtag(req.etag());
-      if (!version.ok()) return version.status();
-      auto view = engine_->Act(kKind, *id, *version, action, who, req);
-      if (!view.ok()) return view.status();
-      *resp = ToTradeIn(*view);
-      return absl::OkStatus();
+      if (!version.ok()) return reply(version.status());
+      engine_->Act(kKind, *id, *version, action, who, req,
+                   Respond(std::move(reply), [resp](const engine::CaseView& view) {
+                     *resp = ToTradeIn(view);
+                   }));
     });
   }
 

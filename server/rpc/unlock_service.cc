@@ -26,25 +26,32 @@ class UnlockService final : public v1::UnlockService::CallbackService {
   ServerUnaryReactor* CreateUnlockRequest(CallbackServerContext* ctx,
                                           const v1::CreateUnlockRequestRequest* req,
                                           v1::UnlockRequest* resp) override {
-    return Serve(env_, ctx, kService, "CreateUnlockRequest", [=](const Actor& who) -> absl::Status {
+    return ServeChange(env_, ctx, kService, "CreateUnlockRequest", [=](const Actor& who, Reply reply) {
       if (req->account_number().empty() == req->phone_number().empty()) {
-        return InvalidField("account_number", "set exactly one of account_number and phone_number");
+        return reply(InvalidField("account_number",
+                                  "set exactly one of account_number and phone_number"));
       }
       if (!req->phone_number().empty() && !wf::IsE164(req->phone_number())) {
-        return InvalidField("phone_number", "must be E.164, e.g. +14155550123");
+        return reply(InvalidField("phone_number", "must be E.164, e.g. +14155550123"));
       }
-      if (req->account_number().size() > 32) return InvalidField("account_number", "is too long");
-      if (req->request_id().size() > 128) return InvalidField("request_id", "must be at most 128 bytes");
+      if (req->account_number().size() > 32) {
+        return reply(InvalidField("account_number", "is too long"));
+      }
+      if (req->request_id().size() > 128) {
+        return reply(InvalidField("request_id", "must be at most 128 bytes"));
+      }
       auto account = req->account_number().empty() ? accounts_->FindByPhone(req->phone_number())
                                                     : accounts_->FindByNumber(req->account_number());
-      if (!account.ok()) return account.status();
-      internal::UnlockInput input;
-      *input.mutable_account() = *account;
-      input.mutable_request()->PackFrom(*req);
-      auto view = engine_->Create(kKind, "", req->request_id(), who, input);
-      if (!view.ok()) return view.status();
-      *resp = ToUnlockRequest(*view);
-      return absl::OkStatus();
+      if (!account.ok()) return reply(account.status());
+      auto input = std::make_unique<internal::UnlockInput>();
+      *input->mutable_account() = *account;
+      input->mutable_request()->PackFrom(*req);
+      const internal::UnlockInput& message = *input;
+      engine_->Create(kKind, "", req->request_id(), who, message,
+                      Respond(std::move(reply), [resp, input = std::move(input)](
+                                                    const engine::CaseView& view) {
+                        *resp = ToUnlockRequest(view);
+                      }));
     });
   }
 
@@ -130,8 +137,8 @@ class UnlockService final : public v1::UnlockService::CallbackService {
   template <typename Request>
   ServerUnaryReactor* Act(CallbackServerContext* ctx, const char* method, const char* action,
                           const Request& req, const std::string& etag, v1::UnlockRequest* resp) {
-    return Serve(env_, ctx, kService, method, [=, &req](const Actor& who) -> absl::Status {
-      auto view = ActOnCase(
+    return ServeChange(env_, ctx, kService, method, [=, &req](const Actor& who, Reply reply) {
+      ActOnCase(
           engine_, kKind, kCollection, req.name(), etag, action, who,
           [&](const engine::CaseView& current)
               -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
@@ -145,10 +152,9 @@ class UnlockService final : public v1::UnlockService::CallbackService {
             *input->mutable_account() = *account;
             input->mutable_request()->PackFrom(req);
             return std::unique_ptr<google::protobuf::Message>(std::move(input));
-          });
-      if (!view.ok()) return view.status();
-      *resp = ToUnlockRequest(*view);
-      return absl::OkStatus();
+          },
+          Respond(std::move(reply),
+                  [resp](const engine::CaseView& view) { *resp = ToUnlockRequest(view); }));
     });
   }
 

@@ -1,0 +1,77 @@
+#include "server/engine/committer.h"
+
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "server/common/crash_point.h"
+
+namespace casework::engine {
+
+Committer::Committer(storage::Repository* repo, size_t max_batch)
+    : repo_(repo), max_batch_(max_batch), thread_([this] { Run(); }), runner_(thread_.get_id()) {}
+
+Committer::~Committer() { Stop(); }
+
+void Committer::Submit(storage::CaseMutation mutation, Done done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_ || std::this_thread::get_id() == runner_) {
+      queue_.push_back({std::move(mutation), std::move(done)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(absl::UnavailableError("the server is stopping"));
+}
+
+void Committer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Committer::Run() {
+  for (;;) {
+    std::vector<Item> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) return;
+      while (!queue_.empty() && batch.size() < max_batch_) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    std::vector<storage::CaseMutation> mutations;
+    mutations.reserve(batch.size());
+    for (auto& item : batch) mutations.push_back(std::move(item.mutation));
+    CrashPoint("commit.before_write");
+    std::vector<absl::StatusOr<int64_t>> versions = repo_->CommitAll(mutations);
+    CrashPoint("commit.after_write");
+    // Refused for a conflict with an earlier change of this batch: written
+    // again ahead of everything queued since.
+    std::vector<Item> again;
+    if (batch.size() > 1) {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (!absl::IsAborted(versions[i].status()) || batch[i].again) continue;
+        batch[i].mutation = std::move(mutations[i]);
+        batch[i].again = true;
+        again.push_back(std::move(batch[i]));
+        batch[i].done = nullptr;
+      }
+    }
+    if (!again.empty()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = again.rbegin(); it != again.rend(); ++it) queue_.push_front(std::move(*it));
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].done) batch[i].done(std::move(versions[i]));
+    }
+  }
+}
+
+}  // namespace casework::engine

@@ -1,0 +1,68 @@
+// Group commit for case changes. Changes submitted by concurrent callers
+// are written together by one thread with one Repository::CommitAll (one
+// WAL sync for the lot); each caller's callback then runs on that thread
+// with the change's new version or its error.
+//
+// A change that CommitAll refuses with ABORTED because an earlier change of
+// the same batch touched its case or keys is written again, first in the
+// next batch, so callers see the answer a write of their own would have
+// given: ABORTED only when the case changed after they read it.
+//
+// Thread safety: Submit may be called from any thread, including from a
+// callback.
+#ifndef CASEWORK_SERVER_ENGINE_COMMITTER_H_
+#define CASEWORK_SERVER_ENGINE_COMMITTER_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "storage/repository.h"
+
+namespace casework::engine {
+
+class Committer {
+ public:
+  using Done = absl::AnyInvocable<void(absl::StatusOr<int64_t> version)>;
+
+  // `repo` must outlive the committer. At most `max_batch` changes go into
+  // one write.
+  Committer(storage::Repository* repo, size_t max_batch);
+  ~Committer();
+  Committer(const Committer&) = delete;
+  Committer& operator=(const Committer&) = delete;
+
+  // Queues `mutation`; `done` runs once it is written or refused. After
+  // Stop, `done` runs at once with UNAVAILABLE (except for a change
+  // submitted by a callback, which is still written).
+  void Submit(storage::CaseMutation mutation, Done done);
+
+  // Writes every queued change, runs the callbacks, and joins the thread.
+  void Stop();
+
+ private:
+  struct Item {
+    storage::CaseMutation mutation;
+    Done done;
+    bool again = false;  // already refused once for a conflict in its batch
+  };
+
+  void Run();
+
+  storage::Repository* repo_;
+  const size_t max_batch_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+  std::thread::id runner_;  // thread_'s id, readable while it is joined
+};
+
+}  // namespace casework::engine
+
+#endif  // CASEWORK_SERVER_ENGINE_COMMITTER_H_
