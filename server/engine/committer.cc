@@ -4,12 +4,17 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "server/common/crash_point.h"
 
 namespace casework::engine {
 
-Committer::Committer(storage::Repository* repo, size_t max_batch)
-    : repo_(repo), max_batch_(max_batch), thread_([this] { Run(); }), runner_(thread_.get_id()) {}
+Committer::Committer(storage::Repository* repo, metrics::Metrics* metrics, size_t max_batch)
+    : repo_(repo),
+      metrics_(metrics),
+      max_batch_(max_batch),
+      thread_([this] { Run(); }),
+      runner_(thread_.get_id()) {}
 
 Committer::~Committer() { Stop(); }
 
@@ -50,7 +55,9 @@ void Committer::Run() {
     mutations.reserve(batch.size());
     for (auto& item : batch) mutations.push_back(std::move(item.mutation));
     CrashPoint("commit.before_write");
+    const absl::Time started = absl::Now();
     std::vector<absl::StatusOr<int64_t>> versions = repo_->CommitAll(mutations);
+    if (metrics_ != nullptr) metrics_->CaseCommit(mutations.size(), absl::Now() - started);
     CrashPoint("commit.after_write");
     // Refused for a conflict with an earlier change of this batch: written
     // again ahead of everything queued since.

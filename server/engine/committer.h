@@ -21,6 +21,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "server/metrics/metrics.h"
 #include "storage/repository.h"
 
 namespace casework::engine {
@@ -29,9 +30,9 @@ class Committer {
  public:
   using Done = absl::AnyInvocable<void(absl::StatusOr<int64_t> version)>;
 
-  // `repo` must outlive the committer. At most `max_batch` changes go into
-  // one write.
-  Committer(storage::Repository* repo, size_t max_batch);
+  // `repo` and `metrics` (may be null) must outlive the committer. At most
+  // `max_batch` changes go into one write.
+  Committer(storage::Repository* repo, metrics::Metrics* metrics, size_t max_batch);
   ~Committer();
   Committer(const Committer&) = delete;
   Committer& operator=(const Committer&) = delete;
@@ -54,6 +55,7 @@ class Committer {
   void Run();
 
   storage::Repository* repo_;
+  metrics::Metrics* metrics_;
   const size_t max_batch_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -126,7 +126,7 @@ Engine::Engine(storage::Repository* repo, const Clock* clock,
       templates_(templates),
       calendars_(calendars),
       metrics_(metrics),
-      committer_(repo, kMaxBatch) {}
+      committer_(repo, metrics, kMaxBatch) {}
 
 Engine::~Engine() { Stop(); }
 

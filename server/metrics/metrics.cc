@@ -18,6 +18,12 @@ const prometheus::Histogram::BucketBoundaries& LagBuckets() {
   return b;
 }
 
+const prometheus::Histogram::BucketBoundaries& CommitSecondsBuckets() {
+  static const prometheus::Histogram::BucketBoundaries b = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+  return b;
+}
+
 const prometheus::Histogram::BucketBoundaries& SlaBuckets() {
   static const prometheus::Histogram::BucketBoundaries b = {
       60, 300, 900, 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400, 3 * 86400,
@@ -59,6 +65,17 @@ Metrics::Metrics()
                      .Help("Delay between a timer's due time and its firing.")
                      .Register(*registry_)
                      .Add({}, LagBuckets())),
+      commit_changes_(prometheus::BuildHistogram()
+                          .Name("casework_commit_changes")
+                          .Help("Case changes written together by one group commit.")
+                          .Register(*registry_)
+                          .Add({}, prometheus::Histogram::BucketBoundaries{
+                                       1, 2, 4, 8, 16, 32, 64, 128, 256})),
+      commit_seconds_(prometheus::BuildHistogram()
+                          .Name("casework_commit_seconds")
+                          .Help("Time of one group commit's durable write (WAL sync).")
+                          .Register(*registry_)
+                          .Add({}, CommitSecondsBuckets())),
       outbox_pending_(prometheus::BuildGauge()
                           .Name("casework_outbox_pending")
                           .Help("Notifications waiting in the outbox.")
@@ -167,6 +184,11 @@ void Metrics::SetCases(const std::string& kind, const std::string& state, int64_
 }
 
 void Metrics::SetTimersPending(int64_t n) { timers_pending_.Set(static_cast<double>(n)); }
+
+void Metrics::CaseCommit(size_t changes, absl::Duration took) {
+  commit_changes_.Observe(static_cast<double>(changes));
+  commit_seconds_.Observe(absl::ToDoubleSeconds(took));
+}
 
 void Metrics::TimerFired(const std::string& kind, const std::string& timer,
                          absl::Duration lag) {

@@ -59,6 +59,10 @@ class Metrics {
   void SlaStopped(const std::string& kind, const std::string& sla, absl::Duration consumed,
                   absl::Duration paused);
 
+  // One group commit of case changes: how many changes it wrote and how
+  // long the durable write took.
+  void CaseCommit(size_t changes, absl::Duration took);
+
   void SetOutboxPending(int64_t n);
   void SetDeadLetters(int64_t n);
   // RocksDB figures: "sst_bytes", "memtable_bytes", "pending_compaction_bytes",
@@ -80,6 +84,8 @@ class Metrics {
   prometheus::Gauge& timers_pending_;
   prometheus::Family<prometheus::Counter>& timers_fired_;
   prometheus::Histogram& timer_lag_;
+  prometheus::Histogram& commit_changes_;
+  prometheus::Histogram& commit_seconds_;
   prometheus::Gauge& outbox_pending_;
   prometheus::Gauge& dead_letters_;
   prometheus::Family<prometheus::Gauge>& store_;

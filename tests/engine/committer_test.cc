@@ -89,7 +89,7 @@ class CommitterTest : public ::testing::Test {
 };
 
 TEST_F(CommitterTest, ConcurrentChangesAreAllWrittenAndAnswered) {
-  Committer committer(repo_.get(), 16);
+  Committer committer(repo_.get(), nullptr, 16);
   constexpr int kThreads = 8, kEach = 50;
   std::vector<Slot> slots(kThreads * kEach);
   std::vector<std::thread> threads;
@@ -112,7 +112,7 @@ TEST_F(CommitterTest, ConcurrentChangesAreAllWrittenAndAnswered) {
 }
 
 TEST_F(CommitterTest, ConflictWithinABatchGetsTheAnswerOfAWriteOfItsOwn) {
-  Committer committer(repo_.get(), 16);
+  Committer committer(repo_.get(), nullptr, 16);
   Gate gate;
   HoldCommitter(&committer, &gate);
   // Both wait in the queue and go into one batch: two new cases claiming
@@ -132,7 +132,7 @@ TEST_F(CommitterTest, ConflictWithinABatchGetsTheAnswerOfAWriteOfItsOwn) {
 
 TEST_F(CommitterTest, StaleVersionIsStillAborted) {
   ASSERT_TRUE(repo_->Commit(NewCase("c1")).ok());
-  Committer committer(repo_.get(), 16);
+  Committer committer(repo_.get(), nullptr, 16);
   Gate gate;
   HoldCommitter(&committer, &gate);
   storage::CaseMutation update = NewCase("c1");
@@ -151,7 +151,7 @@ TEST_F(CommitterTest, StaleVersionIsStillAborted) {
 }
 
 TEST_F(CommitterTest, StopWritesWhatIsQueuedAndRefusesLaterChanges) {
-  Committer committer(repo_.get(), 16);
+  Committer committer(repo_.get(), nullptr, 16);
   Slot queued, follow_up;
   for (int i = 0; i < 20; ++i) {
     committer.Submit(NewCase("q" + std::to_string(i)), [](absl::StatusOr<int64_t>) {});

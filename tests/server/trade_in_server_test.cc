@@ -698,7 +698,9 @@ TEST_F(TradeInServerTest, MetricsExportRpcBoardTimerAndOutboxFigures) {
         "casework_timers_pending 3", "casework_outbox_pending 0",
         "casework_sla_at_risk{procedure=\"trade_in\",sla=\"response\"} 0",
         "casework_notifications_total{channel=\"email\",result=\"delivered\"} 1",
-        "casework_timer_fire_lag_seconds_count", "casework_build_info"}) {
+        "casework_timer_fire_lag_seconds_count", "casework_build_info",
+        // The create and the contact, each written on its own.
+        "casework_commit_changes_sum 2", "casework_commit_seconds_count 2"}) {
     EXPECT_NE(text.find(needle), std::string::npos) << needle << "\n" << text;
   }
 }
