@@ -46,7 +46,7 @@ absl::StatusOr<internal::ServerConfig> Finalize(internal::ServerConfig c) {
   if (rl->requests_per_second() == 0) rl->set_requests_per_second(1000);
   if (rl->burst() == 0) rl->set_burst(2 * rl->requests_per_second());
   if (c.min_free_disk_bytes() == 0) c.set_min_free_disk_bytes(int64_t{128} << 20);
-  if (c.worker_threads() == 0) c.set_worker_threads(64);
+  if (c.worker_threads() == 0) c.set_worker_threads(8);
   if (c.worker_threads() < 1 || c.worker_threads() > 1024) {
     return absl::InvalidArgumentError("worker_threads must be between 1 and 1024");
   }

@@ -1,6 +1,6 @@
-// A fixed set of threads running queued tasks. RPC handlers hand their
-// storage-bound work here so that gRPC's own threads never block on fsync,
-// and so that many writes are in flight at once for group commit.
+// A fixed set of threads running queued tasks: administrative RPCs that
+// write (so that gRPC's own threads never wait on their fsync) and the
+// timer loop's chunks of fires.
 #ifndef CASEWORK_SERVER_COMMON_WORKER_POOL_H_
 #define CASEWORK_SERVER_COMMON_WORKER_POOL_H_
 

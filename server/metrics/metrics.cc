@@ -147,32 +147,45 @@ int Metrics::port() const {
   return ports.empty() ? 0 : ports.front();
 }
 
+Metrics::RpcSeries& Metrics::Series(const std::string& service, const std::string& method) {
+  RpcSeries& series = rpc_series_[absl::StrCat(service, "/", method)];
+  if (series.started == nullptr) {
+    const std::map<std::string, std::string> labels = {
+        {"grpc_service", service}, {"grpc_method", method}, {"grpc_type", "unary"}};
+    series.started = &rpc_started_.Add(labels);
+    series.seconds = &rpc_seconds_.Add(labels, LatencyBuckets());
+  }
+  return series;
+}
+
 void Metrics::RpcStarted(const std::string& service, const std::string& method) {
-  rpc_started_
-      .Add({{"grpc_service", service}, {"grpc_method", method}, {"grpc_type", "unary"}})
-      .Increment();
+  prometheus::Counter* started;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    started = Series(service, method).started;
+  }
+  started->Increment();
 }
 
 void Metrics::RpcHandled(const std::string& service, const std::string& method,
                          const std::string& code, absl::Duration latency) {
-  rpc_handled_
-      .Add({{"grpc_service", service},
-            {"grpc_method", method},
-            {"grpc_type", "unary"},
-            {"grpc_code", code}})
-      .Increment();
-  prometheus::Histogram* h;
+  prometheus::Counter* handled;
+  prometheus::Histogram* seconds;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto& slot = rpc_histograms_[absl::StrCat(service, "/", method)];
+    RpcSeries& series = Series(service, method);
+    prometheus::Counter*& slot = series.handled[code];
     if (slot == nullptr) {
-      slot = &rpc_seconds_.Add(
-          {{"grpc_service", service}, {"grpc_method", method}, {"grpc_type", "unary"}},
-          LatencyBuckets());
+      slot = &rpc_handled_.Add({{"grpc_service", service},
+                                {"grpc_method", method},
+                                {"grpc_type", "unary"},
+                                {"grpc_code", code}});
     }
-    h = slot;
+    handled = slot;
+    seconds = series.seconds;
   }
-  h->Observe(absl::ToDoubleSeconds(latency));
+  handled->Increment();
+  seconds->Observe(absl::ToDoubleSeconds(latency));
 }
 
 void Metrics::AddCases(const std::string& kind, const std::string& state, int64_t delta) {

@@ -97,10 +97,19 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& sla_completion_;
   prometheus::Family<prometheus::Histogram>& sla_paused_;
 
-  // Family::Add is thread-safe; this caches the returned metrics so that the
-  // RPC path does one map lookup instead of hashing label sets.
+  // The series of one RPC method. Family::Add is thread-safe but builds and
+  // hashes a label set on every call; the RPC path looks its series up here
+  // once per call instead.
+  struct RpcSeries {
+    prometheus::Counter* started = nullptr;
+    prometheus::Histogram* seconds = nullptr;
+    std::map<std::string, prometheus::Counter*> handled;  // by code
+  };
+  // Under mu_.
+  RpcSeries& Series(const std::string& service, const std::string& method);
+
   std::mutex mu_;
-  std::map<std::string, prometheus::Histogram*> rpc_histograms_;
+  std::map<std::string, RpcSeries> rpc_series_;  // by "service/method"
 };
 
 }  // namespace casework::metrics
