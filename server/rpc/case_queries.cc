@@ -79,12 +79,16 @@ void ActOnCase(engine::Engine* engine, const std::string& kind, const std::strin
   auto input = make_input(*current);
   if (!input.ok()) return done(input.status());
   const google::protobuf::Message& message = **input;
-  // The callback owns the input: the engine reads it until the change is done.
   engine->Act(kind, *id, *version, action, who, message,
-              [input = *std::move(input),
-               done = std::move(done)](absl::StatusOr<engine::CaseView> view) mutable {
-                done(std::move(view));
-              });
+              Holding(*std::move(input), std::move(done)));
+}
+
+engine::CaseCallback Holding(std::unique_ptr<google::protobuf::Message> input,
+                             engine::CaseCallback done) {
+  return [input = std::move(input),
+          done = std::move(done)](absl::StatusOr<engine::CaseView> view) mutable {
+    done(std::move(view));
+  };
 }
 
 }  // namespace casework::rpc

@@ -88,6 +88,11 @@ engine::CaseCallback Respond(Reply reply, Fill fill) {
   };
 }
 
+// `done`, holding on to `input` until it has run: the engine reads a
+// change's input until the change is done.
+engine::CaseCallback Holding(std::unique_ptr<google::protobuf::Message> input,
+                             engine::CaseCallback done);
+
 // Parses `name` ("{collection}/{id}") and `etag`, loads the case, builds the
 // command input from it with `make_input`, and runs `action`; `done` gets
 // the result.

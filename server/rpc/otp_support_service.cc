@@ -39,10 +39,10 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
       input->mutable_request()->PackFrom(*req);
       const internal::OtpInput& message = *input;
       engine_->Create(kKind, "", req->request_id(), who, message,
-                      Respond(std::move(reply), [resp, input = std::move(input)](
-                                                    const engine::CaseView& view) {
-                        *resp = ToOtpTicket(view);
-                      }));
+                      Holding(std::move(input), Respond(std::move(reply),
+                                                        [resp](const engine::CaseView& view) {
+                                                          *resp = ToOtpTicket(view);
+                                                        })));
     });
   }
 

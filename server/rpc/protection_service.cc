@@ -192,10 +192,10 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
       (*input)->mutable_request()->PackFrom(*req);
       const internal::ClaimInput& message = **input;
       engine_->Create(kClaimKind, "", req->request_id(), who, message,
-                      Respond(std::move(reply), [resp, input = *std::move(input)](
-                                                    const engine::CaseView& view) {
-                        *resp = ToClaim(view);
-                      }));
+                      Holding(*std::move(input), Respond(std::move(reply),
+                                                         [resp](const engine::CaseView& view) {
+                                                           *resp = ToClaim(view);
+                                                         })));
     });
   }
 

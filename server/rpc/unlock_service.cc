@@ -48,10 +48,10 @@ class UnlockService final : public v1::UnlockService::CallbackService {
       input->mutable_request()->PackFrom(*req);
       const internal::UnlockInput& message = *input;
       engine_->Create(kKind, "", req->request_id(), who, message,
-                      Respond(std::move(reply), [resp, input = std::move(input)](
-                                                    const engine::CaseView& view) {
-                        *resp = ToUnlockRequest(view);
-                      }));
+                      Holding(std::move(input), Respond(std::move(reply),
+                                                        [resp](const engine::CaseView& view) {
+                                                          *resp = ToUnlockRequest(view);
+                                                        })));
     });
   }
 
