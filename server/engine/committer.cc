@@ -9,25 +9,34 @@
 
 namespace casework::engine {
 
+namespace {
+// The committer whose callbacks this thread is running, if any: their
+// follow-up changes are still written after Stop.
+thread_local const Committer* answering = nullptr;
+}  // namespace
+
 Committer::Committer(storage::Repository* repo, metrics::Metrics* metrics, size_t max_batch)
-    : repo_(repo),
-      metrics_(metrics),
-      max_batch_(max_batch),
-      thread_([this] { Run(); }),
-      runner_(thread_.get_id()) {}
+    : repo_(repo), metrics_(metrics), max_batch_(max_batch), thread_([this] { Run(); }) {}
 
 Committer::~Committer() { Stop(); }
 
 void Committer::Submit(storage::CaseMutation mutation, Done done) {
+  std::vector<Item> batch;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!stopping_ || std::this_thread::get_id() == runner_) {
+    const bool refused = stopping_ && answering != this;
+    if (!refused && (writing_ || !queue_.empty() || stopping_)) {
       queue_.push_back({std::move(mutation), std::move(done)});
-      cv_.notify_one();
+      if (!writing_) cv_.notify_one();
       return;
     }
+    if (!refused) {
+      writing_ = true;  // idle: this thread writes the change itself
+      batch.push_back({std::move(mutation), std::move(done)});
+    }
   }
-  done(absl::UnavailableError("the server is stopping"));
+  if (batch.empty()) return done(absl::UnavailableError("the server is stopping"));
+  Write(std::move(batch));
 }
 
 void Committer::Stop() {
@@ -44,41 +53,53 @@ void Committer::Run() {
     std::vector<Item> batch;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      cv_.wait(lock, [&] { return !writing_ && (!queue_.empty() || stopping_); });
       if (queue_.empty()) return;
       while (!queue_.empty() && batch.size() < max_batch_) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      writing_ = true;
     }
-    std::vector<storage::CaseMutation> mutations;
-    mutations.reserve(batch.size());
-    for (auto& item : batch) mutations.push_back(std::move(item.mutation));
-    CrashPoint("commit.before_write");
-    const absl::Time started = absl::Now();
-    std::vector<absl::StatusOr<int64_t>> versions = repo_->CommitAll(mutations);
-    if (metrics_ != nullptr) metrics_->CaseCommit(mutations.size(), absl::Now() - started);
-    CrashPoint("commit.after_write");
-    // Refused for a conflict with an earlier change of this batch: written
-    // again ahead of everything queued since.
-    std::vector<Item> again;
-    if (batch.size() > 1) {
-      for (size_t i = 0; i < batch.size(); ++i) {
-        if (!absl::IsAborted(versions[i].status()) || batch[i].again) continue;
-        batch[i].mutation = std::move(mutations[i]);
-        batch[i].again = true;
-        again.push_back(std::move(batch[i]));
-        batch[i].done = nullptr;
-      }
-    }
-    if (!again.empty()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (auto it = again.rbegin(); it != again.rend(); ++it) queue_.push_front(std::move(*it));
-    }
+    Write(std::move(batch));
+  }
+}
+
+void Committer::Write(std::vector<Item> batch) {
+  std::vector<storage::CaseMutation> mutations;
+  mutations.reserve(batch.size());
+  for (auto& item : batch) mutations.push_back(std::move(item.mutation));
+  CrashPoint("commit.before_write");
+  const absl::Time started = absl::Now();
+  std::vector<absl::StatusOr<int64_t>> versions = repo_->CommitAll(mutations);
+  if (metrics_ != nullptr) metrics_->CaseCommit(mutations.size(), absl::Now() - started);
+  CrashPoint("commit.after_write");
+  // Refused for a conflict with an earlier change of this batch: written
+  // again ahead of everything queued since.
+  std::vector<Item> again;
+  if (batch.size() > 1) {
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (batch[i].done) batch[i].done(std::move(versions[i]));
+      if (!absl::IsAborted(versions[i].status()) || batch[i].again) continue;
+      batch[i].mutation = std::move(mutations[i]);
+      batch[i].again = true;
+      again.push_back(std::move(batch[i]));
+      batch[i].done = nullptr;
     }
   }
+  if (!again.empty()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = again.rbegin(); it != again.rend(); ++it) queue_.push_front(std::move(*it));
+  }
+  // The turn is held until the callbacks are done, so changes are published
+  // in the order they were written.
+  answering = this;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].done) batch[i].done(std::move(versions[i]));
+  }
+  answering = nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  writing_ = false;
+  if (!queue_.empty() || stopping_) cv_.notify_one();
 }
 
 }  // namespace casework::engine

@@ -1,7 +1,10 @@
 // Group commit for case changes. Changes submitted by concurrent callers
 // are written together by one thread with one Repository::CommitAll (one
 // WAL sync for the lot); each caller's callback then runs on that thread
-// with the change's new version or its error.
+// with the change's new version or its error. A change submitted while
+// nothing is queued or being written is written by the submitting thread
+// itself, which spares a lone caller the hand-over to the committer thread
+// and back; only one batch is written at a time either way.
 //
 // A change that CommitAll refuses with ABORTED because an earlier change of
 // the same batch touched its case or keys is written again, first in the
@@ -18,6 +21,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
@@ -37,9 +41,10 @@ class Committer {
   Committer(const Committer&) = delete;
   Committer& operator=(const Committer&) = delete;
 
-  // Queues `mutation`; `done` runs once it is written or refused. After
-  // Stop, `done` runs at once with UNAVAILABLE (except for a change
-  // submitted by a callback, which is still written).
+  // Writes `mutation` with the next batch; `done` runs once it is written
+  // or refused, on the thread that wrote it (the caller's own when the
+  // committer was idle). After Stop, `done` runs at once with UNAVAILABLE
+  // (except for a change submitted by a callback, which is still written).
   void Submit(storage::CaseMutation mutation, Done done);
 
   // Writes every queued change, runs the callbacks, and joins the thread.
@@ -53,6 +58,9 @@ class Committer {
   };
 
   void Run();
+  // Writes `batch` and runs its callbacks; requeues changes refused for a
+  // conflict inside the batch. Called with the write turn held.
+  void Write(std::vector<Item> batch);
 
   storage::Repository* repo_;
   metrics::Metrics* metrics_;
@@ -60,9 +68,9 @@ class Committer {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Item> queue_;
+  bool writing_ = false;  // a batch is being written (the write turn is taken)
   bool stopping_ = false;
   std::thread thread_;
-  std::thread::id runner_;  // thread_'s id, readable while it is joined
 };
 
 }  // namespace casework::engine

@@ -78,10 +78,15 @@ class CommitterTest : public ::testing::Test {
     return m;
   }
 
-  // Submits a change whose callback holds the committer until `gate` opens.
-  void HoldCommitter(Committer* committer, Gate* gate) {
-    committer->Submit(NewCase("holder"), [gate](absl::StatusOr<int64_t>) { gate->Hold(); });
+  // Writes a change from a thread of its own whose callback keeps the write
+  // turn until `gate` opens, so that everything submitted meanwhile queues
+  // up for one batch. The thread ends once the gate is open.
+  static std::thread HoldCommitter(Committer* committer, Gate* gate) {
+    std::thread holder([committer, gate] {
+      committer->Submit(NewCase("holder"), [gate](absl::StatusOr<int64_t>) { gate->Hold(); });
+    });
     gate->WaitHeld();
+    return holder;
   }
 
   testing::TempDir dir_;
@@ -111,10 +116,24 @@ TEST_F(CommitterTest, ConcurrentChangesAreAllWrittenAndAnswered) {
   }
 }
 
+TEST_F(CommitterTest, ALoneChangeIsWrittenAndAnsweredOnTheSubmittingThread) {
+  Committer committer(repo_.get(), nullptr, 16);
+  std::thread::id answered_on;
+  absl::StatusOr<int64_t> version = 0;
+  committer.Submit(NewCase("alone"), [&](absl::StatusOr<int64_t> v) {
+    answered_on = std::this_thread::get_id();
+    version = std::move(v);
+  });
+  EXPECT_EQ(answered_on, std::this_thread::get_id());
+  ASSERT_TRUE(version.ok()) << version.status();
+  EXPECT_EQ(*version, 1);
+  EXPECT_EQ(repo_->GetCase("alone")->record, "record-of-alone");
+}
+
 TEST_F(CommitterTest, ConflictWithinABatchGetsTheAnswerOfAWriteOfItsOwn) {
   Committer committer(repo_.get(), nullptr, 16);
   Gate gate;
-  HoldCommitter(&committer, &gate);
+  std::thread holder = HoldCommitter(&committer, &gate);
   // Both wait in the queue and go into one batch: two new cases claiming
   // one unique key. Written alone, the second finds the key taken.
   storage::CaseMutation first = NewCase("a");
@@ -125,6 +144,7 @@ TEST_F(CommitterTest, ConflictWithinABatchGetsTheAnswerOfAWriteOfItsOwn) {
   committer.Submit(first, [&](absl::StatusOr<int64_t> v) { a.Set(std::move(v)); });
   committer.Submit(second, [&](absl::StatusOr<int64_t> v) { b.Set(std::move(v)); });
   gate.Open();
+  holder.join();
   EXPECT_EQ(*a.Wait(), 1);
   EXPECT_TRUE(absl::IsAlreadyExists(b.Wait().status())) << b.Wait().status();
   EXPECT_TRUE(absl::IsNotFound(repo_->GetCase("b").status()));
@@ -134,7 +154,7 @@ TEST_F(CommitterTest, StaleVersionIsStillAborted) {
   ASSERT_TRUE(repo_->Commit(NewCase("c1")).ok());
   Committer committer(repo_.get(), nullptr, 16);
   Gate gate;
-  HoldCommitter(&committer, &gate);
+  std::thread holder = HoldCommitter(&committer, &gate);
   storage::CaseMutation update = NewCase("c1");
   update.expected_version = 1;
   update.record = "second";
@@ -145,6 +165,7 @@ TEST_F(CommitterTest, StaleVersionIsStillAborted) {
   committer.Submit(update, [&](absl::StatusOr<int64_t> v) { first.Set(std::move(v)); });
   committer.Submit(stale, [&](absl::StatusOr<int64_t> v) { second.Set(std::move(v)); });
   gate.Open();
+  holder.join();
   EXPECT_EQ(*first.Wait(), 2);
   EXPECT_TRUE(absl::IsAborted(second.Wait().status()));
   EXPECT_EQ(repo_->GetCase("c1")->record, "second");
@@ -152,6 +173,8 @@ TEST_F(CommitterTest, StaleVersionIsStillAborted) {
 
 TEST_F(CommitterTest, StopWritesWhatIsQueuedAndRefusesLaterChanges) {
   Committer committer(repo_.get(), nullptr, 16);
+  Gate gate;
+  std::thread holder = HoldCommitter(&committer, &gate);
   Slot queued, follow_up;
   for (int i = 0; i < 20; ++i) {
     committer.Submit(NewCase("q" + std::to_string(i)), [](absl::StatusOr<int64_t>) {});
@@ -162,15 +185,25 @@ TEST_F(CommitterTest, StopWritesWhatIsQueuedAndRefusesLaterChanges) {
     committer.Submit(NewCase("follow-up"),
                      [&](absl::StatusOr<int64_t> w) { follow_up.Set(std::move(w)); });
   });
-  committer.Stop();
+  std::thread stopper([&] { committer.Stop(); });
+  // Stop has begun once a new change is refused; until then probes queue up.
+  std::string refused;
+  for (int i = 0; i < 1000000 && refused.empty(); ++i) {
+    const std::string id = "probe" + std::to_string(i);
+    committer.Submit(NewCase(id), [&, id](absl::StatusOr<int64_t> v) {
+      if (absl::IsUnavailable(v.status())) refused = id;
+    });
+    std::this_thread::yield();
+  }
+  ASSERT_FALSE(refused.empty());
+  gate.Open();
+  holder.join();
+  stopper.join();
   EXPECT_EQ(*queued.Wait(), 1);
   EXPECT_EQ(*follow_up.Wait(), 1);
   for (int i = 0; i < 20; ++i) EXPECT_TRUE(repo_->GetCase("q" + std::to_string(i)).ok()) << i;
   EXPECT_TRUE(repo_->GetCase("follow-up").ok());
-  Slot late;
-  committer.Submit(NewCase("late"), [&](absl::StatusOr<int64_t> v) { late.Set(std::move(v)); });
-  EXPECT_TRUE(absl::IsUnavailable(late.Wait().status()));
-  EXPECT_TRUE(absl::IsNotFound(repo_->GetCase("late").status()));
+  EXPECT_TRUE(absl::IsNotFound(repo_->GetCase(refused).status()));
 }
 
 }  // namespace
