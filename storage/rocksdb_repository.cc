@@ -432,7 +432,7 @@ absl::StatusOr<int64_t> RocksDbRepository::Stage(const CaseMutation& m,
   rocksdb::WriteBatch& batch = *batch_out;
   std::vector<std::string>& dropped_leases = *leases_out;
   // Compare-and-swap on the version.
-  std::string current;
+  rocksdb::PinnableSlice current;  // only its version is read: not copied out
   rocksdb::Status s =
       db_->Get(rocksdb::ReadOptions(), cf(kCases), m.case_id, &current);
   int64_t version = 0;
@@ -441,7 +441,7 @@ absl::StatusOr<int64_t> RocksDbRepository::Stage(const CaseMutation& m,
       return absl::DataLossError(
           absl::StrCat("case ", m.case_id, ": record is damaged"));
     }
-    version = DecodeInt64(absl::string_view(current).substr(0, 8));
+    version = DecodeInt64(absl::string_view(current.data(), 8));
   } else if (!s.IsNotFound()) {
     return FromRocks(s, absl::StrCat("read case ", m.case_id));
   }
