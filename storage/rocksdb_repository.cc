@@ -42,6 +42,62 @@ constexpr std::array<const char*, kCfCount> kCfNames = {
     "default", "cases",    "events",  "index",   "unique", "queue",
     "queue_ref", "attachments", "counters", "records", "dead"};
 
+// The writes of `batch` ordered by column family and key; writes to one
+// key keep their order. The memtable inserts a key next to the one it
+// inserted before at little cost, so the interleaved keys of many cases
+// (case, event, index entries, case after case) cost much less sorted.
+// False, with `sorted` untouched, for a batch holding anything but puts,
+// deletes and merges.
+bool SortByKey(const rocksdb::WriteBatch& batch,
+               const std::vector<rocksdb::ColumnFamilyHandle*>& families,
+               rocksdb::WriteBatch* sorted) {
+  enum class Op { kPut, kDelete, kMerge };
+  struct Write {
+    uint32_t family;
+    Op op;
+    rocksdb::Slice key, value;  // point into `batch`
+  };
+  struct Collect : rocksdb::WriteBatch::Handler {
+    std::vector<Write> writes;
+    rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& k, const rocksdb::Slice& v) override {
+      writes.push_back({cf, Op::kPut, k, v});
+      return rocksdb::Status::OK();
+    }
+    rocksdb::Status DeleteCF(uint32_t cf, const rocksdb::Slice& k) override {
+      writes.push_back({cf, Op::kDelete, k, {}});
+      return rocksdb::Status::OK();
+    }
+    rocksdb::Status MergeCF(uint32_t cf, const rocksdb::Slice& k, const rocksdb::Slice& v) override {
+      writes.push_back({cf, Op::kMerge, k, v});
+      return rocksdb::Status::OK();
+    }
+  } collect;
+  collect.writes.reserve(batch.Count());
+  // Every other kind of write fails here: the handler does not take it.
+  if (!batch.Iterate(&collect).ok()) return false;
+  std::stable_sort(collect.writes.begin(), collect.writes.end(),
+                   [](const Write& a, const Write& b) {
+                     if (a.family != b.family) return a.family < b.family;
+                     return a.key.compare(b.key) < 0;
+                   });
+  std::vector<rocksdb::ColumnFamilyHandle*> by_id;
+  for (auto* h : families) {
+    if (by_id.size() <= h->GetID()) by_id.resize(h->GetID() + 1, nullptr);
+    by_id[h->GetID()] = h;
+  }
+  rocksdb::WriteBatch out(batch.GetDataSize());
+  for (const Write& w : collect.writes) {
+    rocksdb::ColumnFamilyHandle* family = w.family < by_id.size() ? by_id[w.family] : nullptr;
+    if (family == nullptr) return false;
+    rocksdb::Status s = w.op == Op::kPut      ? out.Put(family, w.key, w.value)
+                        : w.op == Op::kDelete ? out.Delete(family, w.key)
+                                              : out.Merge(family, w.key, w.value);
+    if (!s.ok()) return false;
+  }
+  *sorted = std::move(out);
+  return true;
+}
+
 // Adds signed 64-bit integers stored as 8 little-endian bytes.
 class Int64AddOperator : public rocksdb::AssociativeMergeOperator {
  public:
@@ -242,6 +298,8 @@ absl::Status RocksDbRepository::Write(rocksdb::WriteBatch* batch,
   // Refusing early keeps RocksDB from running out of space in the middle
   // of a log write or a flush.
   if (auto st = CheckFreeSpace(); !st.ok()) return st;
+  rocksdb::WriteBatch sorted;
+  if (batch->Count() > 1 && SortByKey(*batch, cf_, &sorted)) batch = &sorted;
   return FromRocks(db_->Write(sync_, batch), what);
 }
 

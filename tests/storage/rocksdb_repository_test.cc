@@ -95,6 +95,39 @@ TEST_F(RepositoryTest, UpdateMovesIndexEntriesAndCounters) {
   EXPECT_EQ(repo_->ListEvents("c1", 1, 10)->size(), 1u);
 }
 
+TEST_F(RepositoryTest, WritesToOneKeyKeepTheirOrderInABatchOfManyCases) {
+  // A batch's writes reach the memtable in key order; a key written twice
+  // (removed and added again, a timer re-armed at the same time) must end
+  // as its last write left it.
+  constexpr int kCases = 24;
+  std::vector<CaseMutation> creates, updates;
+  for (int i = 0; i < kCases; ++i) {
+    CaseMutation m = NewCase("c" + std::to_string(i), "OPEN");
+    m.timers_arm = {{m.case_id, "reminder/1", kT0 + absl::Hours(1), "trade_in", 0}};
+    creates.push_back(m);
+  }
+  for (const auto& r : repo_->CommitAll(creates)) ASSERT_TRUE(r.ok()) << r.status();
+  for (int i = 0; i < kCases; ++i) {
+    CaseMutation m;
+    m.case_id = "c" + std::to_string(i);
+    m.expected_version = 1;
+    m.record = "second";
+    m.first_event_sequence = 2;
+    m.events = {"noted"};
+    m.index_remove = {{"state", "OPEN"}};
+    m.index_add = {{"state", "OPEN"}};
+    m.timers_arm = {{m.case_id, "reminder/1", kT0 + absl::Hours(1), "trade_in", 0}};
+    updates.push_back(m);
+  }
+  for (const auto& r : repo_->CommitAll(updates)) ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(repo_->ListCases({"state", "OPEN"}, "", 100)->size(), static_cast<size_t>(kCases));
+  auto due = *repo_->Claim(Queue::kTimers, kT0 + absl::Hours(2), 100, "me", absl::Seconds(30));
+  EXPECT_EQ(due.size(), static_cast<size_t>(kCases));
+  for (int i = 0; i < kCases; ++i) {
+    EXPECT_EQ(repo_->ListEvents("c" + std::to_string(i), 0, 10)->size(), 2u) << i;
+  }
+}
+
 TEST_F(RepositoryTest, ListPagesThroughAnIndexInIdOrder) {
   for (int i = 0; i < 7; ++i) ASSERT_TRUE(repo_->Commit(NewCase("c" + std::to_string(i), "OPEN")).ok());
   ASSERT_TRUE(repo_->Commit(NewCase("x", "OPENED")).ok());  // a key sharing a prefix
