@@ -185,7 +185,9 @@ TEST_F(OtpSupportServerTest, EscalationToTheTeamLeadAndOnToOps) {
   ASSERT_EQ(listed.otp_tickets_size(), 1);
   // The team lead clock ran from the escalation to the decision.
   for (const auto& sla : listed.otp_tickets(0).slas()) {
-    if (sla.name() == "team_lead") EXPECT_EQ(sla.status(), v1::SLA_STATUS_STOPPED);
+    if (sla.name() == "team_lead") {
+      EXPECT_EQ(sla.status(), v1::SLA_STATUS_STOPPED);
+    }
   }
 }
 

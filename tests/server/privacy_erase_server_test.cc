@@ -263,7 +263,7 @@ TEST_F(PrivacyEraseServerTest, ErasesTheCustomerAndKeepsTheSkeleton) {
   // Nothing of the customer is left on disk: not in RocksDB's files (the
   // erase compacts them), not in the spool.
   const std::string bytes = DataFolderBytes();
-  for (const std::string needle : {std::string(kEmail), std::string(kName), std::string(kNote),
+  for (const std::string& needle : {std::string(kEmail), std::string(kName), std::string(kNote),
                                    std::string(kReceipt), std::string("jan@work.example"),
                                    std::string("Dorpsstraat 7")}) {
     EXPECT_FALSE(absl::StrContains(bytes, needle)) << needle;
