@@ -33,14 +33,21 @@ class RepositoryTest : public ::testing::Test {
     return m;
   }
 
+  // The second version of a case created at version 1, with one event.
+  static CaseMutation Update(const std::string& id, const std::string& record,
+                             const std::string& event) {
+    CaseMutation m;
+    m.case_id = id;
+    m.expected_version = 1;
+    m.record = record;
+    m.first_event_sequence = 2;
+    m.events = {event};
+    return m;
+  }
+
   // The change that fires a claimed timer of a case created at version 1.
   static CaseMutation FireReminder(const QueueItem& claimed) {
-    CaseMutation fire;
-    fire.case_id = claimed.case_id;
-    fire.expected_version = 1;
-    fire.record = "fired";
-    fire.first_event_sequence = 2;
-    fire.events = {"reminder sent"};
+    CaseMutation fire = Update(claimed.case_id, "fired", "reminder sent");
     fire.consume_timer = claimed;
     return fire;
   }
@@ -73,12 +80,7 @@ TEST_F(RepositoryTest, StaleVersionIsAbortedAndWritesNothing) {
 
 TEST_F(RepositoryTest, UpdateMovesIndexEntriesAndCounters) {
   ASSERT_TRUE(repo_->Commit(NewCase("c1", "OPEN")).ok());
-  CaseMutation m;
-  m.case_id = "c1";
-  m.expected_version = 1;
-  m.record = "v2";
-  m.first_event_sequence = 2;
-  m.events = {"moved"};
+  CaseMutation m = Update("c1", "v2", "moved");
   m.index_remove = {{"state", "OPEN"}};
   m.index_add = {{"state", "DONE"}};
   m.counter_deltas = {{"board/OPEN", -1}, {"board/DONE", 1}};
@@ -108,12 +110,7 @@ TEST_F(RepositoryTest, WritesToOneKeyKeepTheirOrderInABatchOfManyCases) {
   }
   for (const auto& r : repo_->CommitAll(creates)) ASSERT_TRUE(r.ok()) << r.status();
   for (int i = 0; i < kCases; ++i) {
-    CaseMutation m;
-    m.case_id = "c" + std::to_string(i);
-    m.expected_version = 1;
-    m.record = "second";
-    m.first_event_sequence = 2;
-    m.events = {"noted"};
+    CaseMutation m = Update("c" + std::to_string(i), "second", "noted");
     m.index_remove = {{"state", "OPEN"}};
     m.index_add = {{"state", "OPEN"}};
     m.timers_arm = {{m.case_id, "reminder/1", kT0 + absl::Hours(1), "trade_in", 0}};
