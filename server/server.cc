@@ -200,10 +200,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   auto* timers = s->timers.get();
   auto* dispatcher = s->dispatcher.get();
   if (options.background) {
-    s->engine->SetCommitListener([timers, dispatcher](bool armed, absl::Time due, bool outbox) {
-      if (armed) timers->Armed(due);
-      if (outbox) dispatcher->Wake();
-    });
+    s->engine->SetCommitListener(
+        [timers, dispatcher](bool armed, absl::Time due, const std::vector<v1::Channel>& outbox) {
+          if (armed) timers->Armed(due);
+          if (!outbox.empty()) dispatcher->Wake(outbox);
+        });
   }
 
   s->pool = std::make_unique<WorkerPool>(config.worker_threads());

@@ -211,7 +211,7 @@ std::vector<const workflow::Workflow*> Engine::workflows() const {
   return out;
 }
 
-void Engine::SetCommitListener(std::function<void(bool, absl::Time, bool)> listener) {
+void Engine::SetCommitListener(CommitListener listener) {
   listener_ = std::move(listener);
 }
 
@@ -627,6 +627,7 @@ absl::StatusOr<Engine::Staged> Engine::Stage(
     out.set_body(msg.body);
     *out.mutable_create_time() = ToProto(now);
     m.outbox.push_back({record.id(), out.dedupe_key(), due, out.SerializeAsString(), 0});
+    staged.outbox_channels.push_back(request->channel);
   }
   record.set_event_count(sequence);
 
@@ -676,7 +677,6 @@ absl::StatusOr<Engine::Staged> Engine::Stage(
   }
   if (amend) amend(&m);
   staged.armed_timer = !m.timers_arm.empty();
-  staged.queued_outbox = !m.outbox.empty();
   staged.record = std::move(record);
   return staged;
 }
@@ -693,8 +693,8 @@ CaseView Engine::Publish(Staged staged, int64_t version) {
     if (existed) metrics_->AddCases(record.kind(), staged.before_state, -1);
     metrics_->AddCases(record.kind(), record.state(), 1);
   }
-  if (listener_ && (staged.armed_timer || staged.queued_outbox)) {
-    listener_(staged.armed_timer, staged.earliest, staged.queued_outbox);
+  if (listener_ && (staged.armed_timer || !staged.outbox_channels.empty())) {
+    listener_(staged.armed_timer, staged.earliest, staged.outbox_channels);
   }
   CaseView view;
   view.record = std::move(staged.record);

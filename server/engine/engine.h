@@ -144,9 +144,11 @@ class Engine {
   std::vector<absl::Status> FireTimers(const std::vector<storage::QueueItem>& timers);
 
   // Called after every commit that armed a timer (with its earliest due
-  // time) or queued a notification, so the loops can wake up.
-  void SetCommitListener(std::function<void(bool armed_timer, absl::Time earliest_due,
-                                            bool queued_outbox)> listener);
+  // time) or queued notifications (with their channels), so the loops can
+  // wake up.
+  using CommitListener = std::function<void(bool armed_timer, absl::Time earliest_due,
+                                            const std::vector<v1::Channel>& outbox_channels)>;
+  void SetCommitListener(CommitListener listener);
 
   // Cases of every kind that name `subject` (see PersonalSubjects), e.g.
   // "email:jan@example.nl".
@@ -185,7 +187,7 @@ class Engine {
     int64_t before_version = 0;
     bool moved = false;  // created or changed state
     bool armed_timer = false;
-    bool queued_outbox = false;
+    std::vector<v1::Channel> outbox_channels;  // of the notifications it queues
     absl::Time now;
     absl::Time earliest = absl::InfiniteFuture();  // of the timers it arms
     std::string reveal;
@@ -242,7 +244,7 @@ class Engine {
   sla::CalendarStore* calendars_;
   metrics::Metrics* metrics_;
   std::map<std::string, std::unique_ptr<workflow::Workflow>> workflows_;
-  std::function<void(bool, absl::Time, bool)> listener_;
+  CommitListener listener_;
   const SecretBox* secrets_ = nullptr;
   ChangeFeed* feed_ = nullptr;
   Committer committer_;  // last: its callbacks use everything above

@@ -19,6 +19,19 @@ constexpr absl::Duration kMaxSleep = absl::Seconds(5);
 bool IsPermanent(const absl::Status& s) {
   return absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s);
 }
+
+// The lane that delivers messages of `channel`: its own, or email's for a
+// channel without one.
+v1::Channel LaneOf(v1::Channel channel) {
+  switch (channel) {
+    case v1::CHANNEL_CHAT:
+    case v1::CHANNEL_SMS:
+    case v1::CHANNEL_WEBHOOK:
+      return channel;
+    default:
+      return v1::CHANNEL_EMAIL;
+  }
+}
 }  // namespace
 
 absl::Duration Backoff(const RetryPolicy& policy, int attempt, double jitter) {
@@ -47,19 +60,10 @@ Dispatcher::Dispatcher(storage::Repository* repo, Router* router, const Clock* c
   for (v1::Channel ch : {v1::CHANNEL_EMAIL, v1::CHANNEL_CHAT, v1::CHANNEL_SMS, v1::CHANNEL_WEBHOOK}) {
     auto lane = std::make_unique<Lane>();
     lane->channel = ch;
-    const bool catch_all = ch == v1::CHANNEL_EMAIL;
-    lane->accept = [ch, catch_all](const storage::QueueItem& item) {
+    lane->accept = [ch](const storage::QueueItem& item) {
       internal::OutboxMessage m;
-      if (!m.ParseFromString(item.payload)) return catch_all;
-      switch (m.channel()) {
-        case v1::CHANNEL_EMAIL:
-        case v1::CHANNEL_CHAT:
-        case v1::CHANNEL_SMS:
-        case v1::CHANNEL_WEBHOOK:
-          return m.channel() == ch;
-        default:
-          return catch_all;
-      }
+      if (!m.ParseFromString(item.payload)) return ch == v1::CHANNEL_EMAIL;
+      return LaneOf(m.channel()) == ch;
     };
     Lane* raw = lane.get();
     lane->loop = std::make_unique<BackgroundLoop>([this, raw] { return Step(*raw); });
@@ -114,20 +118,17 @@ bool Dispatcher::Handle(const storage::QueueItem& item) {
   return false;
 }
 
-int Dispatcher::RunLane(Lane& lane) {
-  int delivered = 0;
-  for (;;) {
-    auto due = repo_->Claim(storage::Queue::kOutbox, clock_->Now(), kBatch, owner_, kLease,
-                            lane.accept);
-    if (!due.ok()) {
-      Log(LogLevel::kError, "outbox_claim_failed", {{"error", std::string(due.status().message())}});
-      break;
-    }
-    for (const auto& item : *due) delivered += Handle(item) ? 1 : 0;
-    if (static_cast<int>(due->size()) < kBatch) break;
+Dispatcher::Round Dispatcher::RunLane(Lane& lane) {
+  Round round;
+  auto due = repo_->Claim(storage::Queue::kOutbox, clock_->Now(), kBatch, owner_, kLease,
+                          lane.accept);
+  if (!due.ok()) {
+    Log(LogLevel::kError, "outbox_claim_failed", {{"error", std::string(due.status().message())}});
+    return round;
   }
-  UpdateGauges();
-  return delivered;
+  round.claimed = static_cast<int>(due->size());
+  for (const auto& item : *due) round.delivered += Handle(item) ? 1 : 0;
+  return round;
 }
 
 void Dispatcher::UpdateGauges() {
@@ -143,18 +144,34 @@ void Dispatcher::UpdateGauges() {
 
 int Dispatcher::RunOnce() {
   int delivered = 0;
-  for (auto& lane : lanes_) delivered += RunLane(*lane);
+  for (auto& lane : lanes_) {
+    for (;;) {
+      const Round round = RunLane(*lane);
+      delivered += round.delivered;
+      if (round.claimed < kBatch) break;
+    }
+  }
+  UpdateGauges();
   return delivered;
 }
 
 absl::Time Dispatcher::Step(Lane& lane) {
-  const int done = RunLane(lane);
+  // One batch per step, so that Stop need not wait for a backlog to drain.
+  const Round round = RunLane(lane);
   const absl::Time now = absl::Now();
+  if (round.claimed == kBatch) return now;  // more may be due: at once
+  UpdateGauges();
+  // Nothing due for this lane: the head belongs to other lanes (a backlog
+  // of emails, say), which a look of this lane would walk through in full.
+  // New messages of its channel wake it; retries and held messages wait at
+  // most kMaxSleep past their time.
+  if (round.claimed == 0) return now + kMaxSleep;
   auto next = repo_->NextDue(storage::Queue::kOutbox);
   if (!next.ok() || !next->has_value()) return now + kMaxSleep;
-  // The due head may belong to another lane, or be leased while its
-  // delivery runs: look again in a second, not at once.
-  const absl::Duration min_sleep = done == 0 ? absl::Seconds(1) : absl::Milliseconds(10);
+  // Due messages of its own that it could not deliver (retries scheduled):
+  // look again in a second, not at once.
+  const absl::Duration min_sleep =
+      round.delivered == 0 ? absl::Seconds(1) : absl::Milliseconds(10);
   return std::min(std::max(**next, now + min_sleep), now + kMaxSleep);
 }
 
@@ -164,8 +181,13 @@ void Dispatcher::Start() {
 void Dispatcher::Stop() {
   for (auto& lane : lanes_) lane->loop->Stop();
 }
-void Dispatcher::Wake() {
-  for (auto& lane : lanes_) lane->loop->Wake();
+void Dispatcher::Wake(const std::vector<v1::Channel>& channels) {
+  for (auto& lane : lanes_) {
+    if (std::any_of(channels.begin(), channels.end(),
+                    [&](v1::Channel ch) { return LaneOf(ch) == lane->channel; })) {
+      lane->loop->Wake();
+    }
+  }
 }
 
 }  // namespace casework::notify

@@ -42,11 +42,18 @@ class Dispatcher {
 
   void Start();
   void Stop();
-  void Wake();
+  // New messages of these channels were queued: wakes their lanes (a
+  // channel without a lane of its own goes with email).
+  void Wake(const std::vector<v1::Channel>& channels);
 
  private:
   struct Lane;
-  int RunLane(Lane& lane);
+  // One claim of a lane's due messages and their delivery.
+  struct Round {
+    int claimed = 0;
+    int delivered = 0;
+  };
+  Round RunLane(Lane& lane);
   absl::Time Step(Lane& lane);
   // True when delivered.
   bool Handle(const storage::QueueItem& item);

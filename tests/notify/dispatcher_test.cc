@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <future>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "storage/rocksdb_repository.h"
@@ -173,6 +174,42 @@ TEST_F(DispatcherTest, ASlowChannelDoesNotHoldUpAnother) {
   stuck->release.set_value();
   d.Stop();
   EXPECT_EQ(chat->accepted, std::vector<std::string>{"c2-1"});
+}
+
+// Takes a few milliseconds per message and tells when the first arrives.
+class SlowNotifier : public Notifier {
+ public:
+  std::string name() const override { return "slow"; }
+  absl::Status Deliver(const internal::OutboxMessage&) override {
+    if (delivered.fetch_add(1) == 0) first.set_value();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return absl::OkStatus();
+  }
+  std::atomic<int> delivered{0};
+  std::promise<void> first;
+};
+
+TEST_F(DispatcherTest, StopDoesNotWaitForABacklogToDrain) {
+  constexpr int kMessages = 400;  // two seconds of deliveries
+  storage::CaseMutation m;
+  m.case_id = "c2";
+  for (int i = 0; i < kMessages; ++i) {
+    internal::OutboxMessage msg;
+    msg.set_dedupe_key("c2-" + std::to_string(i));
+    msg.set_channel(v1::CHANNEL_EMAIL);
+    m.outbox.push_back({"c2", msg.dedupe_key(), kT0, msg.SerializeAsString(), 0});
+  }
+  ASSERT_TRUE(repo_->Commit(m).ok());
+  auto slow = std::make_shared<SlowNotifier>();
+  auto router = RouteAllTo({slow});
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{});
+  d.Start();
+  ASSERT_EQ(slow->first.get_future().wait_for(std::chrono::seconds(30)),
+            std::future_status::ready);
+  d.Stop();  // returns once the batch in hand is delivered
+  const int delivered = slow->delivered;
+  EXPECT_LT(delivered, kMessages + 1);  // c1-3 of SetUp is due too
+  EXPECT_EQ(*repo_->QueueSize(storage::Queue::kOutbox), kMessages + 1 - delivered);
 }
 
 TEST(RouterTest, TheMostSpecificMatchingRouteDecides) {
