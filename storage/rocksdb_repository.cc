@@ -71,10 +71,13 @@ bool SortByKey(const rocksdb::WriteBatch& batch,
       writes.push_back({cf, Op::kMerge, k, v});
       return rocksdb::Status::OK();
     }
+    // Not a write, so Iterate would not fail on it: noted instead.
+    void LogData(const rocksdb::Slice&) override { log_data = true; }
+    bool log_data = false;
   } collect;
   collect.writes.reserve(batch.Count());
   // Every other kind of write fails here: the handler does not take it.
-  if (!batch.Iterate(&collect).ok()) return false;
+  if (!batch.Iterate(&collect).ok() || collect.log_data) return false;
   std::stable_sort(collect.writes.begin(), collect.writes.end(),
                    [](const Write& a, const Write& b) {
                      if (a.family != b.family) return a.family < b.family;
