@@ -46,8 +46,9 @@ constexpr std::array<const char*, kCfCount> kCfNames = {
 // key keep their order. The memtable inserts a key next to the one it
 // inserted before at little cost, so the interleaved keys of many cases
 // (case, event, index entries, case after case) cost much less sorted.
-// False, with `sorted` untouched, for a batch holding anything but puts,
-// deletes and merges.
+// `families` are the handles indexed by column family id. False, with
+// `sorted` untouched, for a batch holding anything but puts, deletes and
+// merges.
 bool SortByKey(const rocksdb::WriteBatch& batch,
                const std::vector<rocksdb::ColumnFamilyHandle*>& families,
                rocksdb::WriteBatch* sorted) {
@@ -83,14 +84,10 @@ bool SortByKey(const rocksdb::WriteBatch& batch,
                      if (a.family != b.family) return a.family < b.family;
                      return a.key.compare(b.key) < 0;
                    });
-  std::vector<rocksdb::ColumnFamilyHandle*> by_id;
-  for (auto* h : families) {
-    if (by_id.size() <= h->GetID()) by_id.resize(h->GetID() + 1, nullptr);
-    by_id[h->GetID()] = h;
-  }
   rocksdb::WriteBatch out(batch.GetDataSize());
   for (const Write& w : collect.writes) {
-    rocksdb::ColumnFamilyHandle* family = w.family < by_id.size() ? by_id[w.family] : nullptr;
+    rocksdb::ColumnFamilyHandle* family =
+        w.family < families.size() ? families[w.family] : nullptr;
     if (family == nullptr) return false;
     rocksdb::Status s = w.op == Op::kPut      ? out.Put(family, w.key, w.value)
                         : w.op == Op::kDelete ? out.Delete(family, w.key)
@@ -153,6 +150,10 @@ class RocksDbRepository : public Repository {
         min_free_bytes_(options.min_free_bytes), bulk_load_(options.bulk_load) {
     sync_.sync = !bulk_load_;
     sync_.disableWAL = bulk_load_;
+    for (auto* h : cf_) {
+      if (cf_by_id_.size() <= h->GetID()) cf_by_id_.resize(h->GetID() + 1, nullptr);
+      cf_by_id_[h->GetID()] = h;
+    }
   }
 
   ~RocksDbRepository() override {
@@ -270,6 +271,7 @@ class RocksDbRepository : public Repository {
 
   rocksdb::DB* db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cf_;
+  std::vector<rocksdb::ColumnFamilyHandle*> cf_by_id_;  // cf_ by RocksDB's id, for SortByKey
   std::string path_;
   int64_t min_free_bytes_;
   bool bulk_load_;
@@ -302,7 +304,7 @@ absl::Status RocksDbRepository::Write(rocksdb::WriteBatch* batch,
   // of a log write or a flush.
   if (auto st = CheckFreeSpace(); !st.ok()) return st;
   rocksdb::WriteBatch sorted;
-  if (batch->Count() > 1 && SortByKey(*batch, cf_, &sorted)) batch = &sorted;
+  if (batch->Count() > 1 && SortByKey(*batch, cf_by_id_, &sorted)) batch = &sorted;
   return FromRocks(db_->Write(sync_, batch), what);
 }
 
