@@ -101,6 +101,12 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
     HappensAfter(this);
     delete this;
   }
+  // OnDone only frees the reactor, so gRPC may run it on the thread that
+  // completes the call, as it does for its own DefaultReactor, instead of
+  // waking its executor thread for it: one thread switch less per call.
+  // (gRPC calls this hook internal; casework builds against the gRPC of
+  // Debian 12, 1.51.)
+  bool InternalInlineable() override { return true; }
 };
 
 // Admits the caller and runs `body` with the reply that records the call
