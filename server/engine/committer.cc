@@ -26,13 +26,13 @@ void Committer::Submit(storage::CaseMutation mutation, Done done) {
     std::lock_guard<std::mutex> lock(mu_);
     const bool refused = stopping_ && answering != this;
     if (!refused && (writing_ || !queue_.empty() || stopping_)) {
-      queue_.push_back({std::move(mutation), std::move(done)});
+      queue_.push_back({std::move(mutation), std::move(done), absl::Now()});
       if (!writing_) cv_.notify_one();
       return;
     }
     if (!refused) {
       writing_ = true;  // idle: this thread writes the change itself
-      batch.push_back({std::move(mutation), std::move(done)});
+      batch.push_back({std::move(mutation), std::move(done), absl::Now()});
     }
   }
   if (batch.empty()) return done(absl::UnavailableError("the server is stopping"));
@@ -71,6 +71,11 @@ void Committer::Write(std::vector<Item> batch) {
   for (auto& item : batch) mutations.push_back(std::move(item.mutation));
   CrashPoint("commit.before_write");
   const absl::Time started = absl::Now();
+  if (metrics_ != nullptr) {
+    for (const auto& item : batch) {
+      if (!item.again) metrics_->CommitWaited(started - item.submitted);
+    }
+  }
   std::vector<absl::StatusOr<int64_t>> versions = repo_->CommitAll(mutations);
   if (metrics_ != nullptr) metrics_->CaseCommit(mutations.size(), absl::Now() - started);
   CrashPoint("commit.after_write");

@@ -25,6 +25,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "server/metrics/metrics.h"
 #include "storage/repository.h"
 
@@ -54,6 +55,7 @@ class Committer {
   struct Item {
     storage::CaseMutation mutation;
     Done done;
+    absl::Time submitted;  // for casework_commit_wait_seconds
     bool again = false;  // already refused once for a conflict in its batch
   };
 

@@ -76,6 +76,11 @@ Metrics::Metrics()
                           .Help("Time of one group commit's durable write (WAL sync).")
                           .Register(*registry_)
                           .Add({}, CommitSecondsBuckets())),
+      commit_wait_(prometheus::BuildHistogram()
+                       .Name("casework_commit_wait_seconds")
+                       .Help("Time a case change waited before its group commit began writing.")
+                       .Register(*registry_)
+                       .Add({}, CommitSecondsBuckets())),
       outbox_pending_(prometheus::BuildGauge()
                           .Name("casework_outbox_pending")
                           .Help("Notifications waiting in the outbox.")
@@ -201,6 +206,10 @@ void Metrics::SetTimersPending(int64_t n) { timers_pending_.Set(static_cast<doub
 void Metrics::CaseCommit(size_t changes, absl::Duration took) {
   commit_changes_.Observe(static_cast<double>(changes));
   commit_seconds_.Observe(absl::ToDoubleSeconds(took));
+}
+
+void Metrics::CommitWaited(absl::Duration waited) {
+  commit_wait_.Observe(absl::ToDoubleSeconds(waited));
 }
 
 void Metrics::TimerFired(const std::string& kind, const std::string& timer,

@@ -62,6 +62,9 @@ class Metrics {
   // One group commit of case changes: how many changes it wrote and how
   // long the durable write took.
   void CaseCommit(size_t changes, absl::Duration took);
+  // How long one change waited in the queue before its group commit began
+  // writing (zero when the committer was idle).
+  void CommitWaited(absl::Duration waited);
 
   void SetOutboxPending(int64_t n);
   void SetDeadLetters(int64_t n);
@@ -86,6 +89,7 @@ class Metrics {
   prometheus::Histogram& timer_lag_;
   prometheus::Histogram& commit_changes_;
   prometheus::Histogram& commit_seconds_;
+  prometheus::Histogram& commit_wait_;
   prometheus::Gauge& outbox_pending_;
   prometheus::Gauge& dead_letters_;
   prometheus::Family<prometheus::Gauge>& store_;

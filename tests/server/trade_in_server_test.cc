@@ -700,7 +700,8 @@ TEST_F(TradeInServerTest, MetricsExportRpcBoardTimerAndOutboxFigures) {
         "casework_notifications_total{channel=\"email\",result=\"delivered\"} 1",
         "casework_timer_fire_lag_seconds_count", "casework_build_info",
         // The create and the contact, each written on its own.
-        "casework_commit_changes_sum 2", "casework_commit_seconds_count 2"}) {
+        "casework_commit_changes_sum 2", "casework_commit_seconds_count 2",
+        "casework_commit_wait_seconds_count 2"}) {
     EXPECT_NE(text.find(needle), std::string::npos) << needle << "\n" << text;
   }
 }
