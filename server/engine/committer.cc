@@ -71,13 +71,14 @@ void Committer::Write(std::vector<Item> batch) {
   for (auto& item : batch) mutations.push_back(std::move(item.mutation));
   CrashPoint("commit.before_write");
   const absl::Time started = absl::Now();
+  std::vector<absl::StatusOr<int64_t>> versions = repo_->CommitAll(mutations);
   if (metrics_ != nullptr) {
+    metrics_->CaseCommit(mutations.size(), absl::Now() - started);
+    // Each change once: a change written again is not counted again.
     for (const auto& item : batch) {
       if (!item.again) metrics_->CommitWaited(started - item.submitted);
     }
   }
-  std::vector<absl::StatusOr<int64_t>> versions = repo_->CommitAll(mutations);
-  if (metrics_ != nullptr) metrics_->CaseCommit(mutations.size(), absl::Now() - started);
   CrashPoint("commit.after_write");
   // Refused for a conflict with an earlier change of this batch: written
   // again ahead of everything queued since.
