@@ -62,8 +62,9 @@ Dispatcher::Dispatcher(storage::Repository* repo, Router* router, const Clock* c
     lane->channel = ch;
     lane->accept = [ch](const storage::QueueItem& item) {
       internal::OutboxMessage m;
-      if (!m.ParseFromString(item.payload)) return ch == v1::CHANNEL_EMAIL;
-      return LaneOf(m.channel()) == ch;
+      // A message that does not parse names no channel, and goes with email.
+      const bool parsed = m.ParseFromString(item.payload);
+      return LaneOf(parsed ? m.channel() : v1::CHANNEL_UNSPECIFIED) == ch;
     };
     Lane* raw = lane.get();
     lane->loop = std::make_unique<BackgroundLoop>([this, raw] { return Step(*raw); });
