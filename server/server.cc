@@ -10,6 +10,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/common/files.h"
+#include "server/common/happens_before.h"
 #include "server/common/log.h"
 #include "server/common/worker_pool.h"
 #include "server/metrics/metrics.h"
@@ -293,6 +294,7 @@ void Server::Shutdown(absl::Duration grace) {
     s.dispatcher->Stop();
     s.pool.reset();  // finishes queued work
     s.grpc_server->Wait();
+    HappensAfter(s.feed.get());  // every board stream has unsubscribed
     s.engine->Stop();  // writes the changes already submitted
     s.repo.reset();  // closes RocksDB
     Log(LogLevel::kInfo, "server_stopped");

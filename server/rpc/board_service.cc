@@ -61,6 +61,9 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
   void OnDone() override {
     HappensAfter(this);
     if (subscription_ != 0) feed_->Unsubscribe(subscription_);
+    // The server frees the feed once gRPC reports every call done, which
+    // is after this returns (see Server::Shutdown).
+    HappensBefore(feed_);
     delete this;
   }
 
