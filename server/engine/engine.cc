@@ -809,18 +809,18 @@ absl::StatusOr<CasePage> Engine::List(const std::string& kind, const ListFilter&
   auto stored = repo_->ListCases(index, *after, limit + 1);
   if (!stored.ok()) return stored.status();
   CasePage page;
+  page.cases.reserve(std::min<size_t>(stored->size(), limit));
   for (auto& s : *stored) {
     if (static_cast<int>(page.cases.size()) == limit) {
       page.next_page_token = EncodePageToken(scope, page.cases.back().record.id());
       break;
     }
-    CaseView view;
+    CaseView& view = page.cases.emplace_back();
     view.version = s.version;
     if (!view.record.ParseFromString(s.record)) {
       return absl::DataLossError(absl::StrCat("case ", s.case_id, ": record is damaged"));
     }
     FillSlas(&view);
-    page.cases.push_back(std::move(view));
   }
   return page;
 }
