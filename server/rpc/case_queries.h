@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -34,9 +35,18 @@ std::string StateKey(Enum value) {
 // The API state value of a stored state name (the zero value if unknown).
 template <typename Enum>
 Enum StateValue(const std::string& key) {
-  const auto* d = google::protobuf::GetEnumDescriptor<Enum>();
-  const auto* v = d->FindValueByName(EnumPrefix(d) + key);
-  return static_cast<Enum>(v == nullptr ? 0 : v->number());
+  // Every list row needs one: the names are looked up once per enum.
+  static const auto* const values = [] {
+    const auto* d = google::protobuf::GetEnumDescriptor<Enum>();
+    const size_t prefix = EnumPrefix(d).size();
+    auto* by_key = new std::unordered_map<std::string, int>();
+    for (int i = 0; i < d->value_count(); ++i) {
+      if (d->value(i)->number() != 0) (*by_key)[d->value(i)->name().substr(prefix)] = d->value(i)->number();
+    }
+    return by_key;
+  }();
+  auto it = values->find(key);
+  return static_cast<Enum>(it == values->end() ? 0 : it->second);
 }
 
 // One page of cases of `kind` matching `filter`, converted with `convert`.
