@@ -651,6 +651,7 @@ absl::StatusOr<std::vector<StoredCase>> RocksDbRepository::ListCases(
   std::vector<rocksdb::ColumnFamilyHandle*> cfs(ids.size(), cf(kCases));
   std::vector<rocksdb::Status> statuses =
       db_->MultiGet(rocksdb::ReadOptions(), cfs, keys, &values);
+  out.reserve(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
     // An index entry always commits with its case; a missing case can only
     // mean damage.
@@ -658,11 +659,10 @@ absl::StatusOr<std::vector<StoredCase>> RocksDbRepository::ListCases(
       return absl::DataLossError(
           absl::StrCat("case ", ids[i], " is indexed but unreadable"));
     }
-    StoredCase c;
-    c.case_id = ids[i];
+    StoredCase& c = out.emplace_back();
+    c.case_id = std::move(ids[i]);
     c.version = DecodeInt64(absl::string_view(values[i]).substr(0, 8));
-    c.record = values[i].substr(8);
-    out.push_back(std::move(c));
+    c.record = std::move(values[i].erase(0, 8));
   }
   return out;
 }
