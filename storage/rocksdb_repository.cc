@@ -646,11 +646,13 @@ absl::StatusOr<std::vector<StoredCase>> RocksDbRepository::ListCases(
   }
   if (!it->status().ok()) return FromRocks(it->status(), "list index");
 
+  // One batched read: keys that share a file or block look up its filter,
+  // index and data block once.
   std::vector<rocksdb::Slice> keys(ids.begin(), ids.end());
-  std::vector<std::string> values(ids.size());
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs(ids.size(), cf(kCases));
-  std::vector<rocksdb::Status> statuses =
-      db_->MultiGet(rocksdb::ReadOptions(), cfs, keys, &values);
+  std::vector<rocksdb::PinnableSlice> values(ids.size());
+  std::vector<rocksdb::Status> statuses(ids.size());
+  db_->MultiGet(rocksdb::ReadOptions(), cf(kCases), keys.size(), keys.data(),
+                values.data(), statuses.data());
   out.reserve(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
     // An index entry always commits with its case; a missing case can only
@@ -661,8 +663,9 @@ absl::StatusOr<std::vector<StoredCase>> RocksDbRepository::ListCases(
     }
     StoredCase& c = out.emplace_back();
     c.case_id = std::move(ids[i]);
-    c.version = DecodeInt64(absl::string_view(values[i]).substr(0, 8));
-    c.record = std::move(values[i].erase(0, 8));
+    const absl::string_view value(values[i].data(), values[i].size());
+    c.version = DecodeInt64(value.substr(0, 8));
+    c.record = std::string(value.substr(8));
   }
   return out;
 }
