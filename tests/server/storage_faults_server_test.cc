@@ -183,7 +183,8 @@ TEST_F(StorageFaultsTest, DamagedFileIsCaughtByItsChecksum) {
     ASSERT_TRUE(repo.ok()) << repo.status();
     ASSERT_TRUE((*repo)->Compact().ok());
   }
-  // Flip a byte inside the block that holds the case record.
+  // Flip a byte inside every block that holds the V number after the
+  // case's id: its record, and the first event of its timeline.
   bool flipped = false;
   for (const auto& entry : std::filesystem::directory_iterator(server_->data_dir() + "/db")) {
     if (entry.path().extension() != ".sst") continue;
@@ -195,7 +196,6 @@ TEST_F(StorageFaultsTest, DamagedFileIsCaughtByItsChecksum) {
     f.seekp(static_cast<std::streamoff>(at));
     f.put('W');
     flipped = true;
-    break;
   }
   ASSERT_TRUE(flipped) << "no table file holds the case";
 
