@@ -157,8 +157,9 @@ class RocksDbRepository : public Repository {
   }
 
   ~RocksDbRepository() override {
-    // Memtables written out now are not replayed from the write-ahead log
-    // at the next start: a restart after a busy day stays quick.
+    // A bulk load has no write-ahead log to replay its memtables from; any
+    // other store would replay it at the next start (about a second after
+    // a busy run) unless they are written out now.
     db_->Flush(rocksdb::FlushOptions(), cf_).PermitUncheckedError();
     for (auto* h : cf_) db_->DestroyColumnFamilyHandle(h);
     db_->Close().PermitUncheckedError();

@@ -41,7 +41,8 @@ Enum StateValue(const std::string& key) {
     const size_t prefix = EnumPrefix(d).size();
     auto* by_key = new std::unordered_map<std::string, int>();
     for (int i = 0; i < d->value_count(); ++i) {
-      if (d->value(i)->number() != 0) (*by_key)[d->value(i)->name().substr(prefix)] = d->value(i)->number();
+      const auto* v = d->value(i);
+      if (v->number() != 0) (*by_key)[v->name().substr(prefix)] = v->number();
     }
     return by_key;
   }();
