@@ -21,21 +21,22 @@ Committer::Committer(storage::Repository* repo, metrics::Metrics* metrics, size_
 Committer::~Committer() { Stop(); }
 
 void Committer::Submit(storage::CaseMutation mutation, Done done) {
+  Item item{std::move(mutation), std::move(done), absl::Now()};
   std::vector<Item> batch;
   {
     std::lock_guard<std::mutex> lock(mu_);
     const bool refused = stopping_ && answering != this;
     if (!refused && (writing_ || !queue_.empty() || stopping_)) {
-      queue_.push_back({std::move(mutation), std::move(done), absl::Now()});
+      queue_.push_back(std::move(item));
       if (!writing_) cv_.notify_one();
       return;
     }
     if (!refused) {
       writing_ = true;  // idle: this thread writes the change itself
-      batch.push_back({std::move(mutation), std::move(done), absl::Now()});
+      batch.push_back(std::move(item));
     }
   }
-  if (batch.empty()) return done(absl::UnavailableError("the server is stopping"));
+  if (batch.empty()) return item.done(absl::UnavailableError("the server is stopping"));
   Write(std::move(batch));
 }
 
