@@ -51,6 +51,9 @@ Enum StateValue(const std::string& key) {
 }
 
 // One page of cases of `kind` matching `filter`, converted with `convert`.
+// Converters take a case by value and move its record's strings and
+// messages into the answer instead of copying them; every case is handed
+// over with std::move.
 template <typename T, typename Convert>
 absl::Status FillList(engine::Engine* engine, const std::string& kind,
                       const engine::ListFilter& filter, const std::string& page_token,
@@ -58,7 +61,7 @@ absl::Status FillList(engine::Engine* engine, const std::string& kind,
                       std::string* next_page_token, Convert convert) {
   auto page = engine->List(kind, filter, page_token, page_size);
   if (!page.ok()) return page.status();
-  for (const auto& c : page->cases) *out->Add() = convert(c);
+  for (auto& c : page->cases) *out->Add() = convert(std::move(c));
   *next_page_token = page->next_page_token;
   return absl::OkStatus();
 }
@@ -94,7 +97,7 @@ template <typename Fill>
 engine::CaseCallback Respond(Reply reply, Fill fill) {
   return [reply = std::move(reply),
           fill = std::move(fill)](absl::StatusOr<engine::CaseView> view) mutable {
-    if (view.ok()) fill(*view);
+    if (view.ok()) fill(std::move(*view));
     reply(view.status());
   };
 }

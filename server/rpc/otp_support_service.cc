@@ -40,8 +40,8 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
       const internal::OtpInput& message = *input;
       engine_->Create(kKind, "", req->request_id(), who, message,
                       Holding(std::move(input), Respond(std::move(reply),
-                                                        [resp](const engine::CaseView& view) {
-                                                          *resp = ToOtpTicket(view);
+                                                        [resp](engine::CaseView view) {
+                                                          *resp = ToOtpTicket(std::move(view));
                                                         })));
     });
   }
@@ -51,7 +51,7 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
     return ServeRead(env_, ctx, kService, "GetOtpTicket", [=](const Actor&) -> absl::Status {
       auto view = GetCase(engine_, kKind, kCollection, req->name());
       if (!view.ok()) return view.status();
-      *resp = ToOtpTicket(*view);
+      *resp = ToOtpTicket(std::move(*view));
       return absl::OkStatus();
     });
   }
@@ -153,7 +153,7 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
             return std::unique_ptr<google::protobuf::Message>(std::move(input));
           },
           Respond(std::move(reply),
-                  [resp](const engine::CaseView& view) { *resp = ToOtpTicket(view); }));
+                  [resp](engine::CaseView view) { *resp = ToOtpTicket(std::move(view)); }));
     });
   }
 
@@ -164,27 +164,27 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
 
 }  // namespace
 
-v1::OtpTicket ToOtpTicket(const engine::CaseView& view) {
-  const auto& r = view.record;
-  const auto& o = r.otp();
+v1::OtpTicket ToOtpTicket(engine::CaseView view) {
+  auto& r = view.record;
+  auto& o = *r.mutable_otp();
   v1::OtpTicket out;
   out.set_name(absl::StrCat(kCollection, "/", r.id()));
-  out.set_profile_id(o.profile_id());
+  out.set_profile_id(std::move(*o.mutable_profile_id()));
   out.set_state(StateValue<v1::OtpState>(r.state()));
-  *out.mutable_passed_questions() = o.passed_questions();
+  *out.mutable_passed_questions() = std::move(*o.mutable_passed_questions());
   out.set_tried_sms(o.tried_sms());
   out.set_tried_email(o.tried_email());
   out.set_checked_spam(o.checked_spam());
-  out.set_next_step(o.next_step());
+  out.set_next_step(std::move(*o.mutable_next_step()));
   out.set_suspected_account_takeover(o.suspected_account_takeover());
   out.set_escalation_target(o.escalation_target());
-  out.set_escalation_note(o.escalation_note());
-  out.set_ticket_form(o.ticket_form());
-  out.set_query_type(o.query_type());
-  for (const auto& sla : view.slas) *out.add_slas() = sla;
-  *out.mutable_create_time() = r.create_time();
-  *out.mutable_update_time() = r.update_time();
-  *out.mutable_state_change_time() = r.state_change_time();
+  out.set_escalation_note(std::move(*o.mutable_escalation_note()));
+  out.set_ticket_form(std::move(*o.mutable_ticket_form()));
+  out.set_query_type(std::move(*o.mutable_query_type()));
+  for (auto& sla : view.slas) out.mutable_slas()->Add(std::move(sla));
+  *out.mutable_create_time() = std::move(*r.mutable_create_time());
+  *out.mutable_update_time() = std::move(*r.mutable_update_time());
+  *out.mutable_state_change_time() = std::move(*r.mutable_state_change_time());
   out.set_etag(absl::StrCat(view.version));
   return out;
 }

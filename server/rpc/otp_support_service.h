@@ -15,7 +15,8 @@ namespace casework::rpc {
 std::unique_ptr<v1::OtpSupportService::CallbackService> NewOtpSupportService(
     engine::Engine* engine, directory::ProfileDirectory* profiles, RpcEnv env);
 
-v1::OtpTicket ToOtpTicket(const engine::CaseView& view);
+// The API view of a stored OTP ticket; its fields are moved in.
+v1::OtpTicket ToOtpTicket(engine::CaseView view);
 
 }  // namespace casework::rpc
 

@@ -98,8 +98,8 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
       }
       input->mutable_request()->PackFrom(*req);
       CreateEnrollment(who, req->request_id(), std::move(input), 0,
-                       Respond(std::move(reply), [resp](const engine::CaseView& view) {
-                         *resp = ToEnrollment(view);
+                       Respond(std::move(reply), [resp](engine::CaseView view) {
+                         *resp = ToEnrollment(std::move(view));
                        }));
     });
   }
@@ -109,7 +109,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
     return ServeRead(env_, ctx, kService, "GetEnrollment", [=](const Actor&) -> absl::Status {
       auto view = GetCase(engine_, kKind, kCollection, req->name());
       if (!view.ok()) return view.status();
-      *resp = ToEnrollment(*view);
+      *resp = ToEnrollment(std::move(*view));
       return absl::OkStatus();
     });
   }
@@ -193,8 +193,8 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
       const internal::ClaimInput& message = **input;
       engine_->Create(kClaimKind, "", req->request_id(), who, message,
                       Holding(*std::move(input), Respond(std::move(reply),
-                                                         [resp](const engine::CaseView& view) {
-                                                           *resp = ToClaim(view);
+                                                         [resp](engine::CaseView view) {
+                                                           *resp = ToClaim(std::move(view));
                                                          })));
     });
   }
@@ -204,7 +204,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
     return ServeRead(env_, ctx, kService, "GetClaim", [=](const Actor&) -> absl::Status {
       auto view = GetCase(engine_, kClaimKind, kClaims, req->name());
       if (!view.ok()) return view.status();
-      *resp = ToClaim(*view);
+      *resp = ToClaim(std::move(*view));
       return absl::OkStatus();
     });
   }
@@ -307,7 +307,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
             return std::unique_ptr<google::protobuf::Message>(std::move(input));
           },
           Respond(std::move(reply),
-                  [resp](const engine::CaseView& view) { *resp = ToEnrollment(view); }));
+                  [resp](engine::CaseView view) { *resp = ToEnrollment(std::move(view)); }));
     });
   }
 
@@ -364,7 +364,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
             (*input)->mutable_request()->PackFrom(req);
             return std::unique_ptr<google::protobuf::Message>(*std::move(input));
           },
-          Respond(std::move(reply), [resp](const engine::CaseView& view) { *resp = ToClaim(view); }));
+          Respond(std::move(reply), [resp](engine::CaseView view) { *resp = ToClaim(std::move(view)); }));
     });
   }
 
@@ -375,49 +375,49 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
 
 }  // namespace
 
-v1::Enrollment ToEnrollment(const engine::CaseView& view) {
-  const auto& r = view.record;
-  const auto& e = r.enrollment();
+v1::Enrollment ToEnrollment(engine::CaseView view) {
+  auto& r = view.record;
+  auto& e = *r.mutable_enrollment();
   v1::Enrollment out;
   out.set_name(absl::StrCat(kCollection, "/", r.id()));
-  out.set_plan_number(e.plan_number());
+  out.set_plan_number(std::move(*e.mutable_plan_number()));
   out.set_state(StateValue<v1::EnrollmentState>(r.state()));
-  out.set_plan_id(e.plan_id());
-  *out.mutable_contact() = e.contact();
+  out.set_plan_id(std::move(*e.mutable_plan_id()));
+  *out.mutable_contact() = std::move(*e.mutable_contact());
   out.set_contact_status(e.contact_status());
-  *out.mutable_devices() = e.devices();
-  out.set_payment_method_ref(e.payment_method_ref());
-  *out.mutable_create_time() = r.create_time();
-  *out.mutable_update_time() = r.update_time();
+  *out.mutable_devices() = std::move(*e.mutable_devices());
+  out.set_payment_method_ref(std::move(*e.mutable_payment_method_ref()));
+  *out.mutable_create_time() = std::move(*r.mutable_create_time());
+  *out.mutable_update_time() = std::move(*r.mutable_update_time());
   out.set_etag(absl::StrCat(view.version));
   return out;
 }
 
-v1::Claim ToClaim(const engine::CaseView& view) {
-  const auto& r = view.record;
-  const auto& c = r.claim();
+v1::Claim ToClaim(engine::CaseView view) {
+  auto& r = view.record;
+  auto& c = *r.mutable_claim();
   v1::Claim out;
   out.set_name(absl::StrCat(kClaims, "/", r.id()));
-  out.set_plan_number(c.plan_number());
+  out.set_plan_number(std::move(*c.mutable_plan_number()));
   out.set_enrollment(absl::StrCat(kCollection, "/", c.enrollment_id()));
   out.set_state(StateValue<v1::ClaimState>(r.state()));
   out.set_channel(c.channel());
   out.set_peril(c.peril());
-  out.set_incident_date(c.incident_date());
-  out.set_description(c.description());
-  out.set_device(c.device());
+  out.set_incident_date(std::move(*c.mutable_incident_date()));
+  out.set_description(std::move(*c.mutable_description()));
+  out.set_device(std::move(*c.mutable_device()));
   for (int reason : c.denial_reasons()) out.add_denial_reasons(static_cast<v1::DenialReason>(reason));
   out.set_resolution(c.resolution());
-  if (c.has_reimbursement()) *out.mutable_reimbursement() = c.reimbursement();
-  *out.mutable_documents() = c.documents();
-  for (const auto& sla : view.slas) {
-    *out.add_slas() = sla;
+  if (c.has_reimbursement()) *out.mutable_reimbursement() = std::move(*c.mutable_reimbursement());
+  *out.mutable_documents() = std::move(*c.mutable_documents());
+  for (auto& sla : view.slas) {
     for (const auto& d : sla.deadlines()) {
       if (d.rung() == "breach" && d.has_due_time()) *out.mutable_expected_decision_time() = d.due_time();
     }
+    out.mutable_slas()->Add(std::move(sla));
   }
-  *out.mutable_create_time() = r.create_time();
-  *out.mutable_update_time() = r.update_time();
+  *out.mutable_create_time() = std::move(*r.mutable_create_time());
+  *out.mutable_update_time() = std::move(*r.mutable_update_time());
   out.set_etag(absl::StrCat(view.version));
   return out;
 }

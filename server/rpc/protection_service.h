@@ -14,8 +14,9 @@ namespace casework::rpc {
 std::unique_ptr<v1::ProtectionClaimService::CallbackService> NewProtectionService(
     engine::Engine* engine, directory::PlanCatalogue* plans, RpcEnv env);
 
-v1::Enrollment ToEnrollment(const engine::CaseView& view);
-v1::Claim ToClaim(const engine::CaseView& view);
+// The API views of a stored enrollment and claim; their fields are moved in.
+v1::Enrollment ToEnrollment(engine::CaseView view);
+v1::Claim ToClaim(engine::CaseView view);
 
 }  // namespace casework::rpc
 

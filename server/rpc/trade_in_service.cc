@@ -32,8 +32,8 @@ class TradeInService final : public v1::TradeInService::CallbackService {
         return reply(InvalidField("request_id", "must be at most 128 bytes"));
       }
       engine_->Create(kKind, req->trade_in_id(), req->request_id(), who, *req,
-                      Respond(std::move(reply), [resp](const engine::CaseView& view) {
-                        *resp = ToTradeIn(view);
+                      Respond(std::move(reply), [resp](engine::CaseView view) {
+                        *resp = ToTradeIn(std::move(view));
                       }));
     });
   }
@@ -43,7 +43,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
     return ServeRead(env_, ctx, kService, "GetTradeIn", [=](const Actor&) -> absl::Status {
       auto view = GetCase(engine_, kKind, kCollection, req->name());
       if (!view.ok()) return view.status();
-      *resp = ToTradeIn(*view);
+      *resp = ToTradeIn(std::move(*view));
       return absl::OkStatus();
     });
   }
@@ -171,8 +171,8 @@ class TradeInService final : public v1::TradeInService::CallbackService {
       auto version = ParseEtag(req.etag());
       if (!version.ok()) return reply(version.status());
       engine_->Act(kKind, *id, *version, action, who, req,
-                   Respond(std::move(reply), [resp](const engine::CaseView& view) {
-                     *resp = ToTradeIn(view);
+                   Respond(std::move(reply), [resp](engine::CaseView view) {
+                     *resp = ToTradeIn(std::move(view));
                    }));
     });
   }
@@ -191,39 +191,42 @@ class TradeInService final : public v1::TradeInService::CallbackService {
 
 }  // namespace
 
-v1::TradeIn ToTradeIn(const engine::CaseView& view) {
-  const auto& r = view.record;
-  const auto& t = r.trade_in();
+v1::TradeIn ToTradeIn(engine::CaseView view) {
+  auto& r = view.record;
+  auto& t = *r.mutable_trade_in();
   v1::TradeIn out;
   out.set_name(absl::StrCat(kCollection, "/", r.id()));
-  out.set_v_number(t.v_number());
-  out.set_s_number(t.s_number());
+  out.set_v_number(std::move(*t.mutable_v_number()));
+  out.set_s_number(std::move(*t.mutable_s_number()));
   out.set_state(StateValue<v1::TradeInState>(r.state()));
   out.set_problem(t.problem());
-  out.set_problem_note(t.problem_note());
-  out.set_product_name(t.product_name());
-  *out.mutable_customer() = t.customer();
-  out.set_assignee(r.assignee());
+  out.set_problem_note(std::move(*t.mutable_problem_note()));
+  out.set_product_name(std::move(*t.mutable_product_name()));
+  *out.mutable_customer() = std::move(*t.mutable_customer());
+  out.set_assignee(std::move(*r.mutable_assignee()));
   for (const auto& s : r.secrets()) {
     if (s.name() == "unlock_code") out.set_unlock_code_stored(true);
   }
-  if (t.has_proof_of_purchase()) *out.mutable_proof_of_purchase() = t.proof_of_purchase();
+  if (t.has_proof_of_purchase()) {
+    *out.mutable_proof_of_purchase() = std::move(*t.mutable_proof_of_purchase());
+  }
   out.set_reminders_sent(t.reminders_sent());
-  for (const auto& sla : view.slas) {
-    *out.add_slas() = sla;
-    if (sla.name() != wf::kTradeInResponseSla || sla.status() != v1::SLA_STATUS_RUNNING) continue;
-    for (const auto& d : sla.deadlines()) {
-      if (d.fired() || !d.has_due_time() || d.rung().rfind("reminder.", 0) != 0) continue;
-      if (!out.has_next_reminder_time() ||
-          d.due_time().seconds() < out.next_reminder_time().seconds()) {
-        *out.mutable_next_reminder_time() = d.due_time();
+  for (auto& sla : view.slas) {
+    if (sla.name() == wf::kTradeInResponseSla && sla.status() == v1::SLA_STATUS_RUNNING) {
+      for (const auto& d : sla.deadlines()) {
+        if (d.fired() || !d.has_due_time() || d.rung().rfind("reminder.", 0) != 0) continue;
+        if (!out.has_next_reminder_time() ||
+            d.due_time().seconds() < out.next_reminder_time().seconds()) {
+          *out.mutable_next_reminder_time() = d.due_time();
+        }
       }
     }
+    out.mutable_slas()->Add(std::move(sla));
   }
   out.set_round(t.round());
-  *out.mutable_create_time() = r.create_time();
-  *out.mutable_update_time() = r.update_time();
-  *out.mutable_state_change_time() = r.state_change_time();
+  *out.mutable_create_time() = std::move(*r.mutable_create_time());
+  *out.mutable_update_time() = std::move(*r.mutable_update_time());
+  *out.mutable_state_change_time() = std::move(*r.mutable_state_change_time());
   out.set_etag(absl::StrCat(view.version));
   return out;
 }

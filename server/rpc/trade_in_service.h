@@ -13,8 +13,9 @@ namespace casework::rpc {
 std::unique_ptr<v1::TradeInService::CallbackService> NewTradeInService(
     engine::Engine* engine, RpcEnv env);
 
-// The API view of a stored trade-in (no secrets).
-v1::TradeIn ToTradeIn(const engine::CaseView& view);
+// The API view of a stored trade-in (no secrets). Takes the case: its
+// fields are moved into the answer.
+v1::TradeIn ToTradeIn(engine::CaseView view);
 
 }  // namespace casework::rpc
 

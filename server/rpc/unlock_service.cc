@@ -49,8 +49,8 @@ class UnlockService final : public v1::UnlockService::CallbackService {
       const internal::UnlockInput& message = *input;
       engine_->Create(kKind, "", req->request_id(), who, message,
                       Holding(std::move(input), Respond(std::move(reply),
-                                                        [resp](const engine::CaseView& view) {
-                                                          *resp = ToUnlockRequest(view);
+                                                        [resp](engine::CaseView view) {
+                                                          *resp = ToUnlockRequest(std::move(view));
                                                         })));
     });
   }
@@ -61,7 +61,7 @@ class UnlockService final : public v1::UnlockService::CallbackService {
     return ServeRead(env_, ctx, kService, "GetUnlockRequest", [=](const Actor&) -> absl::Status {
       auto view = GetCase(engine_, kKind, kCollection, req->name());
       if (!view.ok()) return view.status();
-      *resp = ToUnlockRequest(*view);
+      *resp = ToUnlockRequest(std::move(*view));
       return absl::OkStatus();
     });
   }
@@ -154,7 +154,7 @@ class UnlockService final : public v1::UnlockService::CallbackService {
             return std::unique_ptr<google::protobuf::Message>(std::move(input));
           },
           Respond(std::move(reply),
-                  [resp](const engine::CaseView& view) { *resp = ToUnlockRequest(view); }));
+                  [resp](engine::CaseView view) { *resp = ToUnlockRequest(std::move(view)); }));
     });
   }
 
@@ -165,32 +165,33 @@ class UnlockService final : public v1::UnlockService::CallbackService {
 
 }  // namespace
 
-v1::UnlockRequest ToUnlockRequest(const engine::CaseView& view) {
-  const auto& r = view.record;
-  const auto& u = r.unlock();
+v1::UnlockRequest ToUnlockRequest(engine::CaseView view) {
+  auto& r = view.record;
+  auto& u = *r.mutable_unlock();
   v1::UnlockRequest out;
   out.set_name(absl::StrCat(kCollection, "/", r.id()));
-  out.set_account_number(u.account_number());
+  out.set_account_number(std::move(*u.mutable_account_number()));
   out.set_state(StateValue<v1::UnlockState>(r.state()));
   out.set_identity_failures(u.identity_failures());
-  out.set_imei(u.imei());
-  out.set_device_model(u.device_model());
+  out.set_imei(std::move(*u.mutable_imei()));
+  out.set_device_model(std::move(*u.mutable_device_model()));
   for (int rule : u.failed_rules()) out.add_failed_rules(static_cast<v1::EligibilityRule>(rule));
-  out.set_failure_reason(u.failure_reason());
-  out.set_escalation_note(u.escalation_note());
+  out.set_failure_reason(std::move(*u.mutable_failure_reason()));
+  out.set_escalation_note(std::move(*u.mutable_escalation_note()));
   out.set_submissions(u.submissions());
-  for (const auto& sla : view.slas) {
-    *out.add_slas() = sla;
-    if (sla.name() != wf::kUnlockSla) continue;
-    for (const auto& d : sla.deadlines()) {
-      if (!d.has_due_time()) continue;
-      if (d.rung() == "warning") *out.mutable_expected_from_time() = d.due_time();
-      if (d.rung() == "breach") *out.mutable_expected_by_time() = d.due_time();
+  for (auto& sla : view.slas) {
+    if (sla.name() == wf::kUnlockSla) {
+      for (const auto& d : sla.deadlines()) {
+        if (!d.has_due_time()) continue;
+        if (d.rung() == "warning") *out.mutable_expected_from_time() = d.due_time();
+        if (d.rung() == "breach") *out.mutable_expected_by_time() = d.due_time();
+      }
     }
+    out.mutable_slas()->Add(std::move(sla));
   }
-  *out.mutable_create_time() = r.create_time();
-  *out.mutable_update_time() = r.update_time();
-  *out.mutable_state_change_time() = r.state_change_time();
+  *out.mutable_create_time() = std::move(*r.mutable_create_time());
+  *out.mutable_update_time() = std::move(*r.mutable_update_time());
+  *out.mutable_state_change_time() = std::move(*r.mutable_state_change_time());
   out.set_etag(absl::StrCat(view.version));
   return out;
 }

@@ -15,7 +15,8 @@ namespace casework::rpc {
 std::unique_ptr<v1::UnlockService::CallbackService> NewUnlockService(
     engine::Engine* engine, directory::AccountDirectory* accounts, RpcEnv env);
 
-v1::UnlockRequest ToUnlockRequest(const engine::CaseView& view);
+// The API view of a stored unlock request; its fields are moved in.
+v1::UnlockRequest ToUnlockRequest(engine::CaseView view);
 
 }  // namespace casework::rpc
 
