@@ -410,11 +410,11 @@ v1::Claim ToClaim(engine::CaseView view) {
   out.set_resolution(c.resolution());
   if (c.has_reimbursement()) *out.mutable_reimbursement() = std::move(*c.mutable_reimbursement());
   *out.mutable_documents() = std::move(*c.mutable_documents());
-  for (auto& sla : view.slas) {
+  for (auto& sla : view.slas) out.mutable_slas()->Add(std::move(sla));
+  for (const auto& sla : out.slas()) {
     for (const auto& d : sla.deadlines()) {
       if (d.rung() == "breach" && d.has_due_time()) *out.mutable_expected_decision_time() = d.due_time();
     }
-    out.mutable_slas()->Add(std::move(sla));
   }
   *out.mutable_create_time() = std::move(*r.mutable_create_time());
   *out.mutable_update_time() = std::move(*r.mutable_update_time());

@@ -211,17 +211,16 @@ v1::TradeIn ToTradeIn(engine::CaseView view) {
     *out.mutable_proof_of_purchase() = std::move(*t.mutable_proof_of_purchase());
   }
   out.set_reminders_sent(t.reminders_sent());
-  for (auto& sla : view.slas) {
-    if (sla.name() == wf::kTradeInResponseSla && sla.status() == v1::SLA_STATUS_RUNNING) {
-      for (const auto& d : sla.deadlines()) {
-        if (d.fired() || !d.has_due_time() || d.rung().rfind("reminder.", 0) != 0) continue;
-        if (!out.has_next_reminder_time() ||
-            d.due_time().seconds() < out.next_reminder_time().seconds()) {
-          *out.mutable_next_reminder_time() = d.due_time();
-        }
+  for (auto& sla : view.slas) out.mutable_slas()->Add(std::move(sla));
+  for (const auto& sla : out.slas()) {
+    if (sla.name() != wf::kTradeInResponseSla || sla.status() != v1::SLA_STATUS_RUNNING) continue;
+    for (const auto& d : sla.deadlines()) {
+      if (d.fired() || !d.has_due_time() || d.rung().rfind("reminder.", 0) != 0) continue;
+      if (!out.has_next_reminder_time() ||
+          d.due_time().seconds() < out.next_reminder_time().seconds()) {
+        *out.mutable_next_reminder_time() = d.due_time();
       }
     }
-    out.mutable_slas()->Add(std::move(sla));
   }
   out.set_round(t.round());
   *out.mutable_create_time() = std::move(*r.mutable_create_time());

@@ -179,15 +179,14 @@ v1::UnlockRequest ToUnlockRequest(engine::CaseView view) {
   out.set_failure_reason(std::move(*u.mutable_failure_reason()));
   out.set_escalation_note(std::move(*u.mutable_escalation_note()));
   out.set_submissions(u.submissions());
-  for (auto& sla : view.slas) {
-    if (sla.name() == wf::kUnlockSla) {
-      for (const auto& d : sla.deadlines()) {
-        if (!d.has_due_time()) continue;
-        if (d.rung() == "warning") *out.mutable_expected_from_time() = d.due_time();
-        if (d.rung() == "breach") *out.mutable_expected_by_time() = d.due_time();
-      }
+  for (auto& sla : view.slas) out.mutable_slas()->Add(std::move(sla));
+  for (const auto& sla : out.slas()) {
+    if (sla.name() != wf::kUnlockSla) continue;
+    for (const auto& d : sla.deadlines()) {
+      if (!d.has_due_time()) continue;
+      if (d.rung() == "warning") *out.mutable_expected_from_time() = d.due_time();
+      if (d.rung() == "breach") *out.mutable_expected_by_time() = d.due_time();
     }
-    out.mutable_slas()->Add(std::move(sla));
   }
   *out.mutable_create_time() = std::move(*r.mutable_create_time());
   *out.mutable_update_time() = std::move(*r.mutable_update_time());
