@@ -122,8 +122,9 @@ Result Drive(const std::string& name, const Flags& f, const std::function<Issue(
   std::vector<Histogram> per_worker(std::max(1, f.concurrency));
   std::map<std::string, int64_t> errors;
 
-  std::function<void(int)> launch = [&](int worker) {
-    const absl::Time started = absl::Now();
+  // `started` is when the call was due: in the open loop, a sender that
+  // falls behind does not hide the wait from the latency.
+  std::function<void(int, absl::Time)> launch = [&](int worker, absl::Time started) {
     ++in_flight;
     make_call(worker)([&, worker, started](const grpc::Status& s) {
       const absl::Time now = absl::Now();
@@ -140,7 +141,7 @@ Result Drive(const std::string& name, const Flags& f, const std::function<Issue(
       if (now > until) stopping = true;
       const bool again = !stopping && f.rate <= 0;
       if (again) {
-        launch(worker);
+        launch(worker, absl::Now());
       }
       if (--in_flight == 0) {
         std::lock_guard<std::mutex> lock(mu);
@@ -150,19 +151,23 @@ Result Drive(const std::string& name, const Flags& f, const std::function<Issue(
   };
 
   if (f.rate > 0) {
-    // Open loop: calls start on schedule, whatever the latency.
-    const absl::Duration gap = absl::Seconds(1.0 / f.rate);
-    absl::Time next = absl::Now();
-    for (int64_t i = 0; !stopping; ++i) {
-      next += gap;
-      const absl::Duration wait = next - absl::Now();
-      if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
+    // Open loop: calls start on schedule, whatever the latency. Calls are
+    // sent in ticks of a millisecond, each with every call the schedule has
+    // due by then, rather than one wake-up of the sender per call: at
+    // thousands of calls a second those wake-ups would take CPU from the
+    // server being measured.
+    const absl::Duration tick = absl::Milliseconds(1);
+    const absl::Time start = absl::Now();
+    auto due = [&](int64_t i) { return absl::Seconds(static_cast<double>(i) / f.rate); };
+    for (int64_t i = 0; !stopping;) {
+      const absl::Time at = start + absl::Ceil(due(i), tick);
+      absl::SleepFor(at - absl::Now());
       if (absl::Now() > until) break;
-      launch(static_cast<int>(i % per_worker.size()));
+      for (; start + due(i) <= at; ++i) launch(static_cast<int>(i % per_worker.size()), at);
     }
     stopping = true;
   } else {
-    for (int w = 0; w < f.concurrency; ++w) launch(w);
+    for (int w = 0; w < f.concurrency; ++w) launch(w, absl::Now());
   }
   {
     std::unique_lock<std::mutex> lock(mu);
