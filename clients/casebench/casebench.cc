@@ -130,7 +130,13 @@ Result Drive(const std::string& name, const Flags& f, const std::function<Issue(
     ++in_flight;
     make_call(worker)([&, worker, started](const grpc::Status& s) {
       const absl::Time now = absl::Now();
-      const bool counts = started >= measure_from && now <= until;
+      bool counts = started >= measure_from && now <= until;
+      if (counts && f.requests > 0) {
+        // Calls still in flight when the count is reached end unmeasured.
+        const int64_t n = ++measured;
+        counts = n <= f.requests;
+        if (n >= f.requests) stopping = true;
+      }
       if (counts) {
         std::lock_guard<std::mutex> lock(mu);
         if (s.ok()) {
@@ -139,7 +145,6 @@ Result Drive(const std::string& name, const Flags& f, const std::function<Issue(
           ++errors[absl::StrCat(s.error_code())];
         }
       }
-      if (counts && f.requests > 0 && ++measured >= f.requests) stopping = true;
       if (now > until) stopping = true;
       const bool again = !stopping && f.rate <= 0;
       if (again) {

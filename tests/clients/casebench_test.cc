@@ -1,0 +1,131 @@
+// casebench against a real server: a request-count run writes what it
+// reports, the limits come in the same report, every scenario runs clean,
+// and refused calls are counted by their code.
+#include <sys/wait.h>
+
+#include <cstdio>
+
+#include "casework/v1/trade_in.grpc.pb.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/testing/temp_dir.h"
+#include "tests/testing/test_server.h"
+
+namespace casework {
+namespace {
+
+using testing::TestServer;
+
+const absl::Time kStart = absl::FromCivil(absl::CivilSecond(2026, 3, 2, 10, 0, 0), absl::UTCTimeZone());
+
+struct Report {
+  int exit_code;
+  std::string out;
+  google::protobuf::Struct report;  // the --json report, when there is one
+};
+
+class CasebenchTest : public ::testing::Test {
+ protected:
+  // `rate` is the per-principal limit (requests per second; negative: none).
+  void Start(double rate, double burst = 0) {
+    server_.Start([=](internal::ServerConfig* c) {
+      c->mutable_rate_limit()->set_requests_per_second(rate);
+      c->mutable_rate_limit()->set_burst(burst);
+    });
+  }
+
+  Report Casebench(const std::string& args) {
+    const std::string cmd = absl::StrCat(CASEBENCH_PATH, " --server=127.0.0.1:", server_.server().port(),
+                                         " --json ", args, " 2>/dev/null");
+    FILE* p = ::popen(cmd.c_str(), "r");
+    Report run;
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) run.out.append(buf, n);
+    const int status = ::pclose(p);
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(run.out, &run.report).ok()) << run.out;
+    return run;
+  }
+
+  static const google::protobuf::Struct& Part(const Report& run, const std::string& key) {
+    return run.report.fields().at(key).struct_value();
+  }
+  static double Number(const google::protobuf::Struct& s, const std::string& key) {
+    return s.fields().at(key).number_value();
+  }
+
+  // Trade-ins stored, over every board column.
+  int64_t TradeInsStored() {
+    auto stub = v1::TradeInService::NewStub(server_.channel());
+    v1::TradeInBoard board;
+    auto ctx = TestServer::As("ops");
+    EXPECT_TRUE(stub->GetTradeInBoard(ctx.get(), v1::GetTradeInBoardRequest(), &board).ok());
+    int64_t total = 0;
+    for (const auto& column : board.columns()) total += column.count();
+    return total;
+  }
+
+  testing::TempDir dir_;
+  TestServer server_{kStart};
+};
+
+TEST_F(CasebenchTest, RequestCountRunWritesEveryCaseAndReportsTheLimits) {
+  Start(-1);
+  const Report run = Casebench(absl::StrCat("--scenario=create --requests=120 --concurrency=8 --warmup=0 ",
+                                         "--duration=0.5 --fsync-dir=", dir_.path()));
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  const auto& created = Part(run, "scenario");
+  EXPECT_EQ(Number(created, "requests"), 120);
+  EXPECT_TRUE(created.fields().at("errors_by_code").struct_value().fields().empty());
+  EXPECT_GT(Number(created, "qps"), 0);
+  EXPECT_LE(Number(created, "p50_ms"), Number(created, "p99_ms"));
+  // Calls in flight when the count was reached still create their case.
+  EXPECT_GE(TradeInsStored(), 120);
+  EXPECT_LE(TradeInsStored(), 120 + 7);
+
+  // The limits of the same run, and the ratios to them.
+  EXPECT_GT(Number(Part(run, "noop"), "qps"), 0);
+  EXPECT_GT(Number(Part(run, "rocksdb_synced_write"), "qps"), 0);
+  EXPECT_GT(Number(run.report, "fsync_p50_ms"), 0);
+  EXPECT_NEAR(Number(run.report, "ratio_to_noop"), Number(created, "qps") / Number(Part(run, "noop"), "qps"),
+              0.001);
+}
+
+TEST_F(CasebenchTest, EveryScenarioRunsWithoutErrors) {
+  Start(-1);
+  for (const char* scenario : {"noop", "create", "transition", "get", "board", "lifecycle", "mixed"}) {
+    const Report run = Casebench(absl::StrCat("--scenario=", scenario, " --requests=40 --concurrency=4 --warmup=0 ",
+                                           "--pool=20 --no-limits"));
+    EXPECT_EQ(run.exit_code, 0) << scenario << ": " << run.out;
+    EXPECT_EQ(Number(Part(run, "scenario"), "requests"), 40) << scenario;
+    EXPECT_FALSE(run.report.fields().contains("noop")) << scenario;  // --no-limits
+  }
+}
+
+TEST_F(CasebenchTest, OpenLoopKeepsItsRate) {
+  Start(-1);
+  // 200 calls at 100/s take about two seconds, however fast the server is.
+  const Report run = Casebench("--scenario=get --rate=100 --requests=200 --warmup=0 --pool=10 --no-limits");
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  const auto& got = Part(run, "scenario");
+  EXPECT_EQ(Number(got, "requests"), 200);
+  EXPECT_GT(Number(got, "seconds"), 1.5);
+  EXPECT_LT(Number(got, "qps"), 130);
+}
+
+TEST_F(CasebenchTest, RefusedCallsAreCountedByCode) {
+  // Five calls of burst, then one a minute: most creates are refused.
+  Start(1.0 / 60, 5);
+  const Report run = Casebench("--scenario=create --requests=30 --concurrency=1 --warmup=0 --no-limits");
+  EXPECT_EQ(run.exit_code, 1) << run.out;
+  const auto& created = Part(run, "scenario");
+  const auto& errors = created.fields().at("errors_by_code").struct_value();
+  ASSERT_TRUE(errors.fields().contains("8")) << run.out;  // RESOURCE_EXHAUSTED
+  EXPECT_EQ(Number(created, "requests") + errors.fields().at("8").number_value(), 30);
+  EXPECT_EQ(Number(created, "requests"), TradeInsStored());
+  EXPECT_LE(Number(created, "requests"), 6);
+}
+
+}  // namespace
+}  // namespace casework
