@@ -30,6 +30,7 @@
 #include "google/protobuf/arena.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "rocksdb/db.h"
+#include "server/common/happens_before.h"
 
 namespace casework::bench {
 namespace {
@@ -201,7 +202,11 @@ Issue Async(const client::Client& c, Method method, std::shared_ptr<Req> req) {
   return [&c, method, req](std::function<void(const grpc::Status&)> done) {
     auto call = std::make_shared<Call>();
     call->ctx = c.Context();
-    method(call->ctx.get(), req.get(), call->resp, [call, done](grpc::Status s) { done(s); });
+    HappensBefore(call.get());
+    method(call->ctx.get(), req.get(), call->resp, [call, done](grpc::Status s) {
+      HappensAfter(call.get());
+      done(s);
+    });
   };
 }
 
@@ -392,9 +397,11 @@ int Main(int argc, char** argv) {
         if (k == 3) return done(grpc::Status::OK);
         auto ctx = std::shared_ptr<grpc::ClientContext>(k == 0 ? c.Context() : agent.Context());
         auto next = [self, k, done, ctx](grpc::Status s) {
+          HappensAfter(ctx.get());
           if (!s.ok()) return done(s);
           self(self, k + 1);
         };
+        HappensBefore(ctx.get());
         if (k == 0) {
           auto req = NewCase(n);
           async->CreateTradeIn(ctx.get(), req.get(), created.get(), [req, next](grpc::Status s) { next(s); });
@@ -413,7 +420,11 @@ int Main(int argc, char** argv) {
     };
   };
   auto mixed = [&](int w) -> Issue {
-    const int dice = std::uniform_int_distribution<int>(0, 9)(rng);
+    int dice;
+    {
+      std::lock_guard<std::mutex> lock(pick_mu);  // calls start on gRPC's threads too
+      dice = std::uniform_int_distribution<int>(0, 9)(rng);
+    }
     if (dice < 2) return create(w);
     if (dice < 4) return transition(w);
     if (dice < 8) return get(w);
