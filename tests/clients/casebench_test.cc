@@ -1,14 +1,12 @@
 // casebench against a real server: a request-count run writes what it
 // reports, the limits come in the same report, every scenario runs clean,
 // and refused calls are counted by their code.
-#include <sys/wait.h>
-
-#include <cstdio>
 
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "tests/testing/process.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_server.h"
 
@@ -19,9 +17,7 @@ using testing::TestServer;
 
 const absl::Time kStart = absl::FromCivil(absl::CivilSecond(2026, 3, 2, 10, 0, 0), absl::UTCTimeZone());
 
-struct Report {
-  int exit_code;
-  std::string out;
+struct Report : testing::CommandResult {
   google::protobuf::Struct report;  // the --json report, when there is one
 };
 
@@ -38,12 +34,7 @@ class CasebenchTest : public ::testing::Test {
   Report Casebench(const std::string& args) {
     const std::string cmd = absl::StrCat(CASEBENCH_PATH, " --server=127.0.0.1:", server_.server().port(),
                                          " --json ", args, " 2>/dev/null");
-    FILE* p = ::popen(cmd.c_str(), "r");
-    Report run;
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) run.out.append(buf, n);
-    const int status = ::pclose(p);
-    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    Report run{testing::RunCommand(cmd), {}};
     EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(run.out, &run.report).ok()) << run.out;
     return run;
   }

@@ -1,9 +1,6 @@
 // casectl against a real server: every command group once, tables and
 // --json output, field violations shown plainly, and the exit codes.
-#include <sys/wait.h>
-
 #include <atomic>
-#include <cstdio>
 #include <thread>
 
 #include "casework/v1/trade_in.grpc.pb.h"
@@ -20,10 +17,7 @@ using testing::TestServer;
 
 const absl::Time kStart = absl::FromCivil(absl::CivilSecond(2026, 3, 2, 10, 0, 0), absl::UTCTimeZone());
 
-struct Result {
-  int exit_code;
-  std::string out;  // stdout and stderr
-};
+using Result = testing::CommandResult;  // out: stdout and stderr
 
 class CasectlTest : public ::testing::Test {
  protected:
@@ -32,12 +26,7 @@ class CasectlTest : public ::testing::Test {
   Result Casectl(const std::string& role, const std::string& args) {
     const std::string cmd = absl::StrCat(CASECTL_PATH, " --server=127.0.0.1:", server_.server().port(),
                                          " --principal=jdoe --role=", role, " ", args, " 2>&1");
-    FILE* p = ::popen(cmd.c_str(), "r");
-    std::string out;
-    char buf[4096];
-    for (size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
-    const int status = ::pclose(p);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+    return testing::RunCommand(cmd);
   }
 
   static google::protobuf::Struct Json(const std::string& text) {

@@ -82,6 +82,14 @@ Pki MakePki(const std::string& folder, const std::string& client_name);
 // The whole content of a file.
 std::string ReadFile(const std::string& path);
 
+// A command run through the shell to its end: its exit code (-1 if it did
+// not exit normally) and what it wrote to stdout.
+struct CommandResult {
+  int exit_code;
+  std::string out;
+};
+CommandResult RunCommand(const std::string& command);
+
 }  // namespace casework::testing
 
 #endif  // CASEWORK_TESTS_TESTING_PROCESS_H_
