@@ -64,7 +64,8 @@ std::vector<v1::TradeIn> ListAll(TestServer& server, v1::TradeInState state) {
 
 TEST(CaseloadTest, LoadedStoreIsServedLikeOneTheRpcsWrote) {
   TestServer server(kStart);
-  const testing::CommandResult load = Caseload(absl::StrCat("--data-dir=", server.data_dir(), " --cases=200 --threads=2 ", kAt));
+  const testing::CommandResult load =
+      Caseload(absl::StrCat("--data-dir=", server.data_dir(), " --cases=200 --threads=2 ", kAt));
   ASSERT_EQ(load.exit_code, 0) << load.out;
   // 110 cases wait for the customer, each with two reminders and the
   // no-response deadline armed.
@@ -142,7 +143,8 @@ TEST(CaseloadTest, BadFlagsAreRefusedByName) {
 TEST(CaseloadTest, RefusesAFolderAServerIsUsing) {
   TestServer server(kStart);
   server.Start();
-  const testing::CommandResult load = Caseload(absl::StrCat("--data-dir=", server.data_dir(), " --cases=10 ", kAt));
+  const testing::CommandResult load =
+      Caseload(absl::StrCat("--data-dir=", server.data_dir(), " --cases=10 ", kAt));
   EXPECT_EQ(load.exit_code, 1) << load.out;
   EXPECT_THAT(load.out, HasSubstr("is in use by another process"));
   for (const auto& [state, n] : Board(server)) EXPECT_EQ(n, 0) << state;
