@@ -1027,6 +1027,9 @@ absl::StatusOr<std::unique_ptr<Repository>> OpenRocksDbRepository(
   db_options.IncreaseParallelism(2);
   db_options.max_open_files = 512;
   db_options.keep_log_file_num = 5;
+  // The default level depends on how librocksdb was compiled: Debian's
+  // build (no NDEBUG) would log every file deletion at DEBUG.
+  db_options.info_log_level = rocksdb::InfoLogLevel::INFO_LEVEL;
   // Acknowledged writes are synced through the WAL; never buffer it.
   db_options.manual_wal_flush = false;
   db_options.paranoid_checks = true;

@@ -1,6 +1,7 @@
 #include "storage/rocksdb_repository.h"
 
 #include <atomic>
+#include <fstream>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -291,6 +292,20 @@ TEST_F(RepositoryTest, EverythingSurvivesReopen) {
   EXPECT_EQ(*repo_->GetAttachment("c1", "doc"), "%PDF-1.4 bytes");
   EXPECT_EQ(repo_->GetRecord("templates", "a")->value, "body");
   EXPECT_EQ(repo_->Claim(Queue::kTimers, kT0, 10, "me", absl::Seconds(1))->size(), 1u);
+}
+
+TEST_F(RepositoryTest, StoreLogKeepsToInfoLevel) {
+  ASSERT_TRUE(repo_->Commit(NewCase("c1", "OPEN")).ok());
+  Reopen();  // opening again replaces the MANIFEST and deletes the old one
+  std::ifstream log(dir_.path() + "/db/LOG");
+  ASSERT_TRUE(log.is_open());
+  std::string line;
+  int lines = 0;
+  while (std::getline(log, line)) {
+    ++lines;
+    EXPECT_EQ(line.find("[DEBUG]"), std::string::npos) << line;
+  }
+  EXPECT_GT(lines, 0);
 }
 
 TEST_F(RepositoryTest, SecondOpenOfTheSameFolderIsRefused) {
