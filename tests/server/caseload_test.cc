@@ -33,16 +33,6 @@ testing::CommandResult Caseload(const std::string& args) {
   return testing::RunCommand(absl::StrCat(CASELOAD_PATH, " ", args, " 2>&1"));
 }
 
-std::map<std::string, int64_t> Board(TestServer& server) {
-  auto stub = v1::TradeInService::NewStub(server.channel());
-  v1::TradeInBoard board;
-  auto ctx = TestServer::As("ops");
-  EXPECT_TRUE(stub->GetTradeInBoard(ctx.get(), v1::GetTradeInBoardRequest(), &board).ok());
-  std::map<std::string, int64_t> counts;
-  for (const auto& column : board.columns()) counts[column.state()] = column.count();
-  return counts;
-}
-
 // Every trade-in in `state`, page by page.
 std::vector<v1::TradeIn> ListAll(TestServer& server, v1::TradeInState state) {
   auto stub = v1::TradeInService::NewStub(server.channel());
@@ -79,7 +69,7 @@ TEST(CaseloadTest, LoadedStoreIsServedLikeOneTheRpcsWrote) {
                                                    {"TESTING", 20},
                                                    {"CLOSED", 30},
                                                    {"CANCELLED", 10}};
-  EXPECT_EQ(Board(server), expected);
+  EXPECT_EQ(server.TradeInBoard(), expected);
   EXPECT_THAT(load.out, HasSubstr("board: PROBLEM_ORDER=30 WAITING_FOR_RESPONSE=110 AWAITING_APPROVAL=0 "
                                   "TESTING=20 CLOSED=30 CANCELLED=10"));
 
@@ -112,8 +102,8 @@ TEST(CaseloadTest, OneStateOnly) {
   ASSERT_EQ(load.exit_code, 0) << load.out;
   EXPECT_THAT(load.out, HasSubstr("0 timers pending"));
   server.Start();
-  EXPECT_EQ(Board(server)["TESTING"], 40);
-  EXPECT_EQ(Board(server)["PROBLEM_ORDER"], 0);
+  EXPECT_EQ(server.TradeInBoard()["TESTING"], 40);
+  EXPECT_EQ(server.TradeInBoard()["PROBLEM_ORDER"], 0);
 }
 
 TEST(CaseloadTest, BadFlagsAreRefusedByName) {
@@ -137,7 +127,7 @@ TEST(CaseloadTest, BadFlagsAreRefusedByName) {
   }
   // Nothing was written: a server starts on an empty store.
   server.Start();
-  for (const auto& [state, n] : Board(server)) EXPECT_EQ(n, 0) << state;
+  for (const auto& [state, n] : server.TradeInBoard()) EXPECT_EQ(n, 0) << state;
 }
 
 TEST(CaseloadTest, RefusesAFolderAServerIsUsing) {
@@ -147,7 +137,7 @@ TEST(CaseloadTest, RefusesAFolderAServerIsUsing) {
       Caseload(absl::StrCat("--data-dir=", server.data_dir(), " --cases=10 ", kAt));
   EXPECT_EQ(load.exit_code, 1) << load.out;
   EXPECT_THAT(load.out, HasSubstr("is in use by another process"));
-  for (const auto& [state, n] : Board(server)) EXPECT_EQ(n, 0) << state;
+  for (const auto& [state, n] : server.TradeInBoard()) EXPECT_EQ(n, 0) << state;
 }
 
 }  // namespace

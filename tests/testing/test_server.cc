@@ -8,6 +8,7 @@
 #include <optional>
 #include <sstream>
 
+#include "casework/v1/trade_in.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "prometheus/text_serializer.h"
 #include "google/rpc/error_details.pb.h"
@@ -105,6 +106,16 @@ double TestServer::Metric(const std::string& series) {
     if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
   }
   return 0;
+}
+
+std::map<std::string, int64_t> TestServer::TradeInBoard() {
+  auto stub = v1::TradeInService::NewStub(channel_);
+  v1::TradeInBoard board;
+  const grpc::Status s = stub->GetTradeInBoard(As("ops").get(), v1::GetTradeInBoardRequest(), &board);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  std::map<std::string, int64_t> counts;
+  for (const auto& column : board.columns()) counts[column.state()] = column.count();
+  return counts;
 }
 
 std::shared_ptr<grpc::Channel> ConnectToChild(int port, absl::Duration timeout,

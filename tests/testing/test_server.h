@@ -5,6 +5,7 @@
 #define CASEWORK_TESTS_TESTING_TEST_SERVER_H_
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ class TestServer {
   // `casework_notifications_total{channel="email",result="delivered"}`
   // (labels in the order they are exported); 0 when absent.
   double Metric(const std::string& series);
+
+  // The trade-in board as ops sees it: cases in each state, by state name.
+  std::map<std::string, int64_t> TradeInBoard();
 
  private:
   TempDir dir_;
