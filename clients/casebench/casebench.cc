@@ -22,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -30,7 +31,9 @@
 #include "google/protobuf/arena.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "rocksdb/db.h"
+#include "server/common/files.h"
 #include "server/common/happens_before.h"
+#include "server/common/json.h"
 
 namespace casework::bench {
 namespace {
@@ -281,6 +284,22 @@ std::string Json(const Result& r) {
                       ",\"p999_ms\":", r.latency.QuantileMs(0.999), ",\"errors_by_code\":{", errors, "}}");
 }
 
+// What the machine is, as far as it moves the figures: its CPUs and, on a
+// virtual machine, whether an idle CPU polls before it halts (a lone call's
+// latency depends on it; docs/benchmarks.md, "What holds it back").
+std::string MachineJson() {
+  std::string out = absl::StrCat("{\"cpus\":", std::thread::hardware_concurrency());
+  if (auto driver = ReadWholeFile("/sys/devices/system/cpu/cpuidle/current_driver")) {
+    absl::StrAppend(&out, ",\"cpuidle_driver\":", JsonString(absl::StripAsciiWhitespace(*driver)));
+  }
+  int64_t poll_ns;
+  if (auto poll = ReadWholeFile("/sys/module/haltpoll/parameters/guest_halt_poll_ns");
+      poll && absl::SimpleAtoi(absl::StripAsciiWhitespace(*poll), &poll_ns)) {
+    absl::StrAppend(&out, ",\"guest_halt_poll_ns\":", poll_ns);
+  }
+  return out + "}";
+}
+
 int Main(int argc, char** argv) {
   // As in caseworkd: Debian's Abseil would keep a lock-order graph of every
   // absl::Mutex gRPC takes, a cost the load generator must not add.
@@ -452,7 +471,8 @@ int Main(int argc, char** argv) {
   const double noop_ratio = limit_noop.qps() > 0 ? main.qps() / limit_noop.qps() : 0;
   const double disk_ratio = limit_disk.qps() > 0 ? main.qps() / limit_disk.qps() : 0;
   if (f.json) {
-    std::printf("{\"scenario\":%s,\"concurrency\":%d,\"rate\":%g", Json(main).c_str(), f.concurrency, f.rate);
+    std::printf("{\"scenario\":%s,\"concurrency\":%d,\"rate\":%g,\"machine\":%s", Json(main).c_str(),
+                f.concurrency, f.rate, MachineJson().c_str());
     if (limit_noop.latency.total() > 0) std::printf(",\"noop\":%s,\"ratio_to_noop\":%.3f", Json(limit_noop).c_str(), noop_ratio);
     if (limit_disk.latency.total() > 0) {
       std::printf(",\"rocksdb_synced_write\":%s,\"ratio_to_synced_write\":%.3f,\"fsync_p50_ms\":%.3f,\"fsync_p99_ms\":%.3f",

@@ -1,10 +1,14 @@
 // casebench against a real server: a request-count run writes what it
-// reports, the limits come in the same report, every scenario runs clean,
-// and refused calls are counted by their code.
+// reports, the limits and the machine come in the same report, every
+// scenario runs clean, and refused calls are counted by their code.
+
+#include <string>
+#include <thread>
 
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "server/common/files.h"
 #include "tests/testing/process.h"
 #include "tests/testing/temp_dir.h"
 #include "tests/testing/test_server.h"
@@ -76,6 +80,15 @@ TEST_F(CasebenchTest, RequestCountRunWritesEveryCaseAndReportsTheLimits) {
   EXPECT_GT(Number(run.report, "fsync_p50_ms"), 0);
   EXPECT_NEAR(Number(run.report, "ratio_to_noop"), Number(created, "qps") / Number(Part(run, "noop"), "qps"),
               0.001);
+  // The machine it ran on, as far as it moves the figures.
+  const auto& machine = Part(run, "machine");
+  EXPECT_EQ(Number(machine, "cpus"), std::thread::hardware_concurrency());
+  if (auto poll = ReadWholeFile("/sys/module/haltpoll/parameters/guest_halt_poll_ns")) {
+    ASSERT_TRUE(machine.fields().contains("guest_halt_poll_ns")) << run.out;
+    EXPECT_EQ(Number(machine, "guest_halt_poll_ns"), std::stod(*poll));
+  } else {
+    EXPECT_FALSE(machine.fields().contains("guest_halt_poll_ns"));
+  }
 }
 
 TEST_F(CasebenchTest, EveryScenarioRunsWithoutErrors) {
