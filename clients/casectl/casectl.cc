@@ -129,6 +129,11 @@ const char* CodeName(grpc::StatusCode code) {
 // Prints the error and every field violation or failed precondition.
 int Fail(const grpc::Status& s) {
   std::fprintf(stderr, "error: %s: %s\n", CodeName(s.error_code()), s.error_message().c_str());
+  if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    std::fputs("  casectl: --token (CASEWORK_TOKEN) says who you are; on a development server,\n"
+               "  --principal and --role (CASEWORK_PRINCIPAL, CASEWORK_ROLE) do\n",
+               stderr);
+  }
   google::rpc::Status details;
   if (details.ParseFromString(s.error_details())) {
     for (const auto& any : details.details()) {

@@ -101,7 +101,11 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   EXPECT_EQ(Casectl("cs_agent", "show tradeIns/NOSUCHCASE").exit_code, 3);
   EXPECT_EQ(Casectl("cs_agent", "templates create x.y /no/such/file").exit_code, 2);
   EXPECT_EQ(Casectl("cs_agent", "frobnicate").exit_code, 2);
-  EXPECT_EQ(Casectl("cs_agent", "--role=wizard boards").exit_code, 5);
+  Result unknown_role = Casectl("cs_agent", "--role=wizard boards");
+  EXPECT_EQ(unknown_role.exit_code, 5);
+  EXPECT_NE(unknown_role.out.find("--principal and --role (CASEWORK_PRINCIPAL, CASEWORK_ROLE)"),
+            std::string::npos)
+      << unknown_role.out;
 
   // import: progress, a per-row report, exit 4 when rows were rejected.
   const std::string accounts = testing::WriteFile(
