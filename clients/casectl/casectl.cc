@@ -6,10 +6,12 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -27,11 +29,13 @@
 #include "google/protobuf/util/json_util.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "server/common/files.h"
 #include "server/workflow/claim_workflow.h"
 #include "server/workflow/enrollment_workflow.h"
 #include "server/workflow/otp_workflow.h"
 #include "server/workflow/trade_in_workflow.h"
 #include "server/workflow/unlock_workflow.h"
+#include "server/workflow/validation.h"
 
 namespace casework::casectl {
 namespace {
@@ -62,6 +66,9 @@ Commands:
   act NAME ACTION [FIELD=VALUE]   perform an action on a case, e.g.
                                   act tradeIns/01J.. ContactCustomer
                                   act tradeIns/01J.. FlagProblem problem=TRADE_IN_PROBLEM_DEVICE_LOCKED note=PIN
+                                  act tradeIns/01J.. AttachProofOfPurchase content=@receipt.pdf
+                                  (FIELD=@FILE: a document's content from FILE; its type and
+                                  file name come with it unless given)
   call SERVICE/METHOD [JSON]      any RPC, request as JSON (default {}), e.g.
                                   call TradeInService/CreateTradeIn '{"tradeIn":{...}}'
   import accounts|profiles FILE   import JSON lines in batches, with progress and a
@@ -224,13 +231,24 @@ class Cli {
 
   // Calls `method` ("casework.v1.X/Y", or "X/Y" within casework.v1) with a
   // request built from JSON; `response` receives a message of the right type.
+  // "TradeInService/ContactCustomer" (or with its package) as a method of
+  // the API; null when there is none.
+  static const google::protobuf::MethodDescriptor* FindMethod(const std::string& method) {
+    const std::string full = FullMethod(method);
+    const size_t slash = full.find('/');
+    if (slash == std::string::npos) return nullptr;
+    const auto* pool = google::protobuf::DescriptorPool::generated_pool();
+    const auto* service = pool->FindServiceByName(full.substr(0, slash));
+    return service == nullptr ? nullptr : service->FindMethodByName(full.substr(slash + 1));
+  }
+  static std::string FullMethod(const std::string& method) {
+    return absl::StartsWith(method, "casework.") ? method : "casework.v1." + method;
+  }
+
   grpc::Status Invoke(const std::string& method, const std::string& json,
                       std::unique_ptr<Message>* response, client::Retry retry = client::Retry::kNever) {
-    const std::string full = absl::StartsWith(method, "casework.") ? method : "casework.v1." + method;
-    const auto* pool = google::protobuf::DescriptorPool::generated_pool();
-    const size_t slash = full.find('/');
-    const auto* service = slash == std::string::npos ? nullptr : pool->FindServiceByName(full.substr(0, slash));
-    const auto* m = service == nullptr ? nullptr : service->FindMethodByName(full.substr(slash + 1));
+    const std::string full = FullMethod(method);
+    const auto* m = FindMethod(method);
     if (m == nullptr) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no such RPC: " + full);
     auto* factory = google::protobuf::MessageFactory::generated_factory();
     std::unique_ptr<Message> request(factory->GetPrototype(m->input_type())->New());
@@ -305,20 +323,48 @@ class Cli {
   int Act(const std::string& name, const std::string& action, const std::vector<std::string>& fields) {
     const Procedure* p = ProcedureOfName(name);
     if (p == nullptr) return Usage("not a case name: " + name);
+    const std::string method = absl::StrCat(p->service, "/", action);
+    const auto* m = FindMethod(method);
     std::string json = absl::StrCat("{\"name\":\"", name, "\"");
+    std::set<std::string> given;
+    std::string document, document_path;  // a file given as FIELD=@PATH
     for (const auto& f : fields) {
       const size_t eq = f.find('=');
       if (eq == std::string::npos) return Usage("expected FIELD=VALUE, got " + f);
       const std::string key = f.substr(0, eq), value = f.substr(eq + 1);
+      const auto* field = m == nullptr ? nullptr : FieldOf(*m->input_type(), key);
+      if (field != nullptr) given.insert(field->name());
+      if (field != nullptr && field->type() == google::protobuf::FieldDescriptor::TYPE_BYTES &&
+          absl::StartsWith(value, "@")) {
+        document_path = value.substr(1);
+        auto content = ReadWholeFile(document_path);
+        if (!content) return Usage("cannot read " + document_path);
+        document = *std::move(content);
+        absl::StrAppend(&json, ",\"", key, "\":", Quote(absl::Base64Escape(document)));
+        continue;
+      }
       const bool raw = value == "true" || value == "false" || absl::StartsWith(value, "{") ||
                        absl::StartsWith(value, "[");
       double number;
       absl::StrAppend(&json, ",\"", key, "\":",
                       raw || absl::SimpleAtod(value, &number) ? value : Quote(value));
     }
+    // A document read from a file brings its type and, where the request
+    // has one, its file name, unless they were given.
+    if (!document_path.empty()) {
+      const std::string type = workflow::SniffDocumentType(document);
+      if (!type.empty() && m->input_type()->FindFieldByName("content_type") != nullptr &&
+          !given.count("content_type")) {
+        absl::StrAppend(&json, ",\"content_type\":", Quote(type));
+      }
+      if (m->input_type()->FindFieldByName("file_name") != nullptr && !given.count("file_name")) {
+        absl::StrAppend(&json, ",\"file_name\":",
+                        Quote(document_path.substr(document_path.find_last_of('/') + 1)));
+      }
+    }
     json += "}";
     std::unique_ptr<Message> out;
-    grpc::Status s = Invoke(absl::StrCat(p->service, "/", action), json, &out);
+    grpc::Status s = Invoke(method, json, &out);
     if (!s.ok()) return Fail(s);
     std::printf("%s", ToJson(*out).c_str());
     return kOk;
@@ -482,6 +528,13 @@ class Cli {
   }
 
  private:
+  // A field of `type` by its name in the .proto or in JSON.
+  static const google::protobuf::FieldDescriptor* FieldOf(const google::protobuf::Descriptor& type,
+                                                          const std::string& name) {
+    const auto* field = type.FindFieldByName(name);
+    return field != nullptr ? field : type.FindFieldByCamelcaseName(name);
+  }
+
   static std::string Quote(const std::string& s) {
     google::protobuf::Value v;
     v.set_string_value(s);

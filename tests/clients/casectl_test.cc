@@ -1,8 +1,10 @@
 // casectl against a real server: every command group once, tables and
-// --json output, field violations shown plainly, and the exit codes.
+// --json output, documents read from files, field violations shown
+// plainly, and the exit codes.
 #include <atomic>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -93,6 +95,30 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   Result show_json = Casectl("cs_agent", "--json show " + name);
   ASSERT_EQ(show_json.exit_code, 0);
   EXPECT_GE(Json(show_json.out).fields().at("events").struct_value().fields().at("events").list_value().values_size(), 3);
+
+  // A document from a file: its content, and the type and file name it
+  // brings with it.
+  Result proof_case = Casectl("ops", R"(--json call TradeInService/CreateTradeIn '{"tradeIn":{"vNumber":"V4000002",)"
+                                  R"("sNumber":"S4000002","productName":"Galaxy S22",)"
+                                  R"("problem":"TRADE_IN_PROBLEM_PROOF_OF_PURCHASE",)"
+                                  R"("customer":{"displayName":"Jan","email":"jan@example.nl"}}}')");
+  ASSERT_EQ(proof_case.exit_code, 0) << proof_case.out;
+  const std::string proof_name = Json(proof_case.out).fields().at("name").string_value();
+  const std::string pdf = "%PDF-1.4\n% a receipt\n";
+  const std::string receipt = testing::WriteFile(dir_.path() + "/receipt.pdf", pdf);
+  Result unreadable =
+      Casectl("cs_agent", "act " + proof_name + " AttachProofOfPurchase content=@" + dir_.path() + "/none.pdf");
+  EXPECT_EQ(unreadable.exit_code, 2) << unreadable.out;
+  Result attached = Casectl("cs_agent", "act " + proof_name + " AttachProofOfPurchase content=@" + receipt);
+  ASSERT_EQ(attached.exit_code, 0) << attached.out;
+  const auto proof = Json(attached.out).fields().at("proofOfPurchase").struct_value().fields();
+  EXPECT_EQ(proof.at("contentType").string_value(), "application/pdf");
+  EXPECT_EQ(proof.at("fileName").string_value(), "receipt.pdf");
+  EXPECT_EQ(proof.at("sizeBytes").string_value(), absl::StrCat(pdf.size()));
+  Result fetched =
+      Casectl("approver", "call TradeInService/GetProofOfPurchase '{\"name\":\"" + proof_name + "\"}'");
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.out;
+  EXPECT_EQ(Json(fetched.out).fields().at("content").string_value(), absl::Base64Escape(pdf));
 
   // Errors: fields shown plainly; exit codes.
   Result bad = Casectl("ops", R"(call TradeInService/CreateTradeIn '{"tradeIn":{"vNumber":"X1"}}')");
