@@ -109,6 +109,7 @@ const std::vector<Rule>& Rules() {
       Action("ProtectionClaimService/RequestClaimDocuments", wf::kClaimKind,
              wf::kClaimRequestDocuments),
       Action("ProtectionClaimService/AttachClaimDocument", wf::kClaimKind, wf::kClaimAttachDocument),
+      Only("ProtectionClaimService/GetClaimDocument", {wf::kCsAgent, wf::kApprover, wf::kTeamLead}),
       Action("ProtectionClaimService/StartClaimReview", wf::kClaimKind, wf::kClaimStartReview),
       Action("ProtectionClaimService/AwaitClaimDocuments", wf::kClaimKind, wf::kClaimAwaitDocuments),
       Action("ProtectionClaimService/ResumeClaimReview", wf::kClaimKind, wf::kClaimResumeReview),

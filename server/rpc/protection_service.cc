@@ -228,6 +228,24 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
     });
   }
 
+  ServerUnaryReactor* GetClaimDocument(CallbackServerContext* ctx, const v1::GetClaimDocumentRequest* req,
+                                       v1::ClaimDocumentContent* resp) override {
+    return ServeRead(env_, ctx, kService, "GetClaimDocument", [=](const Actor&) -> absl::Status {
+      if (req->document_id().empty()) return InvalidField("document_id", "is required");
+      auto view = GetCase(engine_, kClaimKind, kClaims, req->name());
+      if (!view.ok()) return view.status();
+      for (const auto& doc : view->record.claim().documents()) {
+        if (doc.document_id() != req->document_id()) continue;
+        auto bytes = engine_->GetAttachment(kClaimKind, view->record.id(), doc.document_id());
+        if (!bytes.ok()) return bytes.status();
+        *resp->mutable_document() = doc;
+        resp->set_content(*std::move(bytes));
+        return absl::OkStatus();
+      }
+      return absl::NotFoundError("the claim has no document with that document_id");
+    });
+  }
+
   ServerUnaryReactor* ListClaimEvents(CallbackServerContext* ctx,
                                       const v1::ListClaimEventsRequest* req,
                                       v1::ListClaimEventsResponse* resp) override {

@@ -282,6 +282,26 @@ TEST_F(ProtectionServerTest, ClaimWithDocumentsPausedReviewAndReimbursement) {
   ASSERT_TRUE(act(&Stub::AttachClaimDocument, photo).ok());
   EXPECT_EQ(c.documents_size(), 1);
 
+  // The document reads back whole, for the roles that handle claims.
+  v1::GetClaimDocumentRequest get_doc;
+  get_doc.set_name(c.name());
+  get_doc.set_document_id(c.documents(0).document_id());
+  auto get = [&](const std::string& role, v1::ClaimDocumentContent* out) {
+    auto ctx = TestServer::As(role);
+    return stub_->GetClaimDocument(ctx.get(), get_doc, out);
+  };
+  v1::ClaimDocumentContent doc;
+  ASSERT_TRUE(get("approver", &doc).ok());
+  EXPECT_EQ(doc.content(), photo.content());
+  EXPECT_EQ(doc.document().document_id(), c.documents(0).document_id());
+  EXPECT_EQ(doc.document().kind(), v1::DOCUMENT_KIND_PHOTO);
+  EXPECT_EQ(doc.document().content_type(), "image/png");
+  EXPECT_EQ(get("ops", &doc).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  get_doc.set_document_id("doc-9");
+  EXPECT_EQ(get("cs_agent", &doc).error_code(), grpc::StatusCode::NOT_FOUND);
+  get_doc.clear_document_id();
+  EXPECT_TRUE(NamesField(get("cs_agent", &doc), "document_id"));
+
   // A bounced contact address blocks the review until it is confirmed.
   {
     v1::ReportContactBouncedRequest bounced;
