@@ -163,7 +163,7 @@ struct Transition {
   // Guards and field changes; may add events, notifications and timers.
   ActionFn apply;
   // SLA clock operations, applied after `apply` and the state change.
-  std::vector<SlaEffect> sla;
+  std::vector<SlaEffect> sla = {};
 };
 
 struct WorkflowSpec {
