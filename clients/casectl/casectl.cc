@@ -69,6 +69,8 @@ Commands:
                                   act tradeIns/01J.. AttachProofOfPurchase content=@receipt.pdf
                                   (FIELD=@FILE: a document's content from FILE; its type and
                                   file name come with it unless given)
+  document tradeIns/ID FILE       save a trade-in's proof of purchase to FILE
+  document claims/ID DOC FILE     save the claim document DOC (e.g. doc-1) to FILE
   call SERVICE/METHOD [JSON]      any RPC, request as JSON (default {}), e.g.
                                   call TradeInService/CreateTradeIn '{"tradeIn":{...}}'
   import accounts|profiles FILE   import JSON lines in batches, with progress and a
@@ -367,6 +369,31 @@ class Cli {
     grpc::Status s = Invoke(method, json, &out);
     if (!s.ok()) return Fail(s);
     std::printf("%s", ToJson(*out).c_str());
+    return kOk;
+  }
+
+  // Saves a case's document to `file`: a trade-in's proof of purchase, or
+  // the claim document `document_id` names.
+  int Document(const std::vector<std::string>& args) {
+    const bool trade_in = args.size() == 2 && absl::StartsWith(args[0], "tradeIns/");
+    const bool claim = args.size() == 3 && absl::StartsWith(args[0], "claims/");
+    if (!trade_in && !claim) return Usage("document tradeIns/ID FILE | document claims/ID DOCUMENT_ID FILE");
+    std::string request = absl::StrCat("{\"name\":", Quote(args[0]));
+    if (claim) absl::StrAppend(&request, ",\"document_id\":", Quote(args[1]));
+    request += "}";
+    std::unique_ptr<Message> out;
+    grpc::Status s = Invoke(trade_in ? "TradeInService/GetProofOfPurchase" : "ProtectionClaimService/GetClaimDocument",
+                            request, &out, client::Retry::kSafe);
+    if (!s.ok()) return Fail(s);
+    const std::string content =
+        out->GetReflection()->GetString(*out, out->GetDescriptor()->FindFieldByName("content"));
+    const std::string& file = args.back();
+    std::ofstream saved(file, std::ios::binary | std::ios::trunc);
+    if (!saved.write(content.data(), static_cast<std::streamsize>(content.size())) || !saved.flush()) {
+      std::fprintf(stderr, "casectl: cannot write %s\n", file.c_str());
+      return kFailed;
+    }
+    std::printf("%s: %zu bytes\n", file.c_str(), content.size());
     return kOk;
   }
 
@@ -696,6 +723,7 @@ int Main(int argc, char** argv) {
   if (cmd == "board" && rest.size() == 1) return cli.Boards(rest);
   if (cmd == "show" && rest.size() == 1) return cli.Show(rest[0]);
   if (cmd == "act" && rest.size() >= 2) return cli.Act(rest[0], rest[1], {rest.begin() + 2, rest.end()});
+  if (cmd == "document") return cli.Document(rest);
   if (cmd == "call" && (rest.size() == 1 || rest.size() == 2)) return cli.Call(rest[0], rest.size() == 2 ? rest[1] : "{}");
   if (cmd == "import" && rest.size() == 2) return cli.Import(rest[0], rest[1]);
   if (cmd == "templates") return cli.Templates(rest);

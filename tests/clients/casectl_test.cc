@@ -96,30 +96,6 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   ASSERT_EQ(show_json.exit_code, 0);
   EXPECT_GE(Json(show_json.out).fields().at("events").struct_value().fields().at("events").list_value().values_size(), 3);
 
-  // A document from a file: its content, and the type and file name it
-  // brings with it.
-  Result proof_case = Casectl("ops", R"(--json call TradeInService/CreateTradeIn '{"tradeIn":{"vNumber":"V4000002",)"
-                                  R"("sNumber":"S4000002","productName":"Galaxy S22",)"
-                                  R"("problem":"TRADE_IN_PROBLEM_PROOF_OF_PURCHASE",)"
-                                  R"("customer":{"displayName":"Jan","email":"jan@example.nl"}}}')");
-  ASSERT_EQ(proof_case.exit_code, 0) << proof_case.out;
-  const std::string proof_name = Json(proof_case.out).fields().at("name").string_value();
-  const std::string pdf = "%PDF-1.4\n% a receipt\n";
-  const std::string receipt = testing::WriteFile(dir_.path() + "/receipt.pdf", pdf);
-  Result unreadable =
-      Casectl("cs_agent", "act " + proof_name + " AttachProofOfPurchase content=@" + dir_.path() + "/none.pdf");
-  EXPECT_EQ(unreadable.exit_code, 2) << unreadable.out;
-  Result attached = Casectl("cs_agent", "act " + proof_name + " AttachProofOfPurchase content=@" + receipt);
-  ASSERT_EQ(attached.exit_code, 0) << attached.out;
-  const auto proof = Json(attached.out).fields().at("proofOfPurchase").struct_value().fields();
-  EXPECT_EQ(proof.at("contentType").string_value(), "application/pdf");
-  EXPECT_EQ(proof.at("fileName").string_value(), "receipt.pdf");
-  EXPECT_EQ(proof.at("sizeBytes").string_value(), absl::StrCat(pdf.size()));
-  Result fetched =
-      Casectl("approver", "call TradeInService/GetProofOfPurchase '{\"name\":\"" + proof_name + "\"}'");
-  ASSERT_EQ(fetched.exit_code, 0) << fetched.out;
-  EXPECT_EQ(Json(fetched.out).fields().at("content").string_value(), absl::Base64Escape(pdf));
-
   // Errors: fields shown plainly; exit codes.
   Result bad = Casectl("ops", R"(call TradeInService/CreateTradeIn '{"tradeIn":{"vNumber":"X1"}}')");
   EXPECT_EQ(bad.exit_code, 4);
@@ -167,6 +143,68 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   Result help = Casectl("cs_agent", "help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("Exit codes"), std::string::npos);
+}
+
+TEST_F(CasectlTest, DocumentsGoInFromFilesAndComeBackOut) {
+  // A trade-in's proof of purchase: content from a file, with the type and
+  // file name it brings.
+  const std::string order = R"({"tradeIn":{"vNumber":"V4000002","sNumber":"S4000002","productName":"Galaxy S22",)"
+                            R"("problem":"TRADE_IN_PROBLEM_PROOF_OF_PURCHASE",)"
+                            R"("customer":{"displayName":"Jan","email":"jan@example.nl"}}})";
+  Result created = Casectl("ops", "--json call TradeInService/CreateTradeIn '" + order + "'");
+  ASSERT_EQ(created.exit_code, 0) << created.out;
+  const std::string trade_in = Json(created.out).fields().at("name").string_value();
+  const std::string pdf = "%PDF-1.4\n% a receipt\n";
+  const std::string receipt = testing::WriteFile(dir_.path() + "/receipt.pdf", pdf);
+  Result unreadable =
+      Casectl("cs_agent", "act " + trade_in + " AttachProofOfPurchase content=@" + dir_.path() + "/none.pdf");
+  EXPECT_EQ(unreadable.exit_code, 2) << unreadable.out;
+  Result attached = Casectl("cs_agent", "act " + trade_in + " AttachProofOfPurchase content=@" + receipt);
+  ASSERT_EQ(attached.exit_code, 0) << attached.out;
+  const auto proof = Json(attached.out).fields().at("proofOfPurchase").struct_value().fields();
+  EXPECT_EQ(proof.at("contentType").string_value(), "application/pdf");
+  EXPECT_EQ(proof.at("fileName").string_value(), "receipt.pdf");
+  EXPECT_EQ(proof.at("sizeBytes").string_value(), absl::StrCat(pdf.size()));
+  Result saved = Casectl("approver", "document " + trade_in + " " + dir_.path() + "/proof.pdf");
+  ASSERT_EQ(saved.exit_code, 0) << saved.out;
+  EXPECT_EQ(testing::ReadFile(dir_.path() + "/proof.pdf"), pdf);
+
+  // A claim's photo: in through act, out by its document id.
+  const std::string plan = R"({"allowMissing":true,"protectionPlan":{"planId":"basic",)"
+                           R"("displayName":"Basic protection","coveredPerils":["PERIL_ACCIDENTAL_DAMAGE"],)"
+                           R"("eligibleCategories":["DEVICE_CATEGORY_PHONE"],"reviewBusinessDays":5,)"
+                           R"("monthlyPrice":{"currencyCode":"USD","minorUnits":"999"}}})";
+  ASSERT_EQ(Casectl("admin", "call ProtectionClaimService/UpdateProtectionPlan '" + plan + "'").exit_code, 0);
+  const std::string enrollment = R"({"enrollment":{"planId":"basic","paymentMethodRef":"pm_1Nq8ZxLkdIwHu7ix",)"
+                                 R"("contact":{"fullName":"Lena Park","email":"lena@example.com",)"
+                                 R"("phoneNumber":"+14155550123"},"devices":[{"imei":"353911100000018",)"
+                                 R"("category":"DEVICE_CATEGORY_PHONE","model":"Pixel 8",)"
+                                 R"("purchaseDate":"2026-01-15"}]}})";
+  Result enrolled = Casectl("cs_agent", "--json call ProtectionClaimService/CreateEnrollment '" + enrollment + "'");
+  ASSERT_EQ(enrolled.exit_code, 0) << enrolled.out;
+  server_.clock().Advance(absl::Hours(72));
+  const std::string report = absl::StrCat(
+      R"({"planNumber":")", Json(enrolled.out).fields().at("planNumber").string_value(),
+      R"(","channel":"CLAIM_CHANNEL_APP","peril":"PERIL_ACCIDENTAL_DAMAGE","incidentDate":"2026-03-04",)",
+      R"("description":"Screen cracked","device":"353911100000018"})");
+  Result reported = Casectl("cs_agent", "--json call ProtectionClaimService/ReportClaim '" + report + "'");
+  ASSERT_EQ(reported.exit_code, 0) << reported.out;
+  const std::string claim = Json(reported.out).fields().at("name").string_value();
+  const std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + "pixels";
+  const std::string photo = testing::WriteFile(dir_.path() + "/photo.png", png);
+  Result photo_attached =
+      Casectl("cs_agent", "act " + claim + " AttachClaimDocument kind=DOCUMENT_KIND_PHOTO content=@" + photo);
+  ASSERT_EQ(photo_attached.exit_code, 0) << photo_attached.out;
+  const auto documents = Json(photo_attached.out).fields().at("documents").list_value();
+  ASSERT_EQ(documents.values_size(), 1);
+  const auto& document = documents.values(0).struct_value().fields();
+  EXPECT_EQ(document.at("contentType").string_value(), "image/png");
+  const std::string id = document.at("documentId").string_value();
+  Result photo_saved = Casectl("approver", "document " + claim + " " + id + " " + dir_.path() + "/back.png");
+  ASSERT_EQ(photo_saved.exit_code, 0) << photo_saved.out;
+  EXPECT_EQ(testing::ReadFile(dir_.path() + "/back.png"), png);
+  EXPECT_EQ(Casectl("approver", "document " + claim + " doc-9 " + dir_.path() + "/none.png").exit_code, 3);
+  EXPECT_EQ(Casectl("approver", "document " + claim + " " + dir_.path() + "/x.png").exit_code, 2);
 }
 
 }  // namespace
