@@ -431,7 +431,9 @@ class Cli {
       imported += result.imported();
       failed += result.failed();
       for (const auto& e : result.errors()) {
-        report.push_back(absl::StrCat("line ", start + e.line(), ": ", e.field(), ": ", e.description()));
+        // A line that is not JSON at all names no field.
+        report.push_back(absl::StrCat("line ", start + e.line(), ": ", e.field(), e.field().empty() ? "" : ": ",
+                                      e.description()));
       }
       const int done = static_cast<int>(end);
       const int bar = lines.empty() ? 30 : static_cast<int>(30.0 * done / lines.size());

@@ -113,11 +113,13 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   const std::string accounts = testing::WriteFile(
       dir_.path() + "/accounts.jsonl",
       "{\"accountNumber\":\"100200300\",\"fullName\":\"Jan de Vries\"}\n"
-      "{\"accountNumber\":\"100200301\",\"devices\":[{\"imei\":\"123\"}]}\n");
+      "{\"accountNumber\":\"100200301\",\"devices\":[{\"imei\":\"123\"}]}\n"
+      "{\"accountNumber\":\"100200302\",\"idNumber\":\"800101\"}\n");
   Result import = Casectl("admin", "--json import accounts " + accounts);
   EXPECT_EQ(import.exit_code, 4) << import.out;
-  EXPECT_NE(import.out.find("2/2 rows"), std::string::npos) << import.out;
+  EXPECT_NE(import.out.find("3/3 rows"), std::string::npos) << import.out;
   EXPECT_NE(import.out.find("line 2"), std::string::npos) << import.out;
+  EXPECT_NE(import.out.find("line 3: not a valid entry in JSON: idNumber"), std::string::npos) << import.out;
 
   // templates and calendars.
   Result templates = Casectl("cs_agent", "templates list");
