@@ -299,7 +299,7 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
     auto hint = spec.state_hints.find(before.state());
     return WithErrorInfo(
         absl::FailedPreconditionError(absl::StrCat(
-            "cannot ", action, " a ", spec.kind, " in state ", before.state(),
+            "cannot ", action, ": the ", spec.kind, " case is in state ", before.state(),
             hint != spec.state_hints.end() ? absl::StrCat(": ", hint->second) : "",
             "; allowed from ", absl::StrJoin(t->from, ", "))),
         "ILLEGAL_TRANSITION", {{"action", action}, {"state", before.state()}});

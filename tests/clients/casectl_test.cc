@@ -85,7 +85,10 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   ASSERT_EQ(act.exit_code, 0) << act.out;
   Result again = Casectl("cs_agent", "act " + name + " ContactCustomer");
   EXPECT_EQ(again.exit_code, 6) << again.out;  // wrong state
-  EXPECT_NE(again.out.find("FAILED_PRECONDITION"), std::string::npos);
+  EXPECT_NE(again.out.find("FAILED_PRECONDITION: cannot contact_customer: the trade_in case is in state "
+                           "WAITING_FOR_RESPONSE"),
+            std::string::npos)
+      << again.out;
   Result comment = Casectl("cs_agent", "act " + name + " AddTradeInComment 'text=Called the customer'");
   EXPECT_EQ(comment.exit_code, 0) << comment.out;
   Result show = Casectl("cs_agent", "show " + name);
