@@ -345,11 +345,16 @@ class Cli {
         absl::StrAppend(&json, ",\"", key, "\":", Quote(absl::Base64Escape(document)));
         continue;
       }
+      // A text field takes the value as it is written, digits too (an IMEI,
+      // a code); other values that read as JSON are passed as JSON.
+      using google::protobuf::FieldDescriptor;
+      const bool text = field != nullptr && !field->is_repeated() &&
+                        (field->type() == FieldDescriptor::TYPE_STRING || field->type() == FieldDescriptor::TYPE_BYTES);
       const bool raw = value == "true" || value == "false" || absl::StartsWith(value, "{") ||
                        absl::StartsWith(value, "[");
       double number;
       absl::StrAppend(&json, ",\"", key, "\":",
-                      raw || absl::SimpleAtod(value, &number) ? value : Quote(value));
+                      !text && (raw || absl::SimpleAtod(value, &number)) ? value : Quote(value));
     }
     // A document read from a file brings its type and, where the request
     // has one, its file name, unless they were given.

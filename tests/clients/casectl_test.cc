@@ -99,6 +99,11 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   ASSERT_EQ(show_json.exit_code, 0);
   EXPECT_GE(Json(show_json.out).fields().at("events").struct_value().fields().at("events").list_value().values_size(), 3);
 
+  // Digits given for a text field stay text (an unlock code, an IMEI).
+  Result code = Casectl("cs_agent", "act " + name + " RecordUnlockCode unlock_code=1234");
+  EXPECT_EQ(code.exit_code, 0) << code.out;
+  EXPECT_NE(code.out.find("TRADE_IN_STATE_TESTING"), std::string::npos) << code.out;
+
   // Errors: fields shown plainly; exit codes.
   Result bad = Casectl("ops", R"(call TradeInService/CreateTradeIn '{"tradeIn":{"vNumber":"X1"}}')");
   EXPECT_EQ(bad.exit_code, 4);
