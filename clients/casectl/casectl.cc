@@ -1,6 +1,7 @@
 // casectl: casework from the command line. Run `casectl help`.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -61,6 +63,8 @@ usage: casectl [flags] COMMAND [ARGS]
 Commands:
   boards                          every procedure's board: cases per state
   board PROCEDURE                 one board: trade-in, unlock, otp, claim
+  list PROCEDURE [STATE]          its cases, of one state or all, 50 at a time
+                                  (--count=N for more, --cursor=C goes on)
   show NAME                       a case and its timeline (tradeIns/ID, unlockRequests/ID,
                                   otpTickets/ID, claims/ID, enrollments/ID)
   act NAME ACTION [FIELD=VALUE]   perform an action on a case, e.g.
@@ -198,24 +202,27 @@ void PrintTable(const std::vector<std::string>& header, const std::vector<std::v
 struct Procedure {
   const char* name;        // as typed: "trade-in"
   const char* service;     // "casework.v1.TradeInService"
-  const char* collection;  // "tradeIns"
+  const char* collection;  // "tradeIns", also the list answer's field in JSON
   const char* board;       // board RPC, or nullptr
   const char* get;
   const char* events;
+  const char* list;
+  const char* state_enum;  // prefix of the state values, or nullptr: no state filter
+  const char* key;         // the field people know a case by, shown in lists
 };
 
 const std::vector<Procedure>& Procedures() {
   static const auto* p = new std::vector<Procedure>{
       {"trade-in", "casework.v1.TradeInService", "tradeIns", "GetTradeInBoard", "GetTradeIn",
-       "ListTradeInEvents"},
+       "ListTradeInEvents", "ListTradeIns", "TRADE_IN_STATE_", "vNumber"},
       {"unlock", "casework.v1.UnlockService", "unlockRequests", "GetUnlockBoard", "GetUnlockRequest",
-       "ListUnlockRequestEvents"},
+       "ListUnlockRequestEvents", "ListUnlockRequests", "UNLOCK_STATE_", "accountNumber"},
       {"otp", "casework.v1.OtpSupportService", "otpTickets", "GetOtpBoard", "GetOtpTicket",
-       "ListOtpTicketEvents"},
+       "ListOtpTicketEvents", "ListOtpTickets", "OTP_STATE_", "profileId"},
       {"claim", "casework.v1.ProtectionClaimService", "claims", "GetClaimBoard", "GetClaim",
-       "ListClaimEvents"},
+       "ListClaimEvents", "ListClaims", "CLAIM_STATE_", "planNumber"},
       {"enrollment", "casework.v1.ProtectionClaimService", "enrollments", nullptr, "GetEnrollment",
-       "ListEnrollmentEvents"},
+       "ListEnrollmentEvents", "ListEnrollments", nullptr, "planNumber"},
   };
   return *p;
 }
@@ -375,6 +382,23 @@ class Cli {
     if (!s.ok()) return Fail(s);
     std::printf("%s", ToJson(*out).c_str());
     return kOk;
+  }
+
+  // The cases of a procedure, of one state or all, a page at a time.
+  int List(const std::vector<std::string>& args) {
+    const Procedure* p = nullptr;
+    for (const auto& candidate : Procedures()) {
+      if (!args.empty() && args[0] == candidate.name) p = &candidate;
+    }
+    if (p == nullptr || args.size() > 2) return Usage("list trade-in|unlock|otp|claim|enrollment [STATE]");
+    std::string filter;
+    if (args.size() == 2) {
+      if (p->state_enum == nullptr) return Usage(absl::StrCat(p->name, " cases are listed without a state"));
+      filter = absl::StrCat(",\"state\":", Quote(absl::StrCat(p->state_enum, absl::AsciiStrToUpper(args[1]))));
+    }
+    const std::vector<std::string> columns = {"name", p->key, "state", "updateTime"};
+    return ListTable(absl::StrCat(p->service, "/", p->list), p->collection, columns, filter,
+                     flags_.count > 0 ? flags_.count : 50, flags_.cursor);
   }
 
   // Saves a case's document to `file`: a trade-in's proof of purchase, or
@@ -578,14 +602,20 @@ class Cli {
   }
 
   // Lists every page of a List RPC as a table of `columns` (JSON names).
-  int ListTable(const std::string& method, const std::string& field, const std::vector<std::string>& columns) {
+  // Lists `field` of every page of `method` as a table of `columns` (JSON
+  // names). `filter` adds to the request (e.g. `,"state":"..."`); with a
+  // `limit`, stops after that many rows and prints the cursor to go on from,
+  // starting from `token`.
+  int ListTable(const std::string& method, const std::string& field, const std::vector<std::string>& columns,
+                const std::string& filter = "", int64_t limit = 0, std::string token = "") {
     std::vector<std::vector<std::string>> rows;
     google::protobuf::ListValue all;
-    std::string token;
     do {
       std::unique_ptr<Message> page;
-      grpc::Status s = Invoke(method, absl::StrCat("{\"pageSize\":500,\"pageToken\":", Quote(token), "}"), &page,
-                              client::Retry::kSafe);
+      const int64_t size = limit > 0 ? std::min<int64_t>(500, limit - all.values_size()) : 500;
+      const std::string request =
+          absl::StrCat("{\"pageSize\":", size, ",\"pageToken\":", Quote(token), filter, "}");
+      grpc::Status s = Invoke(method, request, &page, client::Retry::kSafe);
       if (!s.ok()) return Fail(s);
       std::string json;
       (void)google::protobuf::util::MessageToJsonString(*page, &json);
@@ -603,6 +633,10 @@ class Cli {
               cell = f->second.has_string_value() ? f->second.string_value()
                                                   : absl::StrCat(f->second.number_value());
             }
+            // States as the boards show them: PROBLEM_ORDER, not TRADE_IN_STATE_PROBLEM_ORDER.
+            if (const size_t at = cell.find("_STATE_"); c == "state" && at != std::string::npos) {
+              cell = cell.substr(at + 7);
+            }
             row.push_back(cell.size() > 60 ? cell.substr(0, 57) + "..." : cell);
           }
           rows.push_back(std::move(row));
@@ -610,7 +644,7 @@ class Cli {
       }
       auto next = st.fields().find("nextPageToken");
       token = next == st.fields().end() ? "" : next->second.string_value();
-    } while (!token.empty());
+    } while (!token.empty() && (limit == 0 || all.values_size() < limit));
     if (flags_.json) {
       std::string out;
       google::protobuf::util::JsonPrintOptions o;
@@ -622,6 +656,7 @@ class Cli {
       for (const auto& c : columns) header.push_back(absl::AsciiStrToUpper(c));
       PrintTable(header, rows);
     }
+    if (!token.empty()) std::fprintf(stderr, "more: go on with --cursor=%s\n", token.c_str());
     return kOk;
   }
 
@@ -730,6 +765,7 @@ int Main(int argc, char** argv) {
   if (cmd == "board" && rest.size() == 1) return cli.Boards(rest);
   if (cmd == "show" && rest.size() == 1) return cli.Show(rest[0]);
   if (cmd == "act" && rest.size() >= 2) return cli.Act(rest[0], rest[1], {rest.begin() + 2, rest.end()});
+  if (cmd == "list") return cli.List(rest);
   if (cmd == "document") return cli.Document(rest);
   if (cmd == "call" && (rest.size() == 1 || rest.size() == 2)) return cli.Call(rest[0], rest.size() == 2 ? rest[1] : "{}");
   if (cmd == "import" && rest.size() == 2) return cli.Import(rest[0], rest[1]);

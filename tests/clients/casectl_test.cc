@@ -99,6 +99,13 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   ASSERT_EQ(show_json.exit_code, 0);
   EXPECT_GE(Json(show_json.out).fields().at("events").struct_value().fields().at("events").list_value().values_size(), 3);
 
+  // list: the cases of one state.
+  Result waiting = Casectl("cs_agent", "list trade-in waiting_for_response");
+  ASSERT_EQ(waiting.exit_code, 0) << waiting.out;
+  EXPECT_NE(waiting.out.find(name + "  V4000001  WAITING_FOR_RESPONSE"), std::string::npos) << waiting.out;
+  EXPECT_EQ(Casectl("cs_agent", "list trade-in problem_order").out.find(name), std::string::npos);
+  EXPECT_EQ(Casectl("cs_agent", "list enrollment active").exit_code, 2);  // enrollments have no state filter
+
   // Digits given for a text field stay text (an unlock code, an IMEI).
   Result code = Casectl("cs_agent", "act " + name + " RecordUnlockCode unlock_code=1234");
   EXPECT_EQ(code.exit_code, 0) << code.out;
@@ -215,6 +222,33 @@ TEST_F(CasectlTest, DocumentsGoInFromFilesAndComeBackOut) {
   EXPECT_EQ(testing::ReadFile(dir_.path() + "/back.png"), png);
   EXPECT_EQ(Casectl("approver", "document " + claim + " doc-9 " + dir_.path() + "/none.png").exit_code, 3);
   EXPECT_EQ(Casectl("approver", "document " + claim + " " + dir_.path() + "/x.png").exit_code, 2);
+}
+
+TEST_F(CasectlTest, ListGoesOnFromItsCursor) {
+  std::vector<std::string> names;
+  for (int i = 1; i <= 3; ++i) {
+    const std::string order = absl::StrCat(R"({"tradeIn":{"vNumber":"V500000)", i, R"(","sNumber":"S500000)", i,
+                                           R"(","productName":"Pixel 8","problem":"TRADE_IN_PROBLEM_DEVICE_LOCKED",)",
+                                           R"("customer":{"displayName":"Jan","email":"jan@example.nl"}}})");
+    Result created = Casectl("ops", "--json call TradeInService/CreateTradeIn '" + order + "'");
+    ASSERT_EQ(created.exit_code, 0) << created.out;
+    names.push_back(Json(created.out).fields().at("name").string_value());
+  }
+  Result first = Casectl("cs_agent", "--count=2 list trade-in");
+  ASSERT_EQ(first.exit_code, 0) << first.out;
+  const std::string go_on = "more: go on with --cursor=";
+  const size_t at = first.out.find(go_on);
+  ASSERT_NE(at, std::string::npos) << first.out;
+  const std::string cursor = first.out.substr(at + go_on.size(), first.out.find('\n', at) - at - go_on.size());
+  Result rest = Casectl("cs_agent", "--count=2 --cursor=" + cursor + " list trade-in");
+  ASSERT_EQ(rest.exit_code, 0) << rest.out;
+  EXPECT_EQ(rest.out.find(go_on), std::string::npos) << rest.out;
+  // Every case once, over the two pages.
+  for (const auto& n : names) {
+    const bool on_first = first.out.find(n) != std::string::npos;
+    const bool on_rest = rest.out.find(n) != std::string::npos;
+    EXPECT_NE(on_first, on_rest) << n << "\n" << first.out << rest.out;
+  }
 }
 
 }  // namespace
