@@ -32,6 +32,12 @@ constexpr char kErasedText[] = "[erased]";
 
 using IndexSet = std::set<std::pair<std::string, std::string>>;
 
+// A clock past its warning that has not breached and still runs (or is
+// paused).
+bool AtRisk(const internal::SlaLedger& l) {
+  return l.warned() && !l.breached() && l.status() != v1::SLA_STATUS_STOPPED;
+}
+
 // Every index entry of a record: the generic ones plus the workflow's.
 // Index names are qualified by kind so kinds never mix.
 IndexSet IndexesOf(const workflow::Workflow& wf, const CaseRecord& r) {
@@ -43,6 +49,8 @@ IndexSet IndexesOf(const workflow::Workflow& wf, const CaseRecord& r) {
     if (l.status() == v1::SLA_STATUS_STOPPED) continue;
     out.insert({"sla_policy", absl::StrCat(kind, "/", l.name())});
     if (!l.calendar().empty()) out.insert({"sla_calendar", absl::StrCat(kind, "/", l.calendar())});
+    if (AtRisk(l)) out.insert({kSlaStatusIndex, absl::StrCat(kind, "/", kSlaAtRisk)});
+    if (l.breached()) out.insert({kSlaStatusIndex, absl::StrCat(kind, "/", kSlaBreached)});
   }
   for (const auto& [index, key] : wf.IndexKeys(r)) {
     if (!key.empty()) out.insert({index, absl::StrCat(kind, "/", key)});
@@ -154,9 +162,6 @@ void Engine::FillSlas(CaseView* view) const {
 namespace {
 std::string AtRiskCounter(const std::string& kind, const std::string& sla) {
   return absl::StrCat("sla_at_risk/", kind, "/", sla);
-}
-bool AtRisk(const internal::SlaLedger& l) {
-  return l.warned() && !l.breached() && l.status() != v1::SLA_STATUS_STOPPED;
 }
 }  // namespace
 
@@ -284,6 +289,53 @@ absl::StatusOr<int> Engine::RecomputePolicies() {
     }
   }
   return changed;
+}
+
+absl::StatusOr<int> Engine::IndexSlaStatus() {
+  constexpr char kSpace[] = "store_upgrades";
+  constexpr char kDone[] = "sla_status_index";
+  auto done = repo_->GetRecord(kSpace, kDone);
+  if (done.ok()) return 0;
+  if (!absl::IsNotFound(done.status())) return done.status();
+  const absl::Time start = absl::Now();
+  int indexed = 0;
+  // Only a case with a clock that has not stopped can need an entry.
+  for (const auto& [kind, wf] : workflows_) {
+    for (const auto& policy : wf->spec().slas) {
+      const storage::IndexEntry running{"sla_policy", absl::StrCat(kind, "/", policy.sla)};
+      std::string after;
+      for (;;) {
+        auto page = repo_->ListCases(running, after, kMaxPageSize);
+        if (!page.ok()) return page.status();
+        for (const auto& stored : *page) {
+          CaseRecord record;
+          if (!record.ParseFromString(stored.record)) {
+            return absl::DataLossError(absl::StrCat("case ", stored.case_id, ": record is damaged"));
+          }
+          storage::CaseMutation m;
+          for (const auto& [index, key] : IndexesOf(*wf, record)) {
+            if (index == kSlaStatusIndex) m.index_add.push_back({index, key});
+          }
+          if (m.index_add.empty()) continue;
+          m.case_id = stored.case_id;
+          m.expected_version = stored.version;
+          m.record = stored.record;
+          auto written = repo_->Commit(m);
+          if (!written.ok()) return written.status();
+          ++indexed;
+        }
+        if (static_cast<int>(page->size()) < kMaxPageSize) break;
+        after = page->back().case_id;
+      }
+    }
+  }
+  auto put = repo_->PutRecord(kSpace, kDone, 0, "done");
+  if (!put.ok()) return put.status();
+  Log(LogLevel::kInfo, "store_upgraded",
+      {{"upgrade", kDone},
+       {"cases", absl::StrCat(indexed)},
+       {"seconds", absl::StrCat(absl::ToDoubleSeconds(absl::Now() - start))}});
+  return indexed;
 }
 
 absl::StatusOr<int> Engine::Recompute(const std::string& kind, const ListFilter& filter,

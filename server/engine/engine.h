@@ -53,6 +53,12 @@ struct EventPage {
 // durable, or the error that stopped it (then nothing was written).
 using CaseCallback = absl::AnyInvocable<void(absl::StatusOr<CaseView>)>;
 
+// The index of cases that need attention for an SLA: an open clock past its
+// warning (at risk) or past its breach, by kind.
+inline constexpr char kSlaStatusIndex[] = "sla_status";
+inline constexpr char kSlaAtRisk[] = "at_risk";
+inline constexpr char kSlaBreached[] = "breached";
+
 // An index to list by: ("state", "PROBLEM_ORDER"), ("v_number", "V1234567").
 // An empty index lists every case of the kind.
 struct ListFilter {
@@ -177,6 +183,13 @@ class Engine {
   // applied, and then only the cases whose clocks are on an older version.
   // Returns how many cases changed.
   absl::StatusOr<int> RecomputePolicies();
+
+  // Gives a store written before the sla_status index its entries, once
+  // (a record in "store_upgrades" says it is done). Must run before
+  // anything changes a case: a change only writes the index entries that
+  // differ between the case before and after it, so an entry missing now
+  // would stay missing. Returns how many cases got entries.
+  absl::StatusOr<int> IndexSlaStatus();
 
  private:
   // A change decided, rendered and turned into a mutation, not yet written.

@@ -1,8 +1,12 @@
 // The SLA engine through the real engine, RocksDB and timer loop, with a
 // small workflow declared here: a review clock of 3 business days on the
-// default calendar that pauses while waiting for the customer.
+// default calendar that pauses while waiting for the customer. Cases at
+// risk or breached are listed while their clock runs.
 #include <memory>
+#include <string>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "casework/v1/trade_in.pb.h"
 #include "gtest/gtest.h"
 #include "server/common/proto_time.h"
@@ -114,6 +118,17 @@ class SlaEngineTest : public ::testing::Test {
     return absl::InfinitePast();
   }
 
+  // The review cases listed under an sla_status value, by id.
+  std::vector<std::string> Listed(const char* status) {
+    auto page = engine_->List("review_case", {engine::kSlaStatusIndex, status}, "", 500);
+    EXPECT_TRUE(page.ok()) << page.status();
+    std::vector<std::string> ids;
+    if (page.ok()) {
+      for (const auto& c : page->cases) ids.push_back(c.record.id());
+    }
+    return ids;
+  }
+
   int64_t AtRisk() {
     auto counters = *repo_->GetCounters("sla_at_risk/");
     return counters["sla_at_risk/review_case/review"];
@@ -144,6 +159,40 @@ TEST_F(SlaEngineTest, WarningAndBreachFireOnceAtTheRightBusinessMoment) {
   EXPECT_EQ(RunUntil(At(3, 20, 9)), 0);
   EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_WARNING), 1);
   EXPECT_TRUE(engine_->Get("review_case", id)->slas[0].breached());
+}
+
+TEST_F(SlaEngineTest, CasesAtRiskAndBreachedAreListedWhileTheirClockRuns) {
+  using Ids = std::vector<std::string>;
+  clock_.Set(At(3, 6, 15));  // Friday 15:00
+  const std::string late = Create();
+  clock_.Set(At(3, 10, 9));
+  const std::string fresh = Create();
+  RunUntil(At(3, 10, 15));
+  EXPECT_EQ(Listed(engine::kSlaAtRisk), Ids{late});
+  EXPECT_EQ(Listed(engine::kSlaBreached), Ids{});
+  RunUntil(At(3, 11, 15));
+  EXPECT_EQ(Listed(engine::kSlaAtRisk), Ids{});
+  EXPECT_EQ(Listed(engine::kSlaBreached), Ids{late});
+  Do(late, "resolve");  // the clock stops: nothing left to attend to
+  EXPECT_EQ(Listed(engine::kSlaBreached), Ids{});
+  RunUntil(At(3, 12, 10));
+  EXPECT_EQ(Listed(engine::kSlaAtRisk), Ids{fresh});
+
+  // A store from before the index: the entry is missing, and a change
+  // that keeps the case at risk would not add it. The one-time upgrade
+  // does, and only once.
+  auto stored = repo_->GetCase(fresh);
+  ASSERT_TRUE(stored.ok());
+  storage::CaseMutation m;
+  m.case_id = fresh;
+  m.expected_version = stored->version;
+  m.record = stored->record;
+  m.index_remove.push_back({engine::kSlaStatusIndex, absl::StrCat("review_case/", engine::kSlaAtRisk)});
+  ASSERT_TRUE(repo_->Commit(m).ok());
+  EXPECT_EQ(Listed(engine::kSlaAtRisk), Ids{});
+  EXPECT_EQ(*engine_->IndexSlaStatus(), 1);
+  EXPECT_EQ(Listed(engine::kSlaAtRisk), Ids{fresh});
+  EXPECT_EQ(*engine_->IndexSlaStatus(), 0);
 }
 
 TEST_F(SlaEngineTest, PausesStopTheClockAndResumingMovesTheDeadline) {
