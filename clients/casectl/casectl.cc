@@ -64,7 +64,9 @@ Commands:
   boards                          every procedure's board: cases per state
   board PROCEDURE                 one board: trade-in, unlock, otp, claim
   list PROCEDURE [STATE]          its cases, of one state or all, 50 at a time
-                                  (--count=N for more, --cursor=C goes on)
+                                  (--count=N for more, --cursor=C goes on); STATE
+                                  at_risk or breached: open SLA clocks past their
+                                  warning or breach
   show NAME                       a case and its timeline (tradeIns/ID, unlockRequests/ID,
                                   otpTickets/ID, claims/ID, enrollments/ID)
   act NAME ACTION [FIELD=VALUE]   perform an action on a case, e.g.
@@ -394,7 +396,11 @@ class Cli {
     std::string filter;
     if (args.size() == 2) {
       if (p->state_enum == nullptr) return Usage(absl::StrCat(p->name, " cases are listed without a state"));
-      filter = absl::StrCat(",\"state\":", Quote(absl::StrCat(p->state_enum, absl::AsciiStrToUpper(args[1]))));
+      const std::string which = absl::AsciiStrToUpper(args[1]);
+      // Not a state: the cases whose SLA clock is past its warning or breach.
+      filter = which == "AT_RISK" || which == "BREACHED"
+                   ? absl::StrCat(",\"sla_attention\":", Quote("SLA_ATTENTION_" + which))
+                   : absl::StrCat(",\"state\":", Quote(absl::StrCat(p->state_enum, which)));
     }
     const std::vector<std::string> columns = {"name", p->key, "state", "updateTime"};
     return ListTable(absl::StrCat(p->service, "/", p->list), p->collection, columns, filter,

@@ -38,6 +38,19 @@ absl::StatusOr<engine::ListFilter> OneFilter(const std::vector<FilterChoice>& ch
   return chosen != nullptr ? chosen->filter : engine::ListFilter{};
 }
 
+absl::StatusOr<FilterChoice> SlaAttentionFilter(v1::SlaAttention attention) {
+  switch (attention) {
+    case v1::SLA_ATTENTION_UNSPECIFIED:
+      return FilterChoice{"sla_attention", {engine::kSlaStatusIndex, ""}};
+    case v1::SLA_ATTENTION_AT_RISK:
+      return FilterChoice{"sla_attention", {engine::kSlaStatusIndex, engine::kSlaAtRisk}};
+    case v1::SLA_ATTENTION_BREACHED:
+      return FilterChoice{"sla_attention", {engine::kSlaStatusIndex, engine::kSlaBreached}};
+    default:
+      return InvalidField("sla_attention", "unknown value");
+  }
+}
+
 absl::Status FillBoard(engine::Engine* engine, const std::string& kind,
                        google::protobuf::RepeatedPtrField<v1::StateCount>* columns) {
   auto board = engine->Board(kind);

@@ -80,6 +80,10 @@ struct FilterChoice {
 // naming the field when more than one is set or a value is too long.
 absl::StatusOr<engine::ListFilter> OneFilter(const std::vector<FilterChoice>& choices);
 
+// A request's sla_attention field as a list filter (the engine's sla_status
+// index); INVALID_ARGUMENT naming the field for a value it does not know.
+absl::StatusOr<FilterChoice> SlaAttentionFilter(v1::SlaAttention attention);
+
 // The board of `kind`: every state in board order with its count.
 absl::Status FillBoard(engine::Engine* engine, const std::string& kind,
                        google::protobuf::RepeatedPtrField<v1::StateCount>* columns);

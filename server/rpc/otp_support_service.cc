@@ -64,13 +64,16 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
         return InvalidField("escalation_target", "unknown value");
       }
       const v1::EscalationTarget target = req->escalation_target();
+      auto attention = SlaAttentionFilter(req->sla_attention());
+      if (!attention.ok()) return attention.status();
       auto filter = OneFilter(
           {{"state", {"state", StateKey(req->state())}},
            {"profile_id", {"profile_id", req->profile_id()}},
            {"escalation_target",
             {"escalation", target == v1::ESCALATION_TARGET_PRODUCT ? "product"
                            : target == v1::ESCALATION_TARGET_OPS   ? "ops"
-                                                                   : ""}}});
+                                                                   : ""}},
+           *attention});
       if (!filter.ok()) return filter.status();
       return FillList(engine_, kKind, *filter, req->page_token(), req->page_size(),
                       resp->mutable_otp_tickets(), resp->mutable_next_page_token(), ToOtpTicket);

@@ -213,8 +213,11 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
                                  v1::ListClaimsResponse* resp) override {
     return ServeRead(env_, ctx, kService, "ListClaims", [=](const Actor&) -> absl::Status {
       if (!v1::ClaimState_IsValid(req->state())) return InvalidField("state", "unknown value");
+      auto attention = SlaAttentionFilter(req->sla_attention());
+      if (!attention.ok()) return attention.status();
       auto filter = OneFilter({{"state", {"state", StateKey(req->state())}},
-                               {"plan_number", {"plan_number", req->plan_number()}}});
+                               {"plan_number", {"plan_number", req->plan_number()}},
+                               *attention});
       if (!filter.ok()) return filter.status();
       return FillList(engine_, kClaimKind, *filter, req->page_token(), req->page_size(),
                       resp->mutable_claims(), resp->mutable_next_page_token(), ToClaim);

@@ -179,10 +179,13 @@ class TradeInService final : public v1::TradeInService::CallbackService {
 
   static absl::StatusOr<engine::ListFilter> FilterOf(const v1::ListTradeInsRequest& req) {
     if (!v1::TradeInState_IsValid(req.state())) return InvalidField("state", "unknown value");
+    auto attention = SlaAttentionFilter(req.sla_attention());
+    if (!attention.ok()) return attention.status();
     return OneFilter({{"state", {"state", StateKey(req.state())}},
                       {"v_number", {"v_number", req.v_number()}},
                       {"s_number", {"s_number", req.s_number()}},
-                      {"assignee", {"assignee", req.assignee()}}});
+                      {"assignee", {"assignee", req.assignee()}},
+                      *attention});
   }
 
   engine::Engine* engine_;

@@ -71,12 +71,15 @@ class UnlockService final : public v1::UnlockService::CallbackService {
                                          v1::ListUnlockRequestsResponse* resp) override {
     return ServeRead(env_, ctx, kService, "ListUnlockRequests", [=](const Actor&) -> absl::Status {
       if (!v1::UnlockState_IsValid(req->state())) return InvalidField("state", "unknown value");
+      auto attention = SlaAttentionFilter(req->sla_attention());
+      if (!attention.ok()) return attention.status();
       auto filter = OneFilter(
           {{"state", {"state", StateKey(req->state())}},
            {"account_number", {"account_number", req->account_number()}},
            {"imei", {"imei", req->imei()}},
            {"repeated_identity_failures",
-            {"attention", req->repeated_identity_failures() ? "identity_failures" : ""}}});
+            {"attention", req->repeated_identity_failures() ? "identity_failures" : ""}},
+           *attention});
       if (!filter.ok()) return filter.status();
       return FillList(engine_, kKind, *filter, req->page_token(), req->page_size(),
                       resp->mutable_unlock_requests(), resp->mutable_next_page_token(),

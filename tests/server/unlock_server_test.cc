@@ -231,6 +231,54 @@ TEST_F(UnlockServerTest, VerifiedEligibleSubmittedWarnedCompleted) {
   for (const auto& e : Events(r.name())) EXPECT_NE(e.type(), v1::EVENT_TYPE_SLA_BREACHED);
 }
 
+TEST_F(UnlockServerTest, RequestsPastTheirWarningOrBreachAreListedForTeamLeads) {
+  auto listed = [&](v1::SlaAttention attention, grpc::Status* status = nullptr) {
+    v1::ListUnlockRequestsRequest req;
+    req.set_sla_attention(attention);
+    v1::ListUnlockRequestsResponse resp;
+    auto ctx = TestServer::As("team_lead");
+    grpc::Status s = unlock_->ListUnlockRequests(ctx.get(), req, &resp);
+    if (status != nullptr) *status = s;
+    std::vector<std::string> names;
+    for (const auto& r : resp.unlock_requests()) names.push_back(r.name());
+    return names;
+  };
+  using Names = std::vector<std::string>;
+  UnlockRequest r = Open("ACC-1001");
+  r = Verify(r, "Maria Lopez", "12 Elm Street, Springfield");
+  r = Check(r, kImeiPaid);
+  v1::SubmitUnlockRequest submit;
+  submit.set_name(r.name());
+  r = Ok(&v1::UnlockService::Stub::SubmitUnlock, "cs_agent", submit);
+  Open("ACC-2002");  // no clock running
+  EXPECT_EQ(listed(v1::SLA_ATTENTION_AT_RISK), Names{});
+
+  server_.clock().Set(Ny(7, 7, 15));  // the warning
+  server_.Pump();
+  EXPECT_EQ(listed(v1::SLA_ATTENTION_AT_RISK), Names{r.name()});
+  EXPECT_EQ(listed(v1::SLA_ATTENTION_BREACHED), Names{});
+  server_.clock().Set(Ny(7, 8, 15));  // the breach
+  server_.Pump();
+  EXPECT_EQ(listed(v1::SLA_ATTENTION_AT_RISK), Names{});
+  EXPECT_EQ(listed(v1::SLA_ATTENTION_BREACHED), Names{r.name()});
+
+  v1::CompleteUnlockRequest complete;
+  complete.set_name(r.name());
+  complete.set_success(true);
+  Ok(&v1::UnlockService::Stub::CompleteUnlock, "service", complete);
+  EXPECT_EQ(listed(v1::SLA_ATTENTION_BREACHED), Names{});
+
+  grpc::Status bad;
+  listed(static_cast<v1::SlaAttention>(9), &bad);
+  EXPECT_TRUE(NamesField(bad, "sla_attention")) << bad.error_message();
+  v1::ListUnlockRequestsRequest two;
+  two.set_sla_attention(v1::SLA_ATTENTION_AT_RISK);
+  two.set_state(v1::UNLOCK_STATE_SUBMITTED);
+  v1::ListUnlockRequestsResponse ignored;
+  auto ctx = TestServer::As("team_lead");
+  EXPECT_EQ(unlock_->ListUnlockRequests(ctx.get(), two, &ignored).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(UnlockServerTest, DenialNamesEveryFailingRuleAndSubmitWritesNothing) {
   UnlockRequest r = Verify(Open("ACC-2002"), "Sam Poe", "1 Main St");
   r = Check(r, kImeiBad);
