@@ -11,6 +11,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -33,12 +34,19 @@ struct Target {
 
 Target* Start() {
   auto* t = new Target;
-  char dir[] = "/tmp/casework-fuzz-XXXXXX";
-  if (::mkdtemp(dir) == nullptr) std::abort();
+  const char* base = std::getenv("TMPDIR");
+  static std::string* const dir =
+      new std::string(absl::StrCat(base != nullptr ? base : "/tmp", "/casework-fuzz-XXXXXX"));
+  if (::mkdtemp(dir->data()) == nullptr) std::abort();
+  // The server lives as long as the process; its folder goes when it ends.
+  std::atexit([] {
+    std::error_code ignored;
+    std::filesystem::remove_all(*dir, ignored);
+  });
   casework::internal::ServerConfig config;
   config.set_listen_address("127.0.0.1:0");
   config.set_metrics_address("off");
-  config.set_data_dir(dir);
+  config.set_data_dir(*dir);
   config.mutable_notifier()->set_log(false);
   config.set_plaintext(true);
   config.mutable_auth()->set_header_identity(true);
