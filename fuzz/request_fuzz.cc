@@ -2,8 +2,6 @@
 // first byte picks the RPC (from the access table), the rest is the
 // request as sent on the wire. Whatever arrives, the server must answer
 // with a status, never crash, and never answer INTERNAL or UNKNOWN.
-#include <unistd.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -11,7 +9,6 @@
 #include <future>
 #include <memory>
 #include <string>
-#include <system_error>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -23,6 +20,7 @@
 #include "server/config.h"
 #include "server/rpc/access.h"
 #include "server/server.h"
+#include "tests/testing/temp_dir.h"
 
 namespace {
 
@@ -34,19 +32,12 @@ struct Target {
 
 Target* Start() {
   auto* t = new Target;
-  const char* base = std::getenv("TMPDIR");
-  static std::string* const dir =
-      new std::string(absl::StrCat(base != nullptr ? base : "/tmp", "/casework-fuzz-XXXXXX"));
-  if (::mkdtemp(dir->data()) == nullptr) std::abort();
   // The server lives as long as the process; its folder goes when it ends.
-  std::atexit([] {
-    std::error_code ignored;
-    std::filesystem::remove_all(*dir, ignored);
-  });
+  static casework::testing::TempDir dir;
   casework::internal::ServerConfig config;
   config.set_listen_address("127.0.0.1:0");
   config.set_metrics_address("off");
-  config.set_data_dir(*dir);
+  config.set_data_dir(dir.path());
   config.mutable_notifier()->set_log(false);
   config.set_plaintext(true);
   config.mutable_auth()->set_header_identity(true);
