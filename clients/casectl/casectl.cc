@@ -240,8 +240,6 @@ class Cli {
  public:
   explicit Cli(Flags flags) : flags_(std::move(flags)), client_(flags_.options) {}
 
-  // Calls `method` ("casework.v1.X/Y", or "X/Y" within casework.v1) with a
-  // request built from JSON; `response` receives a message of the right type.
   // "TradeInService/ContactCustomer" (or with its package) as a method of
   // the API; null when there is none.
   static const google::protobuf::MethodDescriptor* FindMethod(const std::string& method) {
@@ -256,6 +254,8 @@ class Cli {
     return absl::StartsWith(method, "casework.") ? method : "casework.v1." + method;
   }
 
+  // Calls `method` ("casework.v1.X/Y", or "X/Y" within casework.v1) with a
+  // request built from JSON; `response` receives a message of the right type.
   grpc::Status Invoke(const std::string& method, const std::string& json,
                       std::unique_ptr<Message>* response, client::Retry retry = client::Retry::kNever) {
     const std::string full = FullMethod(method);
@@ -607,7 +607,6 @@ class Cli {
     return out;
   }
 
-  // Lists every page of a List RPC as a table of `columns` (JSON names).
   // Lists `field` of every page of `method` as a table of `columns` (JSON
   // names). `filter` adds to the request (e.g. `,"state":"..."`); with a
   // `limit`, stops after that many rows and prints the cursor to go on from,
