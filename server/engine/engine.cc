@@ -298,7 +298,7 @@ absl::StatusOr<int> Engine::IndexSlaStatus() {
   if (done.ok()) return 0;
   if (!absl::IsNotFound(done.status())) return done.status();
   const absl::Time start = absl::Now();
-  int indexed = 0;
+  std::set<std::string> indexed;  // a case with two clocks is met twice
   // Only a case with a clock that has not stopped can need an entry.
   for (const auto& [kind, wf] : workflows_) {
     for (const auto& policy : wf->spec().slas) {
@@ -308,6 +308,7 @@ absl::StatusOr<int> Engine::IndexSlaStatus() {
         auto page = repo_->ListCases(running, after, kMaxPageSize);
         if (!page.ok()) return page.status();
         for (const auto& stored : *page) {
+          if (indexed.count(stored.case_id)) continue;
           CaseRecord record;
           if (!record.ParseFromString(stored.record)) {
             return absl::DataLossError(absl::StrCat("case ", stored.case_id, ": record is damaged"));
@@ -322,7 +323,7 @@ absl::StatusOr<int> Engine::IndexSlaStatus() {
           m.record = stored.record;
           auto written = repo_->Commit(m);
           if (!written.ok()) return written.status();
-          ++indexed;
+          indexed.insert(stored.case_id);
         }
         if (static_cast<int>(page->size()) < kMaxPageSize) break;
         after = page->back().case_id;
@@ -333,9 +334,9 @@ absl::StatusOr<int> Engine::IndexSlaStatus() {
   if (!put.ok()) return put.status();
   Log(LogLevel::kInfo, "store_upgraded",
       {{"upgrade", kDone},
-       {"cases", absl::StrCat(indexed)},
+       {"cases", absl::StrCat(indexed.size())},
        {"seconds", absl::StrCat(absl::ToDoubleSeconds(absl::Now() - start))}});
-  return indexed;
+  return static_cast<int>(indexed.size());
 }
 
 absl::StatusOr<int> Engine::Recompute(const std::string& kind, const ListFilter& filter,
