@@ -274,7 +274,11 @@ class AdminService final : public v1::AdminService::CallbackService {
     return Serve(env_, ctx, kService, "UpdateProfile", [=](const Actor& who) -> absl::Status {
       auto version = ParseEtag(req->profile().etag());
       if (!version.ok()) return InvalidField("profile.etag", "is not an etag this server issued");
-      auto saved = profiles_->Put(req->profile(), *version, req->allow_missing());
+      v1::CustomerProfile profile = req->profile();
+      auto id = UpdateTarget(profile.name(), profile.profile_id(), "profiles", "profile.");
+      if (!id.ok()) return id.status();
+      profile.set_profile_id(*std::move(id));
+      auto saved = profiles_->Put(std::move(profile), *version, req->allow_missing());
       if (!saved.ok()) return saved.status();
       *resp = *std::move(saved);
       return absl::OkStatus();
@@ -308,7 +312,11 @@ class AdminService final : public v1::AdminService::CallbackService {
     return Serve(env_, ctx, kService, "UpdateAccount", [=](const Actor& who) -> absl::Status {
       auto version = ParseEtag(req->account().etag());
       if (!version.ok()) return InvalidField("account.etag", "is not an etag this server issued");
-      auto saved = accounts_->Put(req->account(), *version, req->allow_missing());
+      v1::Account account = req->account();
+      auto id = UpdateTarget(account.name(), account.account_number(), "accounts", "account.");
+      if (!id.ok()) return id.status();
+      account.set_account_number(*std::move(id));
+      auto saved = accounts_->Put(std::move(account), *version, req->allow_missing());
       if (!saved.ok()) return saved.status();
       *resp = *std::move(saved);
       return absl::OkStatus();

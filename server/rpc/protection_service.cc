@@ -76,7 +76,11 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
     return Serve(env_, ctx, kService, "UpdateProtectionPlan", [=](const Actor& who) -> absl::Status {
       auto version = ParseEtag(req->protection_plan().etag());
       if (!version.ok()) return InvalidField("protection_plan.etag", "is not an etag this server issued");
-      auto saved = plans_->Put(req->protection_plan(), *version, req->allow_missing());
+      v1::ProtectionPlan plan = req->protection_plan();
+      auto id = UpdateTarget(plan.name(), plan.plan_id(), "protectionPlans", "protection_plan.");
+      if (!id.ok()) return id.status();
+      plan.set_plan_id(*std::move(id));
+      auto saved = plans_->Put(std::move(plan), *version, req->allow_missing());
       if (!saved.ok()) return saved.status();
       *resp = *std::move(saved);
       return absl::OkStatus();

@@ -68,6 +68,20 @@ absl::StatusOr<std::string> ParseName(const std::string& name,
   return id;
 }
 
+absl::StatusOr<std::string> UpdateTarget(const std::string& name, const std::string& id,
+                                         const std::string& collection, const std::string& prefix) {
+  if (name.empty()) return id;
+  // The id's own rules are the directory's to check, naming the id field.
+  if (!absl::StartsWith(name, collection + "/")) {
+    return InvalidField(prefix + "name", absl::StrCat("must look like ", collection, "/{id}"));
+  }
+  std::string named = name.substr(collection.size() + 1);
+  if (!id.empty() && id != named) {
+    return InvalidField(prefix + "name", "names another resource than the id given with it");
+  }
+  return named;
+}
+
 absl::StatusOr<int64_t> ParseEtag(const std::string& etag) {
   if (etag.empty()) return -1;
   int64_t version = 0;

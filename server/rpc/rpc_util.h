@@ -33,6 +33,13 @@ absl::StatusOr<std::string> ParseName(const std::string& name,
                                       const std::string& collection,
                                       const std::string& field = "name");
 
+// The id an update or upsert is about: the id in `name` ("profiles/p-1"),
+// or `id` when the name is empty. A name and an id that disagree are
+// refused, naming `prefix` + "name", so that no request changes one
+// resource while naming another.
+absl::StatusOr<std::string> UpdateTarget(const std::string& name, const std::string& id,
+                                         const std::string& collection, const std::string& prefix);
+
 // "" -> -1 (no check); "12" -> 12; anything else INVALID_ARGUMENT "etag".
 absl::StatusOr<int64_t> ParseEtag(const std::string& etag);
 

@@ -191,6 +191,33 @@ TEST_F(OtpSupportServerTest, EscalationToTheTeamLeadAndOnToOps) {
   }
 }
 
+TEST_F(OtpSupportServerTest, ProfilesAreUpdatedByTheirName) {
+  v1::UpdateProfileRequest req;
+  req.mutable_profile()->set_name("profiles/p-200");
+  req.mutable_profile()->set_email("sipho@example.com");
+  req.mutable_profile()->set_cellphone("+27831234567");
+  v1::CustomerProfile out;
+  auto ctx = TestServer::As("admin");
+  grpc::Status s = admin_->UpdateProfile(ctx.get(), req, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(out.profile_id(), "p-200");
+  EXPECT_EQ(out.email(), "sipho@example.com");
+
+  // Naming one profile and giving the id of another changes neither.
+  req.mutable_profile()->set_profile_id("p-100");
+  req.mutable_profile()->set_email("someone@example.com");
+  auto ctx2 = TestServer::As("admin");
+  EXPECT_TRUE(NamesField(admin_->UpdateProfile(ctx2.get(), req, &out), "profile.name"));
+  for (const auto& [name, email] : {std::pair{"profiles/p-100", "thandi@gmial.com"},
+                                    std::pair{"profiles/p-200", "sipho@example.com"}}) {
+    v1::GetProfileRequest get;
+    get.set_name(name);
+    auto ctx3 = TestServer::As("cs_agent");
+    ASSERT_TRUE(admin_->GetProfile(ctx3.get(), get, &out).ok());
+    EXPECT_EQ(out.email(), email);
+  }
+}
+
 TEST_F(OtpSupportServerTest, FailedVerificationEndsTheCallSafely) {
   v1::CreateOtpTicketRequest create;
   create.set_profile_id("p-100");

@@ -92,6 +92,41 @@ class ProtectionServerTest : public ::testing::Test {
   std::unique_ptr<Stub> stub_;
 };
 
+TEST_F(ProtectionServerTest, PlansAreUpdatedByTheirName) {
+  auto update = [&](const v1::UpdateProtectionPlanRequest& req, v1::ProtectionPlan* out) {
+    auto ctx = TestServer::As("admin");
+    return stub_->UpdateProtectionPlan(ctx.get(), req, out);
+  };
+  auto get = [&](const std::string& name) {
+    v1::GetProtectionPlanRequest req;
+    req.set_name(name);
+    v1::ProtectionPlan out;
+    auto ctx = TestServer::As("cs_agent");
+    EXPECT_TRUE(stub_->GetProtectionPlan(ctx.get(), req, &out).ok());
+    return out;
+  };
+  // The resource name alone says which plan, as Get takes it.
+  v1::UpdateProtectionPlanRequest req;
+  *req.mutable_protection_plan() = get("protectionPlans/premium");
+  req.mutable_protection_plan()->clear_plan_id();
+  req.mutable_protection_plan()->set_display_name("Premium protection plus");
+  v1::ProtectionPlan out;
+  grpc::Status s = update(req, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(out.plan_id(), "premium");
+  EXPECT_EQ(get("protectionPlans/premium").display_name(), "Premium protection plus");
+
+  // A name and an id that disagree change neither plan.
+  req.mutable_protection_plan()->set_plan_id("basic");
+  req.mutable_protection_plan()->clear_etag();
+  req.mutable_protection_plan()->set_display_name("Which one?");
+  EXPECT_TRUE(NamesField(update(req, &out), "protection_plan.name"));
+  req.mutable_protection_plan()->set_name("plans/basic");
+  EXPECT_TRUE(NamesField(update(req, &out), "protection_plan.name"));
+  EXPECT_EQ(get("protectionPlans/premium").display_name(), "Premium protection plus");
+  EXPECT_EQ(get("protectionPlans/basic").display_name(), "Basic protection");
+}
+
 TEST_F(ProtectionServerTest, EnrollConfirmAndManage) {
   Enrollment e;
   ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", NewEnrollment("basic"), &e).ok());
