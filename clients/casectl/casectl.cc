@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -73,8 +74,11 @@ Commands:
                                   act tradeIns/01J.. ContactCustomer
                                   act tradeIns/01J.. FlagProblem problem=TRADE_IN_PROBLEM_DEVICE_LOCKED note=PIN
                                   act tradeIns/01J.. AttachProofOfPurchase content=@receipt.pdf
+                                  act claims/01J.. ResolveClaim resolution=RESOLUTION_REIMBURSEMENT
+                                      reimbursement.currency_code=USD reimbursement.minor_units=4500
                                   (FIELD=@FILE: a document's content from FILE; its type and
-                                  file name come with it unless given)
+                                  file name come with it unless given; FIELD.SUB=VALUE: a
+                                  field of a message field; a repeated FIELD: give it again)
   document tradeIns/ID FILE       save a trade-in's proof of purchase to FILE
   document claims/ID DOC FILE     save the claim document DOC (e.g. doc-1) to FILE
   call SERVICE/METHOD [JSON]      any RPC, request as JSON (default {}), e.g.
@@ -336,34 +340,50 @@ class Cli {
     if (p == nullptr) return Usage("not a case name: " + name);
     const std::string method = absl::StrCat(p->service, "/", action);
     const auto* m = FindMethod(method);
-    std::string json = absl::StrCat("{\"name\":\"", name, "\"");
+    google::protobuf::Struct request;
+    (*request.mutable_fields())["name"].set_string_value(name);
     std::set<std::string> given;
     std::string document, document_path;  // a file given as FIELD=@PATH
     for (const auto& f : fields) {
       const size_t eq = f.find('=');
       if (eq == std::string::npos) return Usage("expected FIELD=VALUE, got " + f);
-      const std::string key = f.substr(0, eq), value = f.substr(eq + 1);
-      const auto* field = m == nullptr ? nullptr : FieldOf(*m->input_type(), key);
-      if (field != nullptr) given.insert(field->name());
+      // FIELD.SUBFIELD=VALUE reaches into a message field, e.g.
+      // reimbursement.minor_units=4500.
+      const std::vector<std::string> path = absl::StrSplit(f.substr(0, eq), '.');
+      std::string value = f.substr(eq + 1);
+      const google::protobuf::Descriptor* type = m == nullptr ? nullptr : m->input_type();
+      google::protobuf::Struct* into = &request;
+      const google::protobuf::FieldDescriptor* field = nullptr;
+      for (size_t i = 0; i < path.size(); ++i) {
+        if (path[i].empty()) return Usage("expected FIELD=VALUE, got " + f);
+        field = type == nullptr ? nullptr : FieldOf(*type, path[i]);
+        if (i == 0 && field != nullptr) given.insert(field->name());
+        if (i + 1 == path.size()) break;
+        if (field != nullptr && field->message_type() == nullptr) {
+          return Usage(absl::StrCat(path[i], " has no fields of its own, in ", f));
+        }
+        type = field == nullptr ? nullptr : field->message_type();
+        into = (*into->mutable_fields())[path[i]].mutable_struct_value();
+      }
       if (field != nullptr && field->type() == google::protobuf::FieldDescriptor::TYPE_BYTES &&
           absl::StartsWith(value, "@")) {
         document_path = value.substr(1);
         auto content = ReadWholeFile(document_path);
         if (!content) return Usage("cannot read " + document_path);
         document = *std::move(content);
-        absl::StrAppend(&json, ",\"", key, "\":", Quote(absl::Base64Escape(document)));
-        continue;
+        value = absl::Base64Escape(document);
       }
-      // A text field takes the value as it is written, digits too (an IMEI,
-      // a code); other values that read as JSON are passed as JSON.
-      using google::protobuf::FieldDescriptor;
-      const bool text = field != nullptr && !field->is_repeated() &&
-                        (field->type() == FieldDescriptor::TYPE_STRING || field->type() == FieldDescriptor::TYPE_BYTES);
-      const bool raw = value == "true" || value == "false" || absl::StartsWith(value, "{") ||
-                       absl::StartsWith(value, "[");
-      double number;
-      absl::StrAppend(&json, ",\"", key, "\":",
-                      !text && (raw || absl::SimpleAtod(value, &number)) ? value : Quote(value));
+      auto typed = ValueFor(field, value);
+      if (!typed) {
+        const bool yes_no = field != nullptr && field->type() == google::protobuf::FieldDescriptor::TYPE_BOOL;
+        return Usage(absl::StrCat(path.back(), yes_no ? " takes true or false" : " is not valid JSON", ", in ", f));
+      }
+      google::protobuf::Value& slot = (*into->mutable_fields())[path.back()];
+      if (field != nullptr && field->is_repeated() && !typed->has_list_value()) {
+        *slot.mutable_list_value()->add_values() = *std::move(typed);  // FIELD=A FIELD=B
+      } else {
+        slot = *std::move(typed);
+      }
     }
     // A document read from a file brings its type and, where the request
     // has one, its file name, unless they were given.
@@ -371,19 +391,53 @@ class Cli {
       const std::string type = workflow::SniffDocumentType(document);
       if (!type.empty() && m->input_type()->FindFieldByName("content_type") != nullptr &&
           !given.count("content_type")) {
-        absl::StrAppend(&json, ",\"content_type\":", Quote(type));
+        (*request.mutable_fields())["content_type"].set_string_value(type);
       }
       if (m->input_type()->FindFieldByName("file_name") != nullptr && !given.count("file_name")) {
-        absl::StrAppend(&json, ",\"file_name\":",
-                        Quote(document_path.substr(document_path.find_last_of('/') + 1)));
+        (*request.mutable_fields())["file_name"].set_string_value(
+            document_path.substr(document_path.find_last_of('/') + 1));
       }
     }
-    json += "}";
+    std::string json;
+    (void)google::protobuf::util::MessageToJsonString(request, &json);
     std::unique_ptr<Message> out;
     grpc::Status s = Invoke(method, json, &out);
     if (!s.ok()) return Fail(s);
     std::printf("%s", ToJson(*out).c_str());
     return kOk;
+  }
+
+  // VALUE as the JSON the request's `field` takes: text fields take it as
+  // written, digits too (an IMEI, a code); yes/no fields take true or
+  // false; integers travel as text, as protobuf's JSON allows; a value
+  // starting with { or [ is JSON.
+  // For a field the request does not have, the value is guessed, and the
+  // server names the field.
+  static std::optional<google::protobuf::Value> ValueFor(const google::protobuf::FieldDescriptor* field,
+                                                         const std::string& value) {
+    using google::protobuf::FieldDescriptor;
+    google::protobuf::Value v;
+    const auto type = field == nullptr ? FieldDescriptor::TYPE_GROUP : field->type();
+    double number;
+    if (type == FieldDescriptor::TYPE_STRING || type == FieldDescriptor::TYPE_BYTES) {
+      v.set_string_value(value);
+    } else if (absl::StartsWith(value, "{") || absl::StartsWith(value, "[")) {
+      if (!google::protobuf::util::JsonStringToMessage(value, &v).ok()) return std::nullopt;
+    } else if (value == "true" || value == "false") {
+      v.set_bool_value(value == "true");
+    } else if (type == FieldDescriptor::TYPE_BOOL) {
+      return std::nullopt;
+    } else if (field != nullptr && field->cpp_type() == FieldDescriptor::CPPTYPE_ENUM) {
+      int n;
+      if (absl::SimpleAtoi(value, &n)) v.set_number_value(n);  // by number
+      else v.set_string_value(value);                           // by name
+    } else if ((type == FieldDescriptor::TYPE_DOUBLE || type == FieldDescriptor::TYPE_FLOAT ||
+                field == nullptr) && absl::SimpleAtod(value, &number)) {
+      v.set_number_value(number);
+    } else {
+      v.set_string_value(value);  // integers, timestamps, durations, names
+    }
+    return v;
   }
 
   // The cases of a procedure, of one state or all, a page at a time.

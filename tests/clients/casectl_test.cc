@@ -225,6 +225,24 @@ TEST_F(CasectlTest, DocumentsGoInFromFilesAndComeBackOut) {
   EXPECT_EQ(testing::ReadFile(dir_.path() + "/back.png"), png);
   EXPECT_EQ(Casectl("approver", "document " + claim + " doc-9 " + dir_.path() + "/none.png").exit_code, 3);
   EXPECT_EQ(Casectl("approver", "document " + claim + " " + dir_.path() + "/x.png").exit_code, 2);
+
+  // The decision: a message field given field by field, its 64-bit amount
+  // as digits; a yes/no field takes true or false only.
+  ASSERT_EQ(Casectl("cs_agent", "act " + claim + " StartClaimReview").exit_code, 0);
+  Result half = Casectl("approver", "act " + claim + " ResolveClaim resolution=RESOLUTION_REIMBURSEMENT" +
+                                        " reimbursement.currency_code=USD");
+  EXPECT_EQ(half.exit_code, 4) << half.out;
+  EXPECT_NE(half.out.find("reimbursement.minor_units"), std::string::npos) << half.out;
+  EXPECT_EQ(Casectl("approver", "act " + claim + " ResolveClaim resolution.x=1").exit_code, 2);
+  Result resolved = Casectl("approver", "act " + claim + " ResolveClaim resolution=RESOLUTION_REIMBURSEMENT" +
+                                            " reimbursement.currency_code=USD reimbursement.minor_units=45000");
+  ASSERT_EQ(resolved.exit_code, 0) << resolved.out;
+  const auto decided = Json(resolved.out).fields();
+  EXPECT_EQ(decided.at("state").string_value(), "CLAIM_STATE_RESOLVED");
+  EXPECT_EQ(decided.at("reimbursement").struct_value().fields().at("minorUnits").string_value(), "45000");
+  Result yes_no = Casectl("cs_agent", "act otpTickets/01ABC RecordFirstLevel tried_sms=yes");
+  EXPECT_EQ(yes_no.exit_code, 2) << yes_no.out;
+  EXPECT_NE(yes_no.out.find("tried_sms takes true or false"), std::string::npos) << yes_no.out;
 }
 
 TEST_F(CasectlTest, ListGoesOnFromItsCursor) {
