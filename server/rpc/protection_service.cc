@@ -435,6 +435,7 @@ v1::Claim ToClaim(engine::CaseView view) {
   out.set_resolution(c.resolution());
   if (c.has_reimbursement()) *out.mutable_reimbursement() = std::move(*c.mutable_reimbursement());
   *out.mutable_documents() = std::move(*c.mutable_documents());
+  out.set_documents_note(std::move(*c.mutable_documents_note()));
   for (auto& sla : view.slas) out.mutable_slas()->Add(std::move(sla));
   for (const auto& sla : out.slas()) {
     for (const auto& d : sla.deadlines()) {

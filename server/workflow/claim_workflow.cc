@@ -131,12 +131,18 @@ class ClaimWorkflow : public Workflow {
             {"expected_decision", expected},
             {"denial_reasons", absl::StrJoin(reasons, "; ")},
             {"resolution", resolution},
-            {"amount", c.has_reimbursement() ? Money(c.reimbursement()) : ""}};
+            {"amount", c.has_reimbursement() ? Money(c.reimbursement()) : ""},
+            {"documents_needed",
+             !c.documents_note().empty()
+                 ? c.documents_note()
+                 : absl::StrCat("proof of your device protection (your plan number ", c.plan_number(),
+                                "), the device details, a description of what happened, and photos "
+                                "or receipts")}};
   }
 
   std::vector<std::string> TemplateFields() const override {
     return {"case_id", "plan_number", "customer_name", "expected_decision",
-            "denial_reasons", "resolution", "amount"};
+            "denial_reasons", "resolution", "amount", "documents_needed"};
   }
 
   std::string Recipient(const CaseRecord& r, Audience) const override {
@@ -230,6 +236,20 @@ class ClaimWorkflow : public Workflow {
     return absl::OkStatus();
   }
 
+  // Documents asked for, with the agent's note on what to send when the
+  // standard list is not the whole story; the customer's email says it.
+  template <typename Request>
+  absl::Status AskForDocuments(ActionContext& ctx) const {
+    auto req = RequestOf<Request>(ctx);
+    if (!req.ok()) return req.status();
+    FieldErrors errors;
+    CheckText(errors, "note", req->note(), kMaxNote, /*required=*/false);
+    if (!errors.empty()) return errors.ToStatus();
+    ctx.record.mutable_claim()->set_documents_note(req->note());
+    if (!req->note().empty()) ctx.AddEvent(v1::EVENT_TYPE_COMMENT, absl::StrCat("Documents asked for: ", req->note()));
+    return absl::OkStatus();
+  }
+
   absl::Status StartReview(ActionContext& ctx) const {
     const auto status = InputOf(ctx).enrollment().contact_status();
     if (status != v1::CONTACT_STATUS_VERIFIED) {
@@ -283,10 +303,12 @@ class ClaimWorkflow : public Workflow {
   absl::Status Deny(ActionContext& ctx) const {
     auto req = RequestOf<v1::DenyClaimRequest>(ctx);
     if (!req.ok()) return req.status();
+    FieldErrors errors;
     if (!v1::DenialReason_IsValid(req->reason()) || req->reason() == v1::DENIAL_REASON_UNSPECIFIED) {
-      return InvalidField("reason", "is required: a denial reason code");
+      errors.Add("reason", "is required: a denial reason code");
     }
-    if (req->note().size() > 2000 || !IsCleanText(req->note())) return InvalidField("note", "at most 2000 bytes of text");
+    CheckText(errors, "note", req->note(), kMaxNote, /*required=*/false);
+    if (!errors.empty()) return errors.ToStatus();
     ctx.record.mutable_claim()->add_denial_reasons(req->reason());
     ctx.AddEvent(v1::EVENT_TYPE_DECISION, absl::StrCat("Denied: ", ReasonText(req->reason())),
                  {{"note", req->note()}});
@@ -314,13 +336,14 @@ class ClaimWorkflow : public Workflow {
         {kClaimReport, {}, kReported, agents, "Customer reports an incident", {}, {},
          bind(&ClaimWorkflow::Report)},
         {kClaimRequestDocuments, {kReported}, kDocsRequested, agents, "Ask for documents",
-         {documents}, {}, nullptr},
+         {documents}, {}, bind(&ClaimWorkflow::AskForDocuments<v1::RequestClaimDocumentsRequest>)},
         {kClaimAttachDocument, {kReported, kDocsRequested, kUnderReview, kWaitingDocs}, "", agents,
          "Attach a document", {}, {}, bind(&ClaimWorkflow::AttachDocument)},
         {kClaimStartReview, {kReported, kDocsRequested}, kUnderReview, agents, "Start the review",
          {timeline}, {}, bind(&ClaimWorkflow::StartReview), {{SlaEffect::kStart, kReviewSla, ""}}},
         {kClaimAwaitDocuments, {kUnderReview}, kWaitingDocs, agents,
-         "Wait for the customer's documents (clock paused)", {documents}, {}, nullptr,
+         "Wait for the customer's documents (clock paused)", {documents}, {},
+         bind(&ClaimWorkflow::AskForDocuments<v1::AwaitClaimDocumentsRequest>),
          {{SlaEffect::kPause, kReviewSla, "waiting for the customer's documents"}}},
         {kClaimResumeReview, {kWaitingDocs}, kUnderReview, agents,
          "Documents arrived (clock resumed)", {timeline}, {}, nullptr,

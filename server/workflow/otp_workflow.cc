@@ -51,13 +51,6 @@ bool Contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
-absl::Status CheckNote(const std::string& field, const std::string& text) {
-  if (text.empty() || text.size() > 2000 || !IsCleanText(text)) {
-    return InvalidField(field, "is required (at most 2000 bytes of text)");
-  }
-  return absl::OkStatus();
-}
-
 class OtpWorkflow : public Workflow {
  public:
   explicit OtpWorkflow(const OtpPolicy& policy) : policy_(policy) { Build(); }
@@ -232,10 +225,12 @@ class OtpWorkflow : public Workflow {
   absl::Status DecideEscalation(ActionContext& ctx) const {
     auto req = RequestOf<v1::DecideEscalationRequest>(ctx);
     if (!req.ok()) return req.status();
+    FieldErrors errors;
     if (req->target() != v1::ESCALATION_TARGET_PRODUCT && req->target() != v1::ESCALATION_TARGET_OPS) {
-      return InvalidField("target", "is required: PRODUCT or OPS");
+      errors.Add("target", "is required: PRODUCT or OPS");
     }
-    if (auto s = CheckNote("note", req->note()); !s.ok()) return s;
+    CheckText(errors, "note", req->note(), kMaxNote, /*required=*/true);
+    if (!errors.empty()) return errors.ToStatus();
     auto* o = ctx.record.mutable_otp();
     o->set_escalation_target(req->target());
     o->set_escalation_note(req->note());
@@ -257,10 +252,10 @@ class OtpWorkflow : public Workflow {
     if (!req.ok()) return req.status();
     FieldErrors errors;
     if (!Contains(policy_.ticket_forms, req->ticket_form())) {
-      errors.Add("ticket_form", absl::StrCat("is required: ", absl::StrJoin(policy_.ticket_forms, " | ")));
+      errors.Add("ticket_form", absl::StrCat("is required, one of: ", absl::StrJoin(policy_.ticket_forms, " | ")));
     }
     if (!Contains(policy_.query_types, req->query_type())) {
-      errors.Add("query_type", absl::StrCat("is required: ", absl::StrJoin(policy_.query_types, " | ")));
+      errors.Add("query_type", absl::StrCat("is required, one of: ", absl::StrJoin(policy_.query_types, " | ")));
     }
     if (!errors.empty()) return errors.ToStatus();
     auto* o = ctx.record.mutable_otp();

@@ -23,7 +23,6 @@ constexpr char kCancelled[] = "CANCELLED";
 
 constexpr char kUnlockSecret[] = "unlock_code";
 
-constexpr size_t kMaxNote = 2000;
 constexpr size_t kMaxShort = 200;
 constexpr size_t kMaxUnlockCode = 128;
 
@@ -41,19 +40,6 @@ std::string ProblemName(TradeInProblem p) {
     case v1::TRADE_IN_PROBLEM_DEVICE_LOCKED: return "device_locked";
     case v1::TRADE_IN_PROBLEM_PROOF_OF_PURCHASE: return "proof_of_purchase";
     default: return "unspecified";
-  }
-}
-
-void CheckText(FieldErrors& errors, const std::string& field,
-               const std::string& value, size_t max, bool required) {
-  if (value.empty()) {
-    if (required) errors.Add(field, "is required");
-    return;
-  }
-  if (value.size() > max) {
-    errors.Add(field, absl::StrCat("must be at most ", max, " bytes"));
-  } else if (!IsCleanText(value)) {
-    errors.Add(field, "must be UTF-8 text without control characters");
   }
 }
 

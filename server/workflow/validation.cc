@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 
 namespace casework::workflow {
 namespace {
@@ -124,6 +125,19 @@ std::string SniffDocumentType(absl::string_view b) {
     return "image/jpeg";
   }
   return "";
+}
+
+void CheckText(FieldErrors& errors, const std::string& field, const std::string& value, size_t max,
+               bool required) {
+  if (value.empty()) {
+    if (required) errors.Add(field, "is required");
+    return;
+  }
+  if (value.size() > max) {
+    errors.Add(field, absl::StrCat("must be at most ", max, " bytes"));
+  } else if (!IsCleanText(value)) {
+    errors.Add(field, "must be UTF-8 text without control characters");
+  }
 }
 
 }  // namespace casework::workflow

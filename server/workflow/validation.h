@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "server/common/errors.h"
 
 namespace casework::workflow {
 
@@ -23,6 +24,13 @@ bool IsE164(absl::string_view s);
 std::string NormalizeForMatch(absl::string_view s);
 // Valid UTF-8 without control characters other than newline and tab.
 bool IsCleanText(absl::string_view s);
+// Free text an agent or a request gives (a note, a reason, a name): adds
+// to `errors` under `field` when it is missing but `required`, longer than
+// `max` bytes, or not clean text.
+void CheckText(FieldErrors& errors, const std::string& field, const std::string& value, size_t max,
+               bool required);
+// The longest note, reason or comment a workflow takes.
+inline constexpr size_t kMaxNote = 2000;
 // The content type the bytes actually are ("application/pdf", "image/png",
 // "image/jpeg"), or "" when none of those.
 std::string SniffDocumentType(absl::string_view bytes);

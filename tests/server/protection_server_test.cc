@@ -358,9 +358,24 @@ TEST_F(ProtectionServerTest, ClaimWithDocumentsPausedReviewAndReimbursement) {
 
   // Waiting on the customer pauses the clock; the weekend and the waiting
   // time do not count, and the customer is told the new date.
+  // The agent says what is still missing; a note that is not text changes
+  // nothing.
   server_.clock().Set(Utc(3, 13, 10));
-  ASSERT_TRUE(act(&Stub::AwaitClaimDocuments, v1::AwaitClaimDocumentsRequest()).ok());
+  v1::AwaitClaimDocumentsRequest await;
+  await.set_note(std::string("a photo\x01", 8));
+  EXPECT_TRUE(NamesField(act(&Stub::AwaitClaimDocuments, await), "note"));
+  EXPECT_EQ(c.state(), v1::CLAIM_STATE_UNDER_REVIEW);
+  await.set_note("a photo of the back of the phone");
+  ASSERT_TRUE(act(&Stub::AwaitClaimDocuments, await).ok());
   EXPECT_EQ(c.state(), v1::CLAIM_STATE_WAITING_DOCUMENTS);
+  EXPECT_EQ(c.documents_note(), "a photo of the back of the phone");
+  server_.Pump();
+  auto asked = server_.SpoolFor("claim.documents_requested");
+  ASSERT_EQ(asked.size(), 2u);
+  EXPECT_NE(asked[0].body().find("proof of your device protection (your plan number " + e.plan_number()),
+            std::string::npos) << asked[0].body();
+  EXPECT_NE(asked[1].body().find("we need a few documents: a photo of the back of the phone."),
+            std::string::npos) << asked[1].body();
   EXPECT_FALSE(c.has_expected_decision_time());
   server_.clock().Set(Utc(3, 16, 10));
   ASSERT_TRUE(act(&Stub::ResumeClaimReview, v1::ResumeClaimReviewRequest()).ok());
