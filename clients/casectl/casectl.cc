@@ -696,6 +696,8 @@ class Cli {
             if (const size_t at = cell.find("_STATE_"); c == "state" && at != std::string::npos) {
               cell = cell.substr(at + 7);
             }
+            // Times to the second, as the timeline shows them.
+            if (absl::EndsWith(c, "Time") && cell.size() > 20) cell = cell.substr(0, 19) + "Z";
             row.push_back(cell.size() > 60 ? cell.substr(0, 57) + "..." : cell);
           }
           rows.push_back(std::move(row));
@@ -712,7 +714,11 @@ class Cli {
       std::printf("%s", out.c_str());
     } else {
       std::vector<std::string> header;
-      for (const auto& c : columns) header.push_back(absl::AsciiStrToUpper(c));
+      for (const auto& c : columns) {
+        std::string words;  // updateTime -> UPDATE TIME
+        for (char ch : c) absl::StrAppend(&words, absl::ascii_isupper(ch) ? " " : "", std::string(1, ch));
+        header.push_back(absl::AsciiStrToUpper(words));
+      }
       PrintTable(header, rows);
     }
     if (!token.empty()) std::fprintf(stderr, "more: go on with --cursor=%s\n", token.c_str());

@@ -261,6 +261,10 @@ TEST_F(CasectlTest, ListGoesOnFromItsCursor) {
   const size_t at = first.out.find(go_on);
   ASSERT_NE(at, std::string::npos) << first.out;
   const std::string cursor = first.out.substr(at + go_on.size(), first.out.find('\n', at) - at - go_on.size());
+  // Headers in words, times to the second: the server's clock is at 10:00.
+  EXPECT_NE(first.out.find("V NUMBER"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("UPDATE TIME"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("2026-03-02T10:00:00Z\n"), std::string::npos) << first.out;
   Result rest = Casectl("cs_agent", "--count=2 --cursor=" + cursor + " list trade-in");
   ASSERT_EQ(rest.exit_code, 0) << rest.out;
   EXPECT_EQ(rest.out.find(go_on), std::string::npos) << rest.out;
