@@ -340,6 +340,7 @@ class Cli {
     if (p == nullptr) return Usage("not a case name: " + name);
     const std::string method = absl::StrCat(p->service, "/", action);
     const auto* m = FindMethod(method);
+    if (m == nullptr) return Usage(absl::StrCat("no action ", action, " on ", name, "; one of: ", ActionsOn(*p)));
     google::protobuf::Struct request;
     (*request.mutable_fields())["name"].set_string_value(name);
     std::set<std::string> given;
@@ -405,6 +406,23 @@ class Cli {
     if (!s.ok()) return Fail(s);
     std::printf("%s", ToJson(*out).c_str());
     return kOk;
+  }
+
+  // The RPCs that act on one case of `p`'s kind: those of its service that
+  // take a case's name, other than reading it, and do not answer with a
+  // case of another kind (a claim's service also serves enrollments).
+  std::string ActionsOn(const Procedure& p) {
+    auto case_type = [this](const Procedure& q) { return FindMethod(absl::StrCat(q.service, "/", q.get))->output_type(); };
+    const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(p.service);
+    std::vector<std::string> actions;
+    for (int i = 0; service != nullptr && i < service->method_count(); ++i) {
+      const auto* m = service->method(i);
+      if (m->input_type()->FindFieldByName("name") == nullptr || absl::StartsWith(m->name(), "Get")) continue;
+      bool other_kind = false;
+      for (const auto& q : Procedures()) other_kind |= &q != &p && m->output_type() == case_type(q);
+      if (!other_kind) actions.push_back(m->name());
+    }
+    return absl::StrJoin(actions, ", ");
   }
 
   // VALUE as the JSON the request's `field` takes: text fields take it as

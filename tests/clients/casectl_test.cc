@@ -240,6 +240,12 @@ TEST_F(CasectlTest, DocumentsGoInFromFilesAndComeBackOut) {
   const auto decided = Json(resolved.out).fields();
   EXPECT_EQ(decided.at("state").string_value(), "CLAIM_STATE_RESOLVED");
   EXPECT_EQ(decided.at("reimbursement").struct_value().fields().at("minorUnits").string_value(), "45000");
+  // An action that does not exist: the ones that do, for that kind of case.
+  Result unknown = Casectl("approver", "act " + claim + " Resolve");
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.out;
+  EXPECT_NE(unknown.out.find("one of: RequestClaimDocuments, AttachClaimDocument,"), std::string::npos) << unknown.out;
+  EXPECT_NE(unknown.out.find("ResolveClaim, DenyClaim"), std::string::npos) << unknown.out;
+  EXPECT_EQ(unknown.out.find("ChangePlan"), std::string::npos) << unknown.out;
   Result yes_no = Casectl("cs_agent", "act otpTickets/01ABC RecordFirstLevel tried_sms=yes");
   EXPECT_EQ(yes_no.exit_code, 2) << yes_no.out;
   EXPECT_NE(yes_no.out.find("tried_sms takes true or false"), std::string::npos) << yes_no.out;
