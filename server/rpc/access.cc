@@ -49,7 +49,7 @@ const std::vector<Rule>& Rules() {
       Action("TradeInService/FlagProblem", wf::kTradeInKind, wf::kTradeInFlagProblem),
       Action("TradeInService/CloseTradeIn", wf::kTradeInKind, wf::kTradeInClose),
       Action("TradeInService/CancelTradeIn", wf::kTradeInKind, wf::kTradeInCancel),
-      Action("TradeInService/AddTradeInComment", wf::kTradeInKind, wf::kTradeInComment),
+      Action("TradeInService/AddTradeInComment", wf::kTradeInKind, wf::kComment),
       Action("TradeInService/RecordCustomerResponse", wf::kTradeInKind,
              wf::kTradeInCustomerResponded),
       // Carrier unlocks.
@@ -65,6 +65,7 @@ const std::vector<Rule>& Rules() {
       Action("UnlockService/ResendConfirmation", wf::kUnlockKind, wf::kUnlockResendConfirmation),
       Action("UnlockService/EscalateUnlock", wf::kUnlockKind, wf::kUnlockEscalate),
       Action("UnlockService/CancelUnlockRequest", wf::kUnlockKind, wf::kUnlockCancel),
+      Action("UnlockService/AddUnlockRequestComment", wf::kUnlockKind, wf::kComment),
       // OTP login support.
       Action("OtpSupportService/CreateOtpTicket", wf::kOtpKind, wf::kOtpCreate),
       Anyone("OtpSupportService/GetOtpTicket"),
@@ -79,6 +80,7 @@ const std::vector<Rule>& Rules() {
       Action("OtpSupportService/RecordOtpResult", wf::kOtpKind, wf::kOtpRecordOtpResult),
       Action("OtpSupportService/DecideEscalation", wf::kOtpKind, wf::kOtpDecideEscalation),
       Action("OtpSupportService/CloseOtpTicket", wf::kOtpKind, wf::kOtpClose),
+      Action("OtpSupportService/AddOtpTicketComment", wf::kOtpKind, wf::kComment),
       // Device protection: plans, enrollments, claims.
       Anyone("ProtectionClaimService/GetProtectionPlan"),
       Anyone("ProtectionClaimService/ListProtectionPlans"),
@@ -115,6 +117,7 @@ const std::vector<Rule>& Rules() {
       Action("ProtectionClaimService/ResumeClaimReview", wf::kClaimKind, wf::kClaimResumeReview),
       Action("ProtectionClaimService/ResolveClaim", wf::kClaimKind, wf::kClaimResolve),
       Action("ProtectionClaimService/DenyClaim", wf::kClaimKind, wf::kClaimDeny),
+      Action("ProtectionClaimService/AddClaimComment", wf::kClaimKind, wf::kComment),
       // Administration.
       Anyone("AdminService/GetTemplate"),
       Anyone("AdminService/ListTemplates"),

@@ -135,6 +135,11 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
     return Act(ctx, "CloseOtpTicket", wf::kOtpClose, *req, resp);
   }
 
+  ServerUnaryReactor* AddOtpTicketComment(CallbackServerContext* ctx, const v1::AddOtpTicketCommentRequest* req,
+                                          v1::OtpTicket* resp) override {
+    return Act(ctx, "AddOtpTicketComment", wf::kComment, *req, resp);
+  }
+
  private:
   // Every action: the profile as the directory has it now goes with it.
   template <typename Request>

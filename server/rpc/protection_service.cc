@@ -296,6 +296,11 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
     return ClaimAct(ctx, "DenyClaim", wf::kClaimDeny, *req, resp);
   }
 
+  ServerUnaryReactor* AddClaimComment(CallbackServerContext* ctx, const v1::AddClaimCommentRequest* req,
+                                      v1::Claim* resp) override {
+    return ClaimAct(ctx, "AddClaimComment", wf::kComment, *req, resp);
+  }
+
   ServerUnaryReactor* CancelEnrollment(CallbackServerContext* ctx,
                                        const v1::CancelEnrollmentRequest* req,
                                        v1::Enrollment* resp) override {

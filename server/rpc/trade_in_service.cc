@@ -119,7 +119,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
   ServerUnaryReactor* AddTradeInComment(CallbackServerContext* ctx,
                                         const v1::AddTradeInCommentRequest* req,
                                         v1::TradeIn* resp) override {
-    return Act(ctx, "AddTradeInComment", wf::kTradeInComment, *req, resp);
+    return Act(ctx, "AddTradeInComment", wf::kComment, *req, resp);
   }
 
   ServerUnaryReactor* RecordCustomerResponse(CallbackServerContext* ctx,

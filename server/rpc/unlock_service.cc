@@ -135,6 +135,12 @@ class UnlockService final : public v1::UnlockService::CallbackService {
     return Act(ctx, "CancelUnlockRequest", wf::kUnlockCancel, *req, req->etag(), resp);
   }
 
+  ServerUnaryReactor* AddUnlockRequestComment(CallbackServerContext* ctx,
+                                              const v1::AddUnlockRequestCommentRequest* req,
+                                              v1::UnlockRequest* resp) override {
+    return Act(ctx, "AddUnlockRequestComment", wf::kComment, *req, req->etag(), resp);
+  }
+
  private:
   // Every action: the account as the directory has it now goes with it.
   template <typename Request>

@@ -355,6 +355,10 @@ class ClaimWorkflow : public Workflow {
          "Deny with a reason",
          {{"claim.denied", v1::CHANNEL_EMAIL, Audience::kCustomer, "Customer told the denial"}}, {},
          bind(&ClaimWorkflow::Deny), {{SlaEffect::kStop, kReviewSla, ""}}},
+        CommentTransition(spec_.states, [](const ActionContext& ctx) {
+          auto req = RequestOf<v1::AddClaimCommentRequest>(ctx);
+          return req.ok() ? req->text() : "";
+        }),
     };
   }
 

@@ -333,6 +333,10 @@ class OtpWorkflow : public Workflow {
         {kOtpClose, {kResolved, kWithProduct, kWithOps, kVerificationFailed}, kClosed,
          {kCsAgent, kTeamLead}, "Close with the helpdesk classification", {}, {},
          bind(&OtpWorkflow::Close)},
+        CommentTransition(spec_.states, [](const ActionContext& ctx) {
+          auto req = RequestOf<v1::AddOtpTicketCommentRequest>(ctx);
+          return req.ok() ? req->text() : "";
+        }),
     };
   }
 

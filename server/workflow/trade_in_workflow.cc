@@ -391,10 +391,8 @@ class TradeInWorkflow : public Workflow {
            return WithNote(ctx, "reason", Input<v1::CancelTradeInRequest>(ctx).reason(), true);
          },
          {stop_response}},
-        {kTradeInComment, spec_.states, "", AllRoles(), "Add a note", {}, {},
-         [this](ActionContext& ctx) {
-           return WithNote(ctx, "text", Input<v1::AddTradeInCommentRequest>(ctx).text(), true);
-         }},
+        CommentTransition(spec_.states,
+                          [](const ActionContext& ctx) { return Input<v1::AddTradeInCommentRequest>(ctx).text(); }),
         {"sla:response/reminder", {kWaiting}, "", {kSystem},
          "Customer has not answered: send a reminder", {}, {},
          bind(&TradeInWorkflow::Reminder)},

@@ -27,7 +27,6 @@ inline constexpr char kTradeInRejectProof[] = "reject_proof_of_purchase";
 inline constexpr char kTradeInFlagProblem[] = "flag_problem";
 inline constexpr char kTradeInClose[] = "close";
 inline constexpr char kTradeInCancel[] = "cancel";
-inline constexpr char kTradeInComment[] = "comment";
 inline constexpr char kTradeInCustomerResponded[] = "customer_responded";
 // The SLA clock that runs while waiting for the customer; its rungs are the
 // reminders ("reminder.1", "reminder.2", ...) and "no_response".

@@ -332,6 +332,10 @@ class UnlockWorkflow : public Workflow {
          {}, bind(&UnlockWorkflow::Escalate)},
         {kUnlockCancel, {kOpen, kVerified, kEligible, kDenied, kSubmitted, kCompleted, kFailed, kEscalated},
          kCancelled, agents_and_leads, "Stop the request", {}, {}, bind(&UnlockWorkflow::Cancel)},
+        CommentTransition(spec_.states, [](const ActionContext& ctx) {
+          auto req = RequestOf<v1::AddUnlockRequestCommentRequest>(ctx);
+          return req.ok() ? req->text() : "";
+        }),
     };
   }
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_replace.h"
 #include "server/common/errors.h"
 #include "server/common/proto_time.h"
+#include "server/workflow/validation.h"
 
 namespace casework::workflow {
 namespace {
@@ -67,6 +68,19 @@ void ActionContext::Notify(const std::string& template_id, v1::Channel channel,
   request.event_type = event_type;
   request.event_message = std::move(message);
   decision.notifications.push_back(std::move(request));
+}
+
+Transition CommentTransition(const std::vector<std::string>& states,
+                             std::function<std::string(const ActionContext&)> text) {
+  return {kComment, states, "", AllRoles(), "Add a note", {}, {},
+          [text = std::move(text)](ActionContext& ctx) {
+            const std::string note = text(ctx);
+            FieldErrors errors;
+            CheckText(errors, "text", note, kMaxNote, /*required=*/true);
+            if (!errors.empty()) return errors.ToStatus();
+            ctx.AddEvent(v1::EVENT_TYPE_COMMENT, note);
+            return absl::OkStatus();
+          }};
 }
 
 const Transition* WorkflowSpec::Find(const std::string& action) const {

@@ -185,6 +185,12 @@ struct WorkflowSpec {
   bool IsFinal(const std::string& state) const;
 };
 
+// Every case kind takes notes: a person's text on the timeline, in any
+// state, from any role. `text` reads it from the kind's request.
+inline constexpr char kComment[] = "comment";
+Transition CommentTransition(const std::vector<std::string>& states,
+                             std::function<std::string(const ActionContext&)> text);
+
 class Workflow {
  public:
   virtual ~Workflow() = default;

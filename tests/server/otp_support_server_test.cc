@@ -191,6 +191,29 @@ TEST_F(OtpSupportServerTest, EscalationToTheTeamLeadAndOnToOps) {
   }
 }
 
+TEST_F(OtpSupportServerTest, NotesGoOnTheTimeline) {
+  OtpTicket t = OpenVerified("p-100");
+  v1::AddOtpTicketCommentRequest note;
+  note.set_name(t.name());
+  note.set_text(std::string(2001, 'x'));
+  OtpTicket out;
+  EXPECT_TRUE(NamesField(Call(&Stub::AddOtpTicketComment, "cs_agent", note, &out), "text"));
+  note.set_text("Customer on a prepaid SIM abroad");
+  OtpTicket noted = Ok(&Stub::AddOtpTicketComment, "cs_agent", note, t);
+  EXPECT_EQ(noted.state(), t.state());
+  EXPECT_EQ(noted.etag(), absl::StrCat(std::stoi(t.etag()) + 1));
+  v1::ListOtpTicketEventsRequest events_req;
+  events_req.set_parent(t.name());
+  v1::ListOtpTicketEventsResponse events;
+  auto ctx = TestServer::As("team_lead");
+  ASSERT_TRUE(otp_->ListOtpTicketEvents(ctx.get(), events_req, &events).ok());
+  ASSERT_GT(events.events_size(), 0);
+  const auto& last = events.events(events.events_size() - 1);
+  EXPECT_EQ(last.type(), v1::EVENT_TYPE_COMMENT);
+  EXPECT_EQ(last.message(), "Customer on a prepaid SIM abroad");
+  EXPECT_EQ(last.actor().role(), "cs_agent");
+}
+
 TEST_F(OtpSupportServerTest, ProfilesAreUpdatedByTheirName) {
   v1::UpdateProfileRequest req;
   req.mutable_profile()->set_name("profiles/p-200");

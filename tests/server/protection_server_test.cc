@@ -432,6 +432,25 @@ TEST_F(ProtectionServerTest, TheftNeedsAPoliceReportBeforeReview) {
   auto ctx4 = TestServer::As("approver");
   ASSERT_TRUE(stub_->DenyClaim(ctx4.get(), deny, &c).ok());
   EXPECT_EQ(c.state(), v1::CLAIM_STATE_DENIED);
+  // A decided claim still takes notes; an empty one is refused.
+  v1::AddClaimCommentRequest note;
+  note.set_name(c.name());
+  const std::string decided_etag = c.etag();
+  auto empty_ctx = TestServer::As("cs_agent");
+  EXPECT_TRUE(NamesField(stub_->AddClaimComment(empty_ctx.get(), note, &c), "text"));
+  note.set_text("Customer disputes the denial by phone");
+  auto note_ctx = TestServer::As("cs_agent");
+  ASSERT_TRUE(stub_->AddClaimComment(note_ctx.get(), note, &c).ok());
+  EXPECT_EQ(c.state(), v1::CLAIM_STATE_DENIED);
+  EXPECT_NE(c.etag(), decided_etag);
+  v1::ListClaimEventsRequest events_req;
+  events_req.set_parent(c.name());
+  v1::ListClaimEventsResponse events;
+  auto events_ctx = TestServer::As("approver");
+  ASSERT_TRUE(stub_->ListClaimEvents(events_ctx.get(), events_req, &events).ok());
+  ASSERT_GT(events.events_size(), 0);
+  EXPECT_EQ(events.events(events.events_size() - 1).type(), v1::EVENT_TYPE_COMMENT);
+  EXPECT_EQ(events.events(events.events_size() - 1).message(), "Customer disputes the denial by phone");
   v1::ListClaimsRequest list;
   list.set_state(v1::CLAIM_STATE_DENIED);
   v1::ListClaimsResponse denied;

@@ -370,6 +370,32 @@ TEST_F(UnlockServerTest, FailedUnlockIsResubmittedAndEscalationPingsTechnicalSup
   EXPECT_EQ(listed.unlock_requests_size(), 1);
 }
 
+TEST_F(UnlockServerTest, NotesGoOnTheTimelineInAnyStateAndEmptyOnesAreRefused) {
+  UnlockRequest r = Open("ACC-1001");
+  v1::AddUnlockRequestCommentRequest note;
+  note.set_name(r.name());
+  UnlockRequest out;
+  EXPECT_TRUE(NamesField(Call(&v1::UnlockService::Stub::AddUnlockRequestComment, "cs_agent", note, &out), "text"));
+  note.set_text("Customer calls back after 17:00");
+  UnlockRequest noted = Ok(&v1::UnlockService::Stub::AddUnlockRequestComment, "team_lead", note);
+  EXPECT_EQ(noted.state(), v1::UNLOCK_STATE_OPEN);
+  EXPECT_NE(noted.etag(), r.etag());
+  v1::CancelUnlockRequestRequest cancel;
+  cancel.set_name(r.name());
+  cancel.set_reason("Customer bought a new phone");
+  Ok(&v1::UnlockService::Stub::CancelUnlockRequest, "cs_agent", cancel);
+  note.set_text("Told the customer by phone");
+  EXPECT_EQ(Ok(&v1::UnlockService::Stub::AddUnlockRequestComment, "cs_agent", note).state(),
+            v1::UNLOCK_STATE_CANCELLED);
+  std::vector<std::string> comments;
+  for (const auto& e : Events(r.name())) {
+    if (e.type() == v1::EVENT_TYPE_COMMENT) comments.push_back(e.actor().role() + ": " + e.message());
+  }
+  EXPECT_EQ(comments, (std::vector<std::string>{"team_lead: Customer calls back after 17:00",
+                                                "cs_agent: Customer bought a new phone",
+                                                "cs_agent: Told the customer by phone"}));
+}
+
 TEST_F(UnlockServerTest, RepeatedIdentityFailuresAreVisibleToTeamLeads) {
   UnlockRequest r = Open("ACC-1001");
   for (int i = 0; i < 3; ++i) r = Verify(r, "Someone Else", "Nowhere 1");
