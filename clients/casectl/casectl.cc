@@ -67,7 +67,8 @@ Commands:
   list PROCEDURE [STATE]          its cases, of one state or all, 50 at a time
                                   (--count=N for more, --cursor=C goes on); STATE
                                   at_risk or breached: open SLA clocks past their
-                                  warning or breach
+                                  warning or breach; --assignee=NAME: the cases
+                                  given to NAME instead
   show NAME                       a case and its timeline (tradeIns/ID, unlockRequests/ID,
                                   otpTickets/ID, claims/ID, enrollments/ID)
   act NAME ACTION [FIELD=VALUE]   perform an action on a case, e.g.
@@ -114,6 +115,7 @@ struct Flags {
   bool dot = false;
   int batch = 500;
   std::string cursor;
+  std::string assignee;  // list: the cases given to this person
   bool watch_deadline = false;  // --timeout given: it bounds watch too
   int64_t count = 0;  // watch: stop after this many changes (0: never)
 };
@@ -199,6 +201,7 @@ void PrintTable(const std::vector<std::string>& header, const std::vector<std::v
       out += cells[i];
       if (i + 1 < cells.size()) out += std::string(width[i] - cells[i].size() + 2, ' ');
     }
+    out.erase(out.find_last_not_of(' ') + 1);  // an empty last cell leaves no trailing blanks
     std::printf("%s\n", out.c_str());
   };
   line(header);
@@ -466,6 +469,11 @@ class Cli {
     }
     if (p == nullptr || args.size() > 2) return Usage("list trade-in|unlock|otp|claim|enrollment [STATE]");
     std::string filter;
+    if (!flags_.assignee.empty()) {
+      if (p->state_enum == nullptr) return Usage(absl::StrCat(p->name, " cases have no assignee"));
+      if (args.size() == 2) return Usage("one filter at a time: a STATE or --assignee");
+      filter = absl::StrCat(",\"assignee\":", Quote(flags_.assignee));
+    }
     if (args.size() == 2) {
       if (p->state_enum == nullptr) return Usage(absl::StrCat(p->name, " cases are listed without a state"));
       const std::string which = absl::AsciiStrToUpper(args[1]);
@@ -474,7 +482,8 @@ class Cli {
                    ? absl::StrCat(",\"sla_attention\":", Quote("SLA_ATTENTION_" + which))
                    : absl::StrCat(",\"state\":", Quote(absl::StrCat(p->state_enum, which)));
     }
-    const std::vector<std::string> columns = {"name", p->key, "state", "updateTime"};
+    std::vector<std::string> columns = {"name", p->key, "state", "updateTime"};
+    if (p->state_enum != nullptr) columns.push_back("assignee");  // cases; enrollments have none
     return ListTable(absl::StrCat(p->service, "/", p->list), p->collection, columns, filter,
                      flags_.count > 0 ? flags_.count : 50, flags_.cursor);
   }
@@ -807,7 +816,7 @@ int Main(int argc, char** argv) {
       return true;
     };
     std::string timeout, count;
-    if (value("cursor", &flags.cursor)) continue;
+    if (value("cursor", &flags.cursor) || value("assignee", &flags.assignee)) continue;
     if (value("count", &count)) {
       if (!absl::SimpleAtoi(count, &flags.count) || flags.count < 0) return Usage("--count takes a number");
       continue;

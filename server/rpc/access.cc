@@ -50,6 +50,7 @@ const std::vector<Rule>& Rules() {
       Action("TradeInService/CloseTradeIn", wf::kTradeInKind, wf::kTradeInClose),
       Action("TradeInService/CancelTradeIn", wf::kTradeInKind, wf::kTradeInCancel),
       Action("TradeInService/AddTradeInComment", wf::kTradeInKind, wf::kComment),
+      Action("TradeInService/AssignTradeIn", wf::kTradeInKind, wf::kAssign),
       Action("TradeInService/RecordCustomerResponse", wf::kTradeInKind,
              wf::kTradeInCustomerResponded),
       // Carrier unlocks.
@@ -66,6 +67,7 @@ const std::vector<Rule>& Rules() {
       Action("UnlockService/EscalateUnlock", wf::kUnlockKind, wf::kUnlockEscalate),
       Action("UnlockService/CancelUnlockRequest", wf::kUnlockKind, wf::kUnlockCancel),
       Action("UnlockService/AddUnlockRequestComment", wf::kUnlockKind, wf::kComment),
+      Action("UnlockService/AssignUnlockRequest", wf::kUnlockKind, wf::kAssign),
       // OTP login support.
       Action("OtpSupportService/CreateOtpTicket", wf::kOtpKind, wf::kOtpCreate),
       Anyone("OtpSupportService/GetOtpTicket"),
@@ -81,6 +83,7 @@ const std::vector<Rule>& Rules() {
       Action("OtpSupportService/DecideEscalation", wf::kOtpKind, wf::kOtpDecideEscalation),
       Action("OtpSupportService/CloseOtpTicket", wf::kOtpKind, wf::kOtpClose),
       Action("OtpSupportService/AddOtpTicketComment", wf::kOtpKind, wf::kComment),
+      Action("OtpSupportService/AssignOtpTicket", wf::kOtpKind, wf::kAssign),
       // Device protection: plans, enrollments, claims.
       Anyone("ProtectionClaimService/GetProtectionPlan"),
       Anyone("ProtectionClaimService/ListProtectionPlans"),
@@ -118,6 +121,7 @@ const std::vector<Rule>& Rules() {
       Action("ProtectionClaimService/ResolveClaim", wf::kClaimKind, wf::kClaimResolve),
       Action("ProtectionClaimService/DenyClaim", wf::kClaimKind, wf::kClaimDeny),
       Action("ProtectionClaimService/AddClaimComment", wf::kClaimKind, wf::kComment),
+      Action("ProtectionClaimService/AssignClaim", wf::kClaimKind, wf::kAssign),
       // Administration.
       Anyone("AdminService/GetTemplate"),
       Anyone("AdminService/ListTemplates"),

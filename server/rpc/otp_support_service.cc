@@ -69,6 +69,7 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
       auto filter = OneFilter(
           {{"state", {"state", StateKey(req->state())}},
            {"profile_id", {"profile_id", req->profile_id()}},
+           {"assignee", {"assignee", req->assignee()}},
            {"escalation_target",
             {"escalation", target == v1::ESCALATION_TARGET_PRODUCT ? "product"
                            : target == v1::ESCALATION_TARGET_OPS   ? "ops"
@@ -140,6 +141,11 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
     return Act(ctx, "AddOtpTicketComment", wf::kComment, *req, resp);
   }
 
+  ServerUnaryReactor* AssignOtpTicket(CallbackServerContext* ctx, const v1::AssignOtpTicketRequest* req,
+                                      v1::OtpTicket* resp) override {
+    return Act(ctx, "AssignOtpTicket", wf::kAssign, *req, resp);
+  }
+
  private:
   // Every action: the profile as the directory has it now goes with it.
   template <typename Request>
@@ -179,6 +185,7 @@ v1::OtpTicket ToOtpTicket(engine::CaseView view) {
   out.set_name(absl::StrCat(kCollection, "/", r.id()));
   out.set_profile_id(std::move(*o.mutable_profile_id()));
   out.set_state(StateValue<v1::OtpState>(r.state()));
+  out.set_assignee(std::move(*r.mutable_assignee()));
   *out.mutable_passed_questions() = std::move(*o.mutable_passed_questions());
   out.set_tried_sms(o.tried_sms());
   out.set_tried_email(o.tried_email());

@@ -221,6 +221,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
       if (!attention.ok()) return attention.status();
       auto filter = OneFilter({{"state", {"state", StateKey(req->state())}},
                                {"plan_number", {"plan_number", req->plan_number()}},
+                               {"assignee", {"assignee", req->assignee()}},
                                *attention});
       if (!filter.ok()) return filter.status();
       return FillList(engine_, kClaimKind, *filter, req->page_token(), req->page_size(),
@@ -299,6 +300,11 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
   ServerUnaryReactor* AddClaimComment(CallbackServerContext* ctx, const v1::AddClaimCommentRequest* req,
                                       v1::Claim* resp) override {
     return ClaimAct(ctx, "AddClaimComment", wf::kComment, *req, resp);
+  }
+
+  ServerUnaryReactor* AssignClaim(CallbackServerContext* ctx, const v1::AssignClaimRequest* req,
+                                  v1::Claim* resp) override {
+    return ClaimAct(ctx, "AssignClaim", wf::kAssign, *req, resp);
   }
 
   ServerUnaryReactor* CancelEnrollment(CallbackServerContext* ctx,
@@ -441,6 +447,7 @@ v1::Claim ToClaim(engine::CaseView view) {
   if (c.has_reimbursement()) *out.mutable_reimbursement() = std::move(*c.mutable_reimbursement());
   *out.mutable_documents() = std::move(*c.mutable_documents());
   out.set_documents_note(std::move(*c.mutable_documents_note()));
+  out.set_assignee(std::move(*r.mutable_assignee()));
   for (auto& sla : view.slas) out.mutable_slas()->Add(std::move(sla));
   for (const auto& sla : out.slas()) {
     for (const auto& d : sla.deadlines()) {

@@ -121,6 +121,10 @@ class TradeInService final : public v1::TradeInService::CallbackService {
                                         v1::TradeIn* resp) override {
     return Act(ctx, "AddTradeInComment", wf::kComment, *req, resp);
   }
+  ServerUnaryReactor* AssignTradeIn(CallbackServerContext* ctx, const v1::AssignTradeInRequest* req,
+                                    v1::TradeIn* resp) override {
+    return Act(ctx, "AssignTradeIn", wf::kAssign, *req, resp);
+  }
 
   ServerUnaryReactor* RecordCustomerResponse(CallbackServerContext* ctx,
                                              const v1::RecordCustomerResponseRequest* req,

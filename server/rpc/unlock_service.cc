@@ -77,6 +77,7 @@ class UnlockService final : public v1::UnlockService::CallbackService {
           {{"state", {"state", StateKey(req->state())}},
            {"account_number", {"account_number", req->account_number()}},
            {"imei", {"imei", req->imei()}},
+           {"assignee", {"assignee", req->assignee()}},
            {"repeated_identity_failures",
             {"attention", req->repeated_identity_failures() ? "identity_failures" : ""}},
            *attention});
@@ -141,6 +142,11 @@ class UnlockService final : public v1::UnlockService::CallbackService {
     return Act(ctx, "AddUnlockRequestComment", wf::kComment, *req, req->etag(), resp);
   }
 
+  ServerUnaryReactor* AssignUnlockRequest(CallbackServerContext* ctx, const v1::AssignUnlockRequestRequest* req,
+                                          v1::UnlockRequest* resp) override {
+    return Act(ctx, "AssignUnlockRequest", wf::kAssign, *req, req->etag(), resp);
+  }
+
  private:
   // Every action: the account as the directory has it now goes with it.
   template <typename Request>
@@ -181,6 +187,7 @@ v1::UnlockRequest ToUnlockRequest(engine::CaseView view) {
   out.set_name(absl::StrCat(kCollection, "/", r.id()));
   out.set_account_number(std::move(*u.mutable_account_number()));
   out.set_state(StateValue<v1::UnlockState>(r.state()));
+  out.set_assignee(std::move(*r.mutable_assignee()));
   out.set_identity_failures(u.identity_failures());
   out.set_imei(std::move(*u.mutable_imei()));
   out.set_device_model(std::move(*u.mutable_device_model()));

@@ -359,6 +359,10 @@ class ClaimWorkflow : public Workflow {
           auto req = RequestOf<v1::AddClaimCommentRequest>(ctx);
           return req.ok() ? req->text() : "";
         }),
+        AssignTransition(spec_, [](const ActionContext& ctx) {
+          auto req = RequestOf<v1::AssignClaimRequest>(ctx);
+          return req.ok() ? req->assignee() : "";
+        }),
     };
   }
 

@@ -337,6 +337,10 @@ class OtpWorkflow : public Workflow {
           auto req = RequestOf<v1::AddOtpTicketCommentRequest>(ctx);
           return req.ok() ? req->text() : "";
         }),
+        AssignTransition(spec_, [](const ActionContext& ctx) {
+          auto req = RequestOf<v1::AssignOtpTicketRequest>(ctx);
+          return req.ok() ? req->assignee() : "";
+        }),
     };
   }
 

@@ -393,6 +393,7 @@ class TradeInWorkflow : public Workflow {
          {stop_response}},
         CommentTransition(spec_.states,
                           [](const ActionContext& ctx) { return Input<v1::AddTradeInCommentRequest>(ctx).text(); }),
+        AssignTransition(spec_, [](const ActionContext& ctx) { return Input<v1::AssignTradeInRequest>(ctx).assignee(); }),
         {"sla:response/reminder", {kWaiting}, "", {kSystem},
          "Customer has not answered: send a reminder", {}, {},
          bind(&TradeInWorkflow::Reminder)},

@@ -336,6 +336,10 @@ class UnlockWorkflow : public Workflow {
           auto req = RequestOf<v1::AddUnlockRequestCommentRequest>(ctx);
           return req.ok() ? req->text() : "";
         }),
+        AssignTransition(spec_, [](const ActionContext& ctx) {
+          auto req = RequestOf<v1::AssignUnlockRequestRequest>(ctx);
+          return req.ok() ? req->assignee() : "";
+        }),
     };
   }
 

@@ -83,6 +83,29 @@ Transition CommentTransition(const std::vector<std::string>& states,
           }};
 }
 
+Transition AssignTransition(const WorkflowSpec& spec,
+                            std::function<std::string(const ActionContext&)> assignee) {
+  std::vector<std::string> open;
+  for (const auto& s : spec.states) {
+    if (!spec.IsFinal(s)) open.push_back(s);
+  }
+  return {kAssign, open, "", {kCsAgent, kOps, kApprover, kTeamLead, kAdmin}, "Give to someone", {}, {},
+          [assignee = std::move(assignee)](ActionContext& ctx) {
+            const std::string who = assignee(ctx);
+            FieldErrors errors;
+            CheckText(errors, "assignee", who, 200, /*required=*/false);
+            if (!errors.empty()) return errors.ToStatus();
+            const std::string before = ctx.record.assignee();
+            ctx.record.set_assignee(who);
+            ctx.AddEvent(v1::EVENT_TYPE_ASSIGNED,
+                         who.empty()      ? absl::StrCat("Back on the board (was ", before, ")")
+                         : before.empty() ? absl::StrCat("Assigned to ", who)
+                                          : absl::StrCat("Reassigned from ", before, " to ", who),
+                         {{"assignee", who}, {"previous_assignee", before}});
+            return absl::OkStatus();
+          }};
+}
+
 const Transition* WorkflowSpec::Find(const std::string& action) const {
   for (const auto& t : transitions) {
     if (t.action == action) return &t;

@@ -190,6 +190,11 @@ struct WorkflowSpec {
 inline constexpr char kComment[] = "comment";
 Transition CommentTransition(const std::vector<std::string>& states,
                              std::function<std::string(const ActionContext&)> text);
+// And every case kind is given to someone, or back to the board, while it
+// is open: `assignee` reads who from the kind's request ("" hands it back).
+inline constexpr char kAssign[] = "assign";
+Transition AssignTransition(const WorkflowSpec& spec,
+                            std::function<std::string(const ActionContext&)> assignee);
 
 class Workflow {
  public:

@@ -270,7 +270,15 @@ TEST_F(CasectlTest, ListGoesOnFromItsCursor) {
   // Headers in words, times to the second: the server's clock is at 10:00.
   EXPECT_NE(first.out.find("V NUMBER"), std::string::npos) << first.out;
   EXPECT_NE(first.out.find("UPDATE TIME"), std::string::npos) << first.out;
-  EXPECT_NE(first.out.find("2026-03-02T10:00:00Z\n"), std::string::npos) << first.out;
+  EXPECT_NE(first.out.find("  2026-03-02T10:00:00Z\n"), std::string::npos) << first.out;
+  // Given to someone: listed under their name, with it in the table.
+  ASSERT_EQ(Casectl("team_lead", "act " + names[1] + " AssignTradeIn assignee=agent:anna").exit_code, 0);
+  Result mine = Casectl("cs_agent", "list trade-in --assignee=agent:anna");
+  ASSERT_EQ(mine.exit_code, 0) << mine.out;
+  EXPECT_NE(mine.out.find(names[1]), std::string::npos) << mine.out;
+  EXPECT_NE(mine.out.find("agent:anna"), std::string::npos) << mine.out;
+  EXPECT_EQ(mine.out.find(names[0]), std::string::npos) << mine.out;
+  EXPECT_EQ(Casectl("cs_agent", "list trade-in closed --assignee=agent:anna").exit_code, 2);
   Result rest = Casectl("cs_agent", "--count=2 --cursor=" + cursor + " list trade-in");
   ASSERT_EQ(rest.exit_code, 0) << rest.out;
   EXPECT_EQ(rest.out.find(go_on), std::string::npos) << rest.out;

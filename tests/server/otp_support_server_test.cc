@@ -212,6 +212,19 @@ TEST_F(OtpSupportServerTest, NotesGoOnTheTimeline) {
   EXPECT_EQ(last.type(), v1::EVENT_TYPE_COMMENT);
   EXPECT_EQ(last.message(), "Customer on a prepaid SIM abroad");
   EXPECT_EQ(last.actor().role(), "cs_agent");
+
+  // The team lead gives the ticket to someone; it is listed under them.
+  v1::AssignOtpTicketRequest assign;
+  assign.set_assignee("agent:thabo");
+  EXPECT_EQ(Ok(&Stub::AssignOtpTicket, "team_lead", assign, noted).assignee(), "agent:thabo");
+  v1::ListOtpTicketsRequest list;
+  list.set_assignee("agent:thabo");
+  v1::ListOtpTicketsResponse listed;
+  auto list_ctx = TestServer::As("cs_agent");
+  ASSERT_TRUE(otp_->ListOtpTickets(list_ctx.get(), list, &listed).ok());
+  ASSERT_EQ(listed.otp_tickets_size(), 1);
+  EXPECT_EQ(listed.otp_tickets(0).name(), t.name());
+  EXPECT_EQ(listed.otp_tickets(0).assignee(), "agent:thabo");
 }
 
 TEST_F(OtpSupportServerTest, ProfilesAreUpdatedByTheirName) {

@@ -353,6 +353,20 @@ TEST_F(ProtectionServerTest, ClaimWithDocumentsPausedReviewAndReimbursement) {
 
   ASSERT_TRUE(act(&Stub::StartClaimReview, v1::StartClaimReviewRequest()).ok());
   EXPECT_EQ(c.state(), v1::CLAIM_STATE_UNDER_REVIEW);
+  // The review is given to an approver, who finds it under their name.
+  v1::AssignClaimRequest assign;
+  assign.set_assignee("approver:kim");
+  ASSERT_TRUE(act(&Stub::AssignClaim, assign, "team_lead").ok());
+  EXPECT_EQ(c.assignee(), "approver:kim");
+  {
+    v1::ListClaimsRequest mine;
+    mine.set_assignee("approver:kim");
+    v1::ListClaimsResponse listed;
+    auto ctx = TestServer::As("approver");
+    ASSERT_TRUE(stub_->ListClaims(ctx.get(), mine, &listed).ok());
+    ASSERT_EQ(listed.claims_size(), 1);
+    EXPECT_EQ(listed.claims(0).name(), c.name());
+  }
   // 5 business days (40 working hours) from Thursday 11:00 in Amsterdam.
   EXPECT_EQ(absl::FromUnixSeconds(c.expected_decision_time().seconds()), Utc(3, 19, 10));
 
@@ -451,6 +465,12 @@ TEST_F(ProtectionServerTest, TheftNeedsAPoliceReportBeforeReview) {
   ASSERT_GT(events.events_size(), 0);
   EXPECT_EQ(events.events(events.events_size() - 1).type(), v1::EVENT_TYPE_COMMENT);
   EXPECT_EQ(events.events(events.events_size() - 1).message(), "Customer disputes the denial by phone");
+  // A decided claim is no one's work any more.
+  v1::AssignClaimRequest assign;
+  assign.set_name(c.name());
+  assign.set_assignee("agent:lee");
+  auto assign_ctx = TestServer::As("approver");
+  EXPECT_EQ(stub_->AssignClaim(assign_ctx.get(), assign, &c).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   v1::ListClaimsRequest list;
   list.set_state(v1::CLAIM_STATE_DENIED);
   v1::ListClaimsResponse denied;

@@ -435,6 +435,16 @@ TEST_F(TradeInServerTest, ListsByBoardColumnAndReferenceWithPages) {
   by_s.set_s_number("S7000002");
   ASSERT_TRUE(Call(&v1::TradeInService::Stub::ListTradeIns, "cs_agent", by_s, &found).ok());
   EXPECT_EQ(found.trade_ins_size(), 1);
+  // Taken by an agent after intake: listed by assignee.
+  v1::AssignTradeInRequest assign;
+  assign.set_name(names[2]);
+  assign.set_assignee("agent:anna");
+  EXPECT_EQ(Act(&v1::TradeInService::Stub::AssignTradeIn, "cs_agent", assign).assignee(), "agent:anna");
+  v1::ListTradeInsRequest by_assignee;
+  by_assignee.set_assignee("agent:anna");
+  ASSERT_TRUE(Call(&v1::TradeInService::Stub::ListTradeIns, "cs_agent", by_assignee, &found).ok());
+  ASSERT_EQ(found.trade_ins_size(), 1);
+  EXPECT_EQ(found.trade_ins(0).name(), names[2]);
   // A token from one query is refused by another.
   req.set_state(v1::TRADE_IN_STATE_CLOSED);
   v1::ListTradeInsResponse resp;

@@ -396,6 +396,56 @@ TEST_F(UnlockServerTest, NotesGoOnTheTimelineInAnyStateAndEmptyOnesAreRefused) {
                                                 "cs_agent: Told the customer by phone"}));
 }
 
+TEST_F(UnlockServerTest, OpenRequestsAreAssignedReassignedAndHandedBack) {
+  UnlockRequest r = Open("ACC-1001");
+  UnlockRequest other = Open("ACC-2002");
+  auto assign = [&](const std::string& name, const std::string& who, const std::string& role, UnlockRequest* out) {
+    v1::AssignUnlockRequestRequest req;
+    req.set_name(name);
+    req.set_assignee(who);
+    return Call(&v1::UnlockService::Stub::AssignUnlockRequest, role, req, out);
+  };
+  auto assigned_to = [&](const std::string& who) {
+    v1::ListUnlockRequestsRequest list;
+    list.set_assignee(who);
+    v1::ListUnlockRequestsResponse listed;
+    auto ctx = TestServer::As("team_lead");
+    EXPECT_TRUE(unlock_->ListUnlockRequests(ctx.get(), list, &listed).ok());
+    std::vector<std::string> names;
+    for (const auto& u : listed.unlock_requests()) names.push_back(u.name());
+    return names;
+  };
+  UnlockRequest out;
+  ASSERT_TRUE(assign(r.name(), "agent:anna", "cs_agent", &out).ok());
+  EXPECT_EQ(out.assignee(), "agent:anna");
+  ASSERT_TRUE(assign(other.name(), "agent:anna", "team_lead", &out).ok());
+  EXPECT_EQ(assigned_to("agent:anna"), (std::vector<std::string>{r.name(), other.name()}));
+  ASSERT_TRUE(assign(r.name(), "agent:ben", "team_lead", &out).ok());
+  EXPECT_EQ(assigned_to("agent:anna"), std::vector<std::string>{other.name()});
+  EXPECT_EQ(assigned_to("agent:ben"), std::vector<std::string>{r.name()});
+  // Bad input and a role that does not handle cases change nothing.
+  EXPECT_TRUE(NamesField(assign(r.name(), "agent:\x01", "cs_agent", &out), "assignee"));
+  EXPECT_EQ(assign(r.name(), "agent:anna", "service", &out).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(assigned_to("agent:ben"), std::vector<std::string>{r.name()});
+  // Back on the board.
+  ASSERT_TRUE(assign(r.name(), "", "cs_agent", &out).ok());
+  EXPECT_EQ(out.assignee(), "");
+  EXPECT_TRUE(assigned_to("agent:ben").empty());
+  std::vector<std::string> moves;
+  for (const auto& e : Events(r.name())) {
+    if (e.type() == v1::EVENT_TYPE_ASSIGNED) moves.push_back(e.message());
+  }
+  EXPECT_EQ(moves, (std::vector<std::string>{"Assigned to agent:anna", "Reassigned from agent:anna to agent:ben",
+                                             "Back on the board (was agent:ben)"}));
+  // A cancelled request is no one's work any more.
+  v1::CancelUnlockRequestRequest cancel;
+  cancel.set_name(other.name());
+  cancel.set_reason("Duplicate");
+  Ok(&v1::UnlockService::Stub::CancelUnlockRequest, "cs_agent", cancel);
+  EXPECT_EQ(assign(other.name(), "agent:ben", "team_lead", &out).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
 TEST_F(UnlockServerTest, RepeatedIdentityFailuresAreVisibleToTeamLeads) {
   UnlockRequest r = Open("ACC-1001");
   for (int i = 0; i < 3; ++i) r = Verify(r, "Someone Else", "Nowhere 1");
