@@ -23,6 +23,7 @@ constexpr char kDenied[] = "DENIED";
 constexpr char kReviewSla[] = "review";
 constexpr size_t kMaxDocumentBytes = 5 << 20;
 constexpr int kMaxDocuments = 20;
+constexpr size_t kMaxDescription = 4000;  // the customer's account of the incident
 const absl::Duration kBusinessDay = absl::Hours(8);
 
 const internal::ClaimInput& InputOf(const ActionContext& ctx) {
@@ -168,9 +169,7 @@ class ClaimWorkflow : public Workflow {
     } else if (incident > absl::ToCivilDay(ctx.now, absl::UTCTimeZone())) {
       errors.Add("incident_date", "is in the future");
     }
-    if (req->description().empty() || req->description().size() > 4000 || !IsCleanText(req->description())) {
-      errors.Add("description", "is required (at most 4000 bytes)");
-    }
+    CheckText(errors, "description", req->description(), kMaxDescription, /*required=*/true);
     if (req->device().empty() || req->device().size() > 40) errors.Add("device", "is required: IMEI or serial");
     if (!errors.empty()) return errors.ToStatus();
 

@@ -65,9 +65,7 @@ bool Eligible(const v1::ProtectionPlan& plan, v1::DeviceCategory c) {
 }
 
 void CheckContact(FieldErrors& errors, const std::string& p, const v1::EnrollmentContact& c) {
-  if (c.full_name().empty() || c.full_name().size() > 200 || !IsCleanText(c.full_name())) {
-    errors.Add(p + "full_name", "is required (at most 200 bytes)");
-  }
+  CheckText(errors, p + "full_name", c.full_name(), 200, /*required=*/true);
   if (!IsEmail(c.email())) errors.Add(p + "email", "must be a valid email address");
   if (!IsE164(c.phone_number())) errors.Add(p + "phone_number", "must be E.164, e.g. +14155550123");
 }
@@ -88,7 +86,7 @@ void CheckDevice(FieldErrors& errors, const std::string& p, const v1::ProtectedD
   } else if (!Eligible(plan, d.category())) {
     errors.Add(p + "category", absl::StrCat("is not eligible for plan ", plan.plan_id()));
   }
-  if (d.model().size() > 100 || !IsCleanText(d.model())) errors.Add(p + "model", "at most 100 bytes of text");
+  CheckText(errors, p + "model", d.model(), 100, /*required=*/false);
   absl::CivilDay day;
   if (!absl::ParseCivilTime(d.purchase_date(), &day)) {
     errors.Add(p + "purchase_date", "must be a date as YYYY-MM-DD");
@@ -311,9 +309,9 @@ class EnrollmentWorkflow : public Workflow {
   absl::Status Cancel(ActionContext& ctx) const {
     auto req = RequestOf<v1::CancelEnrollmentRequest>(ctx);
     if (!req.ok()) return req.status();
-    if (req->reason().empty() || req->reason().size() > 2000 || !IsCleanText(req->reason())) {
-      return InvalidField("reason", "is required (at most 2000 bytes)");
-    }
+    FieldErrors errors;
+    CheckText(errors, "reason", req->reason(), kMaxNote, /*required=*/true);
+    if (!errors.empty()) return errors.ToStatus();
     ctx.AddEvent(v1::EVENT_TYPE_COMMENT, req->reason());
     return absl::OkStatus();
   }

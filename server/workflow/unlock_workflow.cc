@@ -272,9 +272,9 @@ class UnlockWorkflow : public Workflow {
   absl::Status Escalate(ActionContext& ctx) const {
     auto req = RequestOf<v1::EscalateUnlockRequest>(ctx);
     if (!req.ok()) return req.status();
-    if (req->note().empty() || req->note().size() > 2000 || !IsCleanText(req->note())) {
-      return InvalidField("note", "is required (at most 2000 bytes)");
-    }
+    FieldErrors errors;
+    CheckText(errors, "note", req->note(), kMaxNote, /*required=*/true);
+    if (!errors.empty()) return errors.ToStatus();
     ctx.record.mutable_unlock()->set_escalation_note(req->note());
     ctx.AddEvent(v1::EVENT_TYPE_COMMENT, req->note());
     return absl::OkStatus();
@@ -283,9 +283,9 @@ class UnlockWorkflow : public Workflow {
   absl::Status Cancel(ActionContext& ctx) const {
     auto req = RequestOf<v1::CancelUnlockRequestRequest>(ctx);
     if (!req.ok()) return req.status();
-    if (req->reason().empty() || req->reason().size() > 2000 || !IsCleanText(req->reason())) {
-      return InvalidField("reason", "is required (at most 2000 bytes)");
-    }
+    FieldErrors errors;
+    CheckText(errors, "reason", req->reason(), kMaxNote, /*required=*/true);
+    if (!errors.empty()) return errors.ToStatus();
     ctx.AddEvent(v1::EVENT_TYPE_COMMENT, req->reason());
     return ctx.ApplySla({SlaEffect::kStop, kUnlockSla, ""});
   }

@@ -2,6 +2,8 @@
 // import, identity, eligibility, submission with the expected window on the
 // region's calendar (across a weekend and a holiday), SLA warning,
 // completion, troubleshooting and bad input.
+#include <algorithm>
+
 #include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/unlock.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -413,13 +415,15 @@ TEST_F(UnlockServerTest, OpenRequestsAreAssignedReassignedAndHandedBack) {
     EXPECT_TRUE(unlock_->ListUnlockRequests(ctx.get(), list, &listed).ok());
     std::vector<std::string> names;
     for (const auto& u : listed.unlock_requests()) names.push_back(u.name());
+    std::sort(names.begin(), names.end());  // both opened in the same millisecond
     return names;
   };
   UnlockRequest out;
   ASSERT_TRUE(assign(r.name(), "agent:anna", "cs_agent", &out).ok());
   EXPECT_EQ(out.assignee(), "agent:anna");
   ASSERT_TRUE(assign(other.name(), "agent:anna", "team_lead", &out).ok());
-  EXPECT_EQ(assigned_to("agent:anna"), (std::vector<std::string>{r.name(), other.name()}));
+  EXPECT_EQ(assigned_to("agent:anna"), (std::vector<std::string>{std::min(r.name(), other.name()),
+                                                                  std::max(r.name(), other.name())}));
   ASSERT_TRUE(assign(r.name(), "agent:ben", "team_lead", &out).ok());
   EXPECT_EQ(assigned_to("agent:anna"), std::vector<std::string>{other.name()});
   EXPECT_EQ(assigned_to("agent:ben"), std::vector<std::string>{r.name()});
