@@ -98,7 +98,8 @@ Transition AssignTransition(const WorkflowSpec& spec,
             const std::string before = ctx.record.assignee();
             ctx.record.set_assignee(who);
             ctx.AddEvent(v1::EVENT_TYPE_ASSIGNED,
-                         who.empty()      ? absl::StrCat("Back on the board (was ", before, ")")
+                         who.empty()      ? (before.empty() ? std::string("Back on the board")
+                                                            : absl::StrCat("Back on the board (was ", before, ")"))
                          : before.empty() ? absl::StrCat("Assigned to ", who)
                                           : absl::StrCat("Reassigned from ", before, " to ", who),
                          {{"assignee", who}, {"previous_assignee", before}});
