@@ -7,12 +7,12 @@
 #include <fstream>
 #include <iostream>
 #include <map>
-#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -355,7 +355,7 @@ class Cli {
       // reimbursement.minor_units=4500.
       const std::vector<std::string> path = absl::StrSplit(f.substr(0, eq), '.');
       std::string value = f.substr(eq + 1);
-      const google::protobuf::Descriptor* type = m == nullptr ? nullptr : m->input_type();
+      const google::protobuf::Descriptor* type = m->input_type();  // null below a field it lacks
       google::protobuf::Struct* into = &request;
       const google::protobuf::FieldDescriptor* field = nullptr;
       for (size_t i = 0; i < path.size(); ++i) {
@@ -378,10 +378,7 @@ class Cli {
         value = absl::Base64Escape(document);
       }
       auto typed = ValueFor(field, value);
-      if (!typed) {
-        const bool yes_no = field != nullptr && field->type() == google::protobuf::FieldDescriptor::TYPE_BOOL;
-        return Usage(absl::StrCat(path.back(), yes_no ? " takes true or false" : " is not valid JSON", ", in ", f));
-      }
+      if (!typed.ok()) return Usage(absl::StrCat(path.back(), " ", typed.status().message(), ", in ", f));
       google::protobuf::Value& slot = (*into->mutable_fields())[path.back()];
       if (field != nullptr && field->is_repeated() && !typed->has_list_value()) {
         *slot.mutable_list_value()->add_values() = *std::move(typed);  // FIELD=A FIELD=B
@@ -432,28 +429,30 @@ class Cli {
   // written, digits too (an IMEI, a code); yes/no fields take true or
   // false; integers travel as text, as protobuf's JSON allows; a value
   // starting with { or [ is JSON.
-  // For a field the request does not have, the value is guessed, and the
-  // server names the field.
-  static std::optional<google::protobuf::Value> ValueFor(const google::protobuf::FieldDescriptor* field,
-                                                         const std::string& value) {
+  // For a field the request does not have (null), the value is guessed,
+  // and the server names the field. The error says what VALUE should be.
+  static absl::StatusOr<google::protobuf::Value> ValueFor(const google::protobuf::FieldDescriptor* field,
+                                                          const std::string& value) {
     using google::protobuf::FieldDescriptor;
+    const auto is = [field](FieldDescriptor::CppType t) { return field != nullptr && field->cpp_type() == t; };
     google::protobuf::Value v;
-    const auto type = field == nullptr ? FieldDescriptor::TYPE_GROUP : field->type();
     double number;
-    if (type == FieldDescriptor::TYPE_STRING || type == FieldDescriptor::TYPE_BYTES) {
+    if (is(FieldDescriptor::CPPTYPE_STRING)) {  // text and bytes
       v.set_string_value(value);
     } else if (absl::StartsWith(value, "{") || absl::StartsWith(value, "[")) {
-      if (!google::protobuf::util::JsonStringToMessage(value, &v).ok()) return std::nullopt;
+      if (!google::protobuf::util::JsonStringToMessage(value, &v).ok()) {
+        return absl::InvalidArgumentError("is not valid JSON");
+      }
     } else if (value == "true" || value == "false") {
       v.set_bool_value(value == "true");
-    } else if (type == FieldDescriptor::TYPE_BOOL) {
-      return std::nullopt;
-    } else if (field != nullptr && field->cpp_type() == FieldDescriptor::CPPTYPE_ENUM) {
+    } else if (is(FieldDescriptor::CPPTYPE_BOOL)) {
+      return absl::InvalidArgumentError("takes true or false");
+    } else if (is(FieldDescriptor::CPPTYPE_ENUM)) {
       int n;
       if (absl::SimpleAtoi(value, &n)) v.set_number_value(n);  // by number
       else v.set_string_value(value);                           // by name
-    } else if ((type == FieldDescriptor::TYPE_DOUBLE || type == FieldDescriptor::TYPE_FLOAT ||
-                field == nullptr) && absl::SimpleAtod(value, &number)) {
+    } else if ((field == nullptr || is(FieldDescriptor::CPPTYPE_DOUBLE) || is(FieldDescriptor::CPPTYPE_FLOAT)) &&
+               absl::SimpleAtod(value, &number)) {
       v.set_number_value(number);
     } else {
       v.set_string_value(value);  // integers, timestamps, durations, names
