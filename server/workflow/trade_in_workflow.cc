@@ -126,7 +126,7 @@ class TradeInWorkflow : public Workflow {
     CheckText(errors, "trade_in.problem_note", in.problem_note(), kMaxNote, false);
     CheckText(errors, "trade_in.customer.display_name",
               in.customer().display_name(), kMaxShort, true);
-    CheckText(errors, "trade_in.assignee", in.assignee(), kMaxShort, false);
+    CheckText(errors, "trade_in.assignee", in.assignee(), kMaxAssignee, false);
     if (!IsEmail(in.customer().email())) {
       errors.Add("trade_in.customer.email", "must be a valid email address");
     }

@@ -31,6 +31,8 @@ void CheckText(FieldErrors& errors, const std::string& field, const std::string&
                bool required);
 // The longest note, reason or comment a workflow takes.
 inline constexpr size_t kMaxNote = 2000;
+// The longest assignee name, at intake or on reassignment.
+inline constexpr size_t kMaxAssignee = 200;
 // The content type the bytes actually are ("application/pdf", "image/png",
 // "image/jpeg"), or "" when none of those.
 std::string SniffDocumentType(absl::string_view bytes);
