@@ -55,7 +55,14 @@ absl::StatusOr<std::unique_ptr<SecretBox>> SecretBox::FromText(const std::string
 absl::StatusOr<std::unique_ptr<SecretBox>> SecretBox::Load(const std::string& path, bool create) {
   auto existing = ReadWholeFile(path);
   if (!existing) {
-    if (!create) return absl::InvalidArgumentError(absl::StrCat("cannot read secret key file ", path));
+    if (!create) {
+      // A configured path is never created: a mistyped one must not start
+      // sealing under a new key that no backup holds.
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot read secret key file ", path,
+                       "; a configured key file is not created, make one with `(umask 077; ",
+                       "echo \"k1 $(openssl rand -base64 32)\" > ", path, ")`"));
+    }
     std::string key(kKeyBytes, '\0');
     if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), kKeyBytes) != 1) {
       return absl::InternalError("no randomness for a secret key");

@@ -107,7 +107,8 @@ absl::Status Authenticator::Reload() {
   auto fresh = std::make_shared<const Credentials>(*std::move(parsed));
   std::lock_guard<std::mutex> lock(mu_);
   Log(LogLevel::kInfo, "token_file_loaded",
-      {{"tokens", absl::StrCat(fresh->tokens.size())}, {"certificates", absl::StrCat(fresh->certs.size())}});
+      {{"bearer_grants", absl::StrCat(fresh->tokens.size())},
+       {"certificate_grants", absl::StrCat(fresh->certs.size())}});
   credentials_ = std::move(fresh);
   loaded_mtime_ns_ = mtime;
   return absl::OkStatus();

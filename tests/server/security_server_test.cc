@@ -8,6 +8,7 @@
 
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
+#include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/common/secret_box.h"
@@ -64,6 +65,23 @@ TEST(TokenFileTest, ParsesGrantsAndNamesTheBadLine) {
   ASSERT_FALSE(bad_role.ok());
   EXPECT_NE(bad_role.status().message().find("line 2: unknown role wizard"), std::string::npos);
   EXPECT_FALSE(rpc::ParseTokenFile("token plaintext-token anna ops\n").ok());
+}
+
+// Operators read from the log how many callers a reload let in; the counts
+// must not be masked like the secrets the file stands for.
+TEST(TokenFileTest, ALoadLogsHowManyGrantsItRead) {
+  testing::TempDir dir;
+  const std::string file = testing::WriteFile(
+      dir.path() + "/tokens",
+      absl::StrCat("token ", rpc::HashToken("a-long-random-token-0001"), " anna cs_agent\n",
+                   "token ", rpc::HashToken("a-long-random-token-0002"), " olaf ops\n",
+                   "cert casectl-ops ops-bot ops\n"));
+  ::testing::internal::CaptureStderr();
+  auto auth = rpc::Authenticator::Make(file, /*header_identity=*/false);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(auth.ok()) << auth.status();
+  EXPECT_THAT(log, ::testing::HasSubstr(
+                       R"("event":"token_file_loaded","bearer_grants":"2","certificate_grants":"1")"));
 }
 
 class TokenAuthTest : public ::testing::Test {
@@ -262,6 +280,21 @@ TEST(SecretBoxTest, SealsOpensAndRotates) {
   auto only_new = *SecretBox::FromText("k2 ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=\n");
   EXPECT_TRUE(absl::IsDataLoss(only_new->Open(sealed, "case-1/unlock_code").status()));
   EXPECT_FALSE(SecretBox::FromText("k1 c2hvcnQ=\n").ok());
+}
+
+TEST(SecretBoxTest, AConfiguredKeyFileIsNeverCreatedAndTheRefusalSaysHowToMakeOne) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/secrets.key";
+  auto refused = SecretBox::Load(path, /*create=*/false);
+  ASSERT_TRUE(absl::IsInvalidArgument(refused.status()));
+  EXPECT_THAT(std::string(refused.status().message()),
+              ::testing::HasSubstr(absl::StrCat("openssl rand -base64 32)\" > ", path, ")")));
+  EXPECT_FALSE(std::filesystem::exists(path));
+  // The default path is made with a fresh key, readable by its owner only.
+  ASSERT_TRUE(SecretBox::Load(path, /*create=*/true).ok());
+  EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_TRUE(SecretBox::Load(path, /*create=*/false).ok());
 }
 
 // A known unlock code goes through a real caseworkd, which is then killed
