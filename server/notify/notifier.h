@@ -29,8 +29,11 @@ class Notifier {
   virtual absl::Status Deliver(const internal::OutboxMessage& message) = 0;
 };
 
-// Writes one line per message to the structured log: channel, template,
-// dedupe key; never the body or the recipient's address.
+// Writes one line per delivered message to the structured log: channel,
+// template, dedupe key and the notifiers that took it; never the body or the
+// recipient's address. A route's other notifiers come first (see
+// Router::Deliver), so the line is written once all of them have accepted.
+inline constexpr char kLogNotifier[] = "log";
 std::unique_ptr<Notifier> NewLogNotifier();
 
 // Writes each message as a JSON file named after its dedupe key into
@@ -77,7 +80,8 @@ class Router {
   // Delivers to every target not yet in message->delivered_to, adding each
   // one that accepts. Returns the first failure (prefixed with the
   // notifier's name) after trying them all; FAILED_PRECONDITION when no
-  // route matches.
+  // route matches. The log notifier is handed the message last, and only
+  // once every other target has accepted it.
   absl::Status Deliver(internal::OutboxMessage* message);
 
  private:

@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/common/log.h"
 #include "server/notify/notifier.h"
@@ -27,13 +28,14 @@ namespace {
 
 class LogNotifier : public Notifier {
  public:
-  std::string name() const override { return "log"; }
+  std::string name() const override { return kLogNotifier; }
   absl::Status Deliver(const internal::OutboxMessage& m) override {
     Log(LogLevel::kInfo, "notification_delivered",
         {{"channel", ChannelLabel(m.channel())},
          {"template", m.template_id()},
          {"case_id", m.case_id()},
-         {"dedupe_key", m.dedupe_key()}});
+         {"dedupe_key", m.dedupe_key()},
+         {"delivered_to", absl::StrJoin(m.delivered_to(), ",")}});
     return absl::OkStatus();
   }
 };

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -81,15 +82,21 @@ absl::Status Router::Deliver(internal::OutboxMessage* message) {
   }
   std::set<std::string> done(message->delivered_to().begin(), message->delivered_to().end());
   absl::Status first_failure;
-  for (const auto& name : targets) {
-    if (done.count(name)) continue;
+  auto deliver = [&](const std::string& name) {
+    if (done.count(name)) return;
     absl::Status s = notifiers_.at(name)->Deliver(*message);
     if (s.ok()) {
       message->add_delivered_to(name);
     } else if (first_failure.ok()) {
       first_failure = absl::Status(s.code(), absl::StrCat(name, ": ", s.message()));
     }
+  };
+  for (const auto& name : targets) {
+    if (name != kLogNotifier) deliver(name);
   }
+  // The log records a delivery: it is written when the rest have taken it.
+  const bool logged = std::find(targets.begin(), targets.end(), kLogNotifier) != targets.end();
+  if (logged && first_failure.ok()) deliver(kLogNotifier);
   return first_failure;
 }
 
@@ -157,8 +164,8 @@ absl::StatusOr<std::unique_ptr<Router>> BuildRouter(const internal::NotifierConf
   }
   if (config.log()) {
     for (auto& r : routes) {
-      if (std::find(r.notifiers().begin(), r.notifiers().end(), "log") == r.notifiers().end()) {
-        r.add_notifiers("log");
+      if (std::find(r.notifiers().begin(), r.notifiers().end(), kLogNotifier) == r.notifiers().end()) {
+        r.add_notifiers(kLogNotifier);
       }
     }
   }

@@ -137,6 +137,25 @@ TEST_F(DispatcherTest, ARetryGoesOnlyToTheNotifiersThatFailed) {
   EXPECT_EQ(*repo_->QueueSize(storage::Queue::kOutbox), 0);
 }
 
+// The log says a message was delivered: it is handed the message only once
+// every other notifier of the route has taken it, wherever a route lists it.
+TEST_F(DispatcherTest, TheLogTakesAMessageOnlyOnceTheOthersHave) {
+  auto log = std::make_shared<FlakyNotifier>(0, absl::OkStatus(), kLogNotifier);
+  auto flaky = std::make_shared<FlakyNotifier>(2, absl::UnavailableError("503"), "flaky");
+  auto router = RouteAllTo({log, flaky});
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{});
+  for (int i = 0; i < 2; ++i) {
+    d.RunOnce();
+    clock_.Advance(absl::Minutes(1));
+  }
+  EXPECT_EQ(flaky->calls, 2);
+  EXPECT_EQ(log->calls, 0);
+  d.RunOnce();
+  EXPECT_EQ(flaky->calls, 3);
+  EXPECT_EQ(log->accepted, std::vector<std::string>{"c1-3"});
+  EXPECT_EQ(*repo_->QueueSize(storage::Queue::kOutbox), 0);
+}
+
 // Blocks every delivery until released.
 class StuckNotifier : public Notifier {
  public:
