@@ -41,6 +41,18 @@ absl::StatusOr<std::string> TemplateId(const std::string& name, const std::strin
 }
 
 // An import needs rows; bad rows are reported one by one in the response.
+// A dead letter as the API shows it; `key` is its dedupe key.
+void ToDeadLetter(const std::string& case_id, const std::string& key,
+                  const internal::OutboxMessage& m, v1::DeadLetter* out) {
+  out->set_name(absl::StrCat("deadLetters/", key));
+  out->set_case_id(case_id);
+  out->set_template_id(m.template_id());
+  out->set_channel(m.channel());
+  out->set_attempts(m.attempts());
+  out->set_last_error(m.last_error());
+  *out->mutable_create_time() = m.create_time();
+}
+
 absl::Status CheckImport(const std::string& json_lines) {
   if (absl::StripAsciiWhitespace(json_lines).empty()) {
     return InvalidField("json_lines", "is required: one JSON object per line");
@@ -93,14 +105,7 @@ class AdminService final : public v1::AdminService::CallbackService {
         if (!m.ParseFromString(item.payload)) {
           return absl::DataLossError(absl::StrCat("dead letter ", item.name, " is damaged"));
         }
-        auto* out = resp->add_dead_letters();
-        out->set_name(absl::StrCat("deadLetters/", item.name));
-        out->set_case_id(item.case_id);
-        out->set_template_id(m.template_id());
-        out->set_channel(m.channel());
-        out->set_attempts(m.attempts());
-        out->set_last_error(m.last_error());
-        *out->mutable_create_time() = m.create_time();
+        ToDeadLetter(item.case_id, item.name, m, resp->add_dead_letters());
       }
       return absl::OkStatus();
     });
@@ -117,17 +122,17 @@ class AdminService final : public v1::AdminService::CallbackService {
       if (dash == std::string::npos || dash == 0) {
         return InvalidField("name", "must look like deadLetters/{case id}-{sequence}");
       }
-      auto retried = repo_->RetryDeadLetter(
-          key->substr(0, dash), *key, clock_->Now(), [](const std::string& payload) {
+      const std::string case_id = key->substr(0, dash);
+      resp->set_name(req->name());
+      resp->set_case_id(case_id);
+      return repo_->RetryDeadLetter(
+          case_id, *key, clock_->Now(), [&](const std::string& payload) {
             internal::OutboxMessage m;
             if (!m.ParseFromString(payload)) return payload;
             m.set_attempts(0);  // a full round of attempts again
+            ToDeadLetter(case_id, *key, m, resp);  // the message as it goes back out
             return m.SerializeAsString();
           });
-      if (!retried.ok()) return retried;
-      resp->set_name(req->name());
-      resp->set_case_id(key->substr(0, dash));
-      return absl::OkStatus();
     });
   }
 
@@ -171,8 +176,11 @@ class AdminService final : public v1::AdminService::CallbackService {
       }
       if (!open.empty()) {
         return WithPreconditionFailure(
-            absl::FailedPreconditionError(absl::StrCat(
-                open.size(), " of the customer's cases are open; close or cancel them first")),
+            absl::FailedPreconditionError(
+                open.size() == 1
+                    ? std::string("the customer has an open case; close or cancel it first")
+                    : absl::StrCat("the customer has ", open.size(),
+                                   " open cases; close or cancel them first")),
             open);
       }
       for (const auto& [id, view] : cases) {

@@ -55,8 +55,15 @@ TEST(DeadLetterServerTest, FailedDeliveriesAreDeadLetteredListedAndRetried) {
   // Retried while the channel is still broken: a full round of attempts again.
   v1::RetryDeadLetterRequest early;
   early.set_name(dead.dead_letters(0).name());
-  v1::DeadLetter ignored;
-  ASSERT_TRUE(admin->RetryDeadLetter(TestServer::As("admin").get(), early, &ignored).ok());
+  v1::DeadLetter requeued;
+  ASSERT_TRUE(admin->RetryDeadLetter(TestServer::As("admin").get(), early, &requeued).ok());
+  // The answer says what went back out: the same message, its attempts reset.
+  EXPECT_EQ(requeued.name(), dead.dead_letters(0).name());
+  EXPECT_EQ(requeued.case_id(), dead.dead_letters(0).case_id());
+  EXPECT_EQ(requeued.template_id(), "trade_in.contact.device_locked");
+  EXPECT_EQ(requeued.channel(), v1::CHANNEL_EMAIL);
+  EXPECT_EQ(requeued.attempts(), 0);
+  EXPECT_EQ(requeued.last_error(), dead.dead_letters(0).last_error());
   server.Pump();  // attempt 1 of 2 fails: not dead yet
   v1::ListDeadLettersResponse still;
   ASSERT_TRUE(admin->ListDeadLetters(TestServer::As("admin").get(), v1::ListDeadLettersRequest(), &still).ok());
