@@ -165,8 +165,9 @@ int Fail(const grpc::Status& s) {
           std::fprintf(stderr, "  %s: %s\n", v.field().c_str(), v.description().c_str());
         }
       } else if (any.UnpackTo(&pre)) {
-        for (const auto& v : pre.violations()) {
-          std::fprintf(stderr, "  %s: %s\n", v.type().c_str(), v.description().c_str());
+        for (const auto& v : pre.violations()) {  // the subject says which case or record
+          std::fprintf(stderr, "  %s%s%s: %s\n", v.type().c_str(), v.subject().empty() ? "" : " ",
+                       v.subject().c_str(), v.description().c_str());
         }
       }
     }
@@ -663,7 +664,7 @@ class Cli {
 
   int DeadLetters(const std::vector<std::string>& a) {
     if (!a.empty() && a[0] == "list") {
-      return ListTable("AdminService/ListDeadLetters", "deadLetters", {"name", "template", "channel", "attempts", "lastError"});
+      return ListTable("AdminService/ListDeadLetters", "deadLetters", {"name", "templateId", "channel", "attempts", "lastError"});
     }
     if (a.size() == 2 && a[0] == "retry") {
       return Call("AdminService/RetryDeadLetter", absl::StrCat("{\"name\":", Quote(a[1]), "}"));

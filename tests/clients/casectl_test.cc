@@ -290,5 +290,36 @@ TEST_F(CasectlTest, ListGoesOnFromItsCursor) {
   }
 }
 
+// What goes wrong names what it is about: the open case that stops an
+// erasure, the template of a message that could not be delivered.
+TEST_F(CasectlTest, RefusalsNameTheirCaseAndDeadLettersTheirTemplate) {
+  // A spool "folder" that is a file: every delivery fails, and one attempt
+  // is all a message gets.
+  const std::string blocked = dir_.path() + "/blocked";
+  testing::WriteFile(blocked, "not a folder");
+  server_.Restart([&](internal::ServerConfig* c) {
+    c->mutable_notifier()->set_spool_dir(blocked);
+    c->mutable_notifier()->set_max_attempts(1);
+  });
+  Result created = Casectl("ops", R"(--json call TradeInService/CreateTradeIn '{"tradeIn":{"vNumber":"V6000001",)"
+                                  R"("sNumber":"S6000001","productName":"Pixel 8","problem":"TRADE_IN_PROBLEM_DEVICE_LOCKED",)"
+                                  R"("customer":{"displayName":"Jan","email":"jan@example.nl"}}}')");
+  ASSERT_EQ(created.exit_code, 0) << created.out;
+  const std::string name = Json(created.out).fields().at("name").string_value();
+
+  Result erase = Casectl("admin", R"(call AdminService/EraseCustomerData '{"email":"jan@example.nl","reason":"PR-1"}')");
+  EXPECT_EQ(erase.exit_code, 6) << erase.out;
+  EXPECT_NE(erase.out.find("the customer has an open case; close or cancel it first"), std::string::npos)
+      << erase.out;
+  EXPECT_NE(erase.out.find("  CASE_OPEN " + name + ": in state PROBLEM_ORDER"), std::string::npos) << erase.out;
+
+  ASSERT_EQ(Casectl("cs_agent", "act " + name + " ContactCustomer").exit_code, 0);
+  server_.Pump();
+  Result dead = Casectl("team_lead", "dead-letters list");
+  ASSERT_EQ(dead.exit_code, 0) << dead.out;
+  EXPECT_NE(dead.out.find("TEMPLATE ID"), std::string::npos) << dead.out;
+  EXPECT_NE(dead.out.find("  trade_in.contact.device_locked  CHANNEL_EMAIL"), std::string::npos) << dead.out;
+}
+
 }  // namespace
 }  // namespace casework
