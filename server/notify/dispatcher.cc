@@ -104,7 +104,8 @@ bool Dispatcher::Handle(const storage::QueueItem& item) {
     Log(LogLevel::kError, "notification_dead_lettered",
         {{"dedupe_key", item.name}, {"channel", channel},
          {"attempts", absl::StrCat(message.attempts())}, {"error", std::string(s.message())}});
-    repo_->DeadLetter(item, message.SerializeAsString()).IgnoreError();
+    absl::Status dead = repo_->DeadLetter(item, message.SerializeAsString());
+    if (dead.ok() && dead_letter_listener_) dead_letter_listener_(message);
     return false;
   }
   thread_local std::mt19937 rng(std::random_device{}());

@@ -7,6 +7,7 @@
 #ifndef CASEWORK_SERVER_NOTIFY_DISPATCHER_H_
 #define CASEWORK_SERVER_NOTIFY_DISPATCHER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,6 +41,11 @@ class Dispatcher {
   // were accepted.
   int RunOnce();
 
+  // Called on a lane's thread with each message just moved to the dead
+  // letters (its attempts and last error set). Set before Start().
+  using DeadLetterListener = std::function<void(const internal::OutboxMessage&)>;
+  void SetDeadLetterListener(DeadLetterListener listener) { dead_letter_listener_ = std::move(listener); }
+
   void Start();
   void Stop();
   // New messages of these channels were queued: wakes their lanes (a
@@ -65,6 +71,7 @@ class Dispatcher {
   metrics::Metrics* metrics_;
   RetryPolicy policy_;
   std::string owner_;
+  DeadLetterListener dead_letter_listener_;
   std::vector<std::unique_ptr<Lane>> lanes_;
 };
 

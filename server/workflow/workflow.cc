@@ -161,6 +161,17 @@ const internal::SlaRungRecord* FindRung(const CaseRecord& r, const std::string& 
   return nullptr;
 }
 
+// How the timeline names a message of `channel`.
+std::string ChannelWord(v1::Channel channel) {
+  switch (channel) {
+    case v1::CHANNEL_EMAIL: return "Email";
+    case v1::CHANNEL_CHAT: return "Chat message";
+    case v1::CHANNEL_SMS: return "SMS";
+    case v1::CHANNEL_WEBHOOK: return "Webhook call";
+    default: return "Notification";
+  }
+}
+
 bool IsArmed(const CaseRecord& r, const std::string& name) {
   return std::find(r.armed_timers().begin(), r.armed_timers().end(), name) != r.armed_timers().end();
 }
@@ -314,6 +325,24 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
       }
       *decision.record.mutable_update_time() = ToProto(now);
     }
+    return decision;
+  }
+
+  if (action == kNotificationFailedAction) {
+    const auto* message = dynamic_cast<const internal::OutboxMessage*>(input);
+    if (actor.role != kSystem || message == nullptr) {
+      return absl::PermissionDeniedError("only the server records undelivered notifications");
+    }
+    // The receiver's error stays in the dead letter: it may quote the address.
+    ctx.AddEvent(v1::EVENT_TYPE_NOTIFICATION_FAILED,
+                 absl::StrCat(ChannelWord(message->channel()), " not delivered after ",
+                              message->attempts(), message->attempts() == 1 ? " attempt" : " attempts",
+                              "; it waits in the dead letters for an admin to send it again"),
+                 {{"template", message->template_id()},
+                  {"channel", v1::Channel_Name(message->channel())},
+                  {"dedupe_key", message->dedupe_key()}});
+    decision.changed = true;
+    *decision.record.mutable_update_time() = ToProto(now);
     return decision;
   }
 

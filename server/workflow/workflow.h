@@ -45,6 +45,9 @@ using CalendarLookup = std::function<const sla::Calendar*(const std::string&)>;
 
 // The built-in action that re-derives SLA deadlines after a calendar edit.
 inline constexpr char kRecomputeSlaAction[] = "sla:recompute";
+// The built-in action that records on the timeline a notification that went
+// to the dead letters; its input is the internal::OutboxMessage.
+inline constexpr char kNotificationFailedAction[] = "notify:failed";
 
 // Who a notification goes to; the workflow resolves the address.
 enum class Audience { kCustomer, kOps };

@@ -51,6 +51,26 @@ TEST(DeadLetterServerTest, FailedDeliveriesAreDeadLetteredListedAndRetried) {
   EXPECT_EQ(dead.dead_letters(0).template_id(), "trade_in.contact.device_locked");
   EXPECT_EQ(dead.dead_letters(0).attempts(), 2);
   EXPECT_FALSE(dead.dead_letters(0).last_error().empty());
+  // The agent waiting for the customer's answer sees it on the timeline,
+  // without the receiver's error (which may quote the address).
+  auto failures = [&] {
+    v1::ListTradeInEventsRequest req;
+    req.set_parent(created.name());
+    v1::ListTradeInEventsResponse events;
+    EXPECT_TRUE(trade_ins->ListTradeInEvents(TestServer::As("cs_agent").get(), req, &events).ok());
+    std::vector<v1::TimelineEvent> out;
+    for (const auto& e : events.events()) {
+      if (e.type() == v1::EVENT_TYPE_NOTIFICATION_FAILED) out.push_back(e);
+    }
+    return out;
+  };
+  auto failed = failures();
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].message(),
+            "Email not delivered after 2 attempts; it waits in the dead letters for an admin to send it again");
+  EXPECT_EQ(failed[0].actor().role(), "system");
+  EXPECT_EQ(failed[0].attributes().at("template"), "trade_in.contact.device_locked");
+  EXPECT_EQ("deadLetters/" + failed[0].attributes().at("dedupe_key"), dead.dead_letters(0).name());
 
   // Retried while the channel is still broken: a full round of attempts again.
   v1::RetryDeadLetterRequest early;
@@ -72,6 +92,7 @@ TEST(DeadLetterServerTest, FailedDeliveriesAreDeadLetteredListedAndRetried) {
   server.Pump();  // attempt 2 fails: dead again
   ASSERT_TRUE(admin->ListDeadLetters(TestServer::As("admin").get(), v1::ListDeadLettersRequest(), &dead).ok());
   ASSERT_EQ(dead.dead_letters_size(), 1);
+  EXPECT_EQ(failures().size(), 2u);
 
   // Ops fix the channel (here: the spool folder) and send it again.
   server.Restart([&](internal::ServerConfig* c) { c->mutable_notifier()->clear_spool_dir(); });

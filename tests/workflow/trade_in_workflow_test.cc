@@ -139,6 +139,42 @@ TEST_F(TradeInWorkflowTest, ActionsForTheOtherProblemAreRefused) {
   EXPECT_TRUE(absl::IsFailedPrecondition(d.status()));
 }
 
+// An undelivered notification is noted on the timeline, in any state,
+// closed ones too; only the server notes it, and nothing else moves.
+TEST_F(TradeInWorkflowTest, OnlyTheServerNotesAnUndeliveredNotification) {
+  internal::OutboxMessage message;
+  message.set_template_id("trade_in.contact.device_locked");
+  message.set_channel(v1::CHANNEL_EMAIL);
+  message.set_attempts(1);
+  message.set_dedupe_key("c1-4");
+  for (const auto& state : kStates) {
+    SCOPED_TRACE(state);
+    const CaseRecord before = Record(state, v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+    for (const auto& role : AllRoles()) {
+      EXPECT_TRUE(absl::IsPermissionDenied(DecideWithCalendars(*wf_, before, kNotificationFailedAction,
+                                                               {"someone", role}, &message, "", kNow)
+                                               .status()));
+    }
+    auto d = DecideWithCalendars(*wf_, before, kNotificationFailedAction, {"system", kSystem}, &message,
+                                 "", kNow);
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->record.state(), state);
+    ASSERT_EQ(d->events.size(), 1u);
+    EXPECT_EQ(d->events[0].type(), v1::EVENT_TYPE_NOTIFICATION_FAILED);
+    EXPECT_EQ(d->events[0].message(),
+              "Email not delivered after 1 attempt; it waits in the dead letters for an admin to send it again");
+    EXPECT_TRUE(d->notifications.empty());
+    EXPECT_TRUE(d->timers_arm.empty());
+    EXPECT_TRUE(d->timers_cancel.empty());
+  }
+  // Any other input is refused.
+  v1::ContactCustomerRequest other;
+  EXPECT_TRUE(absl::IsPermissionDenied(DecideWithCalendars(*wf_, Record("TESTING", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED),
+                                                           kNotificationFailedAction, {"system", kSystem},
+                                                           &other, "", kNow)
+                                           .status()));
+}
+
 TEST_F(TradeInWorkflowTest, ContactingTheCustomerEmailsTheMacroAndStartsTheResponseClock) {
   v1::ContactCustomerRequest req;
   auto d = DecideWithCalendars(*wf_, Record("PROBLEM_ORDER", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED),
