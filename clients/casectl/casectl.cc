@@ -67,8 +67,8 @@ Commands:
   list PROCEDURE [STATE]          its cases, of one state or all, 50 at a time
                                   (--count=N for more, --cursor=C goes on); STATE
                                   at_risk or breached: open SLA clocks past their
-                                  warning or breach; --assignee=NAME: the cases
-                                  given to NAME instead
+                                  warning or breach; --assignee=NAME: the open
+                                  cases given to NAME instead
   show NAME                       a case and its timeline (tradeIns/ID, unlockRequests/ID,
                                   otpTickets/ID, claims/ID, enrollments/ID)
   act NAME ACTION [FIELD=VALUE]   perform an action on a case, e.g.
@@ -115,7 +115,7 @@ struct Flags {
   bool dot = false;
   int batch = 500;
   std::string cursor;
-  std::string assignee;  // list: the cases given to this person
+  std::string assignee;  // list: the open cases given to this person
   bool watch_deadline = false;  // --timeout given: it bounds watch too
   int64_t count = 0;  // watch: stop after this many changes (0: never)
 };

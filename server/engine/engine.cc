@@ -43,7 +43,10 @@ bool AtRisk(const internal::SlaLedger& l) {
 IndexSet IndexesOf(const workflow::Workflow& wf, const CaseRecord& r) {
   const std::string& kind = r.kind();
   IndexSet out = {{"kind", kind}, {"state", absl::StrCat(kind, "/", r.state())}};
-  if (!r.assignee().empty()) out.insert({"assignee", absl::StrCat(kind, "/", r.assignee())});
+  // Someone's work: their open cases.
+  if (!r.assignee().empty() && !wf.spec().IsFinal(r.state())) {
+    out.insert({kAssigneeIndex, absl::StrCat(kind, "/", r.assignee())});
+  }
   // Cases whose clocks a calendar edit can move.
   for (const auto& l : r.slas()) {
     if (l.status() == v1::SLA_STATUS_STOPPED) continue;
@@ -291,52 +294,95 @@ absl::StatusOr<int> Engine::RecomputePolicies() {
   return changed;
 }
 
-absl::StatusOr<int> Engine::IndexSlaStatus() {
+absl::StatusOr<int> Engine::UpgradeOnce(const std::string& name,
+                                        const std::function<absl::StatusOr<int>()>& upgrade) {
   constexpr char kSpace[] = "store_upgrades";
-  constexpr char kDone[] = "sla_status_index";
-  auto done = repo_->GetRecord(kSpace, kDone);
+  auto done = repo_->GetRecord(kSpace, name);
   if (done.ok()) return 0;
   if (!absl::IsNotFound(done.status())) return done.status();
   const absl::Time start = absl::Now();
-  std::set<std::string> indexed;  // a case with two clocks is met twice
-  // Only a case with a clock that has not stopped can need an entry.
-  for (const auto& [kind, wf] : workflows_) {
-    for (const auto& policy : wf->spec().slas) {
-      const storage::IndexEntry running{"sla_policy", absl::StrCat(kind, "/", policy.sla)};
-      std::string after;
-      for (;;) {
-        auto page = repo_->ListCases(running, after, kMaxPageSize);
-        if (!page.ok()) return page.status();
-        for (const auto& stored : *page) {
-          if (indexed.count(stored.case_id)) continue;
-          CaseRecord record;
-          if (!record.ParseFromString(stored.record)) {
-            return absl::DataLossError(absl::StrCat("case ", stored.case_id, ": record is damaged"));
-          }
-          storage::CaseMutation m;
-          for (const auto& [index, key] : IndexesOf(*wf, record)) {
-            if (index == kSlaStatusIndex) m.index_add.push_back({index, key});
-          }
-          if (m.index_add.empty()) continue;
-          m.case_id = stored.case_id;
-          m.expected_version = stored.version;
-          m.record = stored.record;
-          auto written = repo_->Commit(m);
-          if (!written.ok()) return written.status();
-          indexed.insert(stored.case_id);
-        }
-        if (static_cast<int>(page->size()) < kMaxPageSize) break;
-        after = page->back().case_id;
-      }
-    }
-  }
-  auto put = repo_->PutRecord(kSpace, kDone, 0, "done");
+  auto changed = upgrade();
+  if (!changed.ok()) return changed.status();
+  auto put = repo_->PutRecord(kSpace, name, 0, "done");
   if (!put.ok()) return put.status();
   Log(LogLevel::kInfo, "store_upgraded",
-      {{"upgrade", kDone},
-       {"cases", absl::StrCat(indexed.size())},
+      {{"upgrade", name},
+       {"cases", absl::StrCat(*changed)},
        {"seconds", absl::StrCat(absl::ToDoubleSeconds(absl::Now() - start))}});
-  return static_cast<int>(indexed.size());
+  return *changed;
+}
+
+absl::Status Engine::RewriteIndexes(
+    const storage::IndexEntry& entry,
+    const std::function<void(const CaseRecord&, storage::CaseMutation*)>& rewrite) {
+  std::string after;
+  for (;;) {
+    auto page = repo_->ListCases(entry, after, kMaxPageSize);
+    if (!page.ok()) return page.status();
+    for (const auto& stored : *page) {
+      CaseRecord record;
+      if (!record.ParseFromString(stored.record)) {
+        return absl::DataLossError(absl::StrCat("case ", stored.case_id, ": record is damaged"));
+      }
+      storage::CaseMutation m;
+      rewrite(record, &m);
+      if (m.index_add.empty() && m.index_remove.empty()) continue;
+      m.case_id = stored.case_id;
+      m.expected_version = stored.version;
+      m.record = stored.record;
+      auto written = repo_->Commit(m);
+      if (!written.ok()) return written.status();
+    }
+    if (static_cast<int>(page->size()) < kMaxPageSize) return absl::OkStatus();
+    after = page->back().case_id;
+  }
+}
+
+absl::StatusOr<int> Engine::UpgradeStore() {
+  auto sla = IndexSlaStatus();
+  if (!sla.ok()) return sla.status();
+  auto assignees = DropClosedAssignees();
+  if (!assignees.ok()) return assignees.status();
+  return *sla + *assignees;
+}
+
+absl::StatusOr<int> Engine::IndexSlaStatus() {
+  return UpgradeOnce("sla_status_index", [&]() -> absl::StatusOr<int> {
+    std::set<std::string> indexed;  // a case with two clocks is met twice
+    // Only a case with a clock that has not stopped can need an entry.
+    for (const auto& [kind, wf] : workflows_) {
+      for (const auto& policy : wf->spec().slas) {
+        const storage::IndexEntry running{"sla_policy", absl::StrCat(kind, "/", policy.sla)};
+        auto s = RewriteIndexes(running, [&](const CaseRecord& r, storage::CaseMutation* m) {
+          if (indexed.count(r.id())) return;
+          for (const auto& [index, key] : IndexesOf(*wf, r)) {
+            if (index == kSlaStatusIndex) m->index_add.push_back({index, key});
+          }
+          if (!m->index_add.empty()) indexed.insert(r.id());
+        });
+        if (!s.ok()) return s;
+      }
+    }
+    return static_cast<int>(indexed.size());
+  });
+}
+
+absl::StatusOr<int> Engine::DropClosedAssignees() {
+  return UpgradeOnce("assignee_open_cases", [&]() -> absl::StatusOr<int> {
+    int dropped = 0;
+    for (const auto& [kind, wf] : workflows_) {
+      for (const auto& state : wf->spec().final_states) {
+        const storage::IndexEntry closed{"state", absl::StrCat(kind, "/", state)};
+        auto s = RewriteIndexes(closed, [&](const CaseRecord& r, storage::CaseMutation* m) {
+          if (r.assignee().empty()) return;
+          m->index_remove.push_back({kAssigneeIndex, absl::StrCat(kind, "/", r.assignee())});
+          ++dropped;
+        });
+        if (!s.ok()) return s;
+      }
+    }
+    return dropped;
+  });
 }
 
 absl::StatusOr<int> Engine::Recompute(const std::string& kind, const ListFilter& filter,

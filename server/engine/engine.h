@@ -58,6 +58,8 @@ using CaseCallback = absl::AnyInvocable<void(absl::StatusOr<CaseView>)>;
 inline constexpr char kSlaStatusIndex[] = "sla_status";
 inline constexpr char kSlaAtRisk[] = "at_risk";
 inline constexpr char kSlaBreached[] = "breached";
+// Open cases by who they are given to: "KIND/assignee".
+inline constexpr char kAssigneeIndex[] = "assignee";
 
 // An index to list by: ("state", "PROBLEM_ORDER"), ("v_number", "V1234567").
 // An empty index lists every case of the kind.
@@ -184,12 +186,18 @@ class Engine {
   // Returns how many cases changed.
   absl::StatusOr<int> RecomputePolicies();
 
-  // Gives a store written before the sla_status index its entries, once
-  // (a record in "store_upgrades" says it is done). Must run before
-  // anything changes a case: a change only writes the index entries that
-  // differ between the case before and after it, so an entry missing now
-  // would stay missing. Returns how many cases got entries.
+  // Brings the indexes of a store written by an older version up to date,
+  // each upgrade once (a record in "store_upgrades" says it is done, and
+  // store_upgraded is logged). Must run before anything changes a case: a
+  // change only writes the index entries that differ between the case
+  // before and after it, so an entry wrong now would stay wrong. Returns
+  // how many cases changed.
+  absl::StatusOr<int> UpgradeStore();
+  // The upgrades UpgradeStore runs: the sla_status entries of clocks at
+  // risk or breached, and the assignee entries of closed cases removed (the
+  // index holds open cases only).
   absl::StatusOr<int> IndexSlaStatus();
+  absl::StatusOr<int> DropClosedAssignees();
 
  private:
   // A change decided, rendered and turned into a mutation, not yet written.
@@ -221,6 +229,14 @@ class Engine {
   };
 
   // Decides `request` on the case as stored now and stages the change.
+  // Runs `upgrade` unless the store records `name` as done; then records it.
+  absl::StatusOr<int> UpgradeOnce(const std::string& name,
+                                  const std::function<absl::StatusOr<int>()>& upgrade);
+  // Writes, for every case of `entry`, the index changes `rewrite` puts in
+  // the mutation it is given (nothing when it leaves them empty).
+  absl::Status RewriteIndexes(
+      const storage::IndexEntry& entry,
+      const std::function<void(const CaseRecord&, storage::CaseMutation*)>& rewrite);
   absl::StatusOr<Staged> StageAct(const ActRequest& request);
   void ActAttempt(ActRequest request, int attempt, CaseCallback done);
   // Writes a staged change through the committer; `done` receives the case

@@ -69,7 +69,7 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
       auto filter = OneFilter(
           {{"state", {"state", StateKey(req->state())}},
            {"profile_id", {"profile_id", req->profile_id()}},
-           {"assignee", {"assignee", req->assignee()}},
+           {"assignee", {engine::kAssigneeIndex, req->assignee()}},
            {"escalation_target",
             {"escalation", target == v1::ESCALATION_TARGET_PRODUCT ? "product"
                            : target == v1::ESCALATION_TARGET_OPS   ? "ops"

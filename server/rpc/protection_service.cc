@@ -221,7 +221,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
       if (!attention.ok()) return attention.status();
       auto filter = OneFilter({{"state", {"state", StateKey(req->state())}},
                                {"plan_number", {"plan_number", req->plan_number()}},
-                               {"assignee", {"assignee", req->assignee()}},
+                               {"assignee", {engine::kAssigneeIndex, req->assignee()}},
                                *attention});
       if (!filter.ok()) return filter.status();
       return FillList(engine_, kClaimKind, *filter, req->page_token(), req->page_size(),

@@ -188,7 +188,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
     return OneFilter({{"state", {"state", StateKey(req.state())}},
                       {"v_number", {"v_number", req.v_number()}},
                       {"s_number", {"s_number", req.s_number()}},
-                      {"assignee", {"assignee", req.assignee()}},
+                      {"assignee", {engine::kAssigneeIndex, req.assignee()}},
                       *attention});
   }
 

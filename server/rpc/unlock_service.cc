@@ -77,7 +77,7 @@ class UnlockService final : public v1::UnlockService::CallbackService {
           {{"state", {"state", StateKey(req->state())}},
            {"account_number", {"account_number", req->account_number()}},
            {"imei", {"imei", req->imei()}},
-           {"assignee", {"assignee", req->assignee()}},
+           {"assignee", {engine::kAssigneeIndex, req->assignee()}},
            {"repeated_identity_failures",
             {"attention", req->repeated_identity_failures() ? "identity_failures" : ""}},
            *attention});

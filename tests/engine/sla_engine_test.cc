@@ -2,6 +2,7 @@
 // small workflow declared here: a review clock of 3 business days on the
 // default calendar that pauses while waiting for the customer. Cases at
 // risk or breached are listed while their clock runs.
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,9 @@ class ReviewWorkflow : public workflow::Workflow {
         {"resolve", {"OPEN"}, "RESOLVED", agent, "", {}, {}, nullptr,
          {{SlaEffect::kStop, "review", ""}}},
     };
+    spec_.transitions.push_back(workflow::AssignTransition(spec_, [](const workflow::ActionContext& ctx) {
+      return static_cast<const v1::AssignTradeInRequest*>(ctx.input)->assignee();
+    }));
   }
   const workflow::WorkflowSpec& spec() const override { return spec_; }
   std::vector<std::pair<std::string, std::string>> IndexKeys(const workflow::CaseRecord&) const override {
@@ -118,6 +122,19 @@ class SlaEngineTest : public ::testing::Test {
     return absl::InfinitePast();
   }
 
+  // Adds or removes one index entry of a case behind the engine's back, as
+  // a store written by an older version would have it.
+  void AsAnOlderVersionLeftIt(const std::string& id, const storage::IndexEntry& entry, bool present) {
+    auto stored = repo_->GetCase(id);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    storage::CaseMutation m;
+    m.case_id = id;
+    m.expected_version = stored->version;
+    m.record = stored->record;
+    (present ? m.index_add : m.index_remove).push_back(entry);
+    ASSERT_TRUE(repo_->Commit(m).ok());
+  }
+
   // The review cases listed under an sla_status value, by id.
   std::vector<std::string> Listed(const char* status) {
     auto page = engine_->List("review_case", {engine::kSlaStatusIndex, status}, "", 500);
@@ -181,14 +198,8 @@ TEST_F(SlaEngineTest, CasesAtRiskAndBreachedAreListedWhileTheirClockRuns) {
   // A store from before the index: the entry is missing, and a change
   // that keeps the case at risk would not add it. The one-time upgrade
   // does, and only once.
-  auto stored = repo_->GetCase(fresh);
-  ASSERT_TRUE(stored.ok());
-  storage::CaseMutation m;
-  m.case_id = fresh;
-  m.expected_version = stored->version;
-  m.record = stored->record;
-  m.index_remove.push_back({engine::kSlaStatusIndex, absl::StrCat("review_case/", engine::kSlaAtRisk)});
-  ASSERT_TRUE(repo_->Commit(m).ok());
+  AsAnOlderVersionLeftIt(fresh, {engine::kSlaStatusIndex, absl::StrCat("review_case/", engine::kSlaAtRisk)},
+                         /*present=*/false);
   EXPECT_EQ(Listed(engine::kSlaAtRisk), Ids{});
   EXPECT_EQ(*engine_->IndexSlaStatus(), 1);
   EXPECT_EQ(Listed(engine::kSlaAtRisk), Ids{fresh});
@@ -262,6 +273,43 @@ TEST_F(SlaEngineTest, RungsDueDuringDowntimeFireOnceAfterRestart) {
   EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_WARNING), 1);
   EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_BREACHED), 1);
   EXPECT_EQ(*repo_->QueueSize(storage::Queue::kTimers), 0);
+}
+
+// The assignee index is someone's work: their open cases. A case leaves
+// it when it closes and keeps its assignee. A store from before held closed
+// cases there too; the one-time upgrade takes them out, and only once.
+TEST_F(SlaEngineTest, ClosedCasesLeaveTheirAssigneesListAndOlderStoresAreCleanedOnce) {
+  using Ids = std::vector<std::string>;
+  clock_.Set(At(3, 2, 9));
+  const std::string done = Create();
+  const std::string open = Create();
+  const std::string both[] = {std::min(done, open), std::max(done, open)};
+  v1::AssignTradeInRequest to_anna;
+  to_anna.set_assignee("agent:anna");
+  for (const auto& id : {done, open}) {
+    ASSERT_TRUE(engine_->Act("review_case", id, -1, workflow::kAssign, agent_, to_anna).ok());
+  }
+  auto mine = [&] {
+    auto page = engine_->List("review_case", {engine::kAssigneeIndex, "agent:anna"}, "", 500);
+    EXPECT_TRUE(page.ok()) << page.status();
+    Ids ids;
+    if (page.ok()) {
+      for (const auto& c : page->cases) ids.push_back(c.record.id());
+    }
+    std::sort(ids.begin(), ids.end());  // opened in the same millisecond
+    return ids;
+  };
+  EXPECT_EQ(mine(), Ids(std::begin(both), std::end(both)));
+  Do(done, "resolve");
+  EXPECT_EQ(mine(), Ids{open});
+  EXPECT_EQ(engine_->Get("review_case", done)->record.assignee(), "agent:anna");
+
+  // What an older version left: the closed case still listed.
+  AsAnOlderVersionLeftIt(done, {engine::kAssigneeIndex, "review_case/agent:anna"}, /*present=*/true);
+  EXPECT_EQ(mine(), Ids(std::begin(both), std::end(both)));
+  EXPECT_EQ(*engine_->DropClosedAssignees(), 1);
+  EXPECT_EQ(mine(), Ids{open});
+  EXPECT_EQ(*engine_->DropClosedAssignees(), 0);
 }
 
 }  // namespace

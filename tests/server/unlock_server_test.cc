@@ -449,6 +449,11 @@ TEST_F(UnlockServerTest, OpenRequestsAreAssignedReassignedAndHandedBack) {
   Ok(&v1::UnlockService::Stub::CancelUnlockRequest, "cs_agent", cancel);
   EXPECT_EQ(assign(other.name(), "agent:ben", "team_lead", &out).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
+  // It leaves Anna's list of work, and keeps her name on the record.
+  EXPECT_TRUE(assigned_to("agent:anna").empty());
+  v1::GetUnlockRequestRequest get;
+  get.set_name(other.name());
+  EXPECT_EQ(Ok(&v1::UnlockService::Stub::GetUnlockRequest, "team_lead", get).assignee(), "agent:anna");
 }
 
 TEST_F(UnlockServerTest, RepeatedIdentityFailuresAreVisibleToTeamLeads) {
