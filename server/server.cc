@@ -200,13 +200,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   // An undelivered message is told on its case's timeline, where the agent
   // who waits for the customer's answer looks.
   s->dispatcher->SetDeadLetterListener([engine = s->engine.get()](const internal::OutboxMessage& m) {
-    const workflow::Actor system{"system", workflow::kSystem};
-    auto recorded =
-        engine->Act(m.brand(), m.case_id(), -1, workflow::kNotificationFailedAction, system, m);
-    if (!recorded.ok() && !absl::IsNotFound(recorded.status())) {
-      Log(LogLevel::kWarning, "dead_letter_not_on_timeline",
-          {{"dedupe_key", m.dedupe_key()}, {"error", std::string(recorded.status().message())}});
-    }
+    engine->NoteNotification(workflow::kNotificationFailedAction, {"system", workflow::kSystem}, m);
   });
   s->timers = std::make_unique<timers::TimerLoop>(s->repo.get(), s->engine.get(), s->clock,
                                                   s->metrics.get());

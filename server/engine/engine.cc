@@ -294,6 +294,16 @@ absl::StatusOr<int> Engine::RecomputePolicies() {
   return changed;
 }
 
+void Engine::NoteNotification(const std::string& action, const workflow::Actor& actor,
+                              const internal::OutboxMessage& message) {
+  auto noted = Act(message.brand(), message.case_id(), -1, action, actor, message);
+  if (!noted.ok() && !absl::IsNotFound(noted.status())) {
+    Log(LogLevel::kWarning, "notification_not_on_timeline",
+        {{"dedupe_key", message.dedupe_key()}, {"action", action},
+         {"error", std::string(noted.status().message())}});
+  }
+}
+
 absl::StatusOr<int> Engine::UpgradeOnce(const std::string& name,
                                         const std::function<absl::StatusOr<int>()>& upgrade) {
   constexpr char kSpace[] = "store_upgrades";

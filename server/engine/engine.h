@@ -119,6 +119,13 @@ class Engine {
                                const workflow::Actor& actor,
                                const google::protobuf::Message& input);
 
+  // Records on its case's timeline what became of a notification:
+  // workflow::kNotificationFailedAction (the server, when it became a dead
+  // letter) or kNotificationRequeuedAction (an admin sent it again). The
+  // message itself is already handled, so a failure here is logged only.
+  void NoteNotification(const std::string& action, const workflow::Actor& actor,
+                        const internal::OutboxMessage& message);
+
   // Writes the changes already submitted; later ones fail with UNAVAILABLE.
   void Stop();
 

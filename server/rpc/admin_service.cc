@@ -125,14 +125,21 @@ class AdminService final : public v1::AdminService::CallbackService {
       const std::string case_id = key->substr(0, dash);
       resp->set_name(req->name());
       resp->set_case_id(case_id);
-      return repo_->RetryDeadLetter(
+      internal::OutboxMessage requeued;
+      bool parsed = false;
+      auto retried = repo_->RetryDeadLetter(
           case_id, *key, clock_->Now(), [&](const std::string& payload) {
-            internal::OutboxMessage m;
-            if (!m.ParseFromString(payload)) return payload;
-            m.set_attempts(0);  // a full round of attempts again
-            ToDeadLetter(case_id, *key, m, resp);  // the message as it goes back out
-            return m.SerializeAsString();
+            parsed = requeued.ParseFromString(payload);
+            if (!parsed) return payload;
+            requeued.set_attempts(0);  // a full round of attempts again
+            ToDeadLetter(case_id, *key, requeued, resp);  // the message as it goes back out
+            return requeued.SerializeAsString();
           });
+      if (!retried.ok()) return retried;
+      if (parsed) {
+        engine_->NoteNotification(workflow::kNotificationRequeuedAction, who, requeued);
+      }
+      return absl::OkStatus();
     });
   }
 

@@ -328,20 +328,25 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
     return decision;
   }
 
-  if (action == kNotificationFailedAction) {
+  if (action == kNotificationFailedAction || action == kNotificationRequeuedAction) {
+    // What became of a notification: it went to the dead letters (told by
+    // the server), or an admin sent it again from there.
+    const bool failed = action == kNotificationFailedAction;
     const auto* message = dynamic_cast<const internal::OutboxMessage*>(input);
-    if (actor.role != kSystem || message == nullptr) {
-      return absl::PermissionDeniedError("only the server records undelivered notifications");
+    if (actor.role != (failed ? kSystem : kAdmin) || message == nullptr) {
+      return absl::PermissionDeniedError(failed ? "only the server records undelivered notifications"
+                                                : "only an admin sends a dead letter again");
     }
     // The receiver's error stays in the dead letter: it may quote the address.
-    ctx.AddEvent(v1::EVENT_TYPE_NOTIFICATION_FAILED,
-                 absl::StrCat(ChannelWord(message->channel()), " not delivered after ",
-                              message->attempts(), message->attempts() == 1 ? " attempt" : " attempts",
-                              "; it waits in the dead letters for an admin to send it again"),
+    const std::string what = ChannelWord(message->channel());
+    ctx.AddEvent(failed ? v1::EVENT_TYPE_NOTIFICATION_FAILED : v1::EVENT_TYPE_NOTIFICATION_QUEUED,
+                 failed ? absl::StrCat(what, " not delivered after ", message->attempts(),
+                                       message->attempts() == 1 ? " attempt" : " attempts",
+                                       "; it waits in the dead letters for an admin to send it again")
+                        : absl::StrCat(what, " sent again from the dead letters"),
                  {{"template", message->template_id()},
                   {"channel", v1::Channel_Name(message->channel())},
                   {"dedupe_key", message->dedupe_key()}});
-    decision.changed = true;
     *decision.record.mutable_update_time() = ToProto(now);
     return decision;
   }

@@ -48,6 +48,8 @@ inline constexpr char kRecomputeSlaAction[] = "sla:recompute";
 // The built-in action that records on the timeline a notification that went
 // to the dead letters; its input is the internal::OutboxMessage.
 inline constexpr char kNotificationFailedAction[] = "notify:failed";
+// And the one that records an admin sending a dead letter again (same input).
+inline constexpr char kNotificationRequeuedAction[] = "notify:requeued";
 
 // Who a notification goes to; the workflow resolves the address.
 enum class Audience { kCustomer, kOps };

@@ -2,6 +2,7 @@
 // admin can list and send again, through a real server.
 #include <fstream>
 
+#include "absl/strings/str_cat.h"
 #include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -105,6 +106,23 @@ TEST(DeadLetterServerTest, FailedDeliveriesAreDeadLetteredListedAndRetried) {
   auto sent = server.SpoolFor("trade_in.contact.device_locked");
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ("deadLetters/" + sent[0].dedupe_key(), dead.dead_letters(0).name());
+  // Each time an admin sent it again is on the timeline too, in their name.
+  v1::ListTradeInEventsRequest events_req;
+  events_req.set_parent(created.name());
+  v1::ListTradeInEventsResponse events;
+  trade_ins = v1::TradeInService::NewStub(server.channel());  // the restarted server
+  ASSERT_TRUE(trade_ins->ListTradeInEvents(TestServer::As("cs_agent").get(), events_req, &events).ok());
+  std::vector<std::string> story;
+  for (const auto& e : events.events()) {
+    if (e.type() == v1::EVENT_TYPE_NOTIFICATION_QUEUED || e.type() == v1::EVENT_TYPE_NOTIFICATION_FAILED) {
+      story.push_back(absl::StrCat(e.actor().role(), ": ", e.message()));
+    }
+  }
+  const std::string lost =
+      "system: Email not delivered after 2 attempts; it waits in the dead letters for an admin to send it again";
+  EXPECT_EQ(story, (std::vector<std::string>{"cs_agent: Email sent", lost,
+                                             "admin: Email sent again from the dead letters", lost,
+                                             "admin: Email sent again from the dead letters"}));
   v1::ListDeadLettersResponse after;
   ASSERT_TRUE(admin->ListDeadLetters(TestServer::As("admin").get(), v1::ListDeadLettersRequest(), &after).ok());
   EXPECT_EQ(after.dead_letters_size(), 0);

@@ -167,6 +167,20 @@ TEST_F(TradeInWorkflowTest, OnlyTheServerNotesAnUndeliveredNotification) {
     EXPECT_TRUE(d->timers_arm.empty());
     EXPECT_TRUE(d->timers_cancel.empty());
   }
+  // Sent again from the dead letters: by an admin only.
+  const CaseRecord closed = Record("CLOSED", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  for (const auto& role : AllRoles()) {
+    auto again = DecideWithCalendars(*wf_, closed, kNotificationRequeuedAction, {"someone", role}, &message, "", kNow);
+    if (role != kAdmin) {
+      EXPECT_TRUE(absl::IsPermissionDenied(again.status())) << role;
+      continue;
+    }
+    ASSERT_TRUE(again.ok()) << again.status();
+    ASSERT_EQ(again->events.size(), 1u);
+    EXPECT_EQ(again->events[0].type(), v1::EVENT_TYPE_NOTIFICATION_QUEUED);
+    EXPECT_EQ(again->events[0].message(), "Email sent again from the dead letters");
+    EXPECT_EQ(again->record.state(), "CLOSED");
+  }
   // Any other input is refused.
   v1::ContactCustomerRequest other;
   EXPECT_TRUE(absl::IsPermissionDenied(DecideWithCalendars(*wf_, Record("TESTING", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED),
