@@ -148,8 +148,7 @@ std::vector<v1::Template> DefaultTemplates() {
       Make("claim.documents_requested", "claim", CHANNEL_EMAIL,
            {{"en", "Your claim on plan {{plan_number}}: documents needed",
              "Hi {{customer_name}},\n\n"
-             "To review your claim we need a few documents: {{documents_needed}}. For a "
-             "theft, please include the police report.\n\n"
+             "To review your claim we need a few documents: {{documents_needed}}.\n\n"
              "Reply to this email with the documents attached.\n\n"
              "Kind regards,\nCustomer Support"}}),
       Make("claim.review_started", "claim", CHANNEL_EMAIL,

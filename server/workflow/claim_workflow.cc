@@ -137,8 +137,9 @@ class ClaimWorkflow : public Workflow {
              !c.documents_note().empty()
                  ? c.documents_note()
                  : absl::StrCat("proof of your device protection (your plan number ", c.plan_number(),
-                                "), the device details, a description of what happened, and photos "
-                                "or receipts")}};
+                                "), the device details, a description of what happened, ",
+                                c.peril() == v1::PERIL_THEFT ? "photos or receipts, and the police report"
+                                                             : "and photos or receipts")}};
   }
 
   std::vector<std::string> TemplateFields() const override {

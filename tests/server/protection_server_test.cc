@@ -386,8 +386,11 @@ TEST_F(ProtectionServerTest, ClaimWithDocumentsPausedReviewAndReimbursement) {
   server_.Pump();
   auto asked = server_.SpoolFor("claim.documents_requested");
   ASSERT_EQ(asked.size(), 2u);
-  EXPECT_NE(asked[0].body().find("proof of your device protection (your plan number " + e.plan_number()),
+  EXPECT_NE(asked[0].body().find("proof of your device protection (your plan number " + e.plan_number() +
+                                 "), the device details, a description of what happened, and photos or "
+                                 "receipts."),
             std::string::npos) << asked[0].body();
+  EXPECT_EQ(asked[0].body().find("police"), std::string::npos) << asked[0].body();  // not a theft
   EXPECT_NE(asked[1].body().find("we need a few documents: a photo of the back of the phone."),
             std::string::npos) << asked[1].body();
   EXPECT_FALSE(c.has_expected_decision_time());
@@ -436,6 +439,16 @@ TEST_F(ProtectionServerTest, TheftNeedsAPoliceReportBeforeReview) {
   grpc::Status s = stub_->StartClaimReview(ctx2.get(), start, &c);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(s.error_message().find("police report"), std::string::npos);
+  // The customer is asked for it with the standard list.
+  v1::RequestClaimDocumentsRequest ask;
+  ask.set_name(c.name());
+  auto ask_ctx = TestServer::As("cs_agent");
+  ASSERT_TRUE(stub_->RequestClaimDocuments(ask_ctx.get(), ask, &c).ok());
+  server_.Pump();
+  auto asked = server_.SpoolFor("claim.documents_requested");
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_NE(asked[0].body().find("photos or receipts, and the police report."), std::string::npos)
+      << asked[0].body();
   // An approver may deny it with a reason code.
   v1::DenyClaimRequest deny;
   deny.set_name(c.name());
