@@ -361,11 +361,12 @@ absl::StatusOr<int> Engine::IndexSlaStatus() {
     std::set<std::string> indexed;  // a case with two clocks is met twice
     // Only a case with a clock that has not stopped can need an entry.
     for (const auto& [kind, wf] : workflows_) {
-      for (const auto& policy : wf->spec().slas) {
+      const workflow::Workflow& flow = *wf;  // a structured binding is not captured
+      for (const auto& policy : flow.spec().slas) {
         const storage::IndexEntry running{"sla_policy", absl::StrCat(kind, "/", policy.sla)};
         auto s = RewriteIndexes(running, [&](const CaseRecord& r, storage::CaseMutation* m) {
           if (indexed.count(r.id())) return;
-          for (const auto& [index, key] : IndexesOf(*wf, r)) {
+          for (const auto& [index, key] : IndexesOf(flow, r)) {
             if (index == kSlaStatusIndex) m->index_add.push_back({index, key});
           }
           if (!m->index_add.empty()) indexed.insert(r.id());
@@ -385,7 +386,7 @@ absl::StatusOr<int> Engine::DropClosedAssignees() {
         const storage::IndexEntry closed{"state", absl::StrCat(kind, "/", state)};
         auto s = RewriteIndexes(closed, [&](const CaseRecord& r, storage::CaseMutation* m) {
           if (r.assignee().empty()) return;
-          m->index_remove.push_back({kAssigneeIndex, absl::StrCat(kind, "/", r.assignee())});
+          m->index_remove.push_back({kAssigneeIndex, absl::StrCat(r.kind(), "/", r.assignee())});
           ++dropped;
         });
         if (!s.ok()) return s;
