@@ -235,7 +235,6 @@ class Engine {
     const google::protobuf::Message* input = nullptr;
   };
 
-  // Decides `request` on the case as stored now and stages the change.
   // Runs `upgrade` unless the store records `name` as done; then records it.
   absl::StatusOr<int> UpgradeOnce(const std::string& name,
                                   const std::function<absl::StatusOr<int>()>& upgrade);
@@ -244,6 +243,7 @@ class Engine {
   absl::Status RewriteIndexes(
       const storage::IndexEntry& entry,
       const std::function<void(const CaseRecord&, storage::CaseMutation*)>& rewrite);
+  // Decides `request` on the case as stored now and stages the change.
   absl::StatusOr<Staged> StageAct(const ActRequest& request);
   void ActAttempt(ActRequest request, int attempt, CaseCallback done);
   // Writes a staged change through the committer; `done` receives the case
