@@ -304,6 +304,29 @@ void Engine::NoteNotification(const std::string& action, const workflow::Actor& 
   }
 }
 
+absl::StatusOr<internal::OutboxMessage> Engine::RetryDeadLetter(const std::string& case_id,
+                                                                const std::string& key,
+                                                                const workflow::Actor& actor) {
+  internal::OutboxMessage message;
+  bool parsed = false;
+  auto requeued = repo_->RetryDeadLetter(case_id, key, clock_->Now(), [&](const std::string& payload) {
+    parsed = message.ParseFromString(payload);
+    if (!parsed) return payload;
+    message.set_attempts(0);
+    return message.SerializeAsString();
+  });
+  if (!requeued.ok()) return requeued;
+  if (parsed) {
+    NoteNotification(workflow::kNotificationRequeuedAction, actor, message);
+  } else {
+    message.Clear();
+    message.set_case_id(case_id);
+    message.set_dedupe_key(key);
+  }
+  if (listener_) listener_(false, absl::InfinitePast(), {message.channel()});
+  return message;
+}
+
 absl::StatusOr<int> Engine::UpgradeOnce(const std::string& name,
                                         const std::function<absl::StatusOr<int>()>& upgrade) {
   constexpr char kSpace[] = "store_upgrades";

@@ -126,6 +126,15 @@ class Engine {
   void NoteNotification(const std::string& action, const workflow::Actor& actor,
                         const internal::OutboxMessage& message);
 
+  // Puts dead letter `key` (its dedupe key) of case `case_id` back in the
+  // outbox for a full round of attempts, notes that on the case's timeline
+  // in `actor`'s name and tells the commit listener, so that its channel is
+  // delivered at once. Returns the message as it goes back out (only its
+  // case and dedupe key when the stored payload is damaged).
+  absl::StatusOr<internal::OutboxMessage> RetryDeadLetter(const std::string& case_id,
+                                                          const std::string& key,
+                                                          const workflow::Actor& actor);
+
   // Writes the changes already submitted; later ones fail with UNAVAILABLE.
   void Stop();
 

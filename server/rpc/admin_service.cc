@@ -123,22 +123,9 @@ class AdminService final : public v1::AdminService::CallbackService {
         return InvalidField("name", "must look like deadLetters/{case id}-{sequence}");
       }
       const std::string case_id = key->substr(0, dash);
-      resp->set_name(req->name());
-      resp->set_case_id(case_id);
-      internal::OutboxMessage requeued;
-      bool parsed = false;
-      auto retried = repo_->RetryDeadLetter(
-          case_id, *key, clock_->Now(), [&](const std::string& payload) {
-            parsed = requeued.ParseFromString(payload);
-            if (!parsed) return payload;
-            requeued.set_attempts(0);  // a full round of attempts again
-            ToDeadLetter(case_id, *key, requeued, resp);  // the message as it goes back out
-            return requeued.SerializeAsString();
-          });
-      if (!retried.ok()) return retried;
-      if (parsed) {
-        engine_->NoteNotification(workflow::kNotificationRequeuedAction, who, requeued);
-      }
+      auto requeued = engine_->RetryDeadLetter(case_id, *key, who);
+      if (!requeued.ok()) return requeued.status();
+      ToDeadLetter(case_id, *key, *requeued, resp);  // the message as it goes back out
       return absl::OkStatus();
     });
   }

@@ -312,5 +312,47 @@ TEST_F(SlaEngineTest, ClosedCasesLeaveTheirAssigneesListAndOlderStoresAreCleaned
   EXPECT_EQ(*engine_->DropClosedAssignees(), 0);
 }
 
+TEST_F(SlaEngineTest, ADeadLetterSentAgainGoesOutAtOnceAndIsOnTheTimeline) {
+  clock_.Set(At(3, 2, 9));
+  const std::string id = Create();
+  // A chat message to the case that ran out of attempts.
+  internal::OutboxMessage lost;
+  lost.set_case_id(id);
+  lost.set_brand("review_case");
+  lost.set_dedupe_key(id + "-7");
+  lost.set_channel(v1::CHANNEL_CHAT);
+  lost.set_template_id("review.ping");
+  lost.set_attempts(3);
+  storage::CaseMutation queue;
+  queue.case_id = id;
+  queue.expected_version = repo_->GetCase(id)->version;
+  queue.record = repo_->GetCase(id)->record;
+  queue.outbox = {{id, lost.dedupe_key(), clock_.Now(), lost.SerializeAsString(), 0}};
+  ASSERT_TRUE(repo_->Commit(queue).ok());
+  auto claimed = *repo_->Claim(storage::Queue::kOutbox, clock_.Now(), 10, "test", absl::Minutes(1));
+  ASSERT_EQ(claimed.size(), 1u);
+  ASSERT_TRUE(repo_->DeadLetter(claimed[0], lost.SerializeAsString()).ok());
+
+  // The dispatcher's lanes learn of it through the commit listener.
+  std::vector<v1::Channel> woken;
+  engine_->SetCommitListener([&](bool, absl::Time, const std::vector<v1::Channel>& channels) {
+    woken.insert(woken.end(), channels.begin(), channels.end());
+  });
+  const workflow::Actor admin{"root", workflow::kAdmin};
+  auto requeued = engine_->RetryDeadLetter(id, lost.dedupe_key(), admin);
+  ASSERT_TRUE(requeued.ok()) << requeued.status();
+  EXPECT_EQ(requeued->attempts(), 0);
+  EXPECT_EQ(requeued->template_id(), "review.ping");
+  EXPECT_EQ(woken, std::vector<v1::Channel>{v1::CHANNEL_CHAT});
+  auto due = *repo_->Claim(storage::Queue::kOutbox, clock_.Now(), 10, "test", absl::Minutes(1));
+  ASSERT_EQ(due.size(), 1u);
+  internal::OutboxMessage out;
+  ASSERT_TRUE(out.ParseFromString(due[0].payload));
+  EXPECT_EQ(out.attempts(), 0);
+  EXPECT_EQ(Count(id, v1::EVENT_TYPE_NOTIFICATION_QUEUED), 1);
+  EXPECT_EQ(engine_->RetryDeadLetter(id, lost.dedupe_key(), admin).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace casework
