@@ -26,18 +26,8 @@ constexpr int kMaxDocuments = 20;
 constexpr size_t kMaxDescription = 4000;  // the customer's account of the incident
 const absl::Duration kBusinessDay = absl::Hours(8);
 
-const internal::ClaimInput& InputOf(const ActionContext& ctx) {
-  static const internal::ClaimInput kEmpty;
-  const auto* in = dynamic_cast<const internal::ClaimInput*>(ctx.input);
-  return in != nullptr ? *in : kEmpty;
-}
-
-template <typename T>
-absl::StatusOr<T> RequestOf(const ActionContext& ctx) {
-  T out;
-  if (!InputOf(ctx).request().UnpackTo(&out)) return absl::InternalError("claim command without its request");
-  return out;
-}
+// What the RPC layer hands the claim actions: the request and what it looked up.
+using Input = internal::ClaimInput;
 
 absl::CivilDay DayOf(const google::protobuf::Timestamp& t) {
   return absl::ToCivilDay(FromProto(t), absl::UTCTimeZone());
@@ -155,7 +145,7 @@ class ClaimWorkflow : public Workflow {
 
  private:
   absl::Status Report(ActionContext& ctx) const {
-    auto req = RequestOf<v1::ReportClaimRequest>(ctx);
+    auto req = RequestIn<v1::ReportClaimRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
     if (!v1::ClaimChannel_IsValid(req->channel()) || req->channel() == v1::CLAIM_CHANNEL_UNSPECIFIED) {
@@ -174,7 +164,7 @@ class ClaimWorkflow : public Workflow {
     if (req->device().empty() || req->device().size() > 40) errors.Add("device", "is required: IMEI or serial");
     if (!errors.empty()) return errors.ToStatus();
 
-    const internal::ClaimInput& in = InputOf(ctx);
+    const internal::ClaimInput& in = InputAs<Input>(ctx);
     auto* c = ctx.record.mutable_claim();
     c->set_plan_number(in.enrollment().plan_number());
     c->set_enrollment_id(in.enrollment_id());
@@ -203,7 +193,7 @@ class ClaimWorkflow : public Workflow {
   }
 
   absl::Status AttachDocument(ActionContext& ctx) const {
-    auto req = RequestOf<v1::AttachClaimDocumentRequest>(ctx);
+    auto req = RequestIn<v1::AttachClaimDocumentRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
     if (!v1::DocumentKind_IsValid(req->kind()) || req->kind() == v1::DOCUMENT_KIND_UNSPECIFIED) {
@@ -240,7 +230,7 @@ class ClaimWorkflow : public Workflow {
   // standard list is not the whole story; the customer's email says it.
   template <typename Request>
   absl::Status AskForDocuments(ActionContext& ctx) const {
-    auto req = RequestOf<Request>(ctx);
+    auto req = RequestIn<Request, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
     CheckText(errors, "note", req->note(), kMaxNote, /*required=*/false);
@@ -251,7 +241,7 @@ class ClaimWorkflow : public Workflow {
   }
 
   absl::Status StartReview(ActionContext& ctx) const {
-    const auto status = InputOf(ctx).enrollment().contact_status();
+    const auto status = InputAs<Input>(ctx).enrollment().contact_status();
     if (status != v1::CONTACT_STATUS_VERIFIED) {
       return WithErrorInfo(
           absl::FailedPreconditionError(absl::StrCat(
@@ -275,7 +265,7 @@ class ClaimWorkflow : public Workflow {
   }
 
   absl::Status Resolve(ActionContext& ctx) const {
-    auto req = RequestOf<v1::ResolveClaimRequest>(ctx);
+    auto req = RequestIn<v1::ResolveClaimRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
     if (!v1::Resolution_IsValid(req->resolution()) || req->resolution() == v1::RESOLUTION_UNSPECIFIED) {
@@ -301,7 +291,7 @@ class ClaimWorkflow : public Workflow {
   }
 
   absl::Status Deny(ActionContext& ctx) const {
-    auto req = RequestOf<v1::DenyClaimRequest>(ctx);
+    auto req = RequestIn<v1::DenyClaimRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
     if (!v1::DenialReason_IsValid(req->reason()) || req->reason() == v1::DENIAL_REASON_UNSPECIFIED) {
@@ -355,14 +345,8 @@ class ClaimWorkflow : public Workflow {
          "Deny with a reason",
          {{"claim.denied", v1::CHANNEL_EMAIL, Audience::kCustomer, "Customer told the denial"}}, {},
          bind(&ClaimWorkflow::Deny), {{SlaEffect::kStop, kReviewSla, ""}}},
-        CommentTransition(spec_.states, [](const ActionContext& ctx) {
-          auto req = RequestOf<v1::AddClaimCommentRequest>(ctx);
-          return req.ok() ? req->text() : "";
-        }),
-        AssignTransition(spec_, [](const ActionContext& ctx) {
-          auto req = RequestOf<v1::AssignClaimRequest>(ctx);
-          return req.ok() ? req->assignee() : "";
-        }),
+        CommentTransition(spec_.states, RequestText<Input>(&v1::AddClaimCommentRequest::text)),
+        AssignTransition(spec_, RequestText<Input>(&v1::AssignClaimRequest::assignee)),
     };
   }
 

@@ -40,20 +40,8 @@ char LuhnCheckDigit(absl::string_view payload) {
   return '0';
 }
 
-const internal::EnrollmentInput& InputOf(const ActionContext& ctx) {
-  static const internal::EnrollmentInput kEmpty;
-  const auto* in = dynamic_cast<const internal::EnrollmentInput*>(ctx.input);
-  return in != nullptr ? *in : kEmpty;
-}
-
-template <typename T>
-absl::StatusOr<T> RequestOf(const ActionContext& ctx) {
-  T out;
-  if (!InputOf(ctx).request().UnpackTo(&out)) {
-    return absl::InternalError("enrollment command without its request");
-  }
-  return out;
-}
+// What the RPC layer hands the enrollment actions: the request and what it looked up.
+using Input = internal::EnrollmentInput;
 
 std::string DeviceKey(const v1::ProtectedDevice& d) {
   return d.imei().empty() ? d.serial_number() : d.imei();
@@ -176,9 +164,9 @@ class EnrollmentWorkflow : public Workflow {
   }
 
   absl::Status Create(ActionContext& ctx) const {
-    auto req = RequestOf<v1::CreateEnrollmentRequest>(ctx);
+    auto req = RequestIn<v1::CreateEnrollmentRequest, Input>(ctx);
     if (!req.ok()) return req.status();
-    const v1::ProtectionPlan& plan = InputOf(ctx).plan();
+    const v1::ProtectionPlan& plan = InputAs<Input>(ctx).plan();
     const auto& in = req->enrollment();
     if (auto s = RequireUsablePlan(plan, "enrollment.plan_id"); !s.ok()) return s;
     FieldErrors errors;
@@ -193,7 +181,7 @@ class EnrollmentWorkflow : public Workflow {
     CheckPayment(errors, "enrollment.payment_method_ref", in.payment_method_ref());
     if (!errors.empty()) return errors.ToStatus();
     auto* e = ctx.record.mutable_enrollment();
-    e->set_plan_number(InputOf(ctx).plan_number());
+    e->set_plan_number(InputAs<Input>(ctx).plan_number());
     e->set_plan_id(plan.plan_id());
     *e->mutable_contact() = in.contact();
     e->set_contact_status(v1::CONTACT_STATUS_VERIFIED);
@@ -210,7 +198,7 @@ class EnrollmentWorkflow : public Workflow {
   }
 
   absl::Status UpdateContact(ActionContext& ctx) const {
-    auto req = RequestOf<v1::UpdateEnrollmentContactRequest>(ctx);
+    auto req = RequestIn<v1::UpdateEnrollmentContactRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
     CheckContact(errors, "contact.", req->contact());
@@ -228,7 +216,7 @@ class EnrollmentWorkflow : public Workflow {
   }
 
   absl::Status UpdatePayment(ActionContext& ctx) const {
-    auto req = RequestOf<v1::UpdatePaymentMethodRequest>(ctx);
+    auto req = RequestIn<v1::UpdatePaymentMethodRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
     CheckPayment(errors, "payment_method_ref", req->payment_method_ref());
@@ -239,10 +227,10 @@ class EnrollmentWorkflow : public Workflow {
   }
 
   absl::Status AddDevice(ActionContext& ctx) const {
-    auto req = RequestOf<v1::AddProtectedDeviceRequest>(ctx);
+    auto req = RequestIn<v1::AddProtectedDeviceRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
-    CheckDevice(errors, "device.", req->device(), InputOf(ctx).plan(), ctx.now);
+    CheckDevice(errors, "device.", req->device(), InputAs<Input>(ctx).plan(), ctx.now);
     if (!errors.empty()) return errors.ToStatus();
     auto* e = ctx.record.mutable_enrollment();
     for (const auto& d : e->devices()) {
@@ -258,7 +246,7 @@ class EnrollmentWorkflow : public Workflow {
   }
 
   absl::Status RemoveDevice(ActionContext& ctx) const {
-    auto req = RequestOf<v1::RemoveProtectedDeviceRequest>(ctx);
+    auto req = RequestIn<v1::RemoveProtectedDeviceRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     auto* devices = ctx.record.mutable_enrollment()->mutable_devices();
     for (int i = 0; i < devices->size(); ++i) {
@@ -276,9 +264,9 @@ class EnrollmentWorkflow : public Workflow {
   }
 
   absl::Status ChangePlan(ActionContext& ctx) const {
-    auto req = RequestOf<v1::ChangePlanRequest>(ctx);
+    auto req = RequestIn<v1::ChangePlanRequest, Input>(ctx);
     if (!req.ok()) return req.status();
-    const v1::ProtectionPlan& plan = InputOf(ctx).plan();
+    const v1::ProtectionPlan& plan = InputAs<Input>(ctx).plan();
     if (auto s = RequireUsablePlan(plan, "plan_id"); !s.ok()) return s;
     auto* e = ctx.record.mutable_enrollment();
     if (plan.plan_id() == e->plan_id()) return InvalidField("plan_id", "is the current plan");
@@ -307,7 +295,7 @@ class EnrollmentWorkflow : public Workflow {
   }
 
   absl::Status Cancel(ActionContext& ctx) const {
-    auto req = RequestOf<v1::CancelEnrollmentRequest>(ctx);
+    auto req = RequestIn<v1::CancelEnrollmentRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
     CheckText(errors, "reason", req->reason(), kMaxNote, /*required=*/true);

@@ -32,20 +32,8 @@ constexpr char kNoChangeAdvice[] =
     "contact details cannot be changed on the customer's behalf: the customer must regain "
     "access to the email account linked to the profile, or create a new profile";
 
-const internal::OtpInput& InputOf(const ActionContext& ctx) {
-  static const internal::OtpInput kEmpty;
-  const auto* in = dynamic_cast<const internal::OtpInput*>(ctx.input);
-  return in != nullptr ? *in : kEmpty;
-}
-
-template <typename T>
-absl::StatusOr<T> RequestOf(const ActionContext& ctx) {
-  T out;
-  if (!InputOf(ctx).request().UnpackTo(&out)) {
-    return absl::InternalError("OTP command without its request");
-  }
-  return out;
-}
+// What the RPC layer hands the otp actions: the request and what it looked up.
+using Input = internal::OtpInput;
 
 bool Contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -91,7 +79,7 @@ class OtpWorkflow : public Workflow {
 
  private:
   absl::Status Create(ActionContext& ctx) const {
-    const v1::CustomerProfile& p = InputOf(ctx).profile();
+    const v1::CustomerProfile& p = InputAs<Input>(ctx).profile();
     auto* o = ctx.record.mutable_otp();
     o->set_profile_id(p.profile_id());
     o->set_email(p.email());
@@ -100,7 +88,7 @@ class OtpWorkflow : public Workflow {
   }
 
   absl::Status RecordVerification(ActionContext& ctx) const {
-    auto req = RequestOf<v1::RecordVerificationRequest>(ctx);
+    auto req = RequestIn<v1::RecordVerificationRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     auto* o = ctx.record.mutable_otp();
     if (!req->passed()) {
@@ -133,7 +121,7 @@ class OtpWorkflow : public Workflow {
   }
 
   absl::Status RecordFirstLevel(ActionContext& ctx) const {
-    auto req = RequestOf<v1::RecordFirstLevelRequest>(ctx);
+    auto req = RequestIn<v1::RecordFirstLevelRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     auto* o = ctx.record.mutable_otp();
     o->set_tried_sms(o->tried_sms() || req->tried_sms());
@@ -160,9 +148,9 @@ class OtpWorkflow : public Workflow {
   }
 
   absl::Status CorrectContact(ActionContext& ctx) const {
-    auto req = RequestOf<v1::CorrectProfileContactRequest>(ctx);
+    auto req = RequestIn<v1::CorrectProfileContactRequest, Input>(ctx);
     if (!req.ok()) return req.status();
-    const v1::CustomerProfile& profile = InputOf(ctx).profile();
+    const v1::CustomerProfile& profile = InputAs<Input>(ctx).profile();
     auto refuse = [](const std::string& what) {
       return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(what, "; ", kNoChangeAdvice)),
                            "CONTACT_CHANGE_NOT_ALLOWED");
@@ -190,7 +178,7 @@ class OtpWorkflow : public Workflow {
   }
 
   absl::Status RecordTestMailResult(ActionContext& ctx) const {
-    auto req = RequestOf<v1::RecordTestMailResultRequest>(ctx);
+    auto req = RequestIn<v1::RecordTestMailResultRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     auto* o = ctx.record.mutable_otp();
     if (req->received()) {
@@ -216,14 +204,14 @@ class OtpWorkflow : public Workflow {
   }
 
   absl::Status RecordOtpResult(ActionContext& ctx) const {
-    auto req = RequestOf<v1::RecordOtpResultRequest>(ctx);
+    auto req = RequestIn<v1::RecordOtpResultRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     if (req->received()) return Resolve(ctx, "OTP received after the test mail");
     return EscalateToTeamLead(ctx, "OTP still not received after the test mail arrived", false);
   }
 
   absl::Status DecideEscalation(ActionContext& ctx) const {
-    auto req = RequestOf<v1::DecideEscalationRequest>(ctx);
+    auto req = RequestIn<v1::DecideEscalationRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
     if (req->target() != v1::ESCALATION_TARGET_PRODUCT && req->target() != v1::ESCALATION_TARGET_OPS) {
@@ -248,7 +236,7 @@ class OtpWorkflow : public Workflow {
   }
 
   absl::Status Close(ActionContext& ctx) const {
-    auto req = RequestOf<v1::CloseOtpTicketRequest>(ctx);
+    auto req = RequestIn<v1::CloseOtpTicketRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
     if (!Contains(policy_.ticket_forms, req->ticket_form())) {
@@ -333,14 +321,8 @@ class OtpWorkflow : public Workflow {
         {kOtpClose, {kResolved, kWithProduct, kWithOps, kVerificationFailed}, kClosed,
          {kCsAgent, kTeamLead}, "Close with the helpdesk classification", {}, {},
          bind(&OtpWorkflow::Close)},
-        CommentTransition(spec_.states, [](const ActionContext& ctx) {
-          auto req = RequestOf<v1::AddOtpTicketCommentRequest>(ctx);
-          return req.ok() ? req->text() : "";
-        }),
-        AssignTransition(spec_, [](const ActionContext& ctx) {
-          auto req = RequestOf<v1::AssignOtpTicketRequest>(ctx);
-          return req.ok() ? req->assignee() : "";
-        }),
+        CommentTransition(spec_.states, RequestText<Input>(&v1::AddOtpTicketCommentRequest::text)),
+        AssignTransition(spec_, RequestText<Input>(&v1::AssignOtpTicketRequest::assignee)),
     };
   }
 

@@ -26,15 +26,6 @@ constexpr char kUnlockSecret[] = "unlock_code";
 constexpr size_t kMaxShort = 200;
 constexpr size_t kMaxUnlockCode = 128;
 
-// The request an action was called with. The RPC layer always passes the
-// matching type; a mismatch is a programming error.
-template <typename T>
-const T& Input(const ActionContext& ctx) {
-  static const T kEmpty;
-  const T* typed = dynamic_cast<const T*>(ctx.input);
-  return typed != nullptr ? *typed : kEmpty;
-}
-
 std::string ProblemName(TradeInProblem p) {
   switch (p) {
     case v1::TRADE_IN_PROBLEM_DEVICE_LOCKED: return "device_locked";
@@ -113,7 +104,7 @@ class TradeInWorkflow : public Workflow {
   }
 
   absl::Status Create(ActionContext& ctx) const {
-    const auto& req = Input<v1::CreateTradeInRequest>(ctx);
+    const auto& req = InputAs<v1::CreateTradeInRequest>(ctx);
     const auto& in = req.trade_in();
     FieldErrors errors;
     if (!IsVNumber(in.v_number())) {
@@ -166,7 +157,7 @@ class TradeInWorkflow : public Workflow {
   }
 
   absl::Status CustomerResponded(ActionContext& ctx) const {
-    const auto& req = Input<v1::RecordCustomerResponseRequest>(ctx);
+    const auto& req = InputAs<v1::RecordCustomerResponseRequest>(ctx);
     FieldErrors errors;
     if (!v1::ResponseChannel_IsValid(req.channel()) ||
         req.channel() == v1::RESPONSE_CHANNEL_UNSPECIFIED) {
@@ -186,7 +177,7 @@ class TradeInWorkflow : public Workflow {
         !s.ok()) {
       return s;
     }
-    const auto& req = Input<v1::RecordUnlockCodeRequest>(ctx);
+    const auto& req = InputAs<v1::RecordUnlockCodeRequest>(ctx);
     FieldErrors errors;
     CheckText(errors, "unlock_code", req.unlock_code(), kMaxUnlockCode, true);
     if (!errors.empty()) return errors.ToStatus();
@@ -220,7 +211,7 @@ class TradeInWorkflow : public Workflow {
         !s.ok()) {
       return s;
     }
-    const auto& req = Input<v1::AttachProofOfPurchaseRequest>(ctx);
+    const auto& req = InputAs<v1::AttachProofOfPurchaseRequest>(ctx);
     FieldErrors errors;
     const std::string& type = req.content_type();
     if (type != "application/pdf" && type != "image/jpeg" && type != "image/png") {
@@ -259,7 +250,7 @@ class TradeInWorkflow : public Workflow {
   }
 
   absl::Status RejectProof(ActionContext& ctx) const {
-    const auto& req = Input<v1::RejectProofOfPurchaseRequest>(ctx);
+    const auto& req = InputAs<v1::RejectProofOfPurchaseRequest>(ctx);
     FieldErrors errors;
     CheckText(errors, "reason", req.reason(), kMaxNote, true);
     if (!errors.empty()) return errors.ToStatus();
@@ -273,7 +264,7 @@ class TradeInWorkflow : public Workflow {
   }
 
   absl::Status FlagProblem(ActionContext& ctx) const {
-    const auto& req = Input<v1::FlagProblemRequest>(ctx);
+    const auto& req = InputAs<v1::FlagProblemRequest>(ctx);
     FieldErrors errors;
     if (!v1::TradeInProblem_IsValid(req.problem()) ||
         req.problem() == v1::TRADE_IN_PROBLEM_UNSPECIFIED) {
@@ -384,16 +375,16 @@ class TradeInWorkflow : public Workflow {
          bind(&TradeInWorkflow::FlagProblem)},
         {kTradeInClose, {kTesting}, kClosed, {kOps}, "Ops tested the device", {}, {},
          [this](ActionContext& ctx) {
-           return WithNote(ctx, "note", Input<v1::CloseTradeInRequest>(ctx).note(), false);
+           return WithNote(ctx, "note", InputAs<v1::CloseTradeInRequest>(ctx).note(), false);
          }},
         {kTradeInCancel, open, kCancelled, {kOps, kCsAgent}, "Stop the case", {}, {},
          [this](ActionContext& ctx) {
-           return WithNote(ctx, "reason", Input<v1::CancelTradeInRequest>(ctx).reason(), true);
+           return WithNote(ctx, "reason", InputAs<v1::CancelTradeInRequest>(ctx).reason(), true);
          },
          {stop_response}},
         CommentTransition(spec_.states,
-                          [](const ActionContext& ctx) { return Input<v1::AddTradeInCommentRequest>(ctx).text(); }),
-        AssignTransition(spec_, [](const ActionContext& ctx) { return Input<v1::AssignTradeInRequest>(ctx).assignee(); }),
+                          [](const ActionContext& ctx) { return InputAs<v1::AddTradeInCommentRequest>(ctx).text(); }),
+        AssignTransition(spec_, [](const ActionContext& ctx) { return InputAs<v1::AssignTradeInRequest>(ctx).assignee(); }),
         {"sla:response/reminder", {kWaiting}, "", {kSystem},
          "Customer has not answered: send a reminder", {}, {},
          bind(&TradeInWorkflow::Reminder)},

@@ -20,20 +20,8 @@ constexpr char kFailed[] = "FAILED";
 constexpr char kEscalated[] = "ESCALATED";
 constexpr char kCancelled[] = "CANCELLED";
 
-const internal::UnlockInput& InputOf(const ActionContext& ctx) {
-  static const internal::UnlockInput kEmpty;
-  const auto* in = dynamic_cast<const internal::UnlockInput*>(ctx.input);
-  return in != nullptr ? *in : kEmpty;
-}
-
-template <typename T>
-absl::StatusOr<T> RequestOf(const ActionContext& ctx) {
-  T out;
-  if (!InputOf(ctx).request().UnpackTo(&out)) {
-    return absl::InternalError("unlock command without its request");
-  }
-  return out;
-}
+// What the RPC layer hands the unlock actions: the request and what it looked up.
+using Input = internal::UnlockInput;
 
 std::string RuleName(v1::EligibilityRule r) {
   switch (r) {
@@ -149,7 +137,7 @@ class UnlockWorkflow : public Workflow {
 
  private:
   absl::Status Create(ActionContext& ctx) const {
-    const v1::Account& a = InputOf(ctx).account();
+    const v1::Account& a = InputAs<Input>(ctx).account();
     auto* u = ctx.record.mutable_unlock();
     u->set_account_number(a.account_number());
     u->set_customer_name(a.full_name());
@@ -162,7 +150,7 @@ class UnlockWorkflow : public Workflow {
   }
 
   absl::Status VerifyIdentity(ActionContext& ctx) const {
-    auto req = RequestOf<v1::VerifyIdentityRequest>(ctx);
+    auto req = RequestIn<v1::VerifyIdentityRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
     if (req->full_name().empty() || req->full_name().size() > 200) {
@@ -172,7 +160,7 @@ class UnlockWorkflow : public Workflow {
       errors.Add("billing_address", "is required (at most 500 bytes)");
     }
     if (!errors.empty()) return errors.ToStatus();
-    const v1::Account& a = InputOf(ctx).account();
+    const v1::Account& a = InputAs<Input>(ctx).account();
     const bool name_ok = NormalizeForMatch(req->full_name()) == NormalizeForMatch(a.full_name());
     const bool address_ok =
         NormalizeForMatch(req->billing_address()) == NormalizeForMatch(a.billing_address());
@@ -192,9 +180,9 @@ class UnlockWorkflow : public Workflow {
   }
 
   absl::Status CheckEligibility(ActionContext& ctx) const {
-    auto req = RequestOf<v1::CheckEligibilityRequest>(ctx);
+    auto req = RequestIn<v1::CheckEligibilityRequest, Input>(ctx);
     if (!req.ok()) return req.status();
-    const v1::Account& a = InputOf(ctx).account();
+    const v1::Account& a = InputAs<Input>(ctx).account();
     auto device = RequireDevice(a, req->imei());
     if (!device.ok()) return device.status();
     auto* u = ctx.record.mutable_unlock();
@@ -214,9 +202,9 @@ class UnlockWorkflow : public Workflow {
   }
 
   absl::Status Submit(ActionContext& ctx) const {
-    auto req = RequestOf<v1::SubmitUnlockRequest>(ctx);
+    auto req = RequestIn<v1::SubmitUnlockRequest, Input>(ctx);
     if (!req.ok()) return req.status();
-    const v1::Account& a = InputOf(ctx).account();
+    const v1::Account& a = InputAs<Input>(ctx).account();
     auto* u = ctx.record.mutable_unlock();
     const std::string imei = req->imei().empty() ? u->imei() : req->imei();
     auto device = RequireDevice(a, imei);
@@ -249,7 +237,7 @@ class UnlockWorkflow : public Workflow {
   }
 
   absl::Status Complete(ActionContext& ctx) const {
-    auto req = RequestOf<v1::CompleteUnlockRequest>(ctx);
+    auto req = RequestIn<v1::CompleteUnlockRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     auto* u = ctx.record.mutable_unlock();
     if (req->success()) {
@@ -270,7 +258,7 @@ class UnlockWorkflow : public Workflow {
   }
 
   absl::Status Escalate(ActionContext& ctx) const {
-    auto req = RequestOf<v1::EscalateUnlockRequest>(ctx);
+    auto req = RequestIn<v1::EscalateUnlockRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
     CheckText(errors, "note", req->note(), kMaxNote, /*required=*/true);
@@ -281,7 +269,7 @@ class UnlockWorkflow : public Workflow {
   }
 
   absl::Status Cancel(ActionContext& ctx) const {
-    auto req = RequestOf<v1::CancelUnlockRequestRequest>(ctx);
+    auto req = RequestIn<v1::CancelUnlockRequestRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
     CheckText(errors, "reason", req->reason(), kMaxNote, /*required=*/true);
@@ -332,14 +320,8 @@ class UnlockWorkflow : public Workflow {
          {}, bind(&UnlockWorkflow::Escalate)},
         {kUnlockCancel, {kOpen, kVerified, kEligible, kDenied, kSubmitted, kCompleted, kFailed, kEscalated},
          kCancelled, agents_and_leads, "Stop the request", {}, {}, bind(&UnlockWorkflow::Cancel)},
-        CommentTransition(spec_.states, [](const ActionContext& ctx) {
-          auto req = RequestOf<v1::AddUnlockRequestCommentRequest>(ctx);
-          return req.ok() ? req->text() : "";
-        }),
-        AssignTransition(spec_, [](const ActionContext& ctx) {
-          auto req = RequestOf<v1::AssignUnlockRequestRequest>(ctx);
-          return req.ok() ? req->assignee() : "";
-        }),
+        CommentTransition(spec_.states, RequestText<Input>(&v1::AddUnlockRequestCommentRequest::text)),
+        AssignTransition(spec_, RequestText<Input>(&v1::AssignUnlockRequestRequest::assignee)),
     };
   }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "casework/internal/records.pb.h"
 #include "casework/v1/admin.pb.h"
@@ -237,6 +238,40 @@ class Workflow {
     return "calendars/default";
   }
 };
+
+// The message an action was called with, as the type its workflow takes:
+// the RPC request itself (trade-ins) or the workflow's internal input that
+// packs the request with what the RPC layer looked up for it (an account,
+// a profile, a plan). An empty message when it is not of that type, a
+// programming error that the action's own checks then report.
+template <typename T>
+const T& InputAs(const ActionContext& ctx) {
+  static const T kEmpty;
+  const auto* typed = dynamic_cast<const T*>(ctx.input);
+  return typed != nullptr ? *typed : kEmpty;
+}
+
+// The RPC request `T` packed in the workflow's input `In`.
+template <typename T, typename In>
+absl::StatusOr<T> RequestIn(const ActionContext& ctx) {
+  T out;
+  if (!InputAs<In>(ctx).request().UnpackTo(&out)) {
+    return absl::InternalError(absl::StrCat(ctx.workflow.spec().kind, " action without its ",
+                                            T::descriptor()->name()));
+  }
+  return out;
+}
+
+// Reads one text field of the request packed in `In`, "" when it is
+// missing: for CommentTransition and AssignTransition, e.g.
+// RequestText<internal::ClaimInput>(&v1::AddClaimCommentRequest::text).
+template <typename In, typename T>
+std::function<std::string(const ActionContext&)> RequestText(const std::string& (T::*field)() const) {
+  return [field](const ActionContext& ctx) {
+    auto req = RequestIn<T, In>(ctx);
+    return req.ok() ? ((*req).*field)() : std::string();
+  };
+}
 
 // Applies `action` to `before` (for the creating transition `before` is a
 // record holding only id, kind and times). Errors, with nothing decided:
