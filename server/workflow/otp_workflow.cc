@@ -90,6 +90,11 @@ class OtpWorkflow : public Workflow {
   absl::Status RecordVerification(ActionContext& ctx) const {
     auto req = RequestIn<v1::RecordVerificationRequest, Input>(ctx);
     if (!req.ok()) return req.status();
+    if (!req->has_passed()) {
+      // Said outright: a request that forgot it would end the call.
+      return InvalidField("passed", "is required: true when the caller passed the security "
+                                    "questions, false to end the call");
+    }
     auto* o = ctx.record.mutable_otp();
     if (!req->passed()) {
       ctx.AddEvent(v1::EVENT_TYPE_DECISION, "POPI verification failed; the call was ended");
@@ -206,6 +211,10 @@ class OtpWorkflow : public Workflow {
   absl::Status RecordOtpResult(ActionContext& ctx) const {
     auto req = RequestIn<v1::RecordOtpResultRequest, Input>(ctx);
     if (!req.ok()) return req.status();
+    if (!req->has_received()) {
+      return InvalidField("received", "is required: true when the OTP arrived, false to "
+                                      "escalate to the team lead");
+    }
     if (req->received()) return Resolve(ctx, "OTP received after the test mail");
     return EscalateToTeamLead(ctx, "OTP still not received after the test mail arrived", false);
   }

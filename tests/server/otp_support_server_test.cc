@@ -115,6 +115,13 @@ TEST_F(OtpSupportServerTest, VerifyTroubleshootCorrectTestMailResolveClose) {
   arrived.set_received(true);
   t = Ok(&Stub::RecordTestMailResult, "cs_agent", arrived, t);
   EXPECT_EQ(t.state(), v1::OTP_STATE_OTP_RETRY);
+  // Whether the OTP arrived must be said: unsaid, it would escalate.
+  v1::RecordOtpResultRequest unsaid;
+  unsaid.set_name(t.name());
+  OtpTicket unchanged;
+  grpc::Status said = Call(&Stub::RecordOtpResult, "cs_agent", unsaid, &unchanged);
+  EXPECT_EQ(said.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(testing::ViolatedFields(said), std::vector<std::string>{"received"});
   v1::RecordOtpResultRequest otp;
   otp.set_received(true);
   t = Ok(&Stub::RecordOtpResult, "cs_agent", otp, t);
@@ -265,6 +272,18 @@ TEST_F(OtpSupportServerTest, FailedVerificationEndsTheCallSafely) {
   grpc::Status s = Call(&Stub::RecordFirstLevel, "cs_agent", early, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(s.error_message().find("POPI"), std::string::npos);
+  // A request that does not say how verification went is refused, not
+  // taken as a failure (which would end the call), and changes nothing.
+  v1::RecordVerificationRequest unsaid;
+  unsaid.set_name(t.name());
+  s = Call(&Stub::RecordVerification, "cs_agent", unsaid, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(testing::ViolatedFields(s), std::vector<std::string>{"passed"});
+  v1::GetOtpTicketRequest get;
+  get.set_name(t.name());
+  ASSERT_TRUE(otp_->GetOtpTicket(TestServer::As("cs_agent").get(), get, &out).ok());
+  EXPECT_EQ(out.state(), v1::OTP_STATE_VERIFICATION);
+  EXPECT_EQ(out.etag(), t.etag());
   v1::RecordVerificationRequest failed;
   failed.set_passed(false);
   t = Ok(&Stub::RecordVerification, "cs_agent", failed, t);
