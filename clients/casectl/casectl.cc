@@ -782,11 +782,27 @@ int Workflows(const Flags& flags) {
     }
     return kOk;
   }
+  // Actions open to every state or every role say so, so that the table
+  // stays readable in a terminal.
+  auto covers = [](const std::vector<std::string>& given, std::vector<std::string> all) {
+    return given.size() == all.size() && std::is_permutation(given.begin(), given.end(), all.begin());
+  };
   std::vector<std::vector<std::string>> rows;
   for (const auto& wf : all) {
-    for (const auto& t : wf->spec().transitions) {
-      rows.push_back({wf->spec().kind, t.action, t.from.empty() ? "(new)" : absl::StrJoin(t.from, ","),
-                      t.to.empty() ? "(same)" : t.to, absl::StrJoin(t.roles, ",")});
+    const auto& spec = wf->spec();
+    std::vector<std::string> open;
+    for (const auto& s : spec.states) {
+      if (std::find(spec.final_states.begin(), spec.final_states.end(), s) == spec.final_states.end()) {
+        open.push_back(s);
+      }
+    }
+    for (const auto& t : spec.transitions) {
+      const std::string from = t.from.empty()              ? "(new)"
+                               : covers(t.from, spec.states) ? "(any)"
+                               : covers(t.from, open)        ? "(open)"
+                                                             : absl::StrJoin(t.from, ",");
+      const std::string roles = covers(t.roles, workflow::AllRoles()) ? "(anyone)" : absl::StrJoin(t.roles, ",");
+      rows.push_back({spec.kind, t.action, from, t.to.empty() ? "(same)" : t.to, roles});
     }
   }
   PrintTable({"PROCEDURE", "ACTION", "FROM", "TO", "ROLES"}, rows);

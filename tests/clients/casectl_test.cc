@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_split.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -160,6 +161,22 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   EXPECT_NE(dot.out.find("digraph trade_in {"), std::string::npos);
   EXPECT_NE(dot.out.find("\"PROBLEM_ORDER\" -> \"WAITING_FOR_RESPONSE\" [label=\"contact_customer"),
             std::string::npos);
+  // The table: an action open to every state or role says so.
+  Result table = Casectl("cs_agent", "workflows");
+  EXPECT_EQ(table.exit_code, 0);
+  auto row = [&](const std::string& kind, const std::string& action) {
+    for (const auto& line : absl::StrSplit(table.out, '\n')) {
+      const std::vector<std::string> cells = absl::StrSplit(line, ' ', absl::SkipEmpty());
+      if (cells.size() >= 2 && cells[0] == kind && cells[1] == action) return cells;
+    }
+    return std::vector<std::string>{};
+  };
+  EXPECT_EQ(row("otp", "comment"), (std::vector<std::string>{"otp", "comment", "(any)", "(same)", "(anyone)"}));
+  EXPECT_EQ(row("claim", "assign"),
+            (std::vector<std::string>{"claim", "assign", "(open)", "(same)",
+                                      "cs_agent,ops,approver,team_lead,admin"}));
+  EXPECT_EQ(row("otp", "decide_escalation"),
+            (std::vector<std::string>{"otp", "decide_escalation", "WITH_TEAM_LEAD", "(same)", "team_lead"}));
   Result help = Casectl("cs_agent", "help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("Exit codes"), std::string::npos);
