@@ -185,6 +185,15 @@ class OtpWorkflow : public Workflow {
   absl::Status RecordTestMailResult(ActionContext& ctx) const {
     auto req = RequestIn<v1::RecordTestMailResultRequest, Input>(ctx);
     if (!req.ok()) return req.status();
+    FieldErrors errors;
+    if (!req->has_received()) {
+      errors.Add("received", "is required: true when the test mail arrived, false when not");
+    } else if (!req->received() && req->checked_spam() && !req->has_recent_emails_received()) {
+      errors.Add("recent_emails_received",
+                 "is required when the test mail is not in the spam folder either: true when other "
+                 "recent emails from us arrive, false to escalate to the team lead");
+    }
+    if (!errors.empty()) return errors.ToStatus();
     auto* o = ctx.record.mutable_otp();
     if (req->received()) {
       ctx.AddEvent(v1::EVENT_TYPE_CUSTOMER_RESPONDED, "Test mail received");

@@ -158,8 +158,14 @@ TEST_F(OtpSupportServerTest, EscalationToTheTeamLeadAndOnToOps) {
   OtpTicket t = ToSecondLevel(OpenVerified("p-200"));
   t = Ok(&Stub::SendTestMail, "cs_agent", v1::SendTestMailRequest(), t);
   v1::RecordTestMailResultRequest missing;
+  missing.set_name(t.name());
+  missing.set_received(false);
   missing.set_checked_spam(true);
   missing.set_suspected_account_takeover(true);
+  OtpTicket unchanged;
+  grpc::Status unsaid = Call(&Stub::RecordTestMailResult, "cs_agent", missing, &unchanged);
+  EXPECT_EQ(testing::ViolatedFields(unsaid), std::vector<std::string>{"recent_emails_received"});
+  missing.set_recent_emails_received(false);
   t = Ok(&Stub::RecordTestMailResult, "cs_agent", missing, t);
   EXPECT_EQ(t.state(), v1::OTP_STATE_WITH_TEAM_LEAD);
   EXPECT_TRUE(t.suspected_account_takeover());

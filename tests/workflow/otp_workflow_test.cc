@@ -166,12 +166,26 @@ TEST_F(OtpWorkflowTest, OnlyTableCorrectionsAreMadeAndPhonesNeverChange) {
 
 TEST_F(OtpWorkflowTest, TestMailNotReceivedEscalatesToTheTeamLeadOnlyAfterEveryCheck) {
   v1::RecordTestMailResultRequest req;
+  auto unsaid = DecideAs(*wf_, Record("TEST_MAIL_SENT"), "record_test_mail_result", "cs_agent", Input(req));
+  ASSERT_TRUE(absl::IsInvalidArgument(unsaid.status()));
+  EXPECT_NE(unsaid.status().message().find("received"), absl::string_view::npos);
   req.set_received(false);
   auto no_spam_check = DecideAs(*wf_, Record("TEST_MAIL_SENT"), "record_test_mail_result", "cs_agent", Input(req));
   ASSERT_TRUE(no_spam_check.ok());
   EXPECT_EQ(no_spam_check->record.state(), "TEST_MAIL_SENT");
   req.set_checked_spam(true);
   req.set_suspected_account_takeover(true);
+  // Whether other emails from us arrive decides between a second look and
+  // the team lead, so it must be said.
+  auto other_mail_unsaid =
+      DecideAs(*wf_, Record("TEST_MAIL_SENT"), "record_test_mail_result", "cs_agent", Input(req));
+  ASSERT_TRUE(absl::IsInvalidArgument(other_mail_unsaid.status()));
+  EXPECT_NE(other_mail_unsaid.status().message().find("recent_emails_received"), absl::string_view::npos);
+  req.set_recent_emails_received(true);
+  auto second_look = DecideAs(*wf_, Record("TEST_MAIL_SENT"), "record_test_mail_result", "cs_agent", Input(req));
+  ASSERT_TRUE(second_look.ok());
+  EXPECT_EQ(second_look->record.state(), "SECOND_LEVEL");
+  req.set_recent_emails_received(false);
   auto escalated = DecideAs(*wf_, Record("TEST_MAIL_SENT"), "record_test_mail_result", "cs_agent", Input(req));
   ASSERT_TRUE(escalated.ok());
   EXPECT_EQ(escalated->record.state(), "WITH_TEAM_LEAD");
