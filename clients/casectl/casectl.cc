@@ -162,7 +162,9 @@ int Fail(const grpc::Status& s) {
       google::rpc::PreconditionFailure pre;
       if (any.UnpackTo(&bad)) {
         for (const auto& v : bad.field_violations()) {
-          std::fprintf(stderr, "  %s: %s\n", v.field().c_str(), v.description().c_str());
+          const std::string line = absl::StrCat(v.field(), ": ", v.description());
+          if (line == s.error_message()) continue;  // the message said it already
+          std::fprintf(stderr, "  %s\n", line.c_str());
         }
       } else if (any.UnpackTo(&pre)) {
         for (const auto& v : pre.violations()) {  // the subject says which case or record

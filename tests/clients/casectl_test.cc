@@ -119,6 +119,11 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   Result bad = Casectl("ops", R"(call TradeInService/CreateTradeIn '{"tradeIn":{"vNumber":"X1"}}')");
   EXPECT_EQ(bad.exit_code, 4);
   EXPECT_NE(bad.out.find("  trade_in.v_number: must be 'V'"), std::string::npos) << bad.out;
+  // One bad field: said once, in the error line.
+  Result one = Casectl("cs_agent", "act " + name + " AddTradeInComment");
+  EXPECT_EQ(one.exit_code, 4);
+  EXPECT_NE(one.out.find("error: INVALID_ARGUMENT: text: "), std::string::npos) << one.out;
+  EXPECT_EQ(one.out.find("\n  text: "), std::string::npos) << one.out;
   EXPECT_EQ(Casectl("cs_agent", "show tradeIns/NOSUCHCASE").exit_code, 3);
   EXPECT_EQ(Casectl("cs_agent", "templates create x.y /no/such/file").exit_code, 2);
   EXPECT_EQ(Casectl("cs_agent", "frobnicate").exit_code, 2);
