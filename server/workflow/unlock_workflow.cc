@@ -163,7 +163,7 @@ class UnlockWorkflow : public Workflow {
     const v1::Account& a = InputAs<Input>(ctx).account();
     const bool name_ok = NormalizeForMatch(req->full_name()) == NormalizeForMatch(a.full_name());
     const bool address_ok =
-        NormalizeForMatch(req->billing_address()) == NormalizeForMatch(a.billing_address());
+        NormalizeAddressForMatch(req->billing_address()) == NormalizeAddressForMatch(a.billing_address());
     auto* u = ctx.record.mutable_unlock();
     if (name_ok && address_ok) {
       ctx.AddEvent(v1::EVENT_TYPE_DECISION, "Identity verified");

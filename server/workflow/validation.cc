@@ -1,8 +1,14 @@
 #include "server/workflow/validation.h"
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace casework::workflow {
 namespace {
@@ -84,6 +90,21 @@ std::string NormalizeForMatch(absl::string_view s) {
     out += absl::ascii_tolower(u);
   }
   return out;
+}
+
+std::string NormalizeAddressForMatch(absl::string_view s) {
+  static const auto* const kShort = new std::map<std::string, std::string>{
+      {"street", "st"},    {"avenue", "ave"},   {"road", "rd"},       {"boulevard", "blvd"},
+      {"drive", "dr"},     {"lane", "ln"},      {"court", "ct"},      {"place", "pl"},
+      {"terrace", "ter"},  {"highway", "hwy"},  {"parkway", "pkwy"},  {"square", "sq"},
+      {"apartment", "apt"}, {"suite", "ste"},   {"building", "bldg"}, {"floor", "fl"},
+      {"north", "n"},      {"south", "s"},      {"east", "e"},        {"west", "w"},
+  };
+  std::vector<std::string> words = absl::StrSplit(NormalizeForMatch(s), ' ', absl::SkipEmpty());
+  for (auto& w : words) {
+    if (auto it = kShort->find(w); it != kShort->end()) w = it->second;
+  }
+  return absl::StrJoin(words, " ");
 }
 
 bool IsCleanText(absl::string_view s) {

@@ -22,6 +22,9 @@ bool IsE164(absl::string_view s);
 // Lower case, punctuation dropped, runs of whitespace made one space: for
 // comparing names and addresses as people type them.
 std::string NormalizeForMatch(absl::string_view s);
+// NormalizeForMatch for postal addresses: the usual words and their
+// abbreviations ("Street" and "St", "Apartment" and "Apt") compare equal.
+std::string NormalizeAddressForMatch(absl::string_view s);
 // Valid UTF-8 without control characters other than newline and tab.
 bool IsCleanText(absl::string_view s);
 // Free text an agent or a request gives (a note, a reason, a name): adds

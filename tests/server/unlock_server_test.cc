@@ -180,7 +180,9 @@ TEST_F(UnlockServerTest, VerifiedEligibleSubmittedWarnedCompleted) {
   for (const auto& e : Events(r.name())) {
     EXPECT_EQ(e.SerializeAsString().find("Wrong Road"), std::string::npos);
   }
-  r = Verify(r, "  maria LOPEZ ", "12 Elm Street Springfield.");
+  // Typed as people type it: case, spaces, punctuation and the usual
+  // abbreviations do not matter.
+  r = Verify(r, "  maria LOPEZ ", "12 Elm St. Springfield.");
   EXPECT_EQ(r.state(), v1::UNLOCK_STATE_IDENTITY_VERIFIED);
 
   r = Check(r, kImeiPaid);

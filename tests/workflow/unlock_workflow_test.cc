@@ -197,6 +197,10 @@ TEST(LuhnTest, Imeis) {
   EXPECT_FALSE(IsE164("14155550123"));
   EXPECT_FALSE(IsE164("+0123"));
   EXPECT_EQ(NormalizeForMatch("  12 Elm St., Apt #4  "), "12 elm st apt 4");
+  EXPECT_EQ(NormalizeAddressForMatch("12 North Elm Street, Apartment 4"), "12 n elm st apt 4");
+  EXPECT_EQ(NormalizeAddressForMatch("12 N. Elm St., Apt #4"), "12 n elm st apt 4");
+  EXPECT_NE(NormalizeAddressForMatch("12 Elm Road"), NormalizeAddressForMatch("12 Elm Street"));
+  EXPECT_NE(NormalizeAddressForMatch("12 Elmstreet"), NormalizeAddressForMatch("12 Elm St"));
 }
 
 }  // namespace
