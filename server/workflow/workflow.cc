@@ -261,8 +261,17 @@ absl::Status ActionContext::ApplySla(const SlaEffect& effect) {
       }
       if (policy == nullptr) return absl::InternalError(absl::StrCat("no SLA policy ", effect.sla));
       if (ledger == nullptr) ledger = record.add_slas();
-      *ledger = sla::Start(EffectivePolicy(workflow, record, *policy, calendars), now);
-      AddEvent(v1::EVENT_TYPE_SLA_STARTED, absl::StrCat("SLA ", effect.sla, " started"), attrs);
+      const sla::SlaPolicy effective = EffectivePolicy(workflow, record, *policy, calendars);
+      *ledger = sla::Start(effective, now);
+      // A case's own calendar (its region's, say) that does not exist is
+      // said where agents and team leads look, not only in the SLA view.
+      const std::string wanted = workflow.AdjustSlaPolicy(record, *policy).calendar;
+      AddEvent(v1::EVENT_TYPE_SLA_STARTED,
+               wanted == effective.calendar
+                   ? absl::StrCat("SLA ", effect.sla, " started")
+                   : absl::StrCat("SLA ", effect.sla, " started on ", effective.calendar, ": ", wanted,
+                                  " does not exist"),
+               attrs);
       return absl::OkStatus();
     }
     case SlaEffect::kPause:

@@ -235,6 +235,37 @@ TEST_F(UnlockServerTest, VerifiedEligibleSubmittedWarnedCompleted) {
   for (const auto& e : Events(r.name())) EXPECT_NE(e.type(), v1::EVENT_TYPE_SLA_BREACHED);
 }
 
+TEST_F(UnlockServerTest, ARegionWithoutACalendarUsesTheDefaultAndTheTimelineSaysSo) {
+  v1::ImportAccountsRequest req;
+  req.set_json_lines(absl::StrCat(
+      R"({"accountNumber": "ACC-5005", "fullName": "Lee Chan", "billingAddress": "5 Bay Road",)",
+      R"( "email": "lee@example.com", "standing": "ACCOUNT_STANDING_GOOD", "region": "ca",)",
+      R"( "devices": [{"imei": "356938035643809", "model": "Pixel 9"}]})"));
+  v1::ImportAccountsResponse imported;
+  ASSERT_TRUE(admin_->ImportAccounts(TestServer::As("admin").get(), req, &imported).ok());
+  ASSERT_EQ(imported.imported(), 1);
+  UnlockRequest r = Check(Verify(Open("ACC-5005"), "Lee Chan", "5 Bay Rd"), "356938035643809");
+  v1::SubmitUnlockRequest submit;
+  submit.set_name(r.name());
+  r = Ok(&v1::UnlockService::Stub::SubmitUnlock, "cs_agent", submit);
+  ASSERT_EQ(r.slas_size(), 1);
+  EXPECT_EQ(r.slas(0).calendar(), "calendars/default");
+  std::vector<std::string> started;
+  for (const auto& e : Events(r.name())) {
+    if (e.type() == v1::EVENT_TYPE_SLA_STARTED) started.push_back(e.message());
+  }
+  EXPECT_EQ(started, std::vector<std::string>{
+                         "SLA unlock started on calendars/default: calendars/ca does not exist"});
+  // With the region's calendar there, nothing to say.
+  UnlockRequest us = Check(Verify(Open("ACC-1001"), "Maria Lopez", "12 Elm Street, Springfield"), kImeiPaid);
+  submit.set_name(us.name());
+  us = Ok(&v1::UnlockService::Stub::SubmitUnlock, "cs_agent", submit);
+  EXPECT_EQ(us.slas(0).calendar(), "calendars/us");
+  for (const auto& e : Events(us.name())) {
+    if (e.type() == v1::EVENT_TYPE_SLA_STARTED) EXPECT_EQ(e.message(), "SLA unlock started");
+  }
+}
+
 TEST_F(UnlockServerTest, RequestsPastTheirWarningOrBreachAreListedForTeamLeads) {
   auto listed = [&](v1::SlaAttention attention, grpc::Status* status = nullptr) {
     v1::ListUnlockRequestsRequest req;
