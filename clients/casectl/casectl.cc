@@ -647,8 +647,9 @@ class Cli {
         }
       } else {
         const auto& c = u.change();
-        std::printf("%s %s %s -> %s (etag %s, cursor %s)\n", c.procedure().c_str(), c.name().c_str(),
+        std::printf("%s %s %s -> %s, %s (etag %s, cursor %s)\n", c.procedure().c_str(), c.name().c_str(),
                     c.previous_state().empty() ? "new" : c.previous_state().c_str(), c.state().c_str(),
+                    c.assignee().empty() ? "unassigned" : ("assigned to " + c.assignee()).c_str(),
                     c.etag().c_str(), u.cursor().c_str());
       }
       std::fflush(stdout);

@@ -26,6 +26,7 @@ struct CaseChange {
   std::string state;
   int64_t version = 0;
   absl::Time time;
+  std::string assignee;  // after the change
 };
 
 class ChangeFeed {

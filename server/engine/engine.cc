@@ -820,7 +820,7 @@ CaseView Engine::Publish(Staged staged, int64_t version) {
   for (const auto& f : staged.after_commit) f();
   if (feed_ != nullptr) {
     feed_->Publish({0, record.kind(), record.id(), existed ? staged.before_state : "",
-                    record.state(), version, staged.now});
+                    record.state(), version, staged.now, record.assignee()});
   }
   if (staged.moved) {
     if (existed) metrics_->AddCases(record.kind(), staged.before_state, -1);

@@ -162,6 +162,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
     change->set_state(c.state);
     change->set_etag(absl::StrCat(c.version));
     *change->mutable_change_time() = ToProto(c.time);
+    change->set_assignee(c.assignee);
     u.set_cursor(Cursor(c.sequence));
     pending_.push_back(std::move(u));
   }

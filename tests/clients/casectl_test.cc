@@ -68,6 +68,7 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   EXPECT_EQ(watched.exit_code, 0) << watched.out;
   EXPECT_NE(watched.out.find("board trade_in: PROBLEM_ORDER="), std::string::npos) << watched.out;
   EXPECT_NE(watched.out.find("trade_in " + name + " "), std::string::npos) << watched.out;
+  EXPECT_NE(watched.out.find("PROBLEM_ORDER, unassigned (etag "), std::string::npos) << watched.out;
 
   // boards: a table, and JSON with every column.
   Result boards = Casectl("cs_agent", "boards");

@@ -66,6 +66,16 @@ TEST_F(BoardsTest, ASnapshotThenEveryChangeAndResumeFromACursor) {
   EXPECT_EQ(u.change().previous_state(), "PROBLEM_ORDER");
   EXPECT_EQ(u.change().state(), "WAITING_FOR_RESPONSE");
   EXPECT_EQ(u.change().etag(), t.etag());
+  EXPECT_EQ(u.change().assignee(), "");
+  // A reassignment leaves the state; the change says who has the case now.
+  v1::AssignTradeInRequest assign;
+  assign.set_name(t.name());
+  assign.set_assignee("agent:anna");
+  ASSERT_TRUE(trade_ins_->AssignTradeIn(TestServer::As("cs_agent").get(), assign, &t).ok());
+  ASSERT_TRUE(stream->Read(&u));
+  EXPECT_EQ(u.change().previous_state(), "WAITING_FOR_RESPONSE");
+  EXPECT_EQ(u.change().state(), "WAITING_FOR_RESPONSE");
+  EXPECT_EQ(u.change().assignee(), "agent:anna");
   const std::string cursor = u.cursor();
   ctx->TryCancel();
   while (stream->Read(&u)) {
