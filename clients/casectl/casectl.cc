@@ -795,9 +795,7 @@ int Workflows(const Flags& flags) {
     const auto& spec = wf->spec();
     std::vector<std::string> open;
     for (const auto& s : spec.states) {
-      if (std::find(spec.final_states.begin(), spec.final_states.end(), s) == spec.final_states.end()) {
-        open.push_back(s);
-      }
+      if (!spec.IsFinal(s)) open.push_back(s);
     }
     for (const auto& t : spec.transitions) {
       const std::string from = t.from.empty()              ? "(new)"
