@@ -69,17 +69,26 @@ std::vector<v1::DenialReason> CoverageProblems(const internal::ClaimInput& in,
     pre_existing = true;
   }
   if (pre_existing) out.push_back(v1::DENIAL_REASON_PRE_EXISTING);
-  // The plan in force on the incident date (the first one before any).
-  std::string plan_id;
+  // The plans in force on the incident date (the first one before any): the
+  // one at its start and any the enrollment changed to that day. The date
+  // does not say which came first, so what one of them covers is for the
+  // review to judge.
+  std::vector<std::string> in_force;
   for (const auto& period : e.plan_history()) {
-    if (plan_id.empty() || DayOf(period.effective_time()) <= incident) plan_id = period.plan_id();
+    const absl::CivilDay from = DayOf(period.effective_time());
+    if (in_force.empty() || from < incident) {
+      in_force = {period.plan_id()};
+    } else if (from == incident) {
+      in_force.push_back(period.plan_id());
+    }
   }
-  auto plan = in.plans().find(plan_id);
-  if (plan == in.plans().end() ||
-      std::find(plan->second.covered_perils().begin(), plan->second.covered_perils().end(),
-                req.peril()) == plan->second.covered_perils().end()) {
-    out.push_back(v1::DENIAL_REASON_PERIL_NOT_COVERED);
-  }
+  const bool covered = std::any_of(in_force.begin(), in_force.end(), [&](const std::string& id) {
+    auto plan = in.plans().find(id);
+    return plan != in.plans().end() &&
+           std::find(plan->second.covered_perils().begin(), plan->second.covered_perils().end(),
+                     req.peril()) != plan->second.covered_perils().end();
+  });
+  if (!covered) out.push_back(v1::DENIAL_REASON_PERIL_NOT_COVERED);
   return out;
 }
 

@@ -283,6 +283,39 @@ TEST_F(ProtectionServerTest, CoverageRulesDenyAndExplain) {
   EXPECT_TRUE(NamesField(stub_->ReportClaim(ctx.get(), bad, &claim), "plan_number"));
 }
 
+// Claims are judged by the plan in force on the incident date. On the day
+// the plan changed both were, so a peril either of them covers goes to
+// review rather than being denied on the spot.
+TEST_F(ProtectionServerTest, ClaimsAreJudgedByThePlanInForceOnTheIncidentDate) {
+  Enrollment e;
+  ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", NewEnrollment("premium"), &e).ok());
+  server_.clock().Set(Utc(3, 10, 15));
+  v1::ChangePlanRequest downgrade;
+  downgrade.set_plan_id("basic");
+  e = Ok(&Stub::ChangePlan, downgrade, e);
+  ASSERT_EQ(e.plan_id(), "basic");
+  server_.clock().Set(Utc(3, 12, 10));
+  auto report = [&](const std::string& date) {
+    v1::ReportClaimRequest req;
+    req.set_plan_number(e.plan_number());
+    req.set_channel(v1::CLAIM_CHANNEL_PHONE);
+    req.set_peril(v1::PERIL_MECHANICAL_FAILURE);
+    req.set_incident_date(date);
+    req.set_description("Stopped charging");
+    req.set_device(kImei);
+    v1::Claim claim;
+    auto ctx = TestServer::As("cs_agent");
+    EXPECT_TRUE(stub_->ReportClaim(ctx.get(), req, &claim).ok());
+    return claim;
+  };
+  EXPECT_EQ(report("2026-03-05").state(), v1::CLAIM_STATE_REPORTED);
+  EXPECT_EQ(report("2026-03-10").state(), v1::CLAIM_STATE_REPORTED);
+  const v1::Claim after = report("2026-03-11");
+  EXPECT_EQ(after.state(), v1::CLAIM_STATE_DENIED);
+  ASSERT_EQ(after.denial_reasons_size(), 1);
+  EXPECT_EQ(after.denial_reasons(0), v1::DENIAL_REASON_PERIL_NOT_COVERED);
+}
+
 TEST_F(ProtectionServerTest, ClaimWithDocumentsPausedReviewAndReimbursement) {
   Enrollment e;
   ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", NewEnrollment("basic"), &e).ok());
