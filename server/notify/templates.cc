@@ -1,6 +1,7 @@
 #include "server/notify/templates.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -91,6 +92,8 @@ absl::Status TemplateStore::Validate(const v1::Template& tmpl,
   }
   if (tmpl.variants().empty()) errors.Add(prefix + "variants", "at least one is required");
   std::vector<std::string> seen;
+  // The known placeholders each variant uses, subject and body together.
+  std::vector<std::set<std::string>> used(tmpl.variants_size());
   for (int i = 0; i < tmpl.variants_size(); ++i) {
     const auto& v = tmpl.variants(i);
     const std::string vp = absl::StrCat(prefix, "variants[", i, "].");
@@ -121,27 +124,24 @@ absl::Status TemplateStore::Validate(const v1::Template& tmpl,
             fields->second.end()) {
           errors.Add(vp + field, absl::StrCat("unknown placeholder {{", n, "}} for ",
                                               tmpl.procedure()));
+        } else {
+          used[i].insert(n);
         }
       }
     }
   }
   // Every language says the same things: a variant lacking a placeholder
   // that another one uses would leave its readers without that fact.
-  std::vector<std::set<std::string>> used(tmpl.variants_size());
-  std::set<std::string> all;
-  for (int i = 0; i < tmpl.variants_size(); ++i) {
-    for (const auto* text : {&tmpl.variants(i).subject(), &tmpl.variants(i).body()}) {
-      auto names = Placeholders(*text);
-      if (!names.ok()) continue;  // reported above
-      used[i].insert(names->begin(), names->end());
-    }
-    all.insert(used[i].begin(), used[i].end());
+  std::map<std::string, int> first_use;
+  for (int i = tmpl.variants_size() - 1; i >= 0; --i) {
+    for (const auto& n : used[i]) first_use[n] = i;
   }
   for (int i = 0; i < tmpl.variants_size(); ++i) {
-    for (const auto& n : all) {
-      if (used[i].count(n)) continue;
-      errors.Add(absl::StrCat(prefix, "variants[", i, "].body"),
-                 absl::StrCat("lacks {{", n, "}}, which another language variant uses"));
+    for (const auto& [n, j] : first_use) {
+      if (used[i].count(n) > 0) continue;
+      errors.Add(absl::StrCat(prefix, "variants[", i, "]"),
+                 absl::StrCat("lacks {{", n, "}} in its subject and body, which the \"",
+                              tmpl.variants(j).language_code(), "\" variant uses"));
     }
   }
   return errors.ToStatus();

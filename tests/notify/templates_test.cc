@@ -1,5 +1,6 @@
 #include "server/notify/templates.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "server/notify/render.h"
 #include "server/workflow/claim_workflow.h"
@@ -84,10 +85,24 @@ TEST_F(TemplateStoreTest, EveryLanguageVariantUsesTheSamePlaceholders) {
   t.mutable_variants(1)->set_body("About {{v_number}}");
   auto saved = store_->Put("trade_in.reminder", t, -1, kNow);
   ASSERT_TRUE(absl::IsInvalidArgument(saved.status()));
-  EXPECT_NE(saved.status().message().find("variants[1].body: lacks {{customer_name}}"),
-            absl::string_view::npos)
-      << saved.status();
+  const std::string lacks =
+      absl::StrCat("variants[1]: lacks {{customer_name}} in its subject and body, which the \"",
+                   t.variants(0).language_code(), "\" variant uses");
+  EXPECT_NE(saved.status().message().find(lacks), absl::string_view::npos) << saved.status();
   EXPECT_EQ(store_->Get("trade_in.reminder")->etag(), "1");
+
+  // A misspelt placeholder is one mistake, said once: not also as missing
+  // from every other variant.
+  t.mutable_variants(1)->set_body("About {{v_number}} for {{customer_nam}}");
+  for (int i = 2; i < t.variants_size(); ++i) t.mutable_variants(i)->set_body(t.variants(0).body());
+  saved = store_->Put("trade_in.reminder", t, -1, kNow);
+  ASSERT_TRUE(absl::IsInvalidArgument(saved.status()));
+  EXPECT_NE(saved.status().message().find("unknown placeholder {{customer_nam}}"), absl::string_view::npos)
+      << saved.status();
+  EXPECT_EQ(saved.status().message().find("lacks {{customer_nam}}"), absl::string_view::npos)
+      << saved.status();
+  EXPECT_NE(saved.status().message().find("variants[1]: lacks {{customer_name}}"), absl::string_view::npos)
+      << saved.status();
 }
 
 TEST_F(TemplateStoreTest, UpdatesCheckTheEtag) {
