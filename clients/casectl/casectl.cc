@@ -73,13 +73,14 @@ Commands:
                                   otpTickets/ID, claims/ID, enrollments/ID)
   act NAME ACTION [FIELD=VALUE]   perform an action on a case, e.g.
                                   act tradeIns/01J.. ContactCustomer
-                                  act tradeIns/01J.. FlagProblem problem=TRADE_IN_PROBLEM_DEVICE_LOCKED note=PIN
+                                  act tradeIns/01J.. FlagProblem problem=DEVICE_LOCKED note=PIN
                                   act tradeIns/01J.. AttachProofOfPurchase content=@receipt.pdf
-                                  act claims/01J.. ResolveClaim resolution=RESOLUTION_REIMBURSEMENT
+                                  act claims/01J.. ResolveClaim resolution=REIMBURSEMENT
                                       reimbursement.currency_code=USD reimbursement.minor_units=4500
                                   (FIELD=@FILE: a document's content from FILE; its type and
                                   file name come with it unless given; FIELD.SUB=VALUE: a
-                                  field of a message field; a repeated FIELD: give it again)
+                                  field of a message field; a repeated FIELD: give it again;
+                                  a choice by its short name, as above, or its full one)
   document tradeIns/ID FILE       save a trade-in's proof of purchase to FILE
   document claims/ID DOC FILE     save the claim document DOC (e.g. doc-1) to FILE
   call SERVICE/METHOD [JSON]      any RPC, request as JSON (default {}), e.g.
@@ -434,6 +435,23 @@ class Cli {
   // starting with { or [ is JSON.
   // For a field the request does not have (null), the value is guessed,
   // and the server names the field. The error says what VALUE should be.
+  // An enum value by its full name (RESPONSE_CHANNEL_EMAIL) or, as the
+  // server's errors name them, without the enum's prefix and in any case
+  // (EMAIL, email).
+  static absl::StatusOr<std::string> EnumValueName(const google::protobuf::EnumDescriptor& type,
+                                                   const std::string& value) {
+    if (type.FindValueByName(value) != nullptr) return value;
+    std::string prefix = type.value_count() > 0 ? type.value(0)->name() : "";
+    prefix = absl::EndsWith(prefix, "_UNSPECIFIED") ? prefix.substr(0, prefix.size() - 11) : "";
+    const auto* found = type.FindValueByName(prefix + absl::AsciiStrToUpper(value));
+    if (found != nullptr && found->number() != 0) return found->name();
+    std::vector<std::string> names;
+    for (int i = 0; i < type.value_count(); ++i) {
+      if (type.value(i)->number() != 0) names.push_back(type.value(i)->name().substr(prefix.size()));
+    }
+    return absl::InvalidArgumentError(absl::StrCat("takes one of ", absl::StrJoin(names, ", ")));
+  }
+
   static absl::StatusOr<google::protobuf::Value> ValueFor(const google::protobuf::FieldDescriptor* field,
                                                           const std::string& value) {
     using google::protobuf::FieldDescriptor;
@@ -452,8 +470,13 @@ class Cli {
       return absl::InvalidArgumentError("takes true or false");
     } else if (is(FieldDescriptor::CPPTYPE_ENUM)) {
       int n;
-      if (absl::SimpleAtoi(value, &n)) v.set_number_value(n);  // by number
-      else v.set_string_value(value);                           // by name
+      if (absl::SimpleAtoi(value, &n)) {
+        v.set_number_value(n);  // by number
+      } else {
+        auto name = EnumValueName(*field->enum_type(), value);
+        if (!name.ok()) return name.status();
+        v.set_string_value(*name);
+      }
     } else if ((field == nullptr || is(FieldDescriptor::CPPTYPE_DOUBLE) || is(FieldDescriptor::CPPTYPE_FLOAT)) &&
                absl::SimpleAtod(value, &number)) {
       v.set_number_value(number);

@@ -236,7 +236,7 @@ TEST_F(CasectlTest, DocumentsGoInFromFilesAndComeBackOut) {
   const std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + "pixels";
   const std::string photo = testing::WriteFile(dir_.path() + "/photo.png", png);
   Result photo_attached =
-      Casectl("cs_agent", "act " + claim + " AttachClaimDocument kind=DOCUMENT_KIND_PHOTO content=@" + photo);
+      Casectl("cs_agent", "act " + claim + " AttachClaimDocument kind=photo content=@" + photo);
   ASSERT_EQ(photo_attached.exit_code, 0) << photo_attached.out;
   const auto documents = Json(photo_attached.out).fields().at("documents").list_value();
   ASSERT_EQ(documents.values_size(), 1);
@@ -257,7 +257,13 @@ TEST_F(CasectlTest, DocumentsGoInFromFilesAndComeBackOut) {
   EXPECT_EQ(half.exit_code, 4) << half.out;
   EXPECT_NE(half.out.find("reimbursement.minor_units"), std::string::npos) << half.out;
   EXPECT_EQ(Casectl("approver", "act " + claim + " ResolveClaim resolution.x=1").exit_code, 2);
-  Result resolved = Casectl("approver", "act " + claim + " ResolveClaim resolution=RESOLUTION_REIMBURSEMENT" +
+  // An enum value by its full name, or by the short one the server's
+  // errors use; a value it does not have lists those it has.
+  Result refund = Casectl("approver", "act " + claim + " ResolveClaim resolution=REFUND");
+  EXPECT_EQ(refund.exit_code, 2) << refund.out;
+  EXPECT_NE(refund.out.find("resolution takes one of REPAIR, REPLACEMENT, REIMBURSEMENT"), std::string::npos)
+      << refund.out;
+  Result resolved = Casectl("approver", "act " + claim + " ResolveClaim resolution=REIMBURSEMENT" +
                                             " reimbursement.currency_code=USD reimbursement.minor_units=45000");
   ASSERT_EQ(resolved.exit_code, 0) << resolved.out;
   const auto decided = Json(resolved.out).fields();
