@@ -499,7 +499,7 @@ TEST_F(TradeInServerTest, TemplatesAreManagedAndCheckedThroughAdminService) {
   auto missing_ctx = As("admin");
   s = admin_->UpdateTemplate(missing_ctx.get(), update, &saved);
   ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_TRUE(NamesField(s, "template.variants[0].body"));
+  EXPECT_TRUE(NamesField(s, "template.variants[0]"));
 
   for (auto& v : *update.mutable_template_()->mutable_variants()) {
     v.set_body("Nog geen reactie over {{v_number}}");
