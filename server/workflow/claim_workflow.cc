@@ -309,7 +309,9 @@ class ClaimWorkflow : public Workflow {
     CheckText(errors, "note", req->note(), kMaxNote, /*required=*/false);
     if (!errors.empty()) return errors.ToStatus();
     ctx.record.mutable_claim()->add_denial_reasons(req->reason());
-    ctx.AddEvent(v1::EVENT_TYPE_DECISION, absl::StrCat("Denied: ", ReasonText(req->reason())),
+    ctx.AddEvent(v1::EVENT_TYPE_DECISION,
+                 absl::StrCat("Denied: ", ReasonText(req->reason()),
+                              req->note().empty() ? "" : absl::StrCat(" (", req->note(), ")")),
                  {{"note", req->note()}});
     return absl::OkStatus();
   }

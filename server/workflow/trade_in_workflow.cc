@@ -245,7 +245,7 @@ class TradeInWorkflow : public Workflow {
   absl::Status ApproveProof(ActionContext& ctx) const {
     ctx.record.mutable_trade_in()->mutable_proof_of_purchase()->set_status(
         v1::PROOF_OF_PURCHASE_STATUS_APPROVED);
-    ctx.AddEvent(v1::EVENT_TYPE_DECISION, "Approved");
+    ctx.AddEvent(v1::EVENT_TYPE_DECISION, "Proof of purchase approved");
     return absl::OkStatus();
   }
 
@@ -259,7 +259,8 @@ class TradeInWorkflow : public Workflow {
     t->mutable_proof_of_purchase()->set_rejection_reason(req.reason());
     t->set_problem_note(absl::StrCat("Proof of purchase rejected: ", req.reason()));
     t->set_round(t->round() + 1);
-    ctx.AddEvent(v1::EVENT_TYPE_DECISION, "Rejected", {{"reason", req.reason()}});
+    ctx.AddEvent(v1::EVENT_TYPE_DECISION, absl::StrCat("Proof of purchase rejected: ", req.reason()),
+                 {{"reason", req.reason()}});
     return absl::OkStatus();
   }
 

@@ -509,6 +509,13 @@ TEST_F(ProtectionServerTest, TheftNeedsAPoliceReportBeforeReview) {
   auto events_ctx = TestServer::As("approver");
   ASSERT_TRUE(stub_->ListClaimEvents(events_ctx.get(), events_req, &events).ok());
   ASSERT_GT(events.events_size(), 0);
+  bool denied_with_note = false;
+  for (const auto& e : events.events()) {
+    denied_with_note |= e.type() == v1::EVENT_TYPE_DECISION &&
+                        e.message() ==
+                            "Denied: the documents do not support the claim (No police report after three requests)";
+  }
+  EXPECT_TRUE(denied_with_note);
   EXPECT_EQ(events.events(events.events_size() - 1).type(), v1::EVENT_TYPE_COMMENT);
   EXPECT_EQ(events.events(events.events_size() - 1).message(), "Customer disputes the denial by phone");
   // A decided claim is no one's work any more.

@@ -263,12 +263,13 @@ TEST_F(TradeInServerTest, ProofOfPurchaseProcedure) {
   auto pings = SpoolFor("trade_in.ops.proof_approved");
   ASSERT_EQ(pings.size(), 1u);
   EXPECT_EQ(pings[0].body(), "V2000002 | S2000002 | Proof of Purchase approved");
-  bool approved = false;
+  // Both decisions are on the timeline, the rejection with its reason.
+  std::vector<std::string> decisions;
   for (const auto& e : Events(t.name())) {
-    approved |= e.type() == v1::EVENT_TYPE_DECISION && e.message() == "Approved" &&
-                e.actor().role() == "approver";
+    if (e.type() == v1::EVENT_TYPE_DECISION && e.actor().role() == "approver") decisions.push_back(e.message());
   }
-  EXPECT_TRUE(approved);
+  EXPECT_EQ(decisions, (std::vector<std::string>{"Proof of purchase rejected: Receipt shows another IMEI",
+                                                 "Proof of purchase approved"}));
 }
 
 TEST_F(TradeInServerTest, PendingReminderSurvivesRestartsAndFiresOnce) {
