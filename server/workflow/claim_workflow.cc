@@ -118,7 +118,7 @@ class ClaimWorkflow : public Workflow {
     for (const auto& l : r.slas()) {
       for (const auto& rung : l.rungs()) {
         if (l.name() == kReviewSla && rung.name() == "breach" && rung.has_due_time()) {
-          expected = absl::FormatTime("%d-%m-%Y", FromProto(rung.due_time()), absl::UTCTimeZone());
+          expected = CustomerDate(FromProto(rung.due_time()), c.time_zone());
         }
       }
     }
@@ -166,7 +166,7 @@ class ClaimWorkflow : public Workflow {
     absl::CivilDay incident;
     if (!absl::ParseCivilTime(req->incident_date(), &incident)) {
       errors.Add("incident_date", "must be a date as YYYY-MM-DD");
-    } else if (incident > absl::ToCivilDay(ctx.now, absl::UTCTimeZone())) {
+    } else if (IsFutureDay(incident, ctx.now)) {
       errors.Add("incident_date", "is in the future");
     }
     CheckText(errors, "description", req->description(), kMaxDescription, /*required=*/true);
@@ -186,6 +186,8 @@ class ClaimWorkflow : public Workflow {
     c->set_customer_email(in.enrollment().contact().email());
     auto current = in.plans().find(in.enrollment().plan_id());
     c->set_review_business_days(current != in.plans().end() ? current->second.review_business_days() : 5);
+    const sla::Calendar* calendar = ctx.calendars(spec_.slas.front().calendar);
+    c->set_time_zone(calendar != nullptr ? calendar->proto().time_zone() : "UTC");
     const auto problems = CoverageProblems(in, *req, incident);
     if (!problems.empty()) {
       std::vector<std::string> texts;

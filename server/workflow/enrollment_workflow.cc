@@ -78,7 +78,7 @@ void CheckDevice(FieldErrors& errors, const std::string& p, const v1::ProtectedD
   absl::CivilDay day;
   if (!absl::ParseCivilTime(d.purchase_date(), &day)) {
     errors.Add(p + "purchase_date", "must be a date as YYYY-MM-DD");
-  } else if (day > absl::ToCivilDay(now, absl::UTCTimeZone())) {
+  } else if (IsFutureDay(day, now)) {
     errors.Add(p + "purchase_date", "is in the future");
   }
 }

@@ -101,8 +101,6 @@ class UnlockWorkflow : public Workflow {
 
   std::map<std::string, std::string> TemplateValues(const CaseRecord& r) const override {
     const auto& u = r.unlock();
-    absl::TimeZone zone = absl::UTCTimeZone();
-    absl::LoadTimeZone(u.time_zone(), &zone);
     std::map<std::string, std::string> v = {{"case_id", r.id()},
                                             {"account_number", u.account_number()},
                                             {"customer_name", u.customer_name()},
@@ -116,7 +114,7 @@ class UnlockWorkflow : public Workflow {
       if (l.name() != kUnlockSla) continue;
       for (const auto& rung : l.rungs()) {
         if (!rung.has_due_time()) continue;
-        const std::string date = absl::FormatTime("%d-%m-%Y", FromProto(rung.due_time()), zone);
+        const std::string date = CustomerDate(FromProto(rung.due_time()), u.time_zone());
         v[rung.name() == "warning" ? "expected_from" : "expected_by"] = date;
       }
     }

@@ -161,4 +161,8 @@ void CheckText(FieldErrors& errors, const std::string& field, const std::string&
   }
 }
 
+bool IsFutureDay(absl::CivilDay day, absl::Time now) {
+  return day > absl::ToCivilDay(now + absl::Hours(14), absl::UTCTimeZone());
+}
+
 }  // namespace casework::workflow

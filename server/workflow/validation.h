@@ -5,6 +5,8 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "server/common/errors.h"
 
 namespace casework::workflow {
@@ -27,6 +29,10 @@ std::string NormalizeForMatch(absl::string_view s);
 std::string NormalizeAddressForMatch(absl::string_view s);
 // Valid UTF-8 without control characters other than newline and tab.
 bool IsCleanText(absl::string_view s);
+
+// A customer's date is in the future only once it has begun nowhere yet:
+// `day` is after today in the earliest time zone (UTC+14) at `now`.
+bool IsFutureDay(absl::CivilDay day, absl::Time now);
 // Free text an agent or a request gives (a note, a reason, a name): adds
 // to `errors` under `field` when it is missing but `required`, longer than
 // `max` bytes, or not clean text.

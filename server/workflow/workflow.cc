@@ -450,6 +450,16 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
   return decision;
 }
 
+std::string CustomerDate(absl::Time t, const std::string& zone_name) {
+  absl::TimeZone zone = absl::UTCTimeZone();
+  if (!zone_name.empty()) absl::LoadTimeZone(zone_name, &zone);
+  static constexpr const char* kMonths[] = {"January", "February", "March",     "April",
+                                            "May",     "June",     "July",      "August",
+                                            "September", "October", "November", "December"};
+  const absl::CivilDay day = absl::ToCivilDay(t, zone);
+  return absl::StrCat(day.day(), " ", kMonths[day.month() - 1], " ", day.year());
+}
+
 std::string ToDot(const WorkflowSpec& spec) {
   std::string out = absl::StrCat("digraph ", spec.kind, " {\n  rankdir=LR;\n");
   absl::StrAppend(&out, "  start [shape=point];\n");

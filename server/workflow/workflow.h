@@ -305,6 +305,11 @@ std::string TimerAction(const std::string& timer_name);
 sla::SlaPolicy EffectivePolicy(const Workflow& workflow, const CaseRecord& record,
                                const sla::SlaPolicy& policy, const CalendarLookup& calendars);
 
+// A day as customers' emails give it, unambiguous wherever they read it:
+// "9 December 2026", the day `t` falls on in `zone_name` (UTC when empty or
+// unknown).
+std::string CustomerDate(absl::Time t, const std::string& zone_name);
+
 // Renders the workflow as a Graphviz digraph.
 std::string ToDot(const WorkflowSpec& spec);
 

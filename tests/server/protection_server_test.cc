@@ -1,5 +1,6 @@
 // Device protection through a real server: the plan catalogue, enrollment
 // with its confirmation, management, and bad input.
+#include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/protection.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "server/workflow/enrollment_workflow.h"
@@ -62,6 +63,26 @@ class ProtectionServerTest : public ::testing::Test {
     d->set_purchase_date("2026-01-15");
     e->set_payment_method_ref("pm_1Nq8ZxLkdIwHu7ix");
     return req;
+  }
+
+  // A claim on `e`'s phone; callers change what their case needs.
+  static v1::ReportClaimRequest NewClaim(const Enrollment& e, v1::Peril peril, const std::string& date) {
+    v1::ReportClaimRequest req;
+    req.set_plan_number(e.plan_number());
+    req.set_channel(v1::CLAIM_CHANNEL_PHONE);
+    req.set_peril(peril);
+    req.set_incident_date(date);
+    req.set_description("Dropped on the pavement");
+    req.set_device(kImei);
+    return req;
+  }
+
+  v1::Claim Reported(const v1::ReportClaimRequest& req) {
+    v1::Claim claim;
+    auto ctx = TestServer::As("cs_agent");
+    grpc::Status s = stub_->ReportClaim(ctx.get(), req, &claim);
+    EXPECT_TRUE(s.ok()) << s.error_code() << " " << s.error_message();
+    return claim;
   }
 
   template <typename Req>
@@ -232,12 +253,7 @@ TEST_F(ProtectionServerTest, CoverageRulesDenyAndExplain) {
       {v1::PERIL_THEFT, "2026-03-02", "490154203237518", {v1::DENIAL_REASON_DEVICE_NOT_ON_PLAN}},
   };
   for (const auto& row : rows) {
-    v1::ReportClaimRequest report;
-    report.set_plan_number(e.plan_number());
-    report.set_channel(v1::CLAIM_CHANNEL_PHONE);
-    report.set_peril(row.peril);
-    report.set_incident_date(row.date);
-    report.set_description("Dropped on the pavement");
+    v1::ReportClaimRequest report = NewClaim(e, row.peril, row.date);
     report.set_device(row.device);
     v1::Claim claim;
     auto ctx = TestServer::As("cs_agent");
@@ -261,13 +277,7 @@ TEST_F(ProtectionServerTest, CoverageRulesDenyAndExplain) {
   v1::CancelEnrollmentRequest cancel;
   cancel.set_reason("Customer moved abroad");
   Ok(&Stub::CancelEnrollment, cancel, e);
-  v1::ReportClaimRequest late;
-  late.set_plan_number(e.plan_number());
-  late.set_channel(v1::CLAIM_CHANNEL_WEB);
-  late.set_peril(v1::PERIL_THEFT);
-  late.set_incident_date("2026-03-02");
-  late.set_description("Stolen");
-  late.set_device(kImei);
+  const v1::ReportClaimRequest late = NewClaim(e, v1::PERIL_THEFT, "2026-03-02");
   v1::Claim lapsed;
   {
     auto ctx = TestServer::As("cs_agent");
@@ -296,17 +306,7 @@ TEST_F(ProtectionServerTest, ClaimsAreJudgedByThePlanInForceOnTheIncidentDate) {
   ASSERT_EQ(e.plan_id(), "basic");
   server_.clock().Set(Utc(3, 12, 10));
   auto report = [&](const std::string& date) {
-    v1::ReportClaimRequest req;
-    req.set_plan_number(e.plan_number());
-    req.set_channel(v1::CLAIM_CHANNEL_PHONE);
-    req.set_peril(v1::PERIL_MECHANICAL_FAILURE);
-    req.set_incident_date(date);
-    req.set_description("Stopped charging");
-    req.set_device(kImei);
-    v1::Claim claim;
-    auto ctx = TestServer::As("cs_agent");
-    EXPECT_TRUE(stub_->ReportClaim(ctx.get(), req, &claim).ok());
-    return claim;
+    return Reported(NewClaim(e, v1::PERIL_MECHANICAL_FAILURE, date));
   };
   EXPECT_EQ(report("2026-03-05").state(), v1::CLAIM_STATE_REPORTED);
   EXPECT_EQ(report("2026-03-10").state(), v1::CLAIM_STATE_REPORTED);
@@ -316,17 +316,67 @@ TEST_F(ProtectionServerTest, ClaimsAreJudgedByThePlanInForceOnTheIncidentDate) {
   EXPECT_EQ(after.denial_reasons(0), v1::DENIAL_REASON_PERIL_NOT_COVERED);
 }
 
+// The decision date the customer is told is the day the review ends where
+// the review clock runs, not in UTC.
+TEST_F(ProtectionServerTest, TheDecisionDateIsTheDayInTheCalendarsTimeZone) {
+  auto admin = v1::AdminService::NewStub(server_.channel());
+  v1::GetCalendarRequest get;
+  get.set_name("calendars/default");
+  v1::UpdateCalendarRequest update;
+  {
+    auto ctx = TestServer::As("admin");
+    ASSERT_TRUE(admin->GetCalendar(ctx.get(), get, update.mutable_calendar()).ok());
+  }
+  update.mutable_calendar()->set_time_zone("America/Los_Angeles");
+  v1::BusinessCalendar saved;
+  {
+    auto ctx = TestServer::As("admin");
+    ASSERT_TRUE(admin->UpdateCalendar(ctx.get(), update, &saved).ok());
+  }
+  Enrollment e;
+  ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", NewEnrollment("basic"), &e).ok());
+  // Monday 16 March, 08:00 in Los Angeles (UTC-7): five business days of
+  // 09:00-17:00 end on Friday at 17:00 there, Saturday 00:00 in UTC.
+  server_.clock().Set(Utc(3, 16, 15));
+  v1::Claim c = Reported(NewClaim(e, v1::PERIL_ACCIDENTAL_DAMAGE, "2026-03-15"));
+  v1::StartClaimReviewRequest start;
+  start.set_name(c.name());
+  {
+    auto ctx = TestServer::As("cs_agent");
+    ASSERT_TRUE(stub_->StartClaimReview(ctx.get(), start, &c).ok());
+  }
+  EXPECT_EQ(absl::FromUnixSeconds(c.expected_decision_time().seconds()), Utc(3, 21, 0));
+  server_.Pump();
+  auto told = server_.SpoolFor("claim.review_started");
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_NE(told[0].body().find("by 20 March 2026."), std::string::npos) << told[0].body();
+}
+
+// A customer's "today" may already be tomorrow in UTC.
+TEST_F(ProtectionServerTest, AnIncidentDatedTodayEastOfUtcIsNotInTheFuture) {
+  Enrollment e;
+  ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", NewEnrollment("basic"), &e).ok());
+  // 20:00 UTC on 2 March is already 3 March in Sydney (UTC+11) and in
+  // Auckland, but 4 March nowhere.
+  server_.clock().Set(Utc(3, 2, 20));
+  v1::ReportClaimRequest report = NewClaim(e, v1::PERIL_ACCIDENTAL_DAMAGE, "2026-03-03");
+  v1::Claim c;
+  {
+    auto ctx = TestServer::As("cs_agent");
+    grpc::Status s = stub_->ReportClaim(ctx.get(), report, &c);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_EQ(c.state(), v1::CLAIM_STATE_REPORTED);
+  report.set_incident_date("2026-03-04");
+  auto ctx = TestServer::As("cs_agent");
+  EXPECT_TRUE(NamesField(stub_->ReportClaim(ctx.get(), report, &c), "incident_date"));
+}
+
 TEST_F(ProtectionServerTest, ClaimWithDocumentsPausedReviewAndReimbursement) {
   Enrollment e;
   ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", NewEnrollment("basic"), &e).ok());
   server_.clock().Set(Utc(3, 12, 10));  // Thursday
-  v1::ReportClaimRequest report;
-  report.set_plan_number(e.plan_number());
-  report.set_channel(v1::CLAIM_CHANNEL_APP);
-  report.set_peril(v1::PERIL_ACCIDENTAL_DAMAGE);
-  report.set_incident_date("2026-03-10");
-  report.set_description("Screen cracked after a fall");
-  report.set_device(kImei);
+  const v1::ReportClaimRequest report = NewClaim(e, v1::PERIL_ACCIDENTAL_DAMAGE, "2026-03-10");
   v1::Claim c;
   {
     auto ctx = TestServer::As("cs_agent");
@@ -433,8 +483,8 @@ TEST_F(ProtectionServerTest, ClaimWithDocumentsPausedReviewAndReimbursement) {
   server_.Pump();
   auto told = server_.SpoolFor("claim.review_started");
   ASSERT_EQ(told.size(), 2u);
-  EXPECT_NE(told[0].body().find("19-03-2026"), std::string::npos);
-  EXPECT_NE(told[1].body().find("20-03-2026"), std::string::npos);
+  EXPECT_NE(told[0].body().find("by 19 March 2026."), std::string::npos) << told[0].body();
+  EXPECT_NE(told[1].body().find("by 20 March 2026."), std::string::npos) << told[1].body();
 
   v1::ResolveClaimRequest resolve;
   resolve.set_resolution(v1::RESOLUTION_REIMBURSEMENT);
@@ -456,16 +506,7 @@ TEST_F(ProtectionServerTest, ClaimWithDocumentsPausedReviewAndReimbursement) {
 TEST_F(ProtectionServerTest, TheftNeedsAPoliceReportBeforeReview) {
   Enrollment e;
   ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", NewEnrollment("basic"), &e).ok());
-  v1::ReportClaimRequest report;
-  report.set_plan_number(e.plan_number());
-  report.set_channel(v1::CLAIM_CHANNEL_WEB);
-  report.set_peril(v1::PERIL_THEFT);
-  report.set_incident_date("2026-03-02");
-  report.set_description("Stolen on the train");
-  report.set_device(kImei);
-  v1::Claim c;
-  auto ctx = TestServer::As("cs_agent");
-  ASSERT_TRUE(stub_->ReportClaim(ctx.get(), report, &c).ok());
+  v1::Claim c = Reported(NewClaim(e, v1::PERIL_THEFT, "2026-03-02"));
   v1::StartClaimReviewRequest start;
   start.set_name(c.name());
   auto ctx2 = TestServer::As("cs_agent");

@@ -201,7 +201,7 @@ TEST_F(UnlockServerTest, VerifiedEligibleSubmittedWarnedCompleted) {
   auto told = server_.SpoolFor("unlock.submitted");
   ASSERT_EQ(told.size(), 1u);
   EXPECT_EQ(told[0].recipient(), "maria@example.com");
-  EXPECT_NE(told[0].body().find("between 07-07-2026 and 08-07-2026"), std::string::npos) << told[0].body();
+  EXPECT_NE(told[0].body().find("between 7 July 2026 and 8 July 2026"), std::string::npos) << told[0].body();
 
   server_.clock().Set(Ny(7, 7, 15));
   server_.Pump();

@@ -182,8 +182,8 @@ TEST_F(UnlockWorkflowTest, SubmitStartsTheBusinessDayClockAndHoldsTheDevice) {
   ASSERT_EQ(d->notifications.size(), 1u);
   EXPECT_EQ(d->notifications[0].template_id, "unlock.submitted");
   // Monday 11:00 Amsterdam + 2 and 3 business days.
-  EXPECT_EQ(d->notifications[0].values.at("expected_from"), "04-03-2026");
-  EXPECT_EQ(d->notifications[0].values.at("expected_by"), "05-03-2026");
+  EXPECT_EQ(d->notifications[0].values.at("expected_from"), "4 March 2026");
+  EXPECT_EQ(d->notifications[0].values.at("expected_by"), "5 March 2026");
 }
 
 TEST(LuhnTest, Imeis) {
