@@ -416,7 +416,7 @@ class Cli {
   // take a case's name, other than reading it, and do not answer with a
   // case of another kind (a claim's service also serves enrollments).
   std::string ActionsOn(const Procedure& p) {
-    auto case_type = [this](const Procedure& q) { return FindMethod(absl::StrCat(q.service, "/", q.get))->output_type(); };
+    auto case_type = [](const Procedure& q) { return FindMethod(absl::StrCat(q.service, "/", q.get))->output_type(); };
     const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(p.service);
     std::vector<std::string> actions;
     for (int i = 0; service != nullptr && i < service->method_count(); ++i) {

@@ -1,6 +1,8 @@
 #include "server/rpc/protection_service.h"
 
 #include <random>
+#include <type_traits>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -100,6 +102,9 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
       } else if (!absl::IsNotFound(plan.status()) && !absl::IsInvalidArgument(plan.status())) {
         return reply(plan.status());
       }
+      std::vector<std::string> devices;
+      for (const auto& d : req->enrollment().devices()) devices.push_back(wf::DeviceKey(d));
+      if (auto s = NoteProtectedElsewhere(devices, "", input.get()); !s.ok()) return reply(s);
       input->mutable_request()->PackFrom(*req);
       CreateEnrollment(who, req->request_id(), std::move(input), 0,
                        Respond(std::move(reply), [resp](engine::CaseView view) {
@@ -339,12 +344,38 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
             } else if (!absl::IsNotFound(plan.status()) && !absl::IsInvalidArgument(plan.status())) {
               return plan.status();
             }
+            if constexpr (std::is_same_v<Request, v1::AddProtectedDeviceRequest>) {
+              auto s = NoteProtectedElsewhere({wf::DeviceKey(req.device())}, current.record.id(), input.get());
+              if (!s.ok()) return s;
+            }
             input->mutable_request()->PackFrom(req);
             return std::unique_ptr<google::protobuf::Message>(std::move(input));
           },
           Respond(std::move(reply),
                   [resp](engine::CaseView view) { *resp = ToEnrollment(std::move(view)); }));
     });
+  }
+
+  // Notes which of `devices` an active enrollment other than `self`
+  // protects, for the workflow to refuse (the store's unique key on each
+  // protected device is what holds against two calls at once).
+  absl::Status NoteProtectedElsewhere(const std::vector<std::string>& devices, const std::string& self,
+                                      internal::EnrollmentInput* input) {
+    for (const auto& key : devices) {
+      if (key.empty()) continue;
+      std::string token;
+      do {
+        auto page = engine_->List(kKind, {"device", key}, token, 100);
+        if (!page.ok()) return page.status();
+        for (const auto& c : page->cases) {
+          if (c.record.id() != self && c.record.state() == "ACTIVE") {
+            (*input->mutable_protected_elsewhere())[key] = c.record.enrollment().plan_number();
+          }
+        }
+        token = page->next_page_token;
+      } while (!token.empty());
+    }
+    return absl::OkStatus();
   }
 
   // Creates an enrollment under a newly drawn plan number; a number that is

@@ -43,10 +43,6 @@ char LuhnCheckDigit(absl::string_view payload) {
 // What the RPC layer hands the enrollment actions: the request and what it looked up.
 using Input = internal::EnrollmentInput;
 
-std::string DeviceKey(const v1::ProtectedDevice& d) {
-  return d.imei().empty() ? d.serial_number() : d.imei();
-}
-
 bool Eligible(const v1::ProtectionPlan& plan, v1::DeviceCategory c) {
   return std::find(plan.eligible_categories().begin(), plan.eligible_categories().end(), c) !=
          plan.eligible_categories().end();
@@ -58,8 +54,15 @@ void CheckContact(FieldErrors& errors, const std::string& p, const v1::Enrollmen
   if (!IsE164(c.phone_number())) errors.Add(p + "phone_number", "must be E.164, e.g. +14155550123");
 }
 
+// A device to protect under `in`'s plan; one another active enrollment
+// protects is named with that enrollment's plan number.
 void CheckDevice(FieldErrors& errors, const std::string& p, const v1::ProtectedDevice& d,
-                 const v1::ProtectionPlan& plan, absl::Time now) {
+                 const internal::EnrollmentInput& in, absl::Time now) {
+  const v1::ProtectionPlan& plan = in.plan();
+  if (auto other = in.protected_elsewhere().find(DeviceKey(d)); other != in.protected_elsewhere().end()) {
+    errors.Add(p + (d.imei().empty() ? "serial_number" : "imei"),
+               absl::StrCat("is already protected by plan ", other->second, "; remove it there first"));
+  }
   if (d.imei().empty() == d.serial_number().empty()) {
     errors.Add(p + "imei", "set exactly one of imei and serial_number");
   } else if (!d.imei().empty() && !IsImei(d.imei())) {
@@ -122,8 +125,13 @@ class EnrollmentWorkflow : public Workflow {
     return out;
   }
 
+  // A device is protected by one active enrollment at a time.
   std::vector<std::pair<std::string, std::string>> UniqueKeys(const CaseRecord& r) const override {
-    return {{"plan_number", r.enrollment().plan_number()}};
+    std::vector<std::pair<std::string, std::string>> out = {{"plan_number", r.enrollment().plan_number()}};
+    if (r.state() == kActive) {
+      for (const auto& d : r.enrollment().devices()) out.push_back({"protected_device", DeviceKey(d)});
+    }
+    return out;
   }
 
   std::map<std::string, std::string> TemplateValues(const CaseRecord& r) const override {
@@ -175,7 +183,7 @@ class EnrollmentWorkflow : public Workflow {
     std::set<std::string> keys;
     for (int i = 0; i < in.devices_size(); ++i) {
       const std::string p = absl::StrCat("enrollment.devices[", i, "].");
-      CheckDevice(errors, p, in.devices(i), plan, ctx.now);
+      CheckDevice(errors, p, in.devices(i), InputAs<Input>(ctx), ctx.now);
       if (!keys.insert(DeviceKey(in.devices(i))).second) errors.Add(p + "imei", "appears twice");
     }
     CheckPayment(errors, "enrollment.payment_method_ref", in.payment_method_ref());
@@ -230,7 +238,7 @@ class EnrollmentWorkflow : public Workflow {
     auto req = RequestIn<v1::AddProtectedDeviceRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
-    CheckDevice(errors, "device.", req->device(), InputAs<Input>(ctx).plan(), ctx.now);
+    CheckDevice(errors, "device.", req->device(), InputAs<Input>(ctx), ctx.now);
     if (!errors.empty()) return errors.ToStatus();
     auto* e = ctx.record.mutable_enrollment();
     for (const auto& d : e->devices()) {
@@ -348,6 +356,10 @@ class EnrollmentWorkflow : public Workflow {
 std::string FormatPlanNumber(absl::string_view d) {
   return absl::StrCat("DP-", d.substr(0, 4), "-", d.substr(4, 4), "-",
                       std::string(1, LuhnCheckDigit(d)));
+}
+
+std::string DeviceKey(const v1::ProtectedDevice& d) {
+  return d.imei().empty() ? d.serial_number() : d.imei();
 }
 
 bool IsPlanNumber(absl::string_view s) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "casework/v1/protection.pb.h"
 #include "server/workflow/workflow.h"
 
 namespace casework::workflow {
@@ -33,6 +34,8 @@ bool IsPlanNumber(absl::string_view s);
 // True for what looks like a raw payment card number: 13 to 19 digits
 // (spaces and dashes ignored) with a valid Luhn check digit.
 bool LooksLikeCardNumber(absl::string_view s);
+// How enrollments know a device: its IMEI, or its serial number without one.
+std::string DeviceKey(const v1::ProtectedDevice& d);
 
 }  // namespace casework::workflow
 

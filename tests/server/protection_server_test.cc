@@ -212,6 +212,48 @@ TEST_F(ProtectionServerTest, EnrollConfirmAndManage) {
   EXPECT_EQ(e.state(), v1::ENROLLMENT_STATE_CANCELLED);
 }
 
+// A device is on one active enrollment at a time: a second plan for it is
+// refused naming the plan that has it, until that plan lets it go.
+TEST_F(ProtectionServerTest, ADeviceIsProtectedByOnePlanAtATime) {
+  Enrollment first;
+  ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", NewEnrollment("basic"), &first).ok());
+  Enrollment second;
+  grpc::Status s = Call(&Stub::CreateEnrollment, "cs_agent", NewEnrollment("premium"), &second);
+  EXPECT_TRUE(NamesField(s, "enrollment.devices[0].imei"));
+  EXPECT_NE(s.error_message().find("already protected by plan " + first.plan_number()), std::string::npos)
+      << s.error_message();
+  v1::ListEnrollmentsRequest by_device;
+  by_device.set_device(kImei);
+  EXPECT_EQ(Listed(by_device), 1);
+
+  // Another enrollment may not take it either, until the first lets it go.
+  v1::CreateEnrollmentRequest tablet = NewEnrollment("premium");
+  auto* d = tablet.mutable_enrollment()->mutable_devices(0);
+  d->clear_imei();
+  d->set_serial_number("DMPX1234ABCD");
+  d->set_category(v1::DEVICE_CATEGORY_TABLET);
+  ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", tablet, &second).ok());
+  v1::AddProtectedDeviceRequest add;
+  add.set_name(second.name());
+  add.mutable_device()->set_imei(kImei);
+  add.mutable_device()->set_category(v1::DEVICE_CATEGORY_PHONE);
+  add.mutable_device()->set_purchase_date("2026-01-15");
+  Enrollment out;
+  s = Call(&Stub::AddProtectedDevice, "cs_agent", add, &out);
+  EXPECT_TRUE(NamesField(s, "device.imei"));
+  EXPECT_NE(s.error_message().find(first.plan_number()), std::string::npos) << s.error_message();
+  v1::CancelEnrollmentRequest cancel;
+  cancel.set_reason("Phone sold");
+  Ok(&Stub::CancelEnrollment, cancel, first);
+  second = Ok(&Stub::AddProtectedDevice, add, second);
+  EXPECT_EQ(second.devices_size(), 2);
+  // And the first cannot come back to it: it is cancelled, and a new plan
+  // for the phone is refused while the second has it.
+  s = Call(&Stub::CreateEnrollment, "cs_agent", NewEnrollment("basic"), &out);
+  EXPECT_NE(s.error_message().find("already protected by plan " + second.plan_number()), std::string::npos)
+      << s.error_message();
+}
+
 TEST_F(ProtectionServerTest, BadEnrollmentsNameTheFieldAndWriteNothing) {
   auto req = NewEnrollment("basic");
   req.mutable_enrollment()->set_payment_method_ref("4111 1111 1111 1111");
