@@ -106,7 +106,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
       for (const auto& d : req->enrollment().devices()) devices.push_back(wf::DeviceKey(d));
       if (auto s = NoteProtectedElsewhere(devices, "", input.get()); !s.ok()) return reply(s);
       input->mutable_request()->PackFrom(*req);
-      CreateEnrollment(who, req->request_id(), std::move(input), 0,
+      CreateUnderNewPlanNumber(who, req->request_id(), std::move(input), 0,
                        Respond(std::move(reply), [resp](engine::CaseView view) {
                          *resp = ToEnrollment(std::move(view));
                        }));
@@ -380,17 +380,17 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
 
   // Creates an enrollment under a newly drawn plan number; a number that is
   // taken is drawn again (three tries).
-  void CreateEnrollment(const Actor& who, const std::string& request_id,
-                        std::unique_ptr<internal::EnrollmentInput> input, int attempt,
-                        engine::CaseCallback done) {
+  void CreateUnderNewPlanNumber(const Actor& who, const std::string& request_id,
+                                std::unique_ptr<internal::EnrollmentInput> input, int attempt,
+                                engine::CaseCallback done) {
     input->set_plan_number(NewPlanNumber());
     const internal::EnrollmentInput& message = *input;
     engine_->Create(kKind, "", request_id, who, message,
                     [this, who, request_id, input = std::move(input), attempt,
                      done = std::move(done)](absl::StatusOr<engine::CaseView> view) mutable {
                       if (absl::IsAlreadyExists(view.status()) && attempt < 2) {
-                        return CreateEnrollment(who, request_id, std::move(input), attempt + 1,
-                                                std::move(done));
+                        return CreateUnderNewPlanNumber(who, request_id, std::move(input),
+                                                        attempt + 1, std::move(done));
                       }
                       done(std::move(view));
                     });
