@@ -129,7 +129,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
     return ServeRead(env_, ctx, kService, "ListEnrollments", [=](const Actor&) -> absl::Status {
       auto filter = OneFilter({{"plan_number", {"plan_number", req->plan_number()}},
                                {"email", {"email", absl::AsciiStrToLower(req->email())}},
-                               {"device", {"device", req->device()}}});
+                               {"device", {"device", wf::DeviceKey(req->device())}}});
       if (!filter.ok()) return filter.status();
       return FillList(engine_, kKind, *filter, req->page_token(), req->page_size(),
                       resp->mutable_enrollments(), resp->mutable_next_page_token(), ToEnrollment);

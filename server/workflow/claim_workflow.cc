@@ -9,6 +9,7 @@
 #include "casework/v1/protection.pb.h"
 #include "server/common/errors.h"
 #include "server/common/proto_time.h"
+#include "server/workflow/enrollment_workflow.h"
 #include "server/workflow/validation.h"
 
 namespace casework::workflow {
@@ -58,7 +59,7 @@ std::vector<v1::DenialReason> CoverageProblems(const internal::ClaimInput& in,
   if (in.enrollment_state() != "ACTIVE") out.push_back(v1::DENIAL_REASON_ENROLLMENT_LAPSED);
   const v1::ProtectedDevice* device = nullptr;
   for (const auto& d : e.devices()) {
-    if (d.imei() == req.device() || (!d.serial_number().empty() && d.serial_number() == req.device())) {
+    if (DeviceKey(d) == DeviceKey(req.device())) {
       device = &d;
     }
   }

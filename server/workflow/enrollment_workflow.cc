@@ -258,7 +258,7 @@ class EnrollmentWorkflow : public Workflow {
     if (!req.ok()) return req.status();
     auto* devices = ctx.record.mutable_enrollment()->mutable_devices();
     for (int i = 0; i < devices->size(); ++i) {
-      if (DeviceKey(devices->Get(i)) != req->device()) continue;
+      if (DeviceKey(devices->Get(i)) != DeviceKey(req->device())) continue;
       if (devices->size() == 1) {
         return WithErrorInfo(absl::FailedPreconditionError(
                                  "an enrollment protects at least one device; cancel it instead"),
@@ -359,8 +359,10 @@ std::string FormatPlanNumber(absl::string_view d) {
 }
 
 std::string DeviceKey(const v1::ProtectedDevice& d) {
-  return d.imei().empty() ? d.serial_number() : d.imei();
+  return DeviceKey(d.imei().empty() ? d.serial_number() : d.imei());
 }
+
+std::string DeviceKey(absl::string_view imei_or_serial) { return absl::AsciiStrToUpper(imei_or_serial); }
 
 bool IsPlanNumber(absl::string_view s) {
   if (s.size() != 14 || s.substr(0, 3) != "DP-" || s[7] != '-' || s[12] != '-') return false;

@@ -34,8 +34,11 @@ bool IsPlanNumber(absl::string_view s);
 // True for what looks like a raw payment card number: 13 to 19 digits
 // (spaces and dashes ignored) with a valid Luhn check digit.
 bool LooksLikeCardNumber(absl::string_view s);
-// How enrollments know a device: its IMEI, or its serial number without one.
+// How enrollments know a device: its IMEI, or its serial number without one,
+// in capitals (serial numbers are read out and typed in either case).
 std::string DeviceKey(const v1::ProtectedDevice& d);
+// The same for a device a caller names by IMEI or serial number.
+std::string DeviceKey(absl::string_view imei_or_serial);
 
 }  // namespace casework::workflow
 

@@ -254,6 +254,37 @@ TEST_F(ProtectionServerTest, ADeviceIsProtectedByOnePlanAtATime) {
       << s.error_message();
 }
 
+// A serial number is the same device however its letters are typed.
+TEST_F(ProtectionServerTest, SerialNumbersMatchInEitherCase) {
+  v1::CreateEnrollmentRequest tablet = NewEnrollment("premium");
+  auto* d = tablet.mutable_enrollment()->mutable_devices(0);
+  d->clear_imei();
+  d->set_serial_number("dmpx1234abcd");
+  d->set_category(v1::DEVICE_CATEGORY_TABLET);
+  Enrollment e;
+  ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", tablet, &e).ok());
+  v1::ListEnrollmentsRequest by_device;
+  by_device.set_device("DMPX1234ABCD");
+  EXPECT_EQ(Listed(by_device), 1);
+  d->set_serial_number("DMPX1234ABCD");
+  Enrollment out;
+  EXPECT_TRUE(NamesField(Call(&Stub::CreateEnrollment, "cs_agent", tablet, &out),
+                         "enrollment.devices[0].serial_number"));
+  v1::ReportClaimRequest report = NewClaim(e, v1::PERIL_ACCIDENTAL_DAMAGE, "2026-03-02");
+  report.set_device("Dmpx1234Abcd");
+  EXPECT_EQ(Reported(report).state(), v1::CLAIM_STATE_REPORTED);
+  v1::AddProtectedDeviceRequest phone;
+  phone.mutable_device()->set_imei(kImei);
+  phone.mutable_device()->set_category(v1::DEVICE_CATEGORY_PHONE);
+  phone.mutable_device()->set_purchase_date("2026-01-15");
+  e = Ok(&Stub::AddProtectedDevice, phone, e);
+  v1::RemoveProtectedDeviceRequest remove;
+  remove.set_device("DMPX1234ABCD");
+  e = Ok(&Stub::RemoveProtectedDevice, remove, e);
+  ASSERT_EQ(e.devices_size(), 1);
+  EXPECT_EQ(e.devices(0).imei(), kImei);
+}
+
 TEST_F(ProtectionServerTest, BadEnrollmentsNameTheFieldAndWriteNothing) {
   auto req = NewEnrollment("basic");
   req.mutable_enrollment()->set_payment_method_ref("4111 1111 1111 1111");
