@@ -32,6 +32,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
+#include "server/common/enum_names.h"
 #include "server/common/files.h"
 #include "server/workflow/claim_workflow.h"
 #include "server/workflow/enrollment_workflow.h"
@@ -275,10 +276,10 @@ class Cli {
     auto* factory = google::protobuf::MessageFactory::generated_factory();
     std::unique_ptr<Message> request(factory->GetPrototype(m->input_type())->New());
     response->reset(factory->GetPrototype(m->output_type())->New());
-    auto parsed = google::protobuf::util::JsonStringToMessage(json.empty() ? "{}" : json, request.get());
+    const absl::Status parsed = JsonToMessage(json.empty() ? "{}" : json, request.get());
     if (!parsed.ok()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("request for ", m->name(), ": ", parsed.ToString()));
+                          absl::StrCat("request for ", m->name(), ": ", parsed.message()));
     }
     return client_.CallMethod(full, *request, response->get(), retry);
   }
@@ -435,23 +436,6 @@ class Cli {
   // starting with { or [ is JSON.
   // For a field the request does not have (null), the value is guessed,
   // and the server names the field. The error says what VALUE should be.
-  // An enum value by its full name (RESPONSE_CHANNEL_EMAIL) or, as the
-  // server's errors name them, without the enum's prefix and in any case
-  // (EMAIL, email).
-  static absl::StatusOr<std::string> EnumValueName(const google::protobuf::EnumDescriptor& type,
-                                                   const std::string& value) {
-    if (type.FindValueByName(value) != nullptr) return value;
-    std::string prefix = type.value_count() > 0 ? type.value(0)->name() : "";
-    prefix = absl::EndsWith(prefix, "_UNSPECIFIED") ? prefix.substr(0, prefix.size() - 11) : "";
-    const auto* found = type.FindValueByName(prefix + absl::AsciiStrToUpper(value));
-    if (found != nullptr && found->number() != 0) return found->name();
-    std::vector<std::string> names;
-    for (int i = 0; i < type.value_count(); ++i) {
-      if (type.value(i)->number() != 0) names.push_back(type.value(i)->name().substr(prefix.size()));
-    }
-    return absl::InvalidArgumentError(absl::StrCat("takes one of ", absl::StrJoin(names, ", ")));
-  }
-
   static absl::StatusOr<google::protobuf::Value> ValueFor(const google::protobuf::FieldDescriptor* field,
                                                           const std::string& value) {
     using google::protobuf::FieldDescriptor;
@@ -473,9 +457,12 @@ class Cli {
       if (absl::SimpleAtoi(value, &n)) {
         v.set_number_value(n);  // by number
       } else {
-        auto name = EnumValueName(*field->enum_type(), value);
-        if (!name.ok()) return name.status();
-        v.set_string_value(*name);
+        const auto* found = FindEnumValue(*field->enum_type(), value);
+        if (found == nullptr) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("takes one of ", absl::StrJoin(ShortEnumNames(*field->enum_type()), ", ")));
+        }
+        v.set_string_value(found->name());
       }
     } else if ((field == nullptr || is(FieldDescriptor::CPPTYPE_DOUBLE) || is(FieldDescriptor::CPPTYPE_FLOAT)) &&
                absl::SimpleAtod(value, &number)) {

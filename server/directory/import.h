@@ -1,5 +1,5 @@
 // Bulk import of directory entries from JSON lines (protobuf JSON, one
-// entry per line). Each row is put whole or not at all; every failing row
+// entry per line; enum values by full or short name). Each row is put whole or not at all; every failing row
 // is reported with its line and the fields at fault.
 #ifndef CASEWORK_SERVER_DIRECTORY_IMPORT_H_
 #define CASEWORK_SERVER_DIRECTORY_IMPORT_H_
@@ -8,9 +8,10 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "google/protobuf/util/json_util.h"
 #include "google/rpc/error_details.pb.h"
+#include "server/common/enum_names.h"
 #include "server/common/errors.h"
 
 namespace casework::directory {
@@ -33,13 +34,10 @@ Response ImportJsonLines(const std::string& json_lines, const std::string& field
       e->set_description(description);
     };
     Message entry;
-    google::protobuf::util::JsonParseOptions options;
-    options.ignore_unknown_fields = false;
-    auto parsed = google::protobuf::util::JsonStringToMessage(
-        google::protobuf::StringPiece(line.data(), line.size()), &entry, options);
+    const absl::Status parsed = JsonToMessage(line, &entry);
     absl::Status s = parsed.ok() ? put(std::move(entry))
                                  : absl::InvalidArgumentError(
-                                       "not a valid entry in JSON: " + parsed.message().as_string());
+                                       absl::StrCat("not a valid entry in JSON: ", parsed.message()));
     if (s.ok()) {
       out.set_imported(out.imported() + 1);
       continue;

@@ -228,7 +228,7 @@ TEST_F(CasectlTest, DocumentsGoInFromFilesAndComeBackOut) {
   server_.clock().Advance(absl::Hours(72));
   const std::string report = absl::StrCat(
       R"({"planNumber":")", Json(enrolled.out).fields().at("planNumber").string_value(),
-      R"(","channel":"CLAIM_CHANNEL_APP","peril":"PERIL_ACCIDENTAL_DAMAGE","incidentDate":"2026-03-04",)",
+      R"(","channel":"app","peril":"ACCIDENTAL_DAMAGE","incidentDate":"2026-03-04",)",  // short names do
       R"("description":"Screen cracked","device":"353911100000018"})");
   Result reported = Casectl("cs_agent", "--json call ProtectionClaimService/ReportClaim '" + report + "'");
   ASSERT_EQ(reported.exit_code, 0) << reported.out;

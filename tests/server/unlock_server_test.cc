@@ -78,7 +78,7 @@ class UnlockServerTest : public ::testing::Test {
         R"( "devices": [{"imei": ")", kImeiPaid, R"(", "model": "Pixel 8"},)",
         R"( {"imei": ")", kImeiOwing, R"(", "model": "Galaxy S23", "balanceMinorUnits": "12000", "currencyCode": "USD"}]})", "\n",
         R"({"accountNumber": "ACC-2002", "fullName": "Sam Poe", "billingAddress": "1 Main St", "email": "sam@example.com",)",
-        R"( "standing": "ACCOUNT_STANDING_PAST_DUE", "region": "us", "devices": [{"imei": ")", kImeiBad,
+        R"( "standing": "past_due", "region": "us", "devices": [{"imei": ")", kImeiBad,
         R"(", "model": "iPhone 14", "balanceMinorUnits": "5000", "currencyCode": "USD", "reportedLostOrStolen": true}]})", "\n",
         "\n",
         R"({"accountNumber": "ACC-3003", "fullName": "Bad Row", "billingAddress": "x", "standing": "ACCOUNT_STANDING_GOOD",)",
@@ -156,6 +156,11 @@ TEST_F(UnlockServerTest, ImportReportsEveryBadRowAndWritesOnlyWholeRows) {
   v1::Account account;
   auto ctx = TestServer::As("cs_agent");
   EXPECT_EQ(admin_->GetAccount(ctx.get(), get, &account).error_code(), grpc::StatusCode::NOT_FOUND);
+  // A standing given by its short name, as errors name it, is taken.
+  get.set_name("accounts/ACC-2002");
+  auto ctx2 = TestServer::As("cs_agent");
+  ASSERT_TRUE(admin_->GetAccount(ctx2.get(), get, &account).ok());
+  EXPECT_EQ(account.standing(), v1::ACCOUNT_STANDING_PAST_DUE);
 }
 
 TEST_F(UnlockServerTest, VerifiedEligibleSubmittedWarnedCompleted) {
