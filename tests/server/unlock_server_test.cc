@@ -267,7 +267,9 @@ TEST_F(UnlockServerTest, ARegionWithoutACalendarUsesTheDefaultAndTheTimelineSays
   us = Ok(&v1::UnlockService::Stub::SubmitUnlock, "cs_agent", submit);
   EXPECT_EQ(us.slas(0).calendar(), "calendars/us");
   for (const auto& e : Events(us.name())) {
-    if (e.type() == v1::EVENT_TYPE_SLA_STARTED) EXPECT_EQ(e.message(), "SLA unlock started");
+    if (e.type() == v1::EVENT_TYPE_SLA_STARTED) {
+      EXPECT_EQ(e.message(), "SLA unlock started");
+    }
   }
 }
 
