@@ -106,6 +106,7 @@ const std::vector<Rule>& Rules() {
       Action("ProtectionClaimService/CancelEnrollment", wf::kEnrollmentKind, wf::kEnrollmentCancel),
       Action("ProtectionClaimService/ReportContactBounced", wf::kEnrollmentKind,
              wf::kEnrollmentContactBounced),
+      Action("ProtectionClaimService/AddEnrollmentComment", wf::kEnrollmentKind, wf::kComment),
       Action("ProtectionClaimService/ReportClaim", wf::kClaimKind, wf::kClaimReport),
       Anyone("ProtectionClaimService/GetClaim"),
       Anyone("ProtectionClaimService/ListClaims"),

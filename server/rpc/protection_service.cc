@@ -179,6 +179,11 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
                                            v1::Enrollment* resp) override {
     return Act(ctx, "ReportContactBounced", wf::kEnrollmentContactBounced, *req, "", resp);
   }
+  ServerUnaryReactor* AddEnrollmentComment(CallbackServerContext* ctx,
+                                           const v1::AddEnrollmentCommentRequest* req,
+                                           v1::Enrollment* resp) override {
+    return Act(ctx, "AddEnrollmentComment", wf::kComment, *req, "", resp);
+  }
 
   ServerUnaryReactor* ReportClaim(CallbackServerContext* ctx, const v1::ReportClaimRequest* req,
                                   v1::Claim* resp) override {

@@ -345,6 +345,7 @@ class EnrollmentWorkflow : public Workflow {
            ctx.AddEvent(v1::EVENT_TYPE_COMMENT, "Contact address bounced");
            return absl::OkStatus();
          }},
+        CommentTransition(spec_.states, RequestText<Input>(&v1::AddEnrollmentCommentRequest::text)),
     };
   }
 

@@ -210,6 +210,24 @@ TEST_F(ProtectionServerTest, EnrollConfirmAndManage) {
   cancel.set_reason("Customer switched provider");
   e = Ok(&Stub::CancelEnrollment, cancel, e);
   EXPECT_EQ(e.state(), v1::ENROLLMENT_STATE_CANCELLED);
+
+  // Notes go on the timeline in any state; an empty one is refused.
+  v1::AddEnrollmentCommentRequest note;
+  note.set_name(e.name());
+  EXPECT_TRUE(NamesField(Call(&Stub::AddEnrollmentComment, "cs_agent", note, &out), "text"));
+  note.set_text("Customer called: wants the last month refunded");
+  e = Ok(&Stub::AddEnrollmentComment, note, e);
+  EXPECT_EQ(e.state(), v1::ENROLLMENT_STATE_CANCELLED);
+  v1::ListEnrollmentEventsRequest events_req;
+  events_req.set_parent(e.name());
+  v1::ListEnrollmentEventsResponse events;
+  auto ctx = TestServer::As("team_lead");
+  ASSERT_TRUE(stub_->ListEnrollmentEvents(ctx.get(), events_req, &events).ok());
+  ASSERT_GT(events.events_size(), 0);
+  const auto& last = events.events(events.events_size() - 1);
+  EXPECT_EQ(last.type(), v1::EVENT_TYPE_COMMENT);
+  EXPECT_EQ(last.message(), "Customer called: wants the last month refunded");
+  EXPECT_EQ(last.actor().role(), "cs_agent");
 }
 
 // A device is on one active enrollment at a time: a second plan for it is
