@@ -376,7 +376,9 @@ absl::StatusOr<int> Engine::UpgradeStore() {
   if (!sla.ok()) return sla.status();
   auto assignees = DropClosedAssignees();
   if (!assignees.ok()) return assignees.status();
-  return *sla + *assignees;
+  auto former = ReplaceFormerIndexKeys();
+  if (!former.ok()) return former.status();
+  return *sla + *assignees + *former;
 }
 
 absl::StatusOr<int> Engine::IndexSlaStatus() {
@@ -416,6 +418,30 @@ absl::StatusOr<int> Engine::DropClosedAssignees() {
       }
     }
     return dropped;
+  });
+}
+
+absl::StatusOr<int> Engine::ReplaceFormerIndexKeys() {
+  return UpgradeOnce("former_index_keys", [&]() -> absl::StatusOr<int> {
+    int replaced = 0;
+    for (const auto& [kind, wf] : workflows_) {
+      const workflow::Workflow& flow = *wf;  // a structured binding is not captured
+      if (!flow.spec().has_former_index_keys) continue;
+      for (const auto& state : flow.spec().states) {
+        const storage::IndexEntry in_state{"state", absl::StrCat(kind, "/", state)};
+        auto s = RewriteIndexes(in_state, [&](const CaseRecord& r, storage::CaseMutation* m) {
+          const auto former = flow.FormerIndexKeys(r);
+          if (former.empty()) return;
+          for (const auto& [index, key] : former) {
+            m->index_remove.push_back({index, absl::StrCat(r.kind(), "/", key)});
+          }
+          for (const auto& [index, key] : IndexesOf(flow, r)) m->index_add.push_back({index, key});
+          ++replaced;
+        });
+        if (!s.ok()) return s;
+      }
+    }
+    return replaced;
   });
 }
 

@@ -210,10 +210,12 @@ class Engine {
   // how many cases changed.
   absl::StatusOr<int> UpgradeStore();
   // The upgrades UpgradeStore runs: the sla_status entries of clocks at
-  // risk or breached, and the assignee entries of closed cases removed (the
-  // index holds open cases only).
+  // risk or breached, the assignee entries of closed cases removed (the
+  // index holds open cases only), and the entries workflows give as former
+  // keys replaced with their current ones.
   absl::StatusOr<int> IndexSlaStatus();
   absl::StatusOr<int> DropClosedAssignees();
+  absl::StatusOr<int> ReplaceFormerIndexKeys();
 
  private:
   // A change decided, rendered and turned into a mutation, not yet written.

@@ -125,6 +125,16 @@ class EnrollmentWorkflow : public Workflow {
     return out;
   }
 
+  // Serial numbers were indexed as typed before DeviceKey put them in
+  // capitals.
+  std::vector<std::pair<std::string, std::string>> FormerIndexKeys(const CaseRecord& r) const override {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& d : r.enrollment().devices()) {
+      if (d.imei().empty() && d.serial_number() != DeviceKey(d)) out.push_back({"device", d.serial_number()});
+    }
+    return out;
+  }
+
   // A device is protected by one active enrollment at a time.
   std::vector<std::pair<std::string, std::string>> UniqueKeys(const CaseRecord& r) const override {
     std::vector<std::pair<std::string, std::string>> out = {{"plan_number", r.enrollment().plan_number()}};
@@ -316,6 +326,7 @@ class EnrollmentWorkflow : public Workflow {
     spec_.kind = kEnrollmentKind;
     spec_.collection = kEnrollmentCollection;
     spec_.states = {kActive, kCancelled};
+    spec_.has_former_index_keys = true;
     spec_.final_states = {kCancelled};
     auto bind = [this](absl::Status (EnrollmentWorkflow::*fn)(ActionContext&) const) {
       return [this, fn](ActionContext& ctx) { return (this->*fn)(ctx); };

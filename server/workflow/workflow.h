@@ -186,6 +186,9 @@ struct WorkflowSpec {
   // What to tell a caller whose action is not allowed in a state, e.g.
   // {"OPEN", "verify the customer's identity first"}.
   std::map<std::string, std::string> state_hints;
+  // Whether Workflow::FormerIndexKeys gives entries for some of its cases:
+  // the former_index_keys upgrade reads only the cases of kinds that do.
+  bool has_former_index_keys = false;
 
   const Transition* Find(const std::string& action) const;
   bool IsFinal(const std::string& state) const;
@@ -223,6 +226,14 @@ class Workflow {
   // Unique keys a record holds, e.g. ("open_unlock_imei", imei): another
   // case holding the same key makes a commit fail with ALREADY_EXISTS.
   virtual std::vector<std::pair<std::string, std::string>> UniqueKeys(
+      const CaseRecord& record) const {
+    return {};
+  }
+  // Index entries (index, key) an older version wrote for `record` that
+  // IndexKeys no longer gives, e.g. a key now spelt otherwise. The store
+  // upgrade former_index_keys replaces them with the current ones; what
+  // this returns changes only together with a new upgrade.
+  virtual std::vector<std::pair<std::string, std::string>> FormerIndexKeys(
       const CaseRecord& record) const {
     return {};
   }

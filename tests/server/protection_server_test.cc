@@ -3,7 +3,9 @@
 #include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/protection.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "server/server.h"
 #include "server/workflow/enrollment_workflow.h"
+#include "storage/repository.h"
 #include "tests/testing/test_server.h"
 
 namespace casework {
@@ -62,6 +64,16 @@ class ProtectionServerTest : public ::testing::Test {
     d->set_model("Pixel 8");
     d->set_purchase_date("2026-01-15");
     e->set_payment_method_ref("pm_1Nq8ZxLkdIwHu7ix");
+    return req;
+  }
+
+  // A premium plan for a tablet known by its serial number.
+  v1::CreateEnrollmentRequest NewTabletEnrollment(const std::string& serial) {
+    v1::CreateEnrollmentRequest req = NewEnrollment("premium");
+    auto* d = req.mutable_enrollment()->mutable_devices(0);
+    d->clear_imei();
+    d->set_serial_number(serial);
+    d->set_category(v1::DEVICE_CATEGORY_TABLET);
     return req;
   }
 
@@ -245,11 +257,7 @@ TEST_F(ProtectionServerTest, ADeviceIsProtectedByOnePlanAtATime) {
   EXPECT_EQ(Listed(by_device), 1);
 
   // Another enrollment may not take it either, until the first lets it go.
-  v1::CreateEnrollmentRequest tablet = NewEnrollment("premium");
-  auto* d = tablet.mutable_enrollment()->mutable_devices(0);
-  d->clear_imei();
-  d->set_serial_number("DMPX1234ABCD");
-  d->set_category(v1::DEVICE_CATEGORY_TABLET);
+  const v1::CreateEnrollmentRequest tablet = NewTabletEnrollment("DMPX1234ABCD");
   ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", tablet, &second).ok());
   v1::AddProtectedDeviceRequest add;
   add.set_name(second.name());
@@ -274,19 +282,14 @@ TEST_F(ProtectionServerTest, ADeviceIsProtectedByOnePlanAtATime) {
 
 // A serial number is the same device however its letters are typed.
 TEST_F(ProtectionServerTest, SerialNumbersMatchInEitherCase) {
-  v1::CreateEnrollmentRequest tablet = NewEnrollment("premium");
-  auto* d = tablet.mutable_enrollment()->mutable_devices(0);
-  d->clear_imei();
-  d->set_serial_number("dmpx1234abcd");
-  d->set_category(v1::DEVICE_CATEGORY_TABLET);
+  const v1::CreateEnrollmentRequest tablet = NewTabletEnrollment("dmpx1234abcd");
   Enrollment e;
   ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", tablet, &e).ok());
   v1::ListEnrollmentsRequest by_device;
   by_device.set_device("DMPX1234ABCD");
   EXPECT_EQ(Listed(by_device), 1);
-  d->set_serial_number("DMPX1234ABCD");
   Enrollment out;
-  EXPECT_TRUE(NamesField(Call(&Stub::CreateEnrollment, "cs_agent", tablet, &out),
+  EXPECT_TRUE(NamesField(Call(&Stub::CreateEnrollment, "cs_agent", NewTabletEnrollment("DMPX1234ABCD"), &out),
                          "enrollment.devices[0].serial_number"));
   v1::ReportClaimRequest report = NewClaim(e, v1::PERIL_ACCIDENTAL_DAMAGE, "2026-03-02");
   report.set_device("Dmpx1234Abcd");
@@ -301,6 +304,38 @@ TEST_F(ProtectionServerTest, SerialNumbersMatchInEitherCase) {
   e = Ok(&Stub::RemoveProtectedDevice, remove, e);
   ASSERT_EQ(e.devices_size(), 1);
   EXPECT_EQ(e.devices(0).imei(), kImei);
+}
+
+// An older version indexed a serial number as it was typed; the one-time
+// upgrade puts its entry in capitals, where lists now look.
+TEST_F(ProtectionServerTest, AnOlderStoresLowerCaseSerialIsIndexedAgainOnce) {
+  const v1::CreateEnrollmentRequest tablet = NewTabletEnrollment("dmpx1234abcd");
+  Enrollment e;
+  ASSERT_TRUE(Call(&Stub::CreateEnrollment, "cs_agent", tablet, &e).ok());
+  // What the older version wrote.
+  const std::string id = e.name().substr(e.name().find('/') + 1);
+  auto& repo = server_.server().repository();
+  auto stored = repo.GetCase(id);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  storage::CaseMutation m;
+  m.case_id = id;
+  m.expected_version = stored->version;
+  m.record = stored->record;
+  m.index_remove.push_back({"device", "enrollment/DMPX1234ABCD"});
+  m.index_add.push_back({"device", "enrollment/dmpx1234abcd"});
+  ASSERT_TRUE(repo.Commit(m).ok());
+  ASSERT_TRUE(repo.WriteRecords({{"store_upgrades", "former_index_keys", "", true}}).ok());
+  v1::ListEnrollmentsRequest by_device;
+  by_device.set_device("dmpx1234abcd");
+  EXPECT_EQ(Listed(by_device), 0);
+
+  auto& engine = server_.server().engine();
+  EXPECT_EQ(*engine.ReplaceFormerIndexKeys(), 1);
+  EXPECT_EQ(Listed(by_device), 1);
+  auto stale = engine.List("enrollment", {"device", "dmpx1234abcd"}, "", 10);
+  ASSERT_TRUE(stale.ok()) << stale.status();
+  EXPECT_TRUE(stale->cases.empty());
+  EXPECT_EQ(*engine.ReplaceFormerIndexKeys(), 0);
 }
 
 TEST_F(ProtectionServerTest, BadEnrollmentsNameTheFieldAndWriteNothing) {
