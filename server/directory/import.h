@@ -1,6 +1,7 @@
 // Bulk import of directory entries from JSON lines (protobuf JSON, one
-// entry per line; enum values by full or short name). Each row is put whole or not at all; every failing row
-// is reported with its line and the fields at fault.
+// entry per line; enum values by full or short name). Each row is put
+// whole or not at all; every failing row is reported with its line and the
+// fields at fault.
 #ifndef CASEWORK_SERVER_DIRECTORY_IMPORT_H_
 #define CASEWORK_SERVER_DIRECTORY_IMPORT_H_
 

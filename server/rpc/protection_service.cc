@@ -373,7 +373,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
         auto page = engine_->List(kKind, {"device", key}, token, 100);
         if (!page.ok()) return page.status();
         for (const auto& c : page->cases) {
-          if (c.record.id() != self && c.record.state() == "ACTIVE") {
+          if (c.record.id() != self && c.record.state() == wf::kEnrollmentActive) {
             (*input->mutable_protected_elsewhere())[key] = c.record.enrollment().plan_number();
           }
         }

@@ -56,7 +56,7 @@ std::vector<v1::DenialReason> CoverageProblems(const internal::ClaimInput& in,
                                                absl::CivilDay incident) {
   std::vector<v1::DenialReason> out;
   const auto& e = in.enrollment();
-  if (in.enrollment_state() != "ACTIVE") out.push_back(v1::DENIAL_REASON_ENROLLMENT_LAPSED);
+  if (in.enrollment_state() != kEnrollmentActive) out.push_back(v1::DENIAL_REASON_ENROLLMENT_LAPSED);
   const v1::ProtectedDevice* device = nullptr;
   for (const auto& d : e.devices()) {
     if (DeviceKey(d) == DeviceKey(req.device())) {

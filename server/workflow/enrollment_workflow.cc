@@ -15,7 +15,6 @@
 namespace casework::workflow {
 namespace {
 
-constexpr char kActive[] = "ACTIVE";
 constexpr char kCancelled[] = "CANCELLED";
 
 bool LuhnValid(absl::string_view digits) {
@@ -138,7 +137,7 @@ class EnrollmentWorkflow : public Workflow {
   // A device is protected by one active enrollment at a time.
   std::vector<std::pair<std::string, std::string>> UniqueKeys(const CaseRecord& r) const override {
     std::vector<std::pair<std::string, std::string>> out = {{"plan_number", r.enrollment().plan_number()}};
-    if (r.state() == kActive) {
+    if (r.state() == kEnrollmentActive) {
       for (const auto& d : r.enrollment().devices()) out.push_back({"protected_device", DeviceKey(d)});
     }
     return out;
@@ -325,7 +324,7 @@ class EnrollmentWorkflow : public Workflow {
   void Build() {
     spec_.kind = kEnrollmentKind;
     spec_.collection = kEnrollmentCollection;
-    spec_.states = {kActive, kCancelled};
+    spec_.states = {kEnrollmentActive, kCancelled};
     spec_.has_former_index_keys = true;
     spec_.final_states = {kCancelled};
     auto bind = [this](absl::Status (EnrollmentWorkflow::*fn)(ActionContext&) const) {
@@ -333,23 +332,23 @@ class EnrollmentWorkflow : public Workflow {
     };
     const std::vector<std::string> agents = {kCsAgent};
     spec_.transitions = {
-        {kEnrollmentCreate, {}, kActive, agents, "Enroll devices on a plan", {}, {},
+        {kEnrollmentCreate, {}, kEnrollmentActive, agents, "Enroll devices on a plan", {}, {},
          bind(&EnrollmentWorkflow::Create)},
-        {kEnrollmentUpdateContact, {kActive}, "", agents, "Update contact details", {}, {},
+        {kEnrollmentUpdateContact, {kEnrollmentActive}, "", agents, "Update contact details", {}, {},
          bind(&EnrollmentWorkflow::UpdateContact)},
-        {kEnrollmentUpdatePayment, {kActive}, "", agents, "Update the payment method", {}, {},
+        {kEnrollmentUpdatePayment, {kEnrollmentActive}, "", agents, "Update the payment method", {}, {},
          bind(&EnrollmentWorkflow::UpdatePayment)},
-        {kEnrollmentAddDevice, {kActive}, "", agents, "Add a device", {}, {},
+        {kEnrollmentAddDevice, {kEnrollmentActive}, "", agents, "Add a device", {}, {},
          bind(&EnrollmentWorkflow::AddDevice)},
-        {kEnrollmentRemoveDevice, {kActive}, "", agents, "Remove a device", {}, {},
+        {kEnrollmentRemoveDevice, {kEnrollmentActive}, "", agents, "Remove a device", {}, {},
          bind(&EnrollmentWorkflow::RemoveDevice)},
-        {kEnrollmentChangePlan, {kActive}, "", agents, "Upgrade or downgrade", {}, {},
+        {kEnrollmentChangePlan, {kEnrollmentActive}, "", agents, "Upgrade or downgrade", {}, {},
          bind(&EnrollmentWorkflow::ChangePlan)},
-        {kEnrollmentVerifyContact, {kActive}, "", agents, "Confirm contact details", {}, {},
+        {kEnrollmentVerifyContact, {kEnrollmentActive}, "", agents, "Confirm contact details", {}, {},
          bind(&EnrollmentWorkflow::VerifyContact)},
-        {kEnrollmentCancel, {kActive}, kCancelled, {kCsAgent, kTeamLead}, "Cancel", {}, {},
+        {kEnrollmentCancel, {kEnrollmentActive}, kCancelled, {kCsAgent, kTeamLead}, "Cancel", {}, {},
          bind(&EnrollmentWorkflow::Cancel)},
-        {kEnrollmentContactBounced, {kActive, kCancelled}, "", {kService},
+        {kEnrollmentContactBounced, {kEnrollmentActive, kCancelled}, "", {kService},
          "A message to the contact address bounced", {}, {},
          [](ActionContext& ctx) {
            ctx.record.mutable_enrollment()->set_contact_status(v1::CONTACT_STATUS_BOUNCED);

@@ -14,6 +14,8 @@ namespace casework::workflow {
 inline constexpr char kEnrollmentKind[] = "enrollment";
 // Resource collection of its cases in the API: "enrollments/{id}".
 inline constexpr char kEnrollmentCollection[] = "enrollments";
+// The state of an enrollment in force (the other is CANCELLED).
+inline constexpr char kEnrollmentActive[] = "ACTIVE";
 inline constexpr char kEnrollmentCreate[] = "create";
 inline constexpr char kEnrollmentUpdateContact[] = "update_contact";
 inline constexpr char kEnrollmentUpdatePayment[] = "update_payment";
