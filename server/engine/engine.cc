@@ -459,8 +459,8 @@ absl::StatusOr<int> Engine::Recompute(const std::string& kind, const ListFilter&
         if (!wanted(c.record)) continue;
         auto result = Act(kind, c.record.id(), -1, workflow::kRecomputeSlaAction, system, none);
         if (result.ok()) {
-          ++changed;
-        } else if (!absl::IsNotFound(result.status()) && !absl::IsCancelled(result.status())) {
+          if (result->version != c.version) ++changed;
+        } else if (!absl::IsNotFound(result.status())) {
           return result.status();
         }
       }
@@ -581,6 +581,13 @@ absl::StatusOr<CaseView> Engine::Act(const std::string& kind, const std::string&
 void Engine::ActAttempt(ActRequest request, int attempt, CaseCallback done) {
   auto staged = StageAct(request);
   if (!staged.ok()) return done(staged.status());
+  if (!staged->changed) {
+    CaseView view;
+    view.record = std::move(staged->record);
+    view.version = staged->before_version;
+    FillSlas(&view);
+    return done(std::move(view));
+  }
   Write(*std::move(staged), [this, request = std::move(request), attempt,
                              done = std::move(done)](absl::StatusOr<CaseView> result) mutable {
     if (absl::IsAborted(result.status()) && request.expected_version < 0 &&
@@ -612,7 +619,11 @@ absl::StatusOr<Engine::Staged> Engine::StageAct(const ActRequest& request) {
   if (!decision.ok()) return decision.status();
   if (!decision->changed) {
     // Nothing to record (e.g. deadlines already right).
-    return absl::CancelledError("nothing changed");
+    Staged same;
+    same.changed = false;
+    same.record = std::move(current->record);
+    same.before_version = current->version;
+    return same;
   }
   return Stage(**wf, current->record, current->version, *std::move(decision), request.actor,
                now, "", nullptr);

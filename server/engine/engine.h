@@ -231,6 +231,9 @@ class Engine {
     absl::Time earliest = absl::InfiniteFuture();  // of the timers it arms
     std::string reveal;
     std::vector<std::function<void()>> after_commit;
+    // False when the decision changed nothing: there is nothing to write,
+    // and `record` is the case as it is, at `before_version`.
+    bool changed = true;
   };
 
   // Secret values <-> their sealed form, in place.

@@ -96,10 +96,14 @@ Transition AssignTransition(const WorkflowSpec& spec,
             CheckText(errors, "assignee", who, kMaxAssignee, /*required=*/false);
             if (!errors.empty()) return errors.ToStatus();
             const std::string before = ctx.record.assignee();
+            if (who == before) {
+              // Already theirs (or already on the board): nothing to record.
+              ctx.decision.changed = false;
+              return absl::OkStatus();
+            }
             ctx.record.set_assignee(who);
             ctx.AddEvent(v1::EVENT_TYPE_ASSIGNED,
-                         who.empty()      ? (before.empty() ? std::string("Back on the board")
-                                                            : absl::StrCat("Back on the board (was ", before, ")"))
+                         who.empty()      ? absl::StrCat("Back on the board (was ", before, ")")
                          : before.empty() ? absl::StrCat("Assigned to ", who)
                                           : absl::StrCat("Reassigned from ", before, " to ", who),
                          {{"assignee", who}, {"previous_assignee", before}});

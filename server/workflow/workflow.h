@@ -118,7 +118,9 @@ struct Decision {
   // A value returned to the caller only (e.g. a revealed secret).
   std::string reveal;
   // False when the command changed nothing worth committing (e.g. a stale
-  // timer): the engine then only consumes the timer.
+  // timer, or a case given to whom it is already given): nothing is
+  // written but a fired timer's consumption, and a caller gets the case as
+  // it is.
   bool changed = true;
 };
 

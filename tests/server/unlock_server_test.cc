@@ -475,13 +475,20 @@ TEST_F(UnlockServerTest, OpenRequestsAreAssignedReassignedAndHandedBack) {
   ASSERT_TRUE(assign(r.name(), "", "cs_agent", &out).ok());
   EXPECT_EQ(out.assignee(), "");
   EXPECT_TRUE(assigned_to("agent:ben").empty());
+  // Giving a case to whom it is already given changes nothing: the same
+  // etag comes back and the timeline has no second entry.
+  const std::string etag = out.etag();
   ASSERT_TRUE(assign(r.name(), "", "cs_agent", &out).ok());
+  EXPECT_EQ(out.etag(), etag);
+  ASSERT_TRUE(assign(other.name(), "agent:anna", "cs_agent", &out).ok());
+  EXPECT_EQ(out.assignee(), "agent:anna");
+  EXPECT_EQ(out.etag(), "2");  // opened, then given to Anna once
   std::vector<std::string> moves;
   for (const auto& e : Events(r.name())) {
     if (e.type() == v1::EVENT_TYPE_ASSIGNED) moves.push_back(e.message());
   }
   EXPECT_EQ(moves, (std::vector<std::string>{"Assigned to agent:anna", "Reassigned from agent:anna to agent:ben",
-                                             "Back on the board (was agent:ben)", "Back on the board"}));
+                                             "Back on the board (was agent:ben)"}));
   // A cancelled request is no one's work any more.
   v1::CancelUnlockRequestRequest cancel;
   cancel.set_name(other.name());
