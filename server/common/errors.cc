@@ -38,6 +38,12 @@ absl::Status WithErrorInfo(absl::Status status, absl::string_view reason,
   return status;
 }
 
+absl::Status EtagMismatch(absl::string_view what) {
+  return WithErrorInfo(
+      absl::AbortedError(absl::StrCat("etag mismatch: ", what, " has changed since it was read; read it again")),
+      "ETAG_MISMATCH");
+}
+
 absl::Status WithPreconditionFailure(
     absl::Status status, const std::vector<std::vector<std::string>>& violations) {
   google::rpc::PreconditionFailure failure;

@@ -44,6 +44,10 @@ absl::Status InvalidField(std::string field, std::string description);
 absl::Status WithErrorInfo(absl::Status status, absl::string_view reason,
                            const std::map<std::string, std::string>& metadata = {});
 
+// ABORTED for a write whose etag is no longer current, with ErrorInfo reason
+// ETAG_MISMATCH. `what` names the resource as callers know it.
+absl::Status EtagMismatch(absl::string_view what);
+
 // Attaches a google.rpc.PreconditionFailure listing violations as
 // (type, subject, description), e.g. eligibility rules that failed.
 absl::Status WithPreconditionFailure(

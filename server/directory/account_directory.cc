@@ -97,6 +97,7 @@ absl::StatusOr<v1::Account> StoredAccountDirectory::FindByPhone(const std::strin
 absl::StatusOr<v1::Account> StoredAccountDirectory::Put(v1::Account a, int64_t expected_version,
                                                         bool allow_missing) {
   if (auto s = ValidateAccount(a, "account."); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(write_mu_);
   auto current = FindByNumber(a.account_number());
   if (!current.ok() && !absl::IsNotFound(current.status())) return current.status();
   if (!current.ok() && !allow_missing) {
@@ -106,8 +107,7 @@ absl::StatusOr<v1::Account> StoredAccountDirectory::Put(v1::Account a, int64_t e
   if (expected_version >= 0) {
     const int64_t version = current.ok() ? std::stoll(current->etag()) : 0;
     if (version != expected_version) {
-      return WithErrorInfo(absl::AbortedError("etag mismatch: read the account again"),
-                           "ETAG_MISMATCH");
+      return EtagMismatch("the account");
     }
   }
   if (!a.phone_number().empty()) {
@@ -136,6 +136,7 @@ v1::ImportAccountsResponse StoredAccountDirectory::Import(const std::string& jso
 
 absl::StatusOr<int> StoredAccountDirectory::EraseNaming(const std::set<std::string>& subjects,
                                                         bool dry_run) {
+  std::lock_guard<std::mutex> lock(write_mu_);
   auto found = RecordsNaming<v1::Account>(repo_, kAccounts, subjects);
   if (!found.ok()) return found.status();
   if (dry_run || found->empty()) return static_cast<int>(found->size());

@@ -6,6 +6,7 @@
 #define CASEWORK_SERVER_DIRECTORY_ACCOUNT_DIRECTORY_H_
 
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 
@@ -49,6 +50,9 @@ class StoredAccountDirectory : public AccountDirectory {
 
  private:
   storage::Repository* repo_;
+  // One change of the accounts at a time: an account's etag and its phone
+  // number's owner are checked before they are written.
+  std::mutex write_mu_;
 };
 
 }  // namespace casework::directory

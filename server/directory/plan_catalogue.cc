@@ -92,6 +92,7 @@ absl::StatusOr<v1::ProtectionPlan> PlanCatalogue::Put(v1::ProtectionPlan plan,
   plan.clear_name();
   plan.clear_etag();
   auto version = repo_->PutRecord(kSpace, id, expected_version, plan.SerializeAsString());
+  if (absl::IsAborted(version.status())) return EtagMismatch(absl::StrCat("protectionPlans/", id));
   if (!version.ok()) return version.status();
   return Decorate(std::move(plan), *version);
 }

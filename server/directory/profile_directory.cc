@@ -68,6 +68,7 @@ absl::StatusOr<v1::CustomerProfile> StoredProfileDirectory::Put(v1::CustomerProf
   }
   auto version = repo_->PutRecord(workflow::kProfileRecordSpace, id, expected_version,
                                   p.SerializeAsString());
+  if (absl::IsAborted(version.status())) return EtagMismatch(absl::StrCat("profiles/", id));
   if (!version.ok()) return version.status();
   return Find(id);
 }

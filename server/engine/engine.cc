@@ -595,6 +595,10 @@ void Engine::ActAttempt(ActRequest request, int attempt, CaseCallback done) {
       // Someone else changed the case in between: decide again.
       return ActAttempt(std::move(request), attempt + 1, std::move(done));
     }
+    if (absl::IsAborted(result.status()) && request.expected_version >= 0) {
+      // ... after the caller's etag was checked: it is stale all the same.
+      return done(EtagMismatch(absl::StrCat("case ", request.case_id)));
+    }
     done(std::move(result));
   });
 }
@@ -605,11 +609,7 @@ absl::StatusOr<Engine::Staged> Engine::StageAct(const ActRequest& request) {
   auto current = Load(request.kind, request.case_id);
   if (!current.ok()) return current.status();
   if (request.expected_version >= 0 && current->version != request.expected_version) {
-    return WithErrorInfo(
-        absl::AbortedError(absl::StrCat("etag mismatch: the case is at \"", current->version,
-                                        "\", the request has \"", request.expected_version,
-                                        "\"; read it again")),
-        "ETAG_MISMATCH");
+    return EtagMismatch(absl::StrCat("case ", request.case_id));
   }
   const absl::Time now = clock_->Now();
   std::map<std::string, std::shared_ptr<const sla::Calendar>> held;

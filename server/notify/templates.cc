@@ -157,6 +157,7 @@ absl::StatusOr<v1::Template> TemplateStore::Put(const std::string& id,
   tmpl.clear_allowed_placeholders();
   *tmpl.mutable_update_time() = ToProto(now);
   auto version = repo_->PutRecord(kSpace, id, expected_version, tmpl.SerializeAsString());
+  if (absl::IsAborted(version.status())) return EtagMismatch(TemplateName(id));
   if (!version.ok()) return version.status();
   return Decorate(std::move(tmpl), id, *version);
 }

@@ -3,6 +3,7 @@
 // region's calendar (across a weekend and a holiday), SLA warning,
 // completion, troubleshooting and bad input.
 #include <algorithm>
+#include <thread>
 
 #include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/unlock.grpc.pb.h"
@@ -13,6 +14,7 @@
 namespace casework {
 namespace {
 
+using testing::ErrorReason;
 using testing::NamesField;
 using testing::PreconditionTypes;
 using testing::TestServer;
@@ -161,6 +163,51 @@ TEST_F(UnlockServerTest, ImportReportsEveryBadRowAndWritesOnlyWholeRows) {
   auto ctx2 = TestServer::As("cs_agent");
   ASSERT_TRUE(admin_->GetAccount(ctx2.get(), get, &account).ok());
   EXPECT_EQ(account.standing(), v1::ACCOUNT_STANDING_PAST_DUE);
+}
+
+TEST_F(UnlockServerTest, OfTwoChangesFromOneReadOnlyOneIsWritten) {
+  // Eight admins read ACC-1001 and save it at once, each with the etag
+  // they read: one change is written, the others are told it is stale.
+  v1::GetAccountRequest get;
+  get.set_name("accounts/ACC-1001");
+  v1::Account read;
+  ASSERT_TRUE(admin_->GetAccount(TestServer::As("admin").get(), get, &read).ok());
+  std::vector<grpc::Status> results(8);
+  std::vector<std::thread> admins;
+  for (size_t i = 0; i < results.size(); ++i) {
+    admins.emplace_back([&, i] {
+      v1::UpdateAccountRequest update;
+      *update.mutable_account() = read;
+      update.mutable_account()->set_full_name(absl::StrCat("Maria Lopez ", i));
+      v1::Account saved;
+      results[i] = admin_->UpdateAccount(TestServer::As("admin").get(), update, &saved);
+    });
+  }
+  for (auto& t : admins) t.join();
+  int written = 0;
+  for (const auto& s : results) {
+    if (s.ok()) {
+      ++written;
+      continue;
+    }
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << s.error_message();
+    EXPECT_EQ(ErrorReason(s), "ETAG_MISMATCH");
+  }
+  EXPECT_EQ(written, 1);
+
+  // Calendars are records with etags too: a stale one is the same error.
+  v1::GetCalendarRequest get_cal;
+  get_cal.set_name("calendars/us");
+  v1::BusinessCalendar cal;
+  ASSERT_TRUE(admin_->GetCalendar(TestServer::As("admin").get(), get_cal, &cal).ok());
+  v1::UpdateCalendarRequest update;
+  *update.mutable_calendar() = cal;
+  v1::BusinessCalendar saved;
+  ASSERT_TRUE(admin_->UpdateCalendar(TestServer::As("admin").get(), update, &saved).ok());
+  grpc::Status stale = admin_->UpdateCalendar(TestServer::As("admin").get(), update, &saved);
+  EXPECT_EQ(stale.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(ErrorReason(stale), "ETAG_MISMATCH");
+  EXPECT_EQ(stale.error_message(), "etag mismatch: calendars/us has changed since it was read; read it again");
 }
 
 TEST_F(UnlockServerTest, VerifiedEligibleSubmittedWarnedCompleted) {

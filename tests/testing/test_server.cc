@@ -183,6 +183,15 @@ bool NamesField(const grpc::Status& status, const std::string& field) {
   return std::find(fields.begin(), fields.end(), field) != fields.end();
 }
 
+std::string ErrorReason(const grpc::Status& status) {
+  const google::rpc::Status details = DetailsOf(status);
+  for (const auto& any : details.details()) {
+    google::rpc::ErrorInfo info;
+    if (any.UnpackTo(&info)) return info.reason();
+  }
+  return "";
+}
+
 std::vector<std::string> PreconditionTypes(const grpc::Status& status) {
   std::vector<std::string> out;
   const google::rpc::Status details = DetailsOf(status);

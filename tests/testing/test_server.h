@@ -79,6 +79,9 @@ std::vector<std::string> ViolatedFields(const grpc::Status& status);
 // True if the status carries a google.rpc.BadRequest naming `field`.
 bool NamesField(const grpc::Status& status, const std::string& field);
 
+// The reason of the google.rpc.ErrorInfo in the status; empty when none.
+std::string ErrorReason(const grpc::Status& status);
+
 // The google.rpc.PreconditionFailure violation types in the status.
 std::vector<std::string> PreconditionTypes(const grpc::Status& status);
 
