@@ -89,7 +89,9 @@ Commands:
   import accounts|profiles FILE   import JSON lines in batches, with progress and a
                                   report of every rejected row
   templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE
-  calendars list|get ID
+  calendars list|get ID|create ID FILE|update ID FILE
+                                  FILE: JSON as `get` prints it; update refuses it
+                                  when the etag in it is stale
   dead-letters list|retry NAME
   watch [PROCEDURE...]            live boards: a snapshot, then every case change
                                   (--cursor=C resumes, --count=N stops after N changes)
@@ -182,6 +184,23 @@ int Fail(const grpc::Status& s) {
 int Usage(const std::string& why) {
   std::fprintf(stderr, "casectl: %s (see `casectl help`)\n", why.c_str());
   return kUsage;
+}
+
+// FILE's JSON object.
+absl::StatusOr<google::protobuf::Struct> ReadObject(const std::string& file) {
+  auto text = ReadWholeFile(file);
+  if (!text) return absl::NotFoundError("cannot read " + file);
+  google::protobuf::Struct object;
+  if (!google::protobuf::util::JsonStringToMessage(*text, &object).ok()) {
+    return absl::InvalidArgumentError(file + " is not a JSON object");
+  }
+  return object;
+}
+
+std::string CompactJson(const Message& m) {
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(m, &out);
+  return out;
 }
 
 std::string ToJson(const Message& m) {
@@ -297,9 +316,7 @@ class Cli {
         continue;
       }
       google::protobuf::Struct columns;
-      std::string json;
-      (void)google::protobuf::util::MessageToJsonString(*board, &json);
-      (void)google::protobuf::util::JsonStringToMessage(json, &columns);
+      (void)google::protobuf::util::JsonStringToMessage(CompactJson(*board), &columns);
       for (const auto& c : columns.fields().at("columns").list_value().values()) {
         const auto& f = c.struct_value().fields();
         const auto count = f.find("count");
@@ -404,10 +421,8 @@ class Cli {
             document_path.substr(document_path.find_last_of('/') + 1));
       }
     }
-    std::string json;
-    (void)google::protobuf::util::MessageToJsonString(request, &json);
     std::unique_ptr<Message> out;
-    grpc::Status s = Invoke(method, json, &out);
+    grpc::Status s = Invoke(method, CompactJson(request), &out);
     if (!s.ok()) return Fail(s);
     std::printf("%s", ToJson(*out).c_str());
     return kOk;
@@ -549,10 +564,8 @@ class Cli {
       for (size_t i = start; i < end; ++i) absl::StrAppend(&chunk, lines[i], "\n");
       v1::ImportAccountsRequest req;  // both imports take json_lines
       req.set_json_lines(chunk);
-      std::string json;
-      (void)google::protobuf::util::MessageToJsonString(req, &json);
       std::unique_ptr<Message> out;
-      grpc::Status s = Invoke(method, json, &out);
+      grpc::Status s = Invoke(method, CompactJson(req), &out);
       if (!s.ok()) return Fail(s);
       v1::ImportAccountsResponse result;  // same shape for profiles
       result.ParseFromString(out->SerializeAsString());
@@ -603,34 +616,49 @@ class Cli {
       absl::StrAppend(&json, "},\"languageCode\":", Quote(lang), "}");
       return Call("AdminService/RenderTemplate", json);
     }
-    if ((a[0] == "create" || a[0] == "update") && a.size() == 3) {
-      std::ifstream in(a[2]);
-      if (!in) return Usage("cannot read " + a[2]);
-      std::stringstream text;
-      text << in.rdbuf();
-      if (a[0] == "create") {
-        return Call("AdminService/CreateTemplate",
-                    absl::StrCat("{\"templateId\":", Quote(name.substr(10)), ",\"template\":", text.str(), "}"));
-      }
-      google::protobuf::Struct body;
-      if (!google::protobuf::util::JsonStringToMessage(text.str(), &body).ok()) {
-        return Usage(a[2] + " is not a JSON object");
-      }
-      (*body.mutable_fields())["name"].set_string_value(name);
-      std::string json;
-      (void)google::protobuf::util::MessageToJsonString(body, &json);
-      return Call("AdminService/UpdateTemplate", absl::StrCat("{\"template\":", json, "}"));
+    if (a[0] == "create" && a.size() == 3) {
+      auto body = ReadObject(a[2]);
+      if (!body.ok()) return Usage(std::string(body.status().message()));
+      return Call("AdminService/CreateTemplate", absl::StrCat("{\"templateId\":", Quote(name.substr(10)),
+                                                             ",\"template\":", CompactJson(*body), "}"));
     }
+    if (a[0] == "update" && a.size() == 3) return Update("AdminService/UpdateTemplate", "template", name, a[2], false);
     return Usage("templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE");
   }
 
   int Calendars(const std::vector<std::string>& a) {
     if (!a.empty() && a[0] == "list") return ListTable("AdminService/ListCalendars", "calendars", {"name", "timeZone", "etag"});
-    if (a.size() == 2 && a[0] == "get") {
+    if (a.size() >= 2) {
       const std::string name = absl::StartsWith(a[1], "calendars/") ? a[1] : "calendars/" + a[1];
-      return Call("AdminService/GetCalendar", absl::StrCat("{\"name\":", Quote(name), "}"));
+      if (a[0] == "get" && a.size() == 2) {
+        return Call("AdminService/GetCalendar", absl::StrCat("{\"name\":", Quote(name), "}"));
+      }
+      if (a[0] == "create" && a.size() == 3) {
+        std::unique_ptr<Message> existing;
+        if (Invoke("AdminService/GetCalendar", absl::StrCat("{\"name\":", Quote(name), "}"), &existing).ok()) {
+          return Fail(grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                                   name + " exists; `calendars update` changes it"));
+        }
+        return Update("AdminService/UpdateCalendar", "calendar", name, a[2], true);
+      }
+      if (a[0] == "update" && a.size() == 3) {
+        return Update("AdminService/UpdateCalendar", "calendar", name, a[2], false);
+      }
     }
-    return Usage("calendars list|get ID");
+    return Usage("calendars list|get ID|create ID FILE|update ID FILE");
+  }
+
+  // Sends FILE's JSON object, named `name`, as the `field` of an Update
+  // call. The object's etag (as `get` printed it) guards against a change
+  // made since; `create` drops it and lets the call create the resource.
+  int Update(const std::string& method, const std::string& field, const std::string& name,
+             const std::string& file, bool create) {
+    auto body = ReadObject(file);
+    if (!body.ok()) return Usage(std::string(body.status().message()));
+    (*body->mutable_fields())["name"].set_string_value(name);
+    if (create) body->mutable_fields()->erase("etag");
+    return Call(method, absl::StrCat("{", Quote(field), ":", CompactJson(*body),
+                                     create ? ",\"allowMissing\":true}" : "}"));
   }
 
   int Watch(const std::vector<std::string>& procedures) {
@@ -646,9 +674,7 @@ class Cli {
     int64_t changes = 0;
     while (stream->Read(&u)) {
       if (flags_.json) {
-        std::string line;
-        (void)google::protobuf::util::MessageToJsonString(u, &line);
-        std::printf("%s\n", line.c_str());
+        std::printf("%s\n", CompactJson(u).c_str());
       } else if (u.has_snapshot()) {
         for (const auto& b : u.snapshot().boards()) {
           std::string cols;
@@ -696,9 +722,7 @@ class Cli {
   static std::string Quote(const std::string& s) {
     google::protobuf::Value v;
     v.set_string_value(s);
-    std::string out;
-    (void)google::protobuf::util::MessageToJsonString(v, &out);
-    return out;
+    return CompactJson(v);
   }
 
   // Lists `field` of every page of `method` as a table of `columns` (JSON
@@ -716,10 +740,8 @@ class Cli {
           absl::StrCat("{\"pageSize\":", size, ",\"pageToken\":", Quote(token), filter, "}");
       grpc::Status s = Invoke(method, request, &page, client::Retry::kSafe);
       if (!s.ok()) return Fail(s);
-      std::string json;
-      (void)google::protobuf::util::MessageToJsonString(*page, &json);
       google::protobuf::Struct st;
-      (void)google::protobuf::util::JsonStringToMessage(json, &st);
+      (void)google::protobuf::util::JsonStringToMessage(CompactJson(*page), &st);
       auto items = st.fields().find(field);
       if (items != st.fields().end()) {
         for (const auto& v : items->second.list_value().values()) {

@@ -158,6 +158,28 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   Result calendars = Casectl("cs_agent", "calendars get default");
   EXPECT_EQ(calendars.exit_code, 0);
   EXPECT_NE(calendars.out.find("Europe/Amsterdam"), std::string::npos);
+  // An admin edits what `get` printed and saves it; the file's etag keeps
+  // a second save of the same file from overwriting the first.
+  const std::string read = testing::WriteFile(dir_.path() + "/default.json", calendars.out);
+  Result saved = Casectl("admin", "--json calendars update default " + read);
+  ASSERT_EQ(saved.exit_code, 0) << saved.out;
+  EXPECT_EQ(Json(saved.out).fields().at("etag").string_value(), "2");
+  Result stale = Casectl("admin", "calendars update default " + read);
+  EXPECT_EQ(stale.exit_code, 6) << stale.out;
+  EXPECT_NE(stale.out.find("calendars/default has changed since it was read"), std::string::npos) << stale.out;
+  // The same file makes a region's calendar, once.
+  Result region = Casectl("admin", "--json calendars create us-west " + read);
+  ASSERT_EQ(region.exit_code, 0) << region.out;
+  EXPECT_EQ(Json(region.out).fields().at("name").string_value(), "calendars/us-west");
+  EXPECT_NE(Casectl("admin", "calendars list").out.find("calendars/us-west"), std::string::npos);
+  EXPECT_EQ(Casectl("admin", "calendars create us-west " + read).exit_code, 6);
+  EXPECT_EQ(Casectl("cs_agent", "calendars update default " + read).exit_code, 5);
+  // Templates the same way.
+  Result tmpl = Casectl("admin", "templates get trade_in.reminder");
+  ASSERT_EQ(tmpl.exit_code, 0) << tmpl.out;
+  const std::string tmpl_file = testing::WriteFile(dir_.path() + "/reminder.json", tmpl.out);
+  EXPECT_EQ(Casectl("admin", "templates update trade_in.reminder " + tmpl_file).exit_code, 0);
+  EXPECT_EQ(Casectl("admin", "templates update trade_in.reminder " + tmpl_file).exit_code, 6);
   EXPECT_EQ(Casectl("team_lead", "dead-letters list").exit_code, 0);
   EXPECT_EQ(Casectl("cs_agent", "dead-letters list").exit_code, 5);
 
