@@ -159,6 +159,11 @@ int Fail(const grpc::Status& s) {
                "  --principal and --role (CASEWORK_PRINCIPAL, CASEWORK_ROLE) do\n",
                stderr);
   }
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE && absl::StrContains(s.error_message(), "failed to connect")) {
+    std::fputs("  casectl: --server (CASEWORK_SERVER) says where caseworkd listens; a server with TLS\n"
+               "  needs --ca (CASEWORK_CA) or --tls, a development server neither\n",
+               stderr);
+  }
   google::rpc::Status details;
   if (details.ParseFromString(s.error_details())) {
     for (const auto& any : details.details()) {

@@ -134,6 +134,12 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
             std::string::npos)
       << unknown_role.out;
 
+  // No server there: exit 7, and where to look.
+  Result nowhere = Casectl("cs_agent", "--server=127.0.0.1:1 boards");
+  EXPECT_EQ(nowhere.exit_code, 7) << nowhere.out;
+  EXPECT_NE(nowhere.out.find("a server with TLS\n  needs --ca (CASEWORK_CA) or --tls"), std::string::npos)
+      << nowhere.out;
+
   // import: progress, a per-row report, exit 4 when rows were rejected.
   const std::string accounts = testing::WriteFile(
       dir_.path() + "/accounts.jsonl",
