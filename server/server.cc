@@ -1,11 +1,13 @@
 #include "server/server.h"
 
+#include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.pb.h"
+#include "grpc/support/log.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -120,6 +122,17 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TransportCredentials(
   return grpc::SslServerCredentials(options);
 }
 
+// gRPC's own messages (errors only, at its default verbosity: a failed TLS
+// handshake, say) become log lines like every other, so that whatever reads
+// the log reads one format.
+void LogGrpcMessage(gpr_log_func_args* args) {
+  const char* file = args->file != nullptr ? args->file : "";
+  const char* slash = std::strrchr(file, '/');
+  Log(args->severity == GPR_LOG_SEVERITY_ERROR ? LogLevel::kError : LogLevel::kInfo, "grpc",
+      {{"message", args->message != nullptr ? args->message : ""},
+       {"source", absl::StrCat(slash != nullptr ? slash + 1 : file, ":", args->line)}});
+}
+
 }  // namespace
 
 Server::Server(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -127,6 +140,7 @@ Server::Server(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Server::~Server() { Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
+  gpr_set_log_function(LogGrpcMessage);
   auto s = std::make_unique<State>();
   s->options = options;
   s->clock = options.clock != nullptr ? options.clock : &s->real_clock;

@@ -6,9 +6,13 @@
 #include <filesystem>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "server/common/secret_box.h"
@@ -295,6 +299,53 @@ TEST(SecretBoxTest, AConfiguredKeyFileIsNeverCreatedAndTheRefusalSaysHowToMakeOn
   EXPECT_EQ(std::filesystem::status(path).permissions() & std::filesystem::perms::all,
             std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   EXPECT_TRUE(SecretBox::Load(path, /*create=*/false).ok());
+}
+
+// A plaintext client at a TLS port makes gRPC itself log the failed
+// handshake. That line is JSON like the server's own, so whatever reads the
+// log reads one format.
+TEST(ServerLogTest, GrpcsOwnMessagesAreJsonLinesToo) {
+  testing::TempDir dir;
+  const testing::Pki pki = testing::MakePki(dir.path(), "casectl-ops");
+  ASSERT_FALSE(pki.ca_cert.empty()) << "openssl could not make the test certificates";
+  const std::string tokens = testing::WriteFile(
+      dir.path() + "/tokens", absl::StrCat("token ", rpc::HashToken("token-for-anna-0001"), " anna cs_agent\n"));
+  const int port = testing::FreePort();
+  const std::string config = testing::WriteFile(
+      dir.path() + "/config.json",
+      absl::StrCat(R"({"listenAddress": "127.0.0.1:)", port, R"(", "dataDir": ")", dir.path(),
+                   R"(/data", "metricsAddress": "off", "tls": {"certFile": ")", pki.server_cert,
+                   R"(", "keyFile": ")", pki.server_key, R"("}, "auth": {"tokenFile": ")", tokens, R"("}})"));
+  const std::string log = dir.path() + "/caseworkd.log";
+  testing::ChildProcess server({CASEWORKD_PATH, "--config=" + config}, {}, log);
+  ASSERT_TRUE(absl::StartsWith(server.ReadLine(), "caseworkd listening")) << testing::ReadFile(log);
+
+  auto plain = v1::TradeInService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::TradeInBoard board;
+  EXPECT_EQ(plain->GetTradeInBoard(&ctx, v1::GetTradeInBoardRequest(), &board).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  bool handshake = false;
+  for (int i = 0; i < 100 && !handshake; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    handshake = absl::StrContains(testing::ReadFile(log), "Handshake failed");
+  }
+  server.Signal(SIGTERM);
+  server.Wait(absl::Seconds(10));
+  EXPECT_TRUE(handshake);
+  bool from_grpc = false;
+  for (absl::string_view line : absl::StrSplit(testing::ReadFile(log), '\n', absl::SkipEmpty())) {
+    google::protobuf::Struct entry;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(std::string(line), &entry).ok()) << line;
+    const auto& f = entry.fields();
+    if (f.at("event").string_value() != "grpc") continue;
+    from_grpc = true;
+    EXPECT_EQ(f.at("level").string_value(), "error");
+    EXPECT_THAT(f.at("message").string_value(), ::testing::HasSubstr("Handshake failed"));
+  }
+  EXPECT_TRUE(from_grpc);
 }
 
 // A known unlock code goes through a real caseworkd, which is then killed
