@@ -370,6 +370,7 @@ class Cli {
     if (p == nullptr) return Usage("not a case name: " + name);
     const std::string method = absl::StrCat(p->service, "/", action);
     const auto* m = FindMethod(method);
+    if (action.empty()) return Usage(absl::StrCat("act ", name, " ACTION [FIELD=VALUE...]; ACTION one of: ", ActionsOn(*p)));
     if (m == nullptr) return Usage(absl::StrCat("no action ", action, " on ", name, "; one of: ", ActionsOn(*p)));
     google::protobuf::Struct request;
     (*request.mutable_fields())["name"].set_string_value(name);
@@ -382,21 +383,27 @@ class Cli {
       // reimbursement.minor_units=4500.
       const std::vector<std::string> path = absl::StrSplit(f.substr(0, eq), '.');
       std::string value = f.substr(eq + 1);
-      const google::protobuf::Descriptor* type = m->input_type();  // null below a field it lacks
+      const google::protobuf::Descriptor* type = m->input_type();
       google::protobuf::Struct* into = &request;
       const google::protobuf::FieldDescriptor* field = nullptr;
       for (size_t i = 0; i < path.size(); ++i) {
         if (path[i].empty()) return Usage("expected FIELD=VALUE, got " + f);
-        field = type == nullptr ? nullptr : FieldOf(*type, path[i]);
-        if (i == 0 && field != nullptr) given.insert(field->name());
+        field = FieldOf(*type, path[i]);
+        if (field == nullptr) {
+          std::vector<std::string> names;
+          for (int k = 0; k < type->field_count(); ++k) names.push_back(type->field(k)->name());
+          return Usage(absl::StrCat(i == 0 ? action : path[i - 1], " has no field ", path[i], "; it takes ",
+                                    absl::StrJoin(names, ", ")));
+        }
+        if (i == 0) given.insert(field->name());
         if (i + 1 == path.size()) break;
-        if (field != nullptr && field->message_type() == nullptr) {
+        if (field->message_type() == nullptr) {
           return Usage(absl::StrCat(path[i], " has no fields of its own, in ", f));
         }
-        type = field == nullptr ? nullptr : field->message_type();
+        type = field->message_type();
         into = (*into->mutable_fields())[path[i]].mutable_struct_value();
       }
-      if (field != nullptr && field->type() == google::protobuf::FieldDescriptor::TYPE_BYTES &&
+      if (field->type() == google::protobuf::FieldDescriptor::TYPE_BYTES &&
           absl::StartsWith(value, "@")) {
         document_path = value.substr(1);
         auto content = ReadWholeFile(document_path);
@@ -404,10 +411,10 @@ class Cli {
         document = *std::move(content);
         value = absl::Base64Escape(document);
       }
-      auto typed = ValueFor(field, value);
+      auto typed = ValueFor(*field, value);
       if (!typed.ok()) return Usage(absl::StrCat(path.back(), " ", typed.status().message(), ", in ", f));
       google::protobuf::Value& slot = (*into->mutable_fields())[path.back()];
-      if (field != nullptr && field->is_repeated() && !typed->has_list_value()) {
+      if (field->is_repeated() && !typed->has_list_value()) {
         *slot.mutable_list_value()->add_values() = *std::move(typed);  // FIELD=A FIELD=B
       } else {
         slot = *std::move(typed);
@@ -453,13 +460,11 @@ class Cli {
   // VALUE as the JSON the request's `field` takes: text fields take it as
   // written, digits too (an IMEI, a code); yes/no fields take true or
   // false; integers travel as text, as protobuf's JSON allows; a value
-  // starting with { or [ is JSON.
-  // For a field the request does not have (null), the value is guessed,
-  // and the server names the field. The error says what VALUE should be.
-  static absl::StatusOr<google::protobuf::Value> ValueFor(const google::protobuf::FieldDescriptor* field,
+  // starting with { or [ is JSON. The error says what VALUE should be.
+  static absl::StatusOr<google::protobuf::Value> ValueFor(const google::protobuf::FieldDescriptor& field,
                                                           const std::string& value) {
     using google::protobuf::FieldDescriptor;
-    const auto is = [field](FieldDescriptor::CppType t) { return field != nullptr && field->cpp_type() == t; };
+    const auto is = [&field](FieldDescriptor::CppType t) { return field.cpp_type() == t; };
     google::protobuf::Value v;
     double number;
     if (is(FieldDescriptor::CPPTYPE_STRING)) {  // text and bytes
@@ -477,14 +482,14 @@ class Cli {
       if (absl::SimpleAtoi(value, &n)) {
         v.set_number_value(n);  // by number
       } else {
-        const auto* found = FindEnumValue(*field->enum_type(), value);
+        const auto* found = FindEnumValue(*field.enum_type(), value);
         if (found == nullptr) {
           return absl::InvalidArgumentError(
-              absl::StrCat("takes one of ", absl::StrJoin(ShortEnumNames(*field->enum_type()), ", ")));
+              absl::StrCat("takes one of ", absl::StrJoin(ShortEnumNames(*field.enum_type()), ", ")));
         }
         v.set_string_value(found->name());
       }
-    } else if ((field == nullptr || is(FieldDescriptor::CPPTYPE_DOUBLE) || is(FieldDescriptor::CPPTYPE_FLOAT)) &&
+    } else if ((is(FieldDescriptor::CPPTYPE_DOUBLE) || is(FieldDescriptor::CPPTYPE_FLOAT)) &&
                absl::SimpleAtod(value, &number)) {
       v.set_number_value(number);
     } else {
@@ -911,6 +916,7 @@ int Main(int argc, char** argv) {
   if (cmd == "board" && rest.size() == 1) return cli.Boards(rest);
   if (cmd == "show" && rest.size() == 1) return cli.Show(rest[0]);
   if (cmd == "act" && rest.size() >= 2) return cli.Act(rest[0], rest[1], {rest.begin() + 2, rest.end()});
+  if (cmd == "act" && rest.size() == 1) return cli.Act(rest[0], "", {});
   if (cmd == "list") return cli.List(rest);
   if (cmd == "document") return cli.Document(rest);
   if (cmd == "call" && (rest.size() == 1 || rest.size() == 2)) return cli.Call(rest[0], rest.size() == 2 ? rest[1] : "{}");

@@ -126,6 +126,15 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   EXPECT_NE(one.out.find("error: INVALID_ARGUMENT: text: "), std::string::npos) << one.out;
   EXPECT_EQ(one.out.find("\n  text: "), std::string::npos) << one.out;
   EXPECT_EQ(Casectl("cs_agent", "show tradeIns/NOSUCHCASE").exit_code, 3);
+  // A field the request lacks is named with the fields it has, before
+  // anything is sent; an action left out lists the actions.
+  Result unknown_field = Casectl("cs_agent", "act " + name + " AddTradeInComment txt=hello");
+  EXPECT_EQ(unknown_field.exit_code, 2);
+  EXPECT_NE(unknown_field.out.find("AddTradeInComment has no field txt; it takes name, etag, text"), std::string::npos)
+      << unknown_field.out;
+  Result no_action = Casectl("cs_agent", "act " + name);
+  EXPECT_EQ(no_action.exit_code, 2);
+  EXPECT_NE(no_action.out.find("ACTION one of: ContactCustomer, "), std::string::npos) << no_action.out;
   EXPECT_EQ(Casectl("cs_agent", "templates create x.y /no/such/file").exit_code, 2);
   EXPECT_EQ(Casectl("cs_agent", "frobnicate").exit_code, 2);
   Result unknown_role = Casectl("cs_agent", "--role=wizard boards");
