@@ -245,22 +245,21 @@ struct Procedure {
   const char* get;
   const char* events;
   const char* list;
-  const char* state_enum;  // prefix of the state values, or nullptr: no state filter
   const char* key;         // the field people know a case by, shown in lists
 };
 
 const std::vector<Procedure>& Procedures() {
   static const auto* p = new std::vector<Procedure>{
       {"trade-in", "casework.v1.TradeInService", "tradeIns", "GetTradeInBoard", "GetTradeIn",
-       "ListTradeInEvents", "ListTradeIns", "TRADE_IN_STATE_", "vNumber"},
+       "ListTradeInEvents", "ListTradeIns", "vNumber"},
       {"unlock", "casework.v1.UnlockService", "unlockRequests", "GetUnlockBoard", "GetUnlockRequest",
-       "ListUnlockRequestEvents", "ListUnlockRequests", "UNLOCK_STATE_", "accountNumber"},
+       "ListUnlockRequestEvents", "ListUnlockRequests", "accountNumber"},
       {"otp", "casework.v1.OtpSupportService", "otpTickets", "GetOtpBoard", "GetOtpTicket",
-       "ListOtpTicketEvents", "ListOtpTickets", "OTP_STATE_", "profileId"},
+       "ListOtpTicketEvents", "ListOtpTickets", "profileId"},
       {"claim", "casework.v1.ProtectionClaimService", "claims", "GetClaimBoard", "GetClaim",
-       "ListClaimEvents", "ListClaims", "CLAIM_STATE_", "planNumber"},
+       "ListClaimEvents", "ListClaims", "planNumber"},
       {"enrollment", "casework.v1.ProtectionClaimService", "enrollments", nullptr, "GetEnrollment",
-       "ListEnrollmentEvents", "ListEnrollments", nullptr, "planNumber"},
+       "ListEnrollmentEvents", "ListEnrollments", "planNumber"},
   };
   return *p;
 }
@@ -505,23 +504,35 @@ class Cli {
       if (!args.empty() && args[0] == candidate.name) p = &candidate;
     }
     if (p == nullptr || args.size() > 2) return Usage("list trade-in|unlock|otp|claim|enrollment [STATE]");
+    const std::string method = absl::StrCat(p->service, "/", p->list);
+    // Enrollments are listed without a state, and have no assignee.
+    const auto* state_field = FindMethod(method)->input_type()->FindFieldByName("state");
     std::string filter;
     if (!flags_.assignee.empty()) {
-      if (p->state_enum == nullptr) return Usage(absl::StrCat(p->name, " cases have no assignee"));
+      if (state_field == nullptr) return Usage(absl::StrCat(p->name, " cases have no assignee"));
       if (args.size() == 2) return Usage("one filter at a time: a STATE or --assignee");
       filter = absl::StrCat(",\"assignee\":", Quote(flags_.assignee));
     }
     if (args.size() == 2) {
-      if (p->state_enum == nullptr) return Usage(absl::StrCat(p->name, " cases are listed without a state"));
+      if (state_field == nullptr) return Usage(absl::StrCat(p->name, " cases are listed without a state"));
       const std::string which = absl::AsciiStrToUpper(args[1]);
       // Not a state: the cases whose SLA clock is past its warning or breach.
-      filter = which == "AT_RISK" || which == "BREACHED"
-                   ? absl::StrCat(",\"sla_attention\":", Quote("SLA_ATTENTION_" + which))
-                   : absl::StrCat(",\"state\":", Quote(absl::StrCat(p->state_enum, which)));
+      if (which == "AT_RISK" || which == "BREACHED") {
+        filter = absl::StrCat(",\"sla_attention\":", Quote("SLA_ATTENTION_" + which));
+      } else {
+        const auto& states = *state_field->enum_type();
+        const auto* state = FindEnumValue(states, which);
+        if (state == nullptr) {
+          return Usage(absl::StrCat(args[1], " is not a state of ", p->name, " cases; one of ",
+                                    absl::AsciiStrToLower(absl::StrJoin(ShortEnumNames(states), ", ")),
+                                    ", or at_risk or breached"));
+        }
+        filter = absl::StrCat(",\"state\":", Quote(state->name()));
+      }
     }
     std::vector<std::string> columns = {"name", p->key, "state", "updateTime"};
-    if (p->state_enum != nullptr) columns.push_back("assignee");  // cases; enrollments have none
-    return ListTable(absl::StrCat(p->service, "/", p->list), p->collection, columns, filter,
+    if (state_field != nullptr) columns.push_back("assignee");
+    return ListTable(method, p->collection, columns, filter,
                      flags_.count > 0 ? flags_.count : 50, flags_.cursor);
   }
 

@@ -107,6 +107,11 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   EXPECT_NE(waiting.out.find(name + "  V4000001  WAITING_FOR_RESPONSE"), std::string::npos) << waiting.out;
   EXPECT_EQ(Casectl("cs_agent", "list trade-in problem_order").out.find(name), std::string::npos);
   EXPECT_EQ(Casectl("cs_agent", "list enrollment active").exit_code, 2);  // enrollments have no state filter
+  Result typo = Casectl("cs_agent", "list trade-in waiting");
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.out.find("waiting is not a state of trade-in cases; one of problem_order, waiting_for_response, "),
+            std::string::npos)
+      << typo.out;
   Result at_risk = Casectl("team_lead", "list trade-in at_risk");  // no clock past a warning yet
   EXPECT_EQ(at_risk.exit_code, 0) << at_risk.out;
   EXPECT_EQ(at_risk.out.find(name), std::string::npos) << at_risk.out;
