@@ -153,7 +153,29 @@ const char* CodeName(grpc::StatusCode code) {
 
 // Prints the error and every field violation or failed precondition.
 int Fail(const grpc::Status& s) {
-  std::fprintf(stderr, "error: %s: %s\n", CodeName(s.error_code()), s.error_message().c_str());
+  google::rpc::Status details;
+  (void)details.ParseFromString(s.error_details());
+  std::vector<std::string> fields, preconditions;
+  for (const auto& any : details.details()) {
+    google::rpc::BadRequest bad;
+    google::rpc::PreconditionFailure pre;
+    if (any.UnpackTo(&bad)) {
+      for (const auto& v : bad.field_violations()) fields.push_back(absl::StrCat(v.field(), ": ", v.description()));
+    } else if (any.UnpackTo(&pre)) {
+      for (const auto& v : pre.violations()) {  // the subject says which case or record
+        preconditions.push_back(absl::StrCat(v.type(), v.subject().empty() ? "" : " ", v.subject(), ": ",
+                                             v.description()));
+      }
+    }
+  }
+  // The message says one bad field itself, and strings several together:
+  // those are said on lines of their own instead.
+  if (fields.size() == 1 && fields[0] == s.error_message()) fields.clear();
+  if (fields.size() > 1 && s.error_message() == absl::StrJoin(fields, "; ")) {
+    std::fprintf(stderr, "error: %s: %zu bad fields\n", CodeName(s.error_code()), fields.size());
+  } else {
+    std::fprintf(stderr, "error: %s: %s\n", CodeName(s.error_code()), s.error_message().c_str());
+  }
   if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
     std::fputs("  casectl: --token (CASEWORK_TOKEN) says who you are; on a development server,\n"
                "  --principal and --role (CASEWORK_PRINCIPAL, CASEWORK_ROLE) do\n",
@@ -164,25 +186,8 @@ int Fail(const grpc::Status& s) {
                "  needs --ca (CASEWORK_CA) or --tls, a development server neither\n",
                stderr);
   }
-  google::rpc::Status details;
-  if (details.ParseFromString(s.error_details())) {
-    for (const auto& any : details.details()) {
-      google::rpc::BadRequest bad;
-      google::rpc::PreconditionFailure pre;
-      if (any.UnpackTo(&bad)) {
-        for (const auto& v : bad.field_violations()) {
-          const std::string line = absl::StrCat(v.field(), ": ", v.description());
-          if (line == s.error_message()) continue;  // the message said it already
-          std::fprintf(stderr, "  %s\n", line.c_str());
-        }
-      } else if (any.UnpackTo(&pre)) {
-        for (const auto& v : pre.violations()) {  // the subject says which case or record
-          std::fprintf(stderr, "  %s%s%s: %s\n", v.type().c_str(), v.subject().empty() ? "" : " ",
-                       v.subject().c_str(), v.description().c_str());
-        }
-      }
-    }
-  }
+  for (const auto& line : fields) std::fprintf(stderr, "  %s\n", line.c_str());
+  for (const auto& line : preconditions) std::fprintf(stderr, "  %s\n", line.c_str());
   return ExitFor(s);
 }
 

@@ -125,6 +125,8 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   Result bad = Casectl("ops", R"(call TradeInService/CreateTradeIn '{"tradeIn":{"vNumber":"X1"}}')");
   EXPECT_EQ(bad.exit_code, 4);
   EXPECT_NE(bad.out.find("  trade_in.v_number: must be 'V'"), std::string::npos) << bad.out;
+  // Each said once, on its own line, under a count.
+  EXPECT_NE(bad.out.find("error: INVALID_ARGUMENT: 6 bad fields\n"), std::string::npos) << bad.out;
   // One bad field: said once, in the error line.
   Result one = Casectl("cs_agent", "act " + name + " AddTradeInComment");
   EXPECT_EQ(one.exit_code, 4);
