@@ -242,7 +242,7 @@ class OtpWorkflow : public Workflow {
     o->set_escalation_note(req->note());
     const bool product = req->target() == v1::ESCALATION_TARGET_PRODUCT;
     ctx.AddEvent(v1::EVENT_TYPE_DECISION,
-                 absl::StrCat("Escalated to ", product ? "the product team" : "ops"),
+                 absl::StrCat("Escalated to ", product ? "the product team" : "ops", ": ", req->note()),
                  {{"note", req->note()}});
     o->set_next_step(absl::StrCat("Waiting on ", product ? "the product team" : "ops"));
     MoveTo(ctx, product ? kWithProduct : kWithOps);

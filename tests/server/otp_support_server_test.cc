@@ -189,6 +189,17 @@ TEST_F(OtpSupportServerTest, EscalationToTheTeamLeadAndOnToOps) {
   ASSERT_EQ(ops.size(), 1u);
   EXPECT_EQ(ops[0].recipient(), "#mrd-ops");
   EXPECT_NE(ops[0].body().find("mail relay"), std::string::npos);
+  // The timeline says the decision with the team lead's reason.
+  v1::ListOtpTicketEventsRequest events_req;
+  events_req.set_parent(t.name());
+  v1::ListOtpTicketEventsResponse events;
+  ASSERT_TRUE(otp_->ListOtpTicketEvents(TestServer::As("team_lead").get(), events_req, &events).ok());
+  std::vector<std::string> decisions;
+  for (const auto& e : events.events()) {
+    if (e.type() == v1::EVENT_TYPE_DECISION) decisions.push_back(e.message());
+  }
+  ASSERT_FALSE(decisions.empty());
+  EXPECT_EQ(decisions.back(), "Escalated to ops: Emails bounce at the provider; please check the mail relay");
 
   v1::ListOtpTicketsRequest list;
   list.set_escalation_target(v1::ESCALATION_TARGET_OPS);
