@@ -90,7 +90,9 @@ Commands:
                                   report of every rejected row
   templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE
   calendars list|get ID|create ID FILE|update ID FILE
-                                  FILE: JSON as `get` prints it; update refuses it
+  plans list|get ID|create ID FILE|update ID FILE
+                                  business calendars and device protection plans;
+                                  FILE: JSON as `get` prints it, refused by update
                                   when the etag in it is stale
   dead-letters list|retry NAME
   watch [PROCEDURE...]            live boards: a snapshot, then every case change
@@ -652,26 +654,61 @@ class Cli {
     return Usage("templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE");
   }
 
-  int Calendars(const std::vector<std::string>& a) {
-    if (!a.empty() && a[0] == "list") return ListTable("AdminService/ListCalendars", "calendars", {"name", "timeZone", "etag"});
-    if (a.size() >= 2) {
-      const std::string name = absl::StartsWith(a[1], "calendars/") ? a[1] : "calendars/" + a[1];
-      if (a[0] == "get" && a.size() == 2) {
-        return Call("AdminService/GetCalendar", absl::StrCat("{\"name\":", Quote(name), "}"));
-      }
-      if (a[0] == "create" && a.size() == 3) {
-        std::unique_ptr<Message> existing;
-        if (Invoke("AdminService/GetCalendar", absl::StrCat("{\"name\":", Quote(name), "}"), &existing).ok()) {
-          return Fail(grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
-                                   name + " exists; `calendars update` changes it"));
-        }
-        return Update("AdminService/UpdateCalendar", "calendar", name, a[2], true);
-      }
-      if (a[0] == "update" && a.size() == 3) {
-        return Update("AdminService/UpdateCalendar", "calendar", name, a[2], false);
-      }
+  // Records admins keep with etags: read, listed, and saved from the JSON
+  // that `get` prints.
+  struct RecordKind {
+    const char* command;     // "calendars"
+    const char* collection;  // "calendars", as in calendars/{id}
+    const char* service;
+    const char* get;
+    const char* list;  // also the list answer's field, after "List"
+    const char* update;
+    const char* field;  // of the update request
+    std::vector<std::string> columns;
+  };
+
+  int Records(const RecordKind& k, const std::vector<std::string>& a) {
+    const std::string usage = absl::StrCat(k.command, " list|get ID|create ID FILE|update ID FILE");
+    if (a.size() == 1 && a[0] == "list") {
+      std::string field = std::string(k.list).substr(4);
+      field[0] = absl::ascii_tolower(field[0]);
+      return ListTable(absl::StrCat(k.service, "/", k.list), field, k.columns);
     }
-    return Usage("calendars list|get ID|create ID FILE|update ID FILE");
+    if (a.size() < 2) return Usage(usage);
+    const std::string prefix = absl::StrCat(k.collection, "/");
+    const std::string name = absl::StartsWith(a[1], prefix) ? a[1] : prefix + a[1];
+    const std::string get = absl::StrCat(k.service, "/", k.get);
+    const std::string update = absl::StrCat(k.service, "/", k.update);
+    if (a[0] == "get" && a.size() == 2) return Call(get, absl::StrCat("{\"name\":", Quote(name), "}"));
+    if (a[0] == "create" && a.size() == 3) {
+      std::unique_ptr<Message> existing;
+      if (Invoke(get, absl::StrCat("{\"name\":", Quote(name), "}"), &existing).ok()) {
+        return Fail(grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
+                                 absl::StrCat(name, " exists; `", k.command, " update` changes it")));
+      }
+      return Update(update, k.field, name, a[2], true);
+    }
+    if (a[0] == "update" && a.size() == 3) return Update(update, k.field, name, a[2], false);
+    return Usage(usage);
+  }
+
+  int Calendars(const std::vector<std::string>& a) {
+    static const RecordKind kCalendars{"calendars",   "calendars",     "AdminService",
+                                       "GetCalendar", "ListCalendars", "UpdateCalendar",
+                                       "calendar",    {"name", "timeZone", "etag"}};
+    return Records(kCalendars, a);
+  }
+
+  int Plans(const std::vector<std::string>& a) {
+    static const RecordKind kPlans{"plans",
+                                   "protectionPlans",
+                                   "ProtectionClaimService",
+                                   "GetProtectionPlan",
+                                   "ListProtectionPlans",
+                                   "UpdateProtectionPlan",
+                                   "protectionPlan",
+                                   {"name", "displayName", "reviewBusinessDays", "retired", "etag"}};
+    return Records(kPlans, a);
   }
 
   // Sends FILE's JSON object, named `name`, as the `field` of an Update
@@ -778,6 +815,7 @@ class Cli {
             std::string cell;
             if (f != v.struct_value().fields().end()) {
               cell = f->second.has_string_value() ? f->second.string_value()
+                     : f->second.has_bool_value() ? (f->second.bool_value() ? "yes" : "no")
                                                   : absl::StrCat(f->second.number_value());
             }
             // States as the boards show them: PROBLEM_ORDER, not TRADE_IN_STATE_PROBLEM_ORDER.
@@ -939,6 +977,7 @@ int Main(int argc, char** argv) {
   if (cmd == "import" && rest.size() == 2) return cli.Import(rest[0], rest[1]);
   if (cmd == "templates") return cli.Templates(rest);
   if (cmd == "calendars") return cli.Calendars(rest);
+  if (cmd == "plans") return cli.Plans(rest);
   if (cmd == "dead-letters") return cli.DeadLetters(rest);
   if (cmd == "watch") return cli.Watch(rest);
   return Usage("unknown command or wrong arguments: " + cmd);

@@ -196,6 +196,20 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   EXPECT_NE(Casectl("admin", "calendars list").out.find("calendars/us-west"), std::string::npos);
   EXPECT_EQ(Casectl("admin", "calendars create us-west " + read).exit_code, 6);
   EXPECT_EQ(Casectl("cs_agent", "calendars update default " + read).exit_code, 5);
+  // Protection plans the same way.
+  const std::string plan = testing::WriteFile(
+      dir_.path() + "/plan.json",
+      R"({"displayName": "Basic cover", "coveredPerils": ["ACCIDENTAL_DAMAGE"], "eligibleCategories": ["PHONE"],)"
+      R"( "monthlyPrice": {"currencyCode": "EUR", "minorUnits": "599"}, "reviewBusinessDays": 5})");
+  Result made = Casectl("admin", "--json plans create basic " + plan);
+  ASSERT_EQ(made.exit_code, 0) << made.out;
+  EXPECT_EQ(Json(made.out).fields().at("name").string_value(), "protectionPlans/basic");
+  EXPECT_EQ(Casectl("admin", "plans create basic " + plan).exit_code, 6);
+  const std::string plan_read = testing::WriteFile(dir_.path() + "/basic.json", made.out);
+  EXPECT_EQ(Casectl("admin", "plans update basic " + plan_read).exit_code, 0);
+  EXPECT_EQ(Casectl("admin", "plans update basic " + plan_read).exit_code, 6);
+  Result plans = Casectl("cs_agent", "plans list");
+  EXPECT_NE(plans.out.find("protectionPlans/basic  Basic cover   5"), std::string::npos) << plans.out;
   // Templates the same way.
   Result tmpl = Casectl("admin", "templates get trade_in.reminder");
   ASSERT_EQ(tmpl.exit_code, 0) << tmpl.out;
