@@ -52,6 +52,15 @@ IndexSet IndexesOf(const workflow::Workflow& wf, const CaseRecord& r) {
     if (l.status() == v1::SLA_STATUS_STOPPED) continue;
     out.insert({"sla_policy", absl::StrCat(kind, "/", l.name())});
     if (!l.calendar().empty()) out.insert({"sla_calendar", absl::StrCat(kind, "/", l.calendar())});
+    // A clock that runs on a stand-in because its own calendar (its
+    // region's) does not exist moves when that calendar is created.
+    for (const auto& policy : wf.spec().slas) {
+      if (policy.sla != l.name()) continue;
+      const std::string wanted = wf.AdjustSlaPolicy(r, policy).calendar;
+      if (!wanted.empty() && wanted != l.calendar()) {
+        out.insert({"sla_calendar", absl::StrCat(kind, "/", wanted)});
+      }
+    }
     if (AtRisk(l)) out.insert({kSlaStatusIndex, absl::StrCat(kind, "/", kSlaAtRisk)});
     if (l.breached()) out.insert({kSlaStatusIndex, absl::StrCat(kind, "/", kSlaBreached)});
   }

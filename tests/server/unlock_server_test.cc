@@ -308,6 +308,30 @@ TEST_F(UnlockServerTest, ARegionWithoutACalendarUsesTheDefaultAndTheTimelineSays
   }
   EXPECT_EQ(started, std::vector<std::string>{
                          "SLA unlock started on calendars/default: calendars/ca does not exist"});
+  // Once the region's calendar is made, the clock runs on it: the window
+  // is measured again in its hours (Los Angeles, three hours behind).
+  const absl::Time expected_by = absl::FromUnixSeconds(r.expected_by_time().seconds());
+  v1::UpdateCalendarRequest ca;
+  ca.set_allow_missing(true);
+  ca.mutable_calendar()->set_name("calendars/ca");
+  ca.mutable_calendar()->set_time_zone("America/Los_Angeles");
+  for (int wd = 1; wd <= 5; ++wd) {
+    auto* h = ca.mutable_calendar()->add_working_hours();
+    h->set_weekday(wd);
+    h->set_start_minute(9 * 60);
+    h->set_end_minute(17 * 60);
+  }
+  v1::BusinessCalendar saved;
+  ASSERT_TRUE(admin_->UpdateCalendar(TestServer::As("admin").get(), ca, &saved).ok());
+  v1::GetUnlockRequestRequest get;
+  get.set_name(r.name());
+  UnlockRequest moved = Ok(&v1::UnlockService::Stub::GetUnlockRequest, "cs_agent", get);
+  ASSERT_EQ(moved.slas_size(), 1);
+  EXPECT_EQ(moved.slas(0).calendar(), "calendars/ca");
+  EXPECT_NE(absl::FromUnixSeconds(moved.expected_by_time().seconds()), expected_by);
+  bool recomputed = false;
+  for (const auto& e : Events(r.name())) recomputed |= e.type() == v1::EVENT_TYPE_SLA_RECOMPUTED;
+  EXPECT_TRUE(recomputed);
   // With the region's calendar there, nothing to say.
   UnlockRequest us = Check(Verify(Open("ACC-1001"), "Maria Lopez", "12 Elm Street, Springfield"), kImeiPaid);
   submit.set_name(us.name());
