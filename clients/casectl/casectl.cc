@@ -89,6 +89,7 @@ Commands:
   import accounts|profiles FILE   import JSON lines in batches, with progress and a
                                   report of every rejected row
   templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE
+                                  |reset ID (back to the wording casework ships)
   calendars list|get ID|create ID FILE|update ID FILE
   plans list|get ID|create ID FILE|update ID FILE
                                   business calendars and device protection plans;
@@ -623,7 +624,7 @@ class Cli {
   }
 
   int Templates(const std::vector<std::string>& a) {
-    if (a.empty()) return Usage("templates list|get|render|create|update");
+    if (a.empty()) return Usage("templates list|get|render|create|update|reset");
     if (a[0] == "list") return ListTable("AdminService/ListTemplates", "templates", {"name", "procedure", "channel", "etag"});
     if (a.size() < 2) return Usage("templates " + a[0] + " ID");
     const std::string name = absl::StartsWith(a[1], "templates/") ? a[1] : "templates/" + a[1];
@@ -651,7 +652,10 @@ class Cli {
                                                              ",\"template\":", CompactJson(*body), "}"));
     }
     if (a[0] == "update" && a.size() == 3) return Update("AdminService/UpdateTemplate", "template", name, a[2], false);
-    return Usage("templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE");
+    if (a[0] == "reset" && a.size() == 2) {
+      return Call("AdminService/ResetTemplate", absl::StrCat("{\"name\":", Quote(name), "}"));
+    }
+    return Usage("templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE|reset ID");
   }
 
   // Records admins keep with etags: read, listed, and saved from the JSON

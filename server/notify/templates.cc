@@ -37,6 +37,16 @@ absl::Status TemplateStore::InstallDefaults(absl::Time now) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<v1::Template> TemplateStore::Reset(const std::string& id, int64_t expected_version,
+                                                  absl::Time now) {
+  for (v1::Template t : DefaultTemplates()) {
+    if (t.name() == TemplateName(id)) return Put(id, std::move(t), expected_version, now);
+  }
+  if (auto current = Get(id); !current.ok()) return current.status();
+  return absl::NotFoundError(
+      absl::StrCat(TemplateName(id), " has no default wording: it was created here, not shipped"));
+}
+
 v1::Template TemplateStore::Decorate(v1::Template tmpl, const std::string& id,
                                      int64_t version) const {
   tmpl.set_name(TemplateName(id));

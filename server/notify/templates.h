@@ -46,6 +46,11 @@ class TemplateStore {
                                    v1::Template tmpl, int64_t expected_version,
                                    absl::Time now);
 
+  // Stores the default template of that id again, as this version ships
+  // it; NOT_FOUND when there is no such default.
+  absl::StatusOr<v1::Template> Reset(const std::string& template_id, int64_t expected_version,
+                                     absl::Time now);
+
   // Renders the variant for `language_code`, falling back to "en" and then
   // to the first variant. FAILED_PRECONDITION when a placeholder has no
   // value.

@@ -469,6 +469,21 @@ class AdminService final : public v1::AdminService::CallbackService {
     });
   }
 
+  ServerUnaryReactor* ResetTemplate(CallbackServerContext* ctx,
+                                    const v1::ResetTemplateRequest* req,
+                                    v1::Template* resp) override {
+    return Serve(env_, ctx, kService, "ResetTemplate", [=](const Actor&) -> absl::Status {
+      auto id = TemplateId(req->name(), "name");
+      if (!id.ok()) return id.status();
+      auto version = ParseEtag(req->etag());
+      if (!version.ok()) return version.status();
+      auto saved = templates_->Reset(*id, *version, clock_->Now());
+      if (!saved.ok()) return saved.status();
+      *resp = *std::move(saved);
+      return absl::OkStatus();
+    });
+  }
+
   ServerUnaryReactor* RenderTemplate(CallbackServerContext* ctx,
                                      const v1::RenderTemplateRequest* req,
                                      v1::RenderTemplateResponse* resp) override {

@@ -216,6 +216,10 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   const std::string tmpl_file = testing::WriteFile(dir_.path() + "/reminder.json", tmpl.out);
   EXPECT_EQ(Casectl("admin", "templates update trade_in.reminder " + tmpl_file).exit_code, 0);
   EXPECT_EQ(Casectl("admin", "templates update trade_in.reminder " + tmpl_file).exit_code, 6);
+  Result reset = Casectl("admin", "--json templates reset trade_in.reminder");
+  ASSERT_EQ(reset.exit_code, 0) << reset.out;
+  EXPECT_EQ(Json(reset.out).fields().at("etag").string_value(), "3");
+  EXPECT_EQ(Casectl("admin", "templates reset trade_in.no_such").exit_code, 3);
   EXPECT_EQ(Casectl("team_lead", "dead-letters list").exit_code, 0);
   EXPECT_EQ(Casectl("cs_agent", "dead-letters list").exit_code, 5);
 

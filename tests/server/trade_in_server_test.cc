@@ -18,6 +18,7 @@
 namespace casework {
 namespace {
 
+using testing::ErrorReason;
 using testing::NamesField;
 using testing::TestServer;
 using v1::TradeIn;
@@ -564,6 +565,34 @@ TEST_F(TradeInServerTest, TemplatesAreManagedAndCheckedThroughAdminService) {
   bool found = false;
   for (const auto& t : listed.templates()) found |= t.name() == "templates/trade_in.pickup_delayed";
   EXPECT_TRUE(found);
+
+  // The edited reminder goes back to the shipped wording; a stale etag, a
+  // template without shipped wording and an agent are refused.
+  v1::ResetTemplateRequest reset;
+  reset.set_name("templates/trade_in.reminder");
+  reset.set_etag(tmpl.etag());
+  v1::Template restored;
+  s = admin_->ResetTemplate(As("admin").get(), reset, &restored);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(ErrorReason(s), "ETAG_MISMATCH");
+  reset.set_etag(saved.etag());
+  EXPECT_EQ(admin_->ResetTemplate(As("cs_agent").get(), reset, &restored).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  s = admin_->ResetTemplate(As("admin").get(), reset, &restored);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(restored.variants_size(), tmpl.variants_size());
+  for (int i = 0; i < tmpl.variants_size(); ++i) {
+    EXPECT_EQ(restored.variants(i).body(), tmpl.variants(i).body());
+    EXPECT_EQ(restored.variants(i).subject(), tmpl.variants(i).subject());
+  }
+  EXPECT_NE(restored.etag(), saved.etag());
+  reset.set_name("templates/trade_in.pickup_delayed");
+  reset.clear_etag();
+  EXPECT_EQ(admin_->ResetTemplate(As("admin").get(), reset, &restored).error_code(), grpc::StatusCode::NOT_FOUND);
+  reset.set_name("templates/trade_in.nothing");
+  EXPECT_EQ(admin_->ResetTemplate(As("admin").get(), reset, &restored).error_code(), grpc::StatusCode::NOT_FOUND);
+  reset.set_name("trade_in.reminder");
+  EXPECT_TRUE(NamesField(admin_->ResetTemplate(As("admin").get(), reset, &restored), "name"));
 }
 
 TEST_F(TradeInServerTest, ReminderDueAtNightIsHeldUntilNineOnTheNextWorkingDay) {
