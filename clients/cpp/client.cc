@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "grpcpp/generic/generic_stub.h"
+#include "server/common/happens_before.h"
 
 namespace casework::client {
 namespace {
@@ -79,7 +80,9 @@ grpc::Status Client::CallMethod(const std::string& method, const google::protobu
         std::condition_variable cv;
         bool done = false;
         grpc::Status result;
+        HappensBefore(&done);  // the completion runs on a gRPC thread
         stub.UnaryCall(ctx, path, grpc::StubOptions(), &in, &out, [&](grpc::Status s) {
+          HappensAfter(&done);
           std::lock_guard<std::mutex> lock(mu);
           result = std::move(s);
           done = true;
