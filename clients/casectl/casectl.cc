@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -70,6 +71,13 @@ Commands:
                                   at_risk or breached: open SLA clocks past their
                                   warning or breach; --assignee=NAME: the open
                                   cases given to NAME instead
+  create PROCEDURE [FIELD=VALUE]  open a case (trade-in, unlock, otp, claim, enrollment);
+                                  the case's own fields need no prefix, e.g.
+                                  create trade-in v_number=V1234567 s_number=S7654321
+                                      problem=DEVICE_LOCKED product_name="iPhone 13"
+                                      customer.email=jan@example.nl customer.display_name=Jan
+                                  create unlock phone_number=+12125550100
+                                  (a request_id is made up unless given: retried safely)
   show NAME                       a case and its timeline (tradeIns/ID, unlockRequests/ID,
                                   otpTickets/ID, claims/ID, enrollments/ID)
   act NAME ACTION [FIELD=VALUE]   perform an action on a case, e.g.
@@ -254,20 +262,21 @@ struct Procedure {
   const char* events;
   const char* list;
   const char* key;         // the field people know a case by, shown in lists
+  const char* create;      // the RPC that opens a case
 };
 
 const std::vector<Procedure>& Procedures() {
   static const auto* p = new std::vector<Procedure>{
       {"trade-in", "casework.v1.TradeInService", "tradeIns", "GetTradeInBoard", "GetTradeIn",
-       "ListTradeInEvents", "ListTradeIns", "vNumber"},
+       "ListTradeInEvents", "ListTradeIns", "vNumber", "CreateTradeIn"},
       {"unlock", "casework.v1.UnlockService", "unlockRequests", "GetUnlockBoard", "GetUnlockRequest",
-       "ListUnlockRequestEvents", "ListUnlockRequests", "accountNumber"},
+       "ListUnlockRequestEvents", "ListUnlockRequests", "accountNumber", "CreateUnlockRequest"},
       {"otp", "casework.v1.OtpSupportService", "otpTickets", "GetOtpBoard", "GetOtpTicket",
-       "ListOtpTicketEvents", "ListOtpTickets", "profileId"},
+       "ListOtpTicketEvents", "ListOtpTickets", "profileId", "CreateOtpTicket"},
       {"claim", "casework.v1.ProtectionClaimService", "claims", "GetClaimBoard", "GetClaim",
-       "ListClaimEvents", "ListClaims", "planNumber"},
+       "ListClaimEvents", "ListClaims", "planNumber", "ReportClaim"},
       {"enrollment", "casework.v1.ProtectionClaimService", "enrollments", nullptr, "GetEnrollment",
-       "ListEnrollmentEvents", "ListEnrollments", "planNumber"},
+       "ListEnrollmentEvents", "ListEnrollments", "planNumber", "CreateEnrollment"},
   };
   return *p;
 }
@@ -275,6 +284,14 @@ const std::vector<Procedure>& Procedures() {
 const Procedure* ProcedureOfName(const std::string& name) {
   for (const auto& p : Procedures()) {
     if (absl::StartsWith(name, absl::StrCat(p.collection, "/"))) return &p;
+  }
+  return nullptr;
+}
+
+// A procedure as typed: "trade-in", "unlock", ...
+const Procedure* ProcedureNamed(const std::string& name) {
+  for (const auto& p : Procedures()) {
+    if (name == p.name) return &p;
   }
   return nullptr;
 }
@@ -381,70 +398,126 @@ class Cli {
     if (m == nullptr) return Usage(absl::StrCat("no action ", action, " on ", name, "; one of: ", ActionsOn(*p)));
     google::protobuf::Struct request;
     (*request.mutable_fields())["name"].set_string_value(name);
+    if (auto s = FillRequest(*m, fields, nullptr, &request); !s.ok()) return Usage(std::string(s.message()));
+    std::unique_ptr<Message> out;
+    grpc::Status s = Invoke(method, CompactJson(request), &out);
+    if (!s.ok()) return Fail(s);
+    std::printf("%s", ToJson(*out).c_str());
+    return kOk;
+  }
+
+  // Opens a case of a procedure from FIELD=VALUE pairs. Fields of the case
+  // itself need no prefix (v_number=V1234567 for trade_in.v_number). A
+  // request_id is made up unless given, so the call is retried safely: the
+  // server answers a retry with the case the first attempt opened.
+  int Create(const std::vector<std::string>& args) {
+    const Procedure* p = args.empty() ? nullptr : ProcedureNamed(args[0]);
+    if (p == nullptr) {
+      std::vector<std::string> names;
+      for (const auto& q : Procedures()) names.push_back(q.name);
+      return Usage(absl::StrCat("create PROCEDURE [FIELD=VALUE...]; PROCEDURE one of: ", absl::StrJoin(names, ", ")));
+    }
+    const std::string method = absl::StrCat(p->service, "/", p->create);
+    const auto* m = FindMethod(method);
+    const auto* case_type = FindMethod(absl::StrCat(p->service, "/", p->get))->output_type();
+    const google::protobuf::FieldDescriptor* resource = nullptr;
+    for (int i = 0; i < m->input_type()->field_count(); ++i) {
+      if (m->input_type()->field(i)->message_type() == case_type) resource = m->input_type()->field(i);
+    }
+    google::protobuf::Struct request;
+    if (auto s = FillRequest(*m, {args.begin() + 1, args.end()}, resource, &request); !s.ok()) {
+      return Usage(std::string(s.message()));
+    }
+    if (!request.fields().count("request_id")) {
+      std::random_device random;
+      (*request.mutable_fields())["request_id"].set_string_value(
+          absl::StrCat("casectl-", absl::Hex(random(), absl::kZeroPad8), absl::Hex(random(), absl::kZeroPad8)));
+    }
+    std::unique_ptr<Message> out;
+    grpc::Status s = Invoke(method, CompactJson(request), &out, client::Retry::kSafe);
+    if (!s.ok()) return Fail(s);
+    std::printf("%s", ToJson(*out).c_str());
+    return kOk;
+  }
+
+  // Sets the fields of `m`'s request from FIELD=VALUE arguments, in
+  // `request` as JSON. FIELD.SUB=VALUE reaches into a message field (e.g.
+  // reimbursement.minor_units=4500); a FIELD the request lacks is looked up
+  // in `resource`, when given; FIELD=@PATH reads a document from a file,
+  // which brings its type and file name unless they are given. The error
+  // says what is wrong, for a usage line.
+  static absl::Status FillRequest(const google::protobuf::MethodDescriptor& m, const std::vector<std::string>& fields,
+                                  const google::protobuf::FieldDescriptor* resource,
+                                  google::protobuf::Struct* request) {
     std::set<std::string> given;
-    std::string document, document_path;  // a file given as FIELD=@PATH
+    std::string document, document_path;
     for (const auto& f : fields) {
       const size_t eq = f.find('=');
-      if (eq == std::string::npos) return Usage("expected FIELD=VALUE, got " + f);
-      // FIELD.SUBFIELD=VALUE reaches into a message field, e.g.
-      // reimbursement.minor_units=4500.
-      const std::vector<std::string> path = absl::StrSplit(f.substr(0, eq), '.');
+      if (eq == std::string::npos) return absl::InvalidArgumentError("expected FIELD=VALUE, got " + f);
+      std::vector<std::string> path = absl::StrSplit(f.substr(0, eq), '.');
       std::string value = f.substr(eq + 1);
-      const google::protobuf::Descriptor* type = m->input_type();
-      google::protobuf::Struct* into = &request;
+      if (resource != nullptr && FieldOf(*m.input_type(), path[0]) == nullptr &&
+          FieldOf(*resource->message_type(), path[0]) != nullptr) {
+        path.insert(path.begin(), resource->name());
+      }
+      const google::protobuf::Descriptor* type = m.input_type();
+      google::protobuf::Struct* into = request;
       const google::protobuf::FieldDescriptor* field = nullptr;
       for (size_t i = 0; i < path.size(); ++i) {
-        if (path[i].empty()) return Usage("expected FIELD=VALUE, got " + f);
+        if (path[i].empty()) return absl::InvalidArgumentError("expected FIELD=VALUE, got " + f);
         field = FieldOf(*type, path[i]);
         if (field == nullptr) {
           std::vector<std::string> names;
-          for (int k = 0; k < type->field_count(); ++k) names.push_back(type->field(k)->name());
-          return Usage(absl::StrCat(i == 0 ? action : path[i - 1], " has no field ", path[i], "; it takes ",
-                                    absl::StrJoin(names, ", ")));
+          for (int k = 0; k < type->field_count(); ++k) {
+            if (i == 0 && type->field(k) == resource) {
+              for (int r = 0; r < resource->message_type()->field_count(); ++r) {
+                names.push_back(resource->message_type()->field(r)->name());
+              }
+            } else {
+              names.push_back(type->field(k)->name());
+            }
+          }
+          return absl::InvalidArgumentError(absl::StrCat(i == 0 ? m.name() : path[i - 1], " has no field ", path[i],
+                                                         "; it takes ", absl::StrJoin(names, ", ")));
         }
         if (i == 0) given.insert(field->name());
         if (i + 1 == path.size()) break;
         if (field->message_type() == nullptr) {
-          return Usage(absl::StrCat(path[i], " has no fields of its own, in ", f));
+          return absl::InvalidArgumentError(absl::StrCat(path[i], " has no fields of its own, in ", f));
         }
         type = field->message_type();
-        into = (*into->mutable_fields())[path[i]].mutable_struct_value();
+        into = (*into->mutable_fields())[field->name()].mutable_struct_value();
       }
-      if (field->type() == google::protobuf::FieldDescriptor::TYPE_BYTES &&
-          absl::StartsWith(value, "@")) {
+      if (field->type() == google::protobuf::FieldDescriptor::TYPE_BYTES && absl::StartsWith(value, "@")) {
         document_path = value.substr(1);
         auto content = ReadWholeFile(document_path);
-        if (!content) return Usage("cannot read " + document_path);
+        if (!content) return absl::InvalidArgumentError("cannot read " + document_path);
         document = *std::move(content);
         value = absl::Base64Escape(document);
       }
       auto typed = ValueFor(*field, value);
-      if (!typed.ok()) return Usage(absl::StrCat(path.back(), " ", typed.status().message(), ", in ", f));
-      google::protobuf::Value& slot = (*into->mutable_fields())[path.back()];
+      if (!typed.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(path.back(), " ", typed.status().message(), ", in ", f));
+      }
+      google::protobuf::Value& slot = (*into->mutable_fields())[field->name()];
       if (field->is_repeated() && !typed->has_list_value()) {
         *slot.mutable_list_value()->add_values() = *std::move(typed);  // FIELD=A FIELD=B
       } else {
         slot = *std::move(typed);
       }
     }
-    // A document read from a file brings its type and, where the request
-    // has one, its file name, unless they were given.
     if (!document_path.empty()) {
       const std::string type = workflow::SniffDocumentType(document);
-      if (!type.empty() && m->input_type()->FindFieldByName("content_type") != nullptr &&
+      if (!type.empty() && m.input_type()->FindFieldByName("content_type") != nullptr &&
           !given.count("content_type")) {
-        (*request.mutable_fields())["content_type"].set_string_value(type);
+        (*request->mutable_fields())["content_type"].set_string_value(type);
       }
-      if (m->input_type()->FindFieldByName("file_name") != nullptr && !given.count("file_name")) {
-        (*request.mutable_fields())["file_name"].set_string_value(
+      if (m.input_type()->FindFieldByName("file_name") != nullptr && !given.count("file_name")) {
+        (*request->mutable_fields())["file_name"].set_string_value(
             document_path.substr(document_path.find_last_of('/') + 1));
       }
     }
-    std::unique_ptr<Message> out;
-    grpc::Status s = Invoke(method, CompactJson(request), &out);
-    if (!s.ok()) return Fail(s);
-    std::printf("%s", ToJson(*out).c_str());
-    return kOk;
+    return absl::OkStatus();
   }
 
   // The RPCs that act on one case of `p`'s kind: those of its service that
@@ -507,10 +580,7 @@ class Cli {
 
   // The cases of a procedure, of one state or all, a page at a time.
   int List(const std::vector<std::string>& args) {
-    const Procedure* p = nullptr;
-    for (const auto& candidate : Procedures()) {
-      if (!args.empty() && args[0] == candidate.name) p = &candidate;
-    }
+    const Procedure* p = args.empty() ? nullptr : ProcedureNamed(args[0]);
     if (p == nullptr || args.size() > 2) return Usage("list trade-in|unlock|otp|claim|enrollment [STATE]");
     const std::string method = absl::StrCat(p->service, "/", p->list);
     // Enrollments are listed without a state, and have no assignee.
@@ -975,6 +1045,7 @@ int Main(int argc, char** argv) {
   if (cmd == "show" && rest.size() == 1) return cli.Show(rest[0]);
   if (cmd == "act" && rest.size() >= 2) return cli.Act(rest[0], rest[1], {rest.begin() + 2, rest.end()});
   if (cmd == "act" && rest.size() == 1) return cli.Act(rest[0], "", {});
+  if (cmd == "create") return cli.Create(rest);
   if (cmd == "list") return cli.List(rest);
   if (cmd == "document") return cli.Document(rest);
   if (cmd == "call" && (rest.size() == 1 || rest.size() == 2)) return cli.Call(rest[0], rest.size() == 2 ? rest[1] : "{}");

@@ -250,6 +250,69 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   EXPECT_NE(help.out.find("Exit codes"), std::string::npos);
 }
 
+TEST_F(CasectlTest, CreateOpensACaseOfEachProcedureFromFields) {
+  // The case's own fields need no prefix; nested ones take a dot.
+  const std::string trade_in =
+      "create trade-in v_number=V4100001 s_number=S4100001 problem=DEVICE_LOCKED 'product_name=Galaxy S22' "
+      "customer.display_name=Jan customer.email=jan@example.nl";
+  Result made = Casectl("ops", "--json " + trade_in);
+  ASSERT_EQ(made.exit_code, 0) << made.out;
+  const auto fields = Json(made.out).fields();
+  EXPECT_EQ(fields.at("vNumber").string_value(), "V4100001");
+  EXPECT_EQ(fields.at("state").string_value(), "TRADE_IN_STATE_PROBLEM_ORDER");
+  EXPECT_EQ(fields.at("customer").struct_value().fields().at("email").string_value(), "jan@example.nl");
+  // Each create is a new case, unless it repeats a request_id.
+  Result other = Casectl("ops", "--json " + trade_in);
+  ASSERT_EQ(other.exit_code, 0) << other.out;
+  EXPECT_NE(Json(other.out).fields().at("name").string_value(), fields.at("name").string_value());
+  Result first = Casectl("ops", "--json " + trade_in + " request_id=intake-7");
+  Result retry = Casectl("ops", "--json " + trade_in + " request_id=intake-7");
+  ASSERT_EQ(first.exit_code, 0) << first.out;
+  ASSERT_EQ(retry.exit_code, 0) << retry.out;
+  EXPECT_EQ(Json(retry.out).fields().at("name").string_value(), Json(first.out).fields().at("name").string_value());
+  const std::string listed = Casectl("cs_agent", "list trade-in problem_order").out;
+  const std::vector<std::string> around = absl::StrSplit(listed, "V4100001");
+  EXPECT_EQ(around.size(), 4u) << listed;  // three cases
+
+  // A field neither the request nor the case has is named, with both's.
+  Result typo = Casectl("ops", "create trade-in v_numbr=V4100001");
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.out.find("CreateTradeIn has no field v_numbr; it takes name, v_number, s_number, "), std::string::npos)
+      << typo.out;
+  EXPECT_NE(typo.out.find(", trade_in_id, request_id"), std::string::npos) << typo.out;
+  // The server's checks, field by field; nothing is written.
+  Result bad = Casectl("ops", "create trade-in v_number=X1");
+  EXPECT_EQ(bad.exit_code, 4);
+  EXPECT_NE(bad.out.find("  trade_in.v_number: must be 'V'"), std::string::npos) << bad.out;
+  EXPECT_EQ(Casectl("cs_agent", "create trade-in v_number=V4100002").exit_code, 5);  // ops open trade-ins
+  Result which = Casectl("ops", "create");
+  EXPECT_EQ(which.exit_code, 2);
+  EXPECT_NE(which.out.find("PROCEDURE one of: trade-in, unlock, otp, claim, enrollment"), std::string::npos)
+      << which.out;
+
+  // The other procedures' requests are flat.
+  Result unlock = Casectl("cs_agent", "create unlock phone_number=+12125550199");
+  EXPECT_EQ(unlock.exit_code, 3) << unlock.out;
+  EXPECT_NE(unlock.out.find("no account with that phone number"), std::string::npos) << unlock.out;
+  const std::string plan = testing::WriteFile(
+      dir_.path() + "/plan.json",
+      R"({"displayName": "Basic cover", "coveredPerils": ["THEFT"], "eligibleCategories": ["PHONE"],)"
+      R"( "monthlyPrice": {"currencyCode": "EUR", "minorUnits": "599"}, "reviewBusinessDays": 5})");
+  ASSERT_EQ(Casectl("admin", "plans create basic " + plan).exit_code, 0);
+  Result enrolled = Casectl(
+      "cs_agent",
+      "--json create enrollment plan_id=basic 'contact.full_name=Jan Jansen' contact.email=jan@example.nl "
+      "contact.phone_number=+31612345678 payment_method_ref=tok_123 "
+      R"('devices={"imei": "490154203237518", "category": "PHONE", "purchaseDate": "2026-01-10"}')");
+  ASSERT_EQ(enrolled.exit_code, 0) << enrolled.out;
+  const std::string plan_number = Json(enrolled.out).fields().at("planNumber").string_value();
+  Result claim = Casectl("cs_agent", "--json create claim plan_number=" + plan_number +
+                                         " channel=PHONE peril=THEFT incident_date=2026-03-02 "
+                                         "'description=Taken from a bag' device=490154203237518");
+  ASSERT_EQ(claim.exit_code, 0) << claim.out;
+  EXPECT_EQ(Json(claim.out).fields().at("state").string_value(), "CLAIM_STATE_REPORTED");
+}
+
 TEST_F(CasectlTest, DocumentsGoInFromFilesAndComeBackOut) {
   // A trade-in's proof of purchase: content from a file, with the type and
   // file name it brings.
