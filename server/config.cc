@@ -21,10 +21,17 @@ absl::StatusOr<internal::ServerConfig> LoadConfigFile(const std::string& path) {
   return config;
 }
 
+void DefaultFolders(internal::ServerConfig* c) {
+  if (c->data_dir().empty()) c->set_data_dir("./data");
+  if (c->backup_dir().empty()) c->set_backup_dir(c->data_dir() + "/backups");
+}
+
+std::string StoreFolder(const internal::ServerConfig& config) { return config.data_dir() + "/db"; }
+
 absl::StatusOr<internal::ServerConfig> Finalize(internal::ServerConfig c) {
   if (c.listen_address().empty()) c.set_listen_address("127.0.0.1:7400");
   if (c.metrics_address().empty()) c.set_metrics_address("127.0.0.1:9464");
-  if (c.data_dir().empty()) c.set_data_dir("./data");
+  DefaultFolders(&c);
   if (c.durability().empty()) c.set_durability("sync");
   if (c.durability() != "sync") {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -47,6 +54,8 @@ absl::StatusOr<internal::ServerConfig> Finalize(internal::ServerConfig c) {
   if (rl->burst() == 0) rl->set_burst(2 * rl->requests_per_second());
   if (c.min_free_disk_bytes() == 0) c.set_min_free_disk_bytes(int64_t{128} << 20);
   if (c.worker_threads() == 0) c.set_worker_threads(8);
+  if (c.backups_kept() == 0) c.set_backups_kept(7);
+  if (c.backups_kept() < 0) return absl::InvalidArgumentError("backups_kept must be at least 1");
   if (c.worker_threads() < 1 || c.worker_threads() > 1024) {
     return absl::InvalidArgumentError("worker_threads must be between 1 and 1024");
   }

@@ -14,6 +14,13 @@ namespace casework {
 // unknown fields or malformed JSON.
 absl::StatusOr<internal::ServerConfig> LoadConfigFile(const std::string& path);
 
+// The folders' defaults alone: the data folder, and the backup folder
+// within it unless set. Finalize applies them too.
+void DefaultFolders(internal::ServerConfig* config);
+
+// The store's folder within the data folder.
+std::string StoreFolder(const internal::ServerConfig& config);
+
 // Fills defaults and checks values; refuses unknown settings (e.g. a
 // durability other than "sync").
 absl::StatusOr<internal::ServerConfig> Finalize(internal::ServerConfig config);

@@ -5,11 +5,16 @@
 #include <iostream>
 #include <string>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "server/common/log.h"
 #include "server/config.h"
 #include "server/rpc/auth.h"
 #include "server/server.h"
+#include "storage/rocksdb_repository.h"
 
 namespace {
 
@@ -17,6 +22,7 @@ constexpr char kUsage[] =
     "usage: caseworkd [--config=FILE] [--listen=HOST:PORT] [--data-dir=DIR]\n"
     "                 [--metrics=HOST:PORT|off] [--spool-dir=DIR] [--dev]\n"
     "       caseworkd --hash-token < token\n"
+    "       caseworkd [--config=FILE] [--data-dir=DIR] --restore-backup=ID|latest\n"
     "\n"
     "Serves casework.v1's TradeInService, UnlockService, OtpSupportService,\n"
     "ProtectionClaimService, BoardService and AdminService, with\n"
@@ -28,7 +34,35 @@ constexpr char kUsage[] =
     "Production needs TLS (tls.cert_file, tls.key_file) and a token file\n"
     "(auth.token_file). --dev serves plaintext and lets callers name\n"
     "themselves with x-casework-principal / x-casework-role metadata.\n"
-    "--hash-token prints the token-file form of the token read from stdin.\n";
+    "--hash-token prints the token-file form of the token read from stdin.\n"
+    "--restore-backup puts a backup (AdminService.CreateBackup, from backup_dir)\n"
+    "in place of the store while caseworkd is stopped; the store it replaces\n"
+    "is kept beside it as db.replaced-TIME.\n";
+
+// --restore-backup: the store of `config`'s data folder from its backup
+// folder. Serves nothing, so the settings for serving are not needed.
+int Restore(casework::internal::ServerConfig config, const std::string& which) {
+  casework::DefaultFolders(&config);
+  int64_t id = 0;
+  if (which != "latest" && (!absl::SimpleAtoi(absl::StripPrefix(which, "backups/"), &id) || id <= 0)) {
+    std::fprintf(stderr, "caseworkd: --restore-backup takes a backup's id (backups/3 or 3) or latest\n");
+    return 2;
+  }
+  auto restored = casework::storage::RestoreRocksDbBackup(config.backup_dir(), id,
+                                                          casework::StoreFolder(config));
+  if (!restored.ok()) {
+    std::fprintf(stderr, "caseworkd: %s\n", std::string(restored.status().message()).c_str());
+    return 1;
+  }
+  casework::Log(casework::LogLevel::kInfo, "backup_restored",
+                {{"backup", absl::StrCat("backups/", restored->id)},
+                 {"taken", absl::FormatTime(absl::RFC3339_sec, restored->create_time, absl::UTCTimeZone())},
+                 {"store", casework::StoreFolder(config)}});
+  std::printf("restored backups/%lld, taken %s, into %s\n", static_cast<long long>(restored->id),
+              absl::FormatTime(absl::RFC3339_sec, restored->create_time, absl::UTCTimeZone()).c_str(),
+              casework::StoreFolder(config).c_str());
+  return 0;
+}
 
 }  // namespace
 
@@ -36,7 +70,7 @@ int main(int argc, char** argv) {
   // Debian's Abseil keeps a lock-order graph for every absl::Mutex (a
   // debug aid), and gRPC takes and creates such mutexes many times per call.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  std::string config_path, listen, data_dir, metrics, spool_dir;
+  std::string config_path, listen, data_dir, metrics, spool_dir, restore;
   bool dev = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -62,7 +96,7 @@ int main(int argc, char** argv) {
     using casework::FlagValue;
     if (FlagValue(arg, "config", &config_path) || FlagValue(arg, "listen", &listen) ||
         FlagValue(arg, "data-dir", &data_dir) || FlagValue(arg, "metrics", &metrics) ||
-        FlagValue(arg, "spool-dir", &spool_dir)) {
+        FlagValue(arg, "spool-dir", &spool_dir) || FlagValue(arg, "restore-backup", &restore)) {
       continue;
     }
     std::fprintf(stderr, "caseworkd: unknown argument %s\n\n%s", arg.c_str(), kUsage);
@@ -78,6 +112,7 @@ int main(int argc, char** argv) {
   if (!data_dir.empty()) config->set_data_dir(data_dir);
   if (!metrics.empty()) config->set_metrics_address(metrics);
   if (!spool_dir.empty()) config->mutable_notifier()->set_spool_dir(spool_dir);
+  if (!restore.empty()) return Restore(*std::move(config), restore);
   if (dev) {
     config->set_plaintext(true);
     config->mutable_auth()->set_header_identity(true);

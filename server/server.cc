@@ -15,6 +15,7 @@
 #include "server/common/happens_before.h"
 #include "server/common/log.h"
 #include "server/common/worker_pool.h"
+#include "server/config.h"
 #include "server/metrics/metrics.h"
 #include "server/notify/notifier.h"
 #include "server/notify/templates.h"
@@ -153,7 +154,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
         absl::StrCat("cannot create data folder ", config.data_dir(), ": ", ec.message()));
   }
   storage::RocksDbOptions store;
-  store.path = config.data_dir() + "/db";
+  store.path = StoreFolder(config);
   store.min_free_bytes = std::max<int64_t>(0, config.min_free_disk_bytes());
   store.bulk_load = options.bulk_load;
   auto repo = storage::OpenRocksDbRepository(store);
@@ -251,7 +252,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   s->services.push_back(rpc::NewAdminService(s->templates.get(), s->calendars.get(),
                                              s->engine.get(), s->accounts.get(),
                                              s->profiles.get(), s->repo.get(), s->clock,
-                                             config.notifier().spool_dir(), env));
+                                             config.notifier().spool_dir(),
+                                             {config.backup_dir(), config.backups_kept()}, env));
 
   // Linked so that reflection can describe grpc.health.v1.Health.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();

@@ -52,6 +52,14 @@ struct QueueItem {
   uint64_t fencing_token = 0;
 };
 
+// A copy of the whole store, taken while it serves.
+struct BackupInfo {
+  int64_t id = 0;  // counts up from 1 in its folder
+  absl::Time create_time;
+  int64_t size_bytes = 0;  // the files it is made of, shared ones included
+  int64_t file_count = 0;
+};
+
 // One write of WriteRecords: put `value`, or delete when `erase`.
 struct RecordWrite {
   std::string space;
@@ -213,6 +221,15 @@ class Repository {
   // gone from disk too, not just unreachable (after an erase of personal
   // data). Takes time proportional to the store.
   virtual absl::Status Compact() = 0;
+
+  // Copies the store into `folder` while it serves, consistent as of one
+  // moment: everything acknowledged before the call is in it. Backups in a
+  // folder share their unchanged files, so each copies what changed since
+  // the one before. Afterwards only the newest `keep` are kept (0: all).
+  // One backup is taken at a time; another call waits for it.
+  virtual absl::StatusOr<BackupInfo> CreateBackup(const std::string& folder, int keep) = 0;
+  // The backups in `folder`, oldest first; none when it does not exist.
+  virtual absl::StatusOr<std::vector<BackupInfo>> ListBackups(const std::string& folder) = 0;
 
   // Versioned records in a namespace ("templates", ...).
   virtual absl::StatusOr<StoredRecord> GetRecord(const std::string& space,

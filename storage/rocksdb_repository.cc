@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -16,6 +17,7 @@
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/merge_operator.h"
 #include "rocksdb/table.h"
+#include "rocksdb/utilities/backup_engine.h"
 #include "rocksdb/utilities/table_properties_collectors.h"
 #include "rocksdb/write_batch.h"
 #include "storage/keys.h"
@@ -200,6 +202,8 @@ class RocksDbRepository : public Repository {
   absl::StatusOr<int64_t> QueueSize(Queue queue) override;
   std::map<std::string, int64_t> StoreFigures() override;
   absl::Status Compact() override;
+  absl::StatusOr<BackupInfo> CreateBackup(const std::string& folder, int keep) override;
+  absl::StatusOr<std::vector<BackupInfo>> ListBackups(const std::string& folder) override;
   absl::StatusOr<StoredRecord> GetRecord(const std::string& space,
                                          const std::string& key) override;
   absl::StatusOr<int64_t> PutRecord(const std::string& space,
@@ -280,6 +284,8 @@ class RocksDbRepository : public Repository {
   bool bulk_load_;
   rocksdb::WriteOptions sync_;
   std::array<std::mutex, kStripes> stripes_;
+
+  std::mutex backup_mu_;  // one backup at a time
 
   std::mutex leases_mu_;
   std::unordered_map<std::string, Lease> leases_;  // by queue key
@@ -884,6 +890,61 @@ absl::Status RocksDbRepository::Compact() {
   return absl::OkStatus();
 }
 
+BackupInfo FromRocksBackup(const rocksdb::BackupInfo& b) {
+  BackupInfo out;
+  out.id = b.backup_id;
+  out.create_time = absl::FromUnixSeconds(b.timestamp);
+  out.size_bytes = static_cast<int64_t>(b.size);
+  out.file_count = b.number_files;
+  return out;
+}
+
+// The backup engine of `folder`: read-only unless `create` (which makes
+// the folder when missing).
+template <typename Engine>
+absl::StatusOr<std::unique_ptr<Engine>> OpenBackups(const std::string& folder) {
+  rocksdb::BackupEngineOptions options(folder);
+  options.sync = true;  // a backup that was answered is on disk
+  Engine* engine = nullptr;
+  rocksdb::IOStatus s = Engine::Open(options, rocksdb::Env::Default(), &engine);
+  if (!s.ok()) return FromRocks(s, absl::StrCat("open backups in ", folder));
+  return std::unique_ptr<Engine>(engine);
+}
+
+absl::StatusOr<BackupInfo> RocksDbRepository::CreateBackup(const std::string& folder, int keep) {
+  std::lock_guard<std::mutex> lock(backup_mu_);
+  if (auto st = CheckFreeSpace(); !st.ok()) return st;
+  auto engine = OpenBackups<rocksdb::BackupEngine>(folder);
+  if (!engine.ok()) return engine.status();
+  // The live write-ahead log is copied with the table files, so nothing
+  // acknowledged is left out and the memtables need no flush.
+  rocksdb::BackupID id = 0;
+  if (auto st = FromRocks((*engine)->CreateNewBackup(rocksdb::CreateBackupOptions(), db_, &id), "back up");
+      !st.ok()) {
+    return st;
+  }
+  // Every file there, at its size, before older backups are let go.
+  if (auto st = FromRocks((*engine)->VerifyBackup(id), "check backup"); !st.ok()) return st;
+  if (keep > 0) {
+    if (auto st = FromRocks((*engine)->PurgeOldBackups(keep), "delete old backups"); !st.ok()) return st;
+  }
+  rocksdb::BackupInfo info;
+  if (auto st = FromRocks((*engine)->GetBackupInfo(id, &info), "read backup"); !st.ok()) return st;
+  return FromRocksBackup(info);
+}
+
+absl::StatusOr<std::vector<BackupInfo>> RocksDbRepository::ListBackups(const std::string& folder) {
+  std::error_code ec;
+  if (!std::filesystem::exists(folder, ec)) return std::vector<BackupInfo>{};
+  auto engine = OpenBackups<rocksdb::BackupEngineReadOnly>(folder);
+  if (!engine.ok()) return engine.status();
+  std::vector<rocksdb::BackupInfo> infos;
+  (*engine)->GetBackupInfo(&infos);
+  std::vector<BackupInfo> out;
+  for (const auto& b : infos) out.push_back(FromRocksBackup(b));
+  return out;
+}
+
 std::map<std::string, int64_t> RocksDbRepository::StoreFigures() {
   auto sum = [&](const std::string& property) {
     uint64_t total = 0;
@@ -1084,6 +1145,45 @@ absl::StatusOr<std::unique_ptr<Repository>> OpenRocksDbRepository(
     return FromRocks(s, absl::StrCat("open ", options.path));
   }
   return std::unique_ptr<Repository>(new RocksDbRepository(db, std::move(handles), options));
+}
+
+absl::StatusOr<BackupInfo> RestoreRocksDbBackup(const std::string& backup_folder, int64_t id,
+                                                const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(backup_folder, ec)) {
+    return absl::NotFoundError(absl::StrCat("no backups in ", backup_folder));
+  }
+  auto engine = OpenBackups<rocksdb::BackupEngineReadOnly>(backup_folder);
+  if (!engine.ok()) return engine.status();
+  std::vector<rocksdb::BackupInfo> infos;
+  (*engine)->GetBackupInfo(&infos);
+  if (infos.empty()) return absl::NotFoundError(absl::StrCat("no backups in ", backup_folder));
+  const rocksdb::BackupInfo* chosen = id == 0 ? &infos.back() : nullptr;
+  for (const auto& b : infos) {
+    if (static_cast<int64_t>(b.backup_id) == id) chosen = &b;
+  }
+  if (chosen == nullptr) return absl::NotFoundError(absl::StrCat("no backup ", id, " in ", backup_folder));
+  if (auto st = FromRocks((*engine)->VerifyBackup(chosen->backup_id), "check backup"); !st.ok()) return st;
+
+  if (std::filesystem::exists(path, ec)) {
+    // Refused while a server has the store open; its lock is held until it
+    // closes the store.
+    rocksdb::FileLock* held = nullptr;
+    rocksdb::Status locked = rocksdb::Env::Default()->LockFile(path + "/LOCK", &held);
+    if (!locked.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("the store at ", path, " is in use; stop caseworkd first: ", locked.ToString()));
+    }
+    rocksdb::Env::Default()->UnlockFile(held);
+    const std::string aside =
+        absl::StrCat(path, ".replaced-", absl::FormatTime("%Y%m%dT%H%M%S", absl::Now(), absl::UTCTimeZone()));
+    std::filesystem::rename(path, aside, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("cannot move ", path, " aside: ", ec.message()));
+  }
+  if (auto st = FromRocks((*engine)->RestoreDBFromBackup(chosen->backup_id, path, path), "restore"); !st.ok()) {
+    return st;
+  }
+  return FromRocksBackup(*chosen);
 }
 
 }  // namespace casework::storage

@@ -33,6 +33,13 @@ struct RocksDbOptions {
 absl::StatusOr<std::unique_ptr<Repository>> OpenRocksDbRepository(
     const RocksDbOptions& options);
 
+// Puts backup `id` of `backup_folder` (0: the newest) in place of the
+// store at `path`, which no process may have open (FAILED_PRECONDITION).
+// A store already at `path` is kept, renamed to `path` + ".replaced-" and
+// the time. Returns the backup restored.
+absl::StatusOr<BackupInfo> RestoreRocksDbBackup(const std::string& backup_folder, int64_t id,
+                                                const std::string& path);
+
 }  // namespace casework::storage
 
 #endif  // CASEWORK_STORAGE_ROCKSDB_REPOSITORY_H_

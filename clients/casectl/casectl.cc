@@ -104,6 +104,8 @@ Commands:
                                   FILE: JSON as `get` prints it, refused by update
                                   when the etag in it is stale
   dead-letters list|retry NAME
+  backups list|create             copies of the store in the server's backup folder
+                                  (restore: caseworkd --restore-backup=ID, stopped)
   watch [PROCEDURE...]            live boards: a snapshot, then every case change
                                   (--cursor=C resumes, --count=N stops after N changes)
   workflows [--dot]               the workflows' states and actions (--dot: Graphviz)
@@ -131,7 +133,7 @@ struct Flags {
   int batch = 500;
   std::string cursor;
   std::string assignee;  // list: the open cases given to this person
-  bool watch_deadline = false;  // --timeout given: it bounds watch too
+  bool timeout_given = false;  // --timeout given: it bounds watch and backups too
   int64_t count = 0;  // watch: stop after this many changes (0: never)
 };
 
@@ -805,7 +807,7 @@ class Cli {
     req.set_cursor(flags_.cursor);
     auto ctx = client_.Context();
     // A stream runs until stopped, unless --timeout was given.
-    if (!flags_.watch_deadline) ctx->set_deadline(std::chrono::system_clock::time_point::max());
+    if (!flags_.timeout_given) ctx->set_deadline(std::chrono::system_clock::time_point::max());
     auto stream = stub->WatchBoards(ctx.get(), req);
     v1::BoardUpdate u;
     int64_t changes = 0;
@@ -846,6 +848,14 @@ class Cli {
       return Call("AdminService/RetryDeadLetter", absl::StrCat("{\"name\":", Quote(a[1]), "}"));
     }
     return Usage("dead-letters list|retry NAME");
+  }
+
+  int Backups(const std::vector<std::string>& a) {
+    if (a.size() == 1 && a[0] == "list") {
+      return ListTable("AdminService/ListBackups", "backups", {"name", "createTime", "sizeBytes", "fileCount"});
+    }
+    if (a.size() == 1 && a[0] == "create") return Call("AdminService/CreateBackup", "{}");
+    return Usage("backups list|create");
   }
 
  private:
@@ -1017,7 +1027,7 @@ int Main(int argc, char** argv) {
       int seconds = 0;
       if (!absl::SimpleAtoi(timeout, &seconds) || seconds <= 0) return Usage("--timeout takes seconds");
       o.deadline = std::chrono::seconds(seconds);
-      flags.watch_deadline = true;
+      flags.timeout_given = true;
     } else if (a == "--json") {
       flags.json = true;
     } else if (a == "--dot") {
@@ -1039,6 +1049,10 @@ int Main(int argc, char** argv) {
   const std::string cmd = args[0];
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (cmd == "workflows") return Workflows(flags);
+  // A backup copies what changed since the one before, which for a large
+  // store can outlast the usual per-call timeout: unless --timeout is
+  // given, it is waited for as long as it takes.
+  if (cmd == "backups" && !flags.timeout_given) o.deadline = std::chrono::hours(24);
   Cli cli(flags);
   if (cmd == "boards") return cli.Boards({});
   if (cmd == "board" && rest.size() == 1) return cli.Boards(rest);
@@ -1054,6 +1068,7 @@ int Main(int argc, char** argv) {
   if (cmd == "calendars") return cli.Calendars(rest);
   if (cmd == "plans") return cli.Plans(rest);
   if (cmd == "dead-letters") return cli.DeadLetters(rest);
+  if (cmd == "backups") return cli.Backups(rest);
   if (cmd == "watch") return cli.Watch(rest);
   return Usage("unknown command or wrong arguments: " + cmd);
 }

@@ -143,6 +143,8 @@ const std::vector<Rule>& Rules() {
       Only("AdminService/RetryDeadLetter", {wf::kAdmin}),
       Only("AdminService/EraseCustomerData", {wf::kAdmin}),
       Only("AdminService/ListAuditRecords", {wf::kAdmin}),
+      Only("AdminService/CreateBackup", {wf::kAdmin}),
+      Only("AdminService/ListBackups", {wf::kAdmin}),
       // Live boards.
       Anyone("BoardService/WatchBoards"),
   };

@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "server/common/errors.h"
 #include "server/common/ids.h"
@@ -61,6 +62,15 @@ absl::Status CheckImport(const std::string& json_lines) {
 }
 
 constexpr char kAuditSpace[] = "audit";
+
+v1::Backup BackupOf(const storage::BackupInfo& b) {
+  v1::Backup out;
+  out.set_name(absl::StrCat("backups/", b.id));
+  *out.mutable_create_time() = ToProto(b.create_time);
+  out.set_size_bytes(b.size_bytes);
+  out.set_file_count(b.file_count);
+  return out;
+}
 constexpr size_t kMaxReasonBytes = 500;
 
 class AdminService final : public v1::AdminService::CallbackService {
@@ -68,7 +78,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   AdminService(notify::TemplateStore* templates, sla::CalendarStore* calendars,
                engine::Engine* engine, directory::StoredAccountDirectory* accounts,
                directory::StoredProfileDirectory* profiles, storage::Repository* repo,
-               const Clock* clock, std::string spool_dir, RpcEnv env)
+               const Clock* clock, std::string spool_dir, BackupPolicy backups, RpcEnv env)
       : templates_(templates),
         calendars_(calendars),
         engine_(engine),
@@ -77,6 +87,7 @@ class AdminService final : public v1::AdminService::CallbackService {
         repo_(repo),
         clock_(clock),
         spool_dir_(std::move(spool_dir)),
+        backups_(std::move(backups)),
         env_(env) {}
 
   ServerUnaryReactor* ListDeadLetters(CallbackServerContext* ctx,
@@ -251,6 +262,48 @@ class AdminService final : public v1::AdminService::CallbackService {
           return absl::DataLossError(absl::StrCat("audit record ", r.key, " is damaged"));
         }
         out->set_name(absl::StrCat("auditRecords/", r.key));
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* CreateBackup(CallbackServerContext* ctx, const v1::CreateBackupRequest*,
+                                   v1::Backup* resp) override {
+    return Serve(env_, ctx, kService, "CreateBackup", [=](const Actor& who) -> absl::Status {
+      const absl::Time start = absl::Now();
+      auto backup = repo_->CreateBackup(backups_.folder, backups_.keep);
+      if (!backup.ok()) return backup.status();
+      *resp = BackupOf(*backup);
+      Log(LogLevel::kInfo, "backup_created",
+          {{"backup", resp->name()}, {"principal", who.principal}, {"folder", backups_.folder},
+           {"bytes", absl::StrCat(backup->size_bytes)},
+           {"seconds", absl::StrCat(absl::ToDoubleSeconds(absl::Now() - start))}});
+      return absl::OkStatus();
+    });
+  }
+
+  ServerUnaryReactor* ListBackups(CallbackServerContext* ctx, const v1::ListBackupsRequest* req,
+                                  v1::ListBackupsResponse* resp) override {
+    return ServeRead(env_, ctx, kService, "ListBackups", [=](const Actor&) -> absl::Status {
+      auto page_limit = engine::PageLimit(req->page_size());
+      if (!page_limit.ok()) return page_limit.status();
+      auto after = engine::DecodePageToken(req->page_token(), "backups");
+      if (!after.ok()) return after.status();
+      int64_t after_id = 0;
+      if (!after->empty() && !absl::SimpleAtoi(*after, &after_id)) {
+        return InvalidField("page_token", "is not a token of this list");
+      }
+      auto backups = repo_->ListBackups(backups_.folder);
+      if (!backups.ok()) return backups.status();
+      int64_t last = after_id;
+      for (const auto& b : *backups) {
+        if (b.id <= after_id) continue;
+        if (resp->backups_size() == *page_limit) {
+          resp->set_next_page_token(engine::EncodePageToken("backups", absl::StrCat(last)));
+          break;
+        }
+        *resp->add_backups() = BackupOf(b);
+        last = b.id;
       }
       return absl::OkStatus();
     });
@@ -514,6 +567,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   storage::Repository* repo_;
   const Clock* clock_;
   std::string spool_dir_;
+  BackupPolicy backups_;
   RpcEnv env_;
 };
 
@@ -522,9 +576,10 @@ class AdminService final : public v1::AdminService::CallbackService {
 std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(
     notify::TemplateStore* templates, sla::CalendarStore* calendars, engine::Engine* engine,
     directory::StoredAccountDirectory* accounts, directory::StoredProfileDirectory* profiles,
-    storage::Repository* repo, const Clock* clock, std::string spool_dir, RpcEnv env) {
+    storage::Repository* repo, const Clock* clock, std::string spool_dir, BackupPolicy backups,
+    RpcEnv env) {
   return std::make_unique<AdminService>(templates, calendars, engine, accounts, profiles, repo,
-                                        clock, std::move(spool_dir), env);
+                                        clock, std::move(spool_dir), std::move(backups), env);
 }
 
 }  // namespace casework::rpc

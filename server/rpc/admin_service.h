@@ -2,6 +2,7 @@
 #define CASEWORK_SERVER_RPC_ADMIN_SERVICE_H_
 
 #include <memory>
+#include <string>
 
 #include "casework/v1/admin.grpc.pb.h"
 #include "server/common/clock.h"
@@ -14,11 +15,18 @@
 
 namespace casework::rpc {
 
+// Where CreateBackup copies the store, and how many backups stay.
+struct BackupPolicy {
+  std::string folder;
+  int keep = 7;
+};
+
 // `spool_dir`: the spool notifier's folder, whose copies an erase removes.
 std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(
     notify::TemplateStore* templates, sla::CalendarStore* calendars, engine::Engine* engine,
     directory::StoredAccountDirectory* accounts, directory::StoredProfileDirectory* profiles,
-    storage::Repository* repo, const Clock* clock, std::string spool_dir, RpcEnv env);
+    storage::Repository* repo, const Clock* clock, std::string spool_dir, BackupPolicy backups,
+    RpcEnv env);
 
 }  // namespace casework::rpc
 

@@ -222,6 +222,13 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   EXPECT_EQ(Casectl("admin", "templates reset trade_in.no_such").exit_code, 3);
   EXPECT_EQ(Casectl("team_lead", "dead-letters list").exit_code, 0);
   EXPECT_EQ(Casectl("cs_agent", "dead-letters list").exit_code, 5);
+  // Backups: taken while serving, then listed.
+  Result backup = Casectl("admin", "--json backups create");
+  ASSERT_EQ(backup.exit_code, 0) << backup.out;
+  EXPECT_EQ(Json(backup.out).fields().at("name").string_value(), "backups/1");
+  Result backups = Casectl("admin", "backups list");
+  EXPECT_NE(backups.out.find("backups/1"), std::string::npos) << backups.out;
+  EXPECT_EQ(Casectl("ops", "backups create").exit_code, 5);
 
   // workflows as Graphviz; help.
   Result dot = Casectl("cs_agent", "workflows --dot");

@@ -1,0 +1,182 @@
+// Backups through a real server: one taken while cases are being written
+// holds every change acknowledged before it was asked for, caseworkd
+// --restore-backup puts it back (refused while the store is open, the
+// replaced store kept), and only the newest backups_kept stay.
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "casework/v1/admin.grpc.pb.h"
+#include "casework/v1/trade_in.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "tests/testing/process.h"
+#include "tests/testing/test_server.h"
+
+namespace casework {
+namespace {
+
+using testing::TestServer;
+
+const absl::Time kStart = absl::FromCivil(absl::CivilSecond(2026, 3, 2, 10, 0, 0), absl::UTCTimeZone());
+
+class BackupServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Start(); }
+
+  void Start() {
+    server_.Start([](internal::ServerConfig* c) { c->set_backups_kept(2); });
+    admin_ = v1::AdminService::NewStub(server_.channel());
+    trade_ins_ = v1::TradeInService::NewStub(server_.channel());
+  }
+
+  grpc::Status Create(int n, v1::TradeIn* out) {
+    v1::CreateTradeInRequest req;
+    auto* t = req.mutable_trade_in();
+    t->set_v_number(absl::StrCat("V", 5000000 + n));
+    t->set_s_number(absl::StrCat("S", 5000000 + n));
+    t->set_problem(v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+    t->set_product_name("Pixel 8");
+    t->mutable_customer()->set_display_name("Klant");
+    t->mutable_customer()->set_email("klant@example.nl");
+    return trade_ins_->CreateTradeIn(TestServer::As("ops").get(), req, out);
+  }
+
+  grpc::StatusCode Find(const std::string& name) {
+    v1::GetTradeInRequest req;
+    req.set_name(name);
+    v1::TradeIn out;
+    return trade_ins_->GetTradeIn(TestServer::As("ops").get(), req, &out).error_code();
+  }
+
+  grpc::Status Backup(const std::string& role, v1::Backup* out) {
+    return admin_->CreateBackup(TestServer::As(role).get(), v1::CreateBackupRequest(), out);
+  }
+
+  std::vector<std::string> Listed() {
+    v1::ListBackupsResponse resp;
+    EXPECT_TRUE(admin_->ListBackups(TestServer::As("admin").get(), v1::ListBackupsRequest(), &resp).ok());
+    std::vector<std::string> names;
+    for (const auto& b : resp.backups()) names.push_back(b.name());
+    return names;
+  }
+
+  testing::CommandResult Restore(const std::string& which) {
+    return testing::RunCommand(absl::StrCat(CASEWORKD_PATH, " --data-dir=", server_.data_dir(),
+                                            " --restore-backup=", which, " 2>&1"));
+  }
+
+  TestServer server_{kStart};
+  std::unique_ptr<v1::AdminService::Stub> admin_;
+  std::unique_ptr<v1::TradeInService::Stub> trade_ins_;
+};
+
+TEST_F(BackupServerTest, ABackupUnderLoadHoldsWhatWasAcknowledgedAndIsRestored) {
+  // A writer keeps creating cases while the backup is taken.
+  std::mutex mu;
+  std::vector<std::string> acknowledged;
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int n = 0; n < 5000 && !stop; ++n) {
+      v1::TradeIn t;
+      ASSERT_TRUE(Create(n, &t).ok());
+      std::lock_guard<std::mutex> lock(mu);
+      acknowledged.push_back(t.name());
+    }
+  });
+  while (true) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (acknowledged.size() >= 50) break;
+  }
+  size_t before = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    before = acknowledged.size();
+  }
+  v1::Backup backup;
+  ASSERT_TRUE(Backup("admin", &backup).ok());
+  size_t after = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    after = acknowledged.size();
+  }
+  // Some more after the answer, which the backup cannot hold.
+  while (true) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (acknowledged.size() >= after + 20 || acknowledged.size() == 5000) break;
+  }
+  stop = true;
+  writer.join();
+  ASSERT_GT(acknowledged.size(), after);
+  EXPECT_EQ(backup.name(), "backups/1");
+  EXPECT_GT(backup.size_bytes(), 0);
+  EXPECT_GT(backup.file_count(), 0);
+  EXPECT_EQ(Listed(), std::vector<std::string>{"backups/1"});
+
+  // Admins only.
+  v1::Backup refused;
+  EXPECT_EQ(Backup("ops", &refused).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+
+  // Not while the server has the store open.
+  testing::CommandResult busy = Restore("latest");
+  EXPECT_EQ(busy.exit_code, 1) << busy.out;
+  EXPECT_TRUE(absl::StrContains(busy.out, "is in use; stop caseworkd first")) << busy.out;
+  EXPECT_EQ(Find(acknowledged.back()), grpc::StatusCode::OK);
+
+  server_.Shutdown();
+  testing::CommandResult bad = Restore("yesterday");
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_EQ(Restore("7").exit_code, 1);  // no such backup
+  testing::CommandResult restored = Restore("backups/1");
+  ASSERT_EQ(restored.exit_code, 0) << restored.out;
+  EXPECT_TRUE(absl::StrContains(restored.out, "restored backups/1")) << restored.out;
+  int replaced = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(server_.data_dir())) {
+    replaced += absl::StartsWith(entry.path().filename().string(), "db.replaced-");
+  }
+  EXPECT_EQ(replaced, 1);
+
+  Start();
+  for (size_t i = 0; i < acknowledged.size(); ++i) {
+    const grpc::StatusCode found = Find(acknowledged[i]);
+    if (i < before) {
+      EXPECT_EQ(found, grpc::StatusCode::OK) << "acknowledged before the backup: " << acknowledged[i];
+    } else if (i >= after) {
+      EXPECT_EQ(found, grpc::StatusCode::NOT_FOUND) << "acknowledged after the backup: " << acknowledged[i];
+    }
+  }
+  // The board counts what the restored store holds.
+  int64_t on_board = server_.TradeInBoard()["PROBLEM_ORDER"];
+  EXPECT_GE(on_board, static_cast<int64_t>(before));
+  EXPECT_LE(on_board, static_cast<int64_t>(after));
+}
+
+TEST_F(BackupServerTest, OnlyTheNewestBackupsAreKept) {
+  EXPECT_TRUE(Listed().empty());
+  for (int n = 0; n < 3; ++n) {
+    v1::TradeIn t;
+    ASSERT_TRUE(Create(n, &t).ok());
+    v1::Backup b;
+    ASSERT_TRUE(Backup("admin", &b).ok());
+    EXPECT_EQ(b.name(), absl::StrCat("backups/", n + 1));
+  }
+  EXPECT_EQ(Listed(), (std::vector<std::string>{"backups/2", "backups/3"}));
+  // A page at a time.
+  v1::ListBackupsRequest req;
+  req.set_page_size(1);
+  v1::ListBackupsResponse first, second;
+  ASSERT_TRUE(admin_->ListBackups(TestServer::As("admin").get(), req, &first).ok());
+  ASSERT_EQ(first.backups_size(), 1);
+  EXPECT_EQ(first.backups(0).name(), "backups/2");
+  ASSERT_FALSE(first.next_page_token().empty());
+  req.set_page_token(first.next_page_token());
+  ASSERT_TRUE(admin_->ListBackups(TestServer::As("admin").get(), req, &second).ok());
+  ASSERT_EQ(second.backups_size(), 1);
+  EXPECT_EQ(second.backups(0).name(), "backups/3");
+  EXPECT_TRUE(second.next_page_token().empty());
+}
+
+}  // namespace
+}  // namespace casework
