@@ -165,6 +165,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   if (config.metrics_address() != "off") {
     if (auto st = s->metrics->Serve(config.metrics_address()); !st.ok()) return st;
   }
+  // The age of the newest backup is watched; a folder that cannot be read
+  // is reported, and the next backup will say why.
+  if (auto backups = s->repo->ListBackups(config.backup_dir()); !backups.ok()) {
+    Log(LogLevel::kWarning, "backups_unreadable",
+        {{"folder", config.backup_dir()}, {"error", std::string(backups.status().message())}});
+  } else if (!backups->empty()) {
+    s->metrics->SetLastBackup(backups->back().create_time);
+  }
 
   auto trade_in = workflow::NewTradeInWorkflow(TradeInPolicyOf(config.trade_in()));
   auto unlock = workflow::NewUnlockWorkflow(workflow::UnlockPolicy{});

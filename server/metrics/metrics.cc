@@ -96,6 +96,11 @@ Metrics::Metrics()
                  .Help("RocksDB figures: sst_bytes, memtable_bytes, pending_compaction_bytes, "
                        "delayed_write_rate, write_stopped.")
                  .Register(*registry_)),
+      last_backup_(prometheus::BuildGauge()
+                       .Name("casework_backup_last_success_timestamp_seconds")
+                       .Help("When the newest backup in the backup folder was taken (Unix time; 0: none).")
+                       .Register(*registry_)
+                       .Add({})),
       notifications_(prometheus::BuildCounter()
                          .Name("casework_notifications_total")
                          .Help("Delivery attempts by channel and result.")
@@ -256,6 +261,10 @@ void Metrics::SlaStopped(const std::string& kind, const std::string& sla,
 
 void Metrics::SetOutboxPending(int64_t n) { outbox_pending_.Set(static_cast<double>(n)); }
 void Metrics::SetDeadLetters(int64_t n) { dead_letters_.Set(static_cast<double>(n)); }
+
+void Metrics::SetLastBackup(absl::Time when) {
+  last_backup_.Set(absl::ToDoubleSeconds(when - absl::UnixEpoch()));
+}
 
 void Metrics::SetStore(const std::map<std::string, int64_t>& figures) {
   for (const auto& [figure, value] : figures) {

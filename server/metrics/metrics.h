@@ -72,6 +72,8 @@ class Metrics {
   // "delayed_write_rate" (bytes/s while writes are slowed, else 0),
   // "write_stopped" (1 while writes are stopped).
   void SetStore(const std::map<std::string, int64_t>& figures);
+  // The newest backup in the backup folder was taken at `when`.
+  void SetLastBackup(absl::Time when);
   // result: "delivered", "retry", "dead_letter".
   void NotificationResult(const std::string& channel, const std::string& result,
                           absl::Duration latency);
@@ -93,6 +95,7 @@ class Metrics {
   prometheus::Gauge& outbox_pending_;
   prometheus::Gauge& dead_letters_;
   prometheus::Family<prometheus::Gauge>& store_;
+  prometheus::Gauge& last_backup_;
   prometheus::Family<prometheus::Counter>& notifications_;
   prometheus::Family<prometheus::Histogram>& delivery_seconds_;
   prometheus::Family<prometheus::Counter>& sla_warnings_;

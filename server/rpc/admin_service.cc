@@ -273,6 +273,7 @@ class AdminService final : public v1::AdminService::CallbackService {
       const absl::Time start = absl::Now();
       auto backup = repo_->CreateBackup(backups_.folder, backups_.keep);
       if (!backup.ok()) return backup.status();
+      env_.metrics->SetLastBackup(backup->create_time);
       *resp = BackupOf(*backup);
       Log(LogLevel::kInfo, "backup_created",
           {{"backup", resp->name()}, {"principal", who.principal}, {"folder", backups_.folder},

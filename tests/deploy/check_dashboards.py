@@ -80,6 +80,9 @@ def main():
                 ctl("cs_agent", "act", name, "RecordUnlockCode", "unlock_code=1234")
             ctl("ops", "call", "TradeInService/CreateTradeIn", "{}")  # an error, on purpose
             ctl("cs_agent", "boards")
+            out = ctl("admin", "backups", "create")
+            if out.returncode != 0:
+                raise SystemExit("casectl backups create failed: " + out.stdout + out.stderr)
 
         traffic()
         rules = os.path.join(source, "deploy/prometheus/rules.yml")

@@ -1,7 +1,8 @@
 // Backups through a real server: one taken while cases are being written
 // holds every change acknowledged before it was asked for, caseworkd
 // --restore-backup puts it back (refused while the store is open, the
-// replaced store kept), and only the newest backups_kept stay.
+// replaced store kept), only the newest backups_kept stay, and the newest
+// one's time is exported.
 #include <atomic>
 #include <filesystem>
 #include <mutex>
@@ -155,6 +156,7 @@ TEST_F(BackupServerTest, ABackupUnderLoadHoldsWhatWasAcknowledgedAndIsRestored) 
 
 TEST_F(BackupServerTest, OnlyTheNewestBackupsAreKept) {
   EXPECT_TRUE(Listed().empty());
+  EXPECT_EQ(server_.Metric("casework_backup_last_success_timestamp_seconds"), 0);
   for (int n = 0; n < 3; ++n) {
     v1::TradeIn t;
     ASSERT_TRUE(Create(n, &t).ok());
@@ -163,6 +165,13 @@ TEST_F(BackupServerTest, OnlyTheNewestBackupsAreKept) {
     EXPECT_EQ(b.name(), absl::StrCat("backups/", n + 1));
   }
   EXPECT_EQ(Listed(), (std::vector<std::string>{"backups/2", "backups/3"}));
+  // The newest backup's time is exported, also after a restart.
+  const std::string metric = "casework_backup_last_success_timestamp_seconds";
+  const double taken = server_.Metric(metric);
+  EXPECT_GT(taken, absl::ToUnixSeconds(absl::Now()) - 600);
+  server_.Shutdown();
+  Start();
+  EXPECT_EQ(server_.Metric(metric), taken);
   // A page at a time.
   v1::ListBackupsRequest req;
   req.set_page_size(1);
