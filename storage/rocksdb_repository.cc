@@ -899,8 +899,8 @@ BackupInfo FromRocksBackup(const rocksdb::BackupInfo& b) {
   return out;
 }
 
-// The backup engine of `folder`: read-only unless `create` (which makes
-// the folder when missing).
+// The backups in `folder`, through a BackupEngine (which makes the folder
+// when missing) or a BackupEngineReadOnly.
 template <typename Engine>
 absl::StatusOr<std::unique_ptr<Engine>> OpenBackups(const std::string& folder) {
   rocksdb::BackupEngineOptions options(folder);
@@ -1165,6 +1165,7 @@ absl::StatusOr<BackupInfo> RestoreRocksDbBackup(const std::string& backup_folder
   if (chosen == nullptr) return absl::NotFoundError(absl::StrCat("no backup ", id, " in ", backup_folder));
   if (auto st = FromRocks((*engine)->VerifyBackup(chosen->backup_id), "check backup"); !st.ok()) return st;
 
+  std::string aside;
   if (std::filesystem::exists(path, ec)) {
     // Refused while a server has the store open; its lock is held until it
     // closes the store.
@@ -1175,13 +1176,13 @@ absl::StatusOr<BackupInfo> RestoreRocksDbBackup(const std::string& backup_folder
           absl::StrCat("the store at ", path, " is in use; stop caseworkd first: ", locked.ToString()));
     }
     rocksdb::Env::Default()->UnlockFile(held);
-    const std::string aside =
-        absl::StrCat(path, ".replaced-", absl::FormatTime("%Y%m%dT%H%M%S", absl::Now(), absl::UTCTimeZone()));
+    aside = absl::StrCat(path, ".replaced-", absl::FormatTime("%Y%m%dT%H%M%S", absl::Now(), absl::UTCTimeZone()));
     std::filesystem::rename(path, aside, ec);
     if (ec) return absl::UnavailableError(absl::StrCat("cannot move ", path, " aside: ", ec.message()));
   }
   if (auto st = FromRocks((*engine)->RestoreDBFromBackup(chosen->backup_id, path, path), "restore"); !st.ok()) {
-    return st;
+    if (aside.empty()) return st;
+    return absl::Status(st.code(), absl::StrCat(st.message(), "; the store it was to replace is in ", aside));
   }
   return FromRocksBackup(*chosen);
 }
