@@ -270,13 +270,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   grpc::ServerBuilder builder;
   auto credentials = TransportCredentials(config);
   if (!credentials.ok()) return credentials.status();
+  // gRPC lets other processes bind the same port by default, and a second
+  // server on it would silently take a share of the calls; here it fails
+  // to start instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(config.listen_address(), *credentials, &s->port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   for (auto& service : s->services) builder.RegisterService(service.get());
   s->grpc_server = builder.BuildAndStart();
   if (!s->grpc_server || s->port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen_address()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config.listen_address(), " (another process may be using it)"));
   }
   auto* health = s->grpc_server->GetHealthCheckService();
   health->SetServingStatus(true);

@@ -348,6 +348,26 @@ TEST(ServerLogTest, GrpcsOwnMessagesAreJsonLinesToo) {
   EXPECT_TRUE(from_grpc);
 }
 
+// A second caseworkd given a port that one already serves does not start:
+// gRPC would otherwise share the port between them and split the calls.
+TEST(ServerStartTest, APortInUseIsRefused) {
+  testing::TempDir dir;
+  const int port = testing::FreePort();
+  const std::string first_log = dir.path() + "/first.log";
+  testing::ChildProcess first({CASEWORKD_PATH, "--dev", "--data-dir=" + dir.path() + "/first",
+                               absl::StrCat("--listen=127.0.0.1:", port), "--metrics=off"},
+                              {}, first_log);
+  ASSERT_TRUE(absl::StartsWith(first.ReadLine(), "caseworkd listening")) << testing::ReadFile(first_log);
+  // Bounded: a second server that did start is stopped by `timeout` (124).
+  const testing::CommandResult second = testing::RunCommand(
+      absl::StrCat("timeout 20 ", CASEWORKD_PATH, " --dev --data-dir=", dir.path(), "/second --listen=127.0.0.1:",
+                   port, " --metrics=off 2>&1"));
+  first.Signal(SIGTERM);
+  first.Wait(absl::Seconds(10));
+  EXPECT_EQ(second.exit_code, 1) << second.out;
+  EXPECT_THAT(second.out, ::testing::HasSubstr(absl::StrCat("cannot listen on 127.0.0.1:", port)));
+}
+
 // A known unlock code goes through a real caseworkd, which is then killed
 // with SIGKILL (so the write-ahead log is all there is): the code is in no
 // file of the data folder and not in the log, and after a restart ops can
