@@ -35,6 +35,7 @@
 #include "google/rpc/status.pb.h"
 #include "server/common/enum_names.h"
 #include "server/common/files.h"
+#include "server/rpc/access.h"
 #include "server/workflow/claim_workflow.h"
 #include "server/workflow/enrollment_workflow.h"
 #include "server/workflow/otp_workflow.h"
@@ -298,6 +299,18 @@ const Procedure* ProcedureNamed(const std::string& name) {
   return nullptr;
 }
 
+// The procedures' workflows with their default policies: their states,
+// transitions and roles, which do not depend on the policies.
+std::vector<std::unique_ptr<workflow::Workflow>> AllWorkflows() {
+  std::vector<std::unique_ptr<workflow::Workflow>> all;
+  all.push_back(workflow::NewTradeInWorkflow(workflow::TradeInPolicy{}));
+  all.push_back(workflow::NewUnlockWorkflow(workflow::UnlockPolicy{}));
+  all.push_back(workflow::NewOtpWorkflow(workflow::OtpPolicy{}));
+  all.push_back(workflow::NewEnrollmentWorkflow());
+  all.push_back(workflow::NewClaimWorkflow());
+  return all;
+}
+
 class Cli {
  public:
   explicit Cli(Flags flags) : flags_(std::move(flags)), client_(flags_.options) {}
@@ -396,8 +409,8 @@ class Cli {
     if (p == nullptr) return Usage("not a case name: " + name);
     const std::string method = absl::StrCat(p->service, "/", action);
     const auto* m = FindMethod(method);
-    if (action.empty()) return Usage(absl::StrCat("act ", name, " ACTION [FIELD=VALUE...]; ACTION one of: ", ActionsOn(*p)));
-    if (m == nullptr) return Usage(absl::StrCat("no action ", action, " on ", name, "; one of: ", ActionsOn(*p)));
+    if (action.empty()) return ActionsNow(*p, name);
+    if (m == nullptr) return Usage(absl::StrCat("no action ", action, " on ", name, "; one of: ", absl::StrJoin(ActionsOn(*p), ", ")));
     google::protobuf::Struct request;
     (*request.mutable_fields())["name"].set_string_value(name);
     if (auto s = FillRequest(*m, fields, nullptr, &request); !s.ok()) return Usage(std::string(s.message()));
@@ -522,10 +535,46 @@ class Cli {
     return absl::OkStatus();
   }
 
+  // `act NAME` alone: the actions the case's state allows, to the caller's
+  // role when one is given.
+  int ActionsNow(const Procedure& p, const std::string& name) {
+    std::unique_ptr<Message> item;
+    grpc::Status s = Invoke(absl::StrCat(p.service, "/", p.get), absl::StrCat("{\"name\":", Quote(name), "}"), &item,
+                            client::Retry::kSafe);
+    if (!s.ok()) return Fail(s);
+    std::string state;
+    if (const auto* field = item->GetDescriptor()->FindFieldByName("state"); field != nullptr) {
+      state = item->GetReflection()->GetEnum(*item, field)->name();
+      state = state.substr(state.find("_STATE_") + 7);
+    }
+    const auto workflows = AllWorkflows();
+    std::vector<const workflow::Workflow*> raw;
+    for (const auto& w : workflows) raw.push_back(w.get());
+    auto table = rpc::AccessTable::Build(raw);
+    if (!table.ok()) return Fail(grpc::Status(grpc::StatusCode::INTERNAL, std::string(table.status().message())));
+    const std::string& role = flags_.options.role;
+    std::vector<std::string> open;
+    for (const std::string& action : ActionsOn(p)) {
+      const std::string method = absl::StrCat(p.service, "/", action);
+      const workflow::Transition* t = table->TransitionOf(method);
+      if (t != nullptr && !t->from.empty() && std::find(t->from.begin(), t->from.end(), state) == t->from.end()) {
+        continue;
+      }
+      if (!role.empty() && !table->Check(method, role).ok()) continue;
+      open.push_back(action);
+    }
+    const std::string whose = absl::StrCat(state.empty() ? "" : " in " + state, role.empty() ? "" : ", to " + role);
+    if (open.empty()) {
+      return Usage(absl::StrCat("no action is open", whose, "; every action on ", p.name, " cases: ",
+                                absl::StrJoin(ActionsOn(p), ", ")));
+    }
+    return Usage(absl::StrCat("act ", name, " ACTION [FIELD=VALUE...]; open", whose, ": ", absl::StrJoin(open, ", ")));
+  }
+
   // The RPCs that act on one case of `p`'s kind: those of its service that
   // take a case's name, other than reading it, and do not answer with a
   // case of another kind (a claim's service also serves enrollments).
-  std::string ActionsOn(const Procedure& p) {
+  static std::vector<std::string> ActionsOn(const Procedure& p) {
     auto case_type = [](const Procedure& q) { return FindMethod(absl::StrCat(q.service, "/", q.get))->output_type(); };
     const auto* service = google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(p.service);
     std::vector<std::string> actions;
@@ -536,7 +585,7 @@ class Cli {
       for (const auto& q : Procedures()) other_kind |= &q != &p && m->output_type() == case_type(q);
       if (!other_kind) actions.push_back(m->name());
     }
-    return absl::StrJoin(actions, ", ");
+    return actions;
   }
 
   // VALUE as the JSON the request's `field` takes: text fields take it as
@@ -940,12 +989,7 @@ class Cli {
 };
 
 int Workflows(const Flags& flags) {
-  std::vector<std::unique_ptr<workflow::Workflow>> all;
-  all.push_back(workflow::NewTradeInWorkflow(workflow::TradeInPolicy{}));
-  all.push_back(workflow::NewUnlockWorkflow(workflow::UnlockPolicy{}));
-  all.push_back(workflow::NewOtpWorkflow(workflow::OtpPolicy{}));
-  all.push_back(workflow::NewEnrollmentWorkflow());
-  all.push_back(workflow::NewClaimWorkflow());
+  const auto all = AllWorkflows();
   if (flags.dot) {
     for (const auto& wf : all) {
       const auto& spec = wf->spec();

@@ -161,6 +161,11 @@ const std::vector<std::string>& CaseworkServices() {
   return *services;
 }
 
+const workflow::Transition* AccessTable::TransitionOf(const std::string& method) const {
+  auto it = transitions_.find(method);
+  return it == transitions_.end() ? nullptr : it->second;
+}
+
 absl::StatusOr<AccessTable> AccessTable::Build(const std::vector<const workflow::Workflow*>& workflows) {
   AccessTable table;
   for (const Rule& rule : Rules()) {
@@ -177,6 +182,7 @@ absl::StatusOr<AccessTable> AccessTable::Build(const std::vector<const workflow:
             absl::StrCat("access table: ", method, " names unknown action ", rule.kind, "/", rule.action));
       }
       roles = t->roles;
+      table.transitions_[method] = t;
     } else if (roles.empty()) {
       roles = workflow::AllRoles();
     }

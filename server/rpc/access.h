@@ -29,8 +29,14 @@ class AccessTable {
   // method -> roles that may call it.
   const std::map<std::string, std::vector<std::string>>& roles() const { return roles_; }
 
+  // The workflow transition `method` performs (its states and roles), or
+  // null for an RPC that performs none. Points into the workflows given
+  // to Build.
+  const workflow::Transition* TransitionOf(const std::string& method) const;
+
  private:
   std::map<std::string, std::vector<std::string>> roles_;
+  std::map<std::string, const workflow::Transition*> transitions_;
 };
 
 // The services whose RPCs the table covers.

@@ -134,14 +134,26 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   EXPECT_EQ(one.out.find("\n  text: "), std::string::npos) << one.out;
   EXPECT_EQ(Casectl("cs_agent", "show tradeIns/NOSUCHCASE").exit_code, 3);
   // A field the request lacks is named with the fields it has, before
-  // anything is sent; an action left out lists the actions.
+  // anything is sent; an action left out lists the actions the case's
+  // state allows the caller's role.
   Result unknown_field = Casectl("cs_agent", "act " + name + " AddTradeInComment txt=hello");
   EXPECT_EQ(unknown_field.exit_code, 2);
   EXPECT_NE(unknown_field.out.find("AddTradeInComment has no field txt; it takes name, etag, text"), std::string::npos)
       << unknown_field.out;
-  Result no_action = Casectl("cs_agent", "act " + name);
-  EXPECT_EQ(no_action.exit_code, 2);
-  EXPECT_NE(no_action.out.find("ACTION one of: ContactCustomer, "), std::string::npos) << no_action.out;
+  Result agent_may = Casectl("cs_agent", "act " + name);
+  EXPECT_EQ(agent_may.exit_code, 2);
+  EXPECT_NE(agent_may.out.find("; open in TESTING, to cs_agent: CancelTradeIn, AddTradeInComment, AssignTradeIn ("),
+            std::string::npos)
+      << agent_may.out;
+  Result ops_may = Casectl("ops", "act " + name);
+  EXPECT_NE(ops_may.out.find("; open in TESTING, to ops: RevealUnlockCode, FlagProblem, CloseTradeIn, CancelTradeIn, "
+                             "AddTradeInComment, AssignTradeIn ("),
+            std::string::npos)
+      << ops_may.out;
+  EXPECT_EQ(Casectl("ops", "act tradeIns/NOSUCHCASE").exit_code, 3);
+  Result misspelt = Casectl("ops", "act " + name + " CloseTradein");
+  EXPECT_NE(misspelt.out.find("no action CloseTradein on " + name + "; one of: ContactCustomer, "), std::string::npos)
+      << misspelt.out;
   EXPECT_EQ(Casectl("cs_agent", "templates create x.y /no/such/file").exit_code, 2);
   EXPECT_EQ(Casectl("cs_agent", "frobnicate").exit_code, 2);
   Result unknown_role = Casectl("cs_agent", "--role=wizard boards");
