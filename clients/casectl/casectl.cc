@@ -81,7 +81,8 @@ Commands:
                                   (a request_id is made up unless given: retried safely)
   show NAME                       a case and its timeline (tradeIns/ID, unlockRequests/ID,
                                   otpTickets/ID, claims/ID, enrollments/ID)
-  act NAME ACTION [FIELD=VALUE]   perform an action on a case, e.g.
+  act NAME ACTION [FIELD=VALUE]   perform an action on a case (act NAME alone: the
+                                  actions open in its state to your role), e.g.
                                   act tradeIns/01J.. ContactCustomer
                                   act tradeIns/01J.. FlagProblem problem=DEVICE_LOCKED note=PIN
                                   act tradeIns/01J.. AttachProofOfPurchase content=@receipt.pdf
