@@ -294,6 +294,38 @@ TEST_F(RepositoryTest, EverythingSurvivesReopen) {
   EXPECT_EQ(repo_->Claim(Queue::kTimers, kT0, 10, "me", absl::Seconds(1))->size(), 1u);
 }
 
+TEST_F(RepositoryTest, BackupsAreKeptToTheirCountAndOneIsRestoredInPlace) {
+  const std::string folder = dir_.path() + "/backups";
+  EXPECT_TRUE(repo_->ListBackups(folder)->empty());
+  ASSERT_TRUE(repo_->Commit(NewCase("c1", "OPEN")).ok());
+  auto first = repo_->CreateBackup(folder, 2);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->id, 1);
+  EXPECT_GT(first->size_bytes, 0);
+  ASSERT_TRUE(repo_->Commit(NewCase("c2", "OPEN")).ok());
+  ASSERT_TRUE(repo_->CreateBackup(folder, 2).ok());
+  ASSERT_TRUE(repo_->Commit(NewCase("c3", "OPEN")).ok());
+  ASSERT_TRUE(repo_->CreateBackup(folder, 2).ok());
+  auto listed = repo_->ListBackups(folder);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 2u);
+  EXPECT_EQ((*listed)[0].id, 2);
+  EXPECT_EQ((*listed)[1].id, 3);
+
+  // Not over a store that is open.
+  EXPECT_EQ(RestoreRocksDbBackup(folder, 2, dir_.path() + "/db").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  repo_.reset();
+  EXPECT_EQ(RestoreRocksDbBackup(folder, 1, dir_.path() + "/db").status().code(), absl::StatusCode::kNotFound);
+  auto restored = RestoreRocksDbBackup(folder, 2, dir_.path() + "/db");
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(restored->id, 2);
+  Reopen();
+  EXPECT_TRUE(repo_->GetCase("c2").ok());
+  EXPECT_EQ(repo_->GetCase("c3").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ((*repo_->GetCounters("board/"))["board/OPEN"], 2);
+}
+
 TEST_F(RepositoryTest, StoreLogKeepsToInfoLevel) {
   ASSERT_TRUE(repo_->Commit(NewCase("c1", "OPEN")).ok());
   Reopen();  // opening again replaces the MANIFEST and deletes the old one
