@@ -546,7 +546,7 @@ class Cli {
     std::string state;
     if (const auto* field = item->GetDescriptor()->FindFieldByName("state"); field != nullptr) {
       state = item->GetReflection()->GetEnum(*item, field)->name();
-      state = state.substr(state.find("_STATE_") + 7);
+      if (const size_t at = state.find("_STATE_"); at != std::string::npos) state = state.substr(at + 7);
     }
     const auto workflows = AllWorkflows();
     std::vector<const workflow::Workflow*> raw;
