@@ -1,6 +1,8 @@
 #include "storage/rocksdb_repository.h"
 
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -1183,6 +1185,20 @@ absl::StatusOr<BackupInfo> RestoreRocksDbBackup(const std::string& backup_folder
   if (auto st = FromRocks((*engine)->RestoreDBFromBackup(chosen->backup_id, path, path), "restore"); !st.ok()) {
     if (aside.empty()) return st;
     return absl::Status(st.code(), absl::StrCat(st.message(), "; the store it was to replace is in ", aside));
+  }
+  // A restore run as root for a server that runs as its own user: the
+  // restored files take the owner of the folder that holds the store.
+  struct stat holder;
+  const std::string parent = std::filesystem::path(path).parent_path().string();
+  if (::geteuid() == 0 && ::stat(parent.empty() ? "." : parent.c_str(), &holder) == 0) {
+    bool owned = ::lchown(path.c_str(), holder.st_uid, holder.st_gid) == 0;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(path, ec)) {
+      owned = owned && ::lchown(entry.path().c_str(), holder.st_uid, holder.st_gid) == 0;
+    }
+    if (!owned || ec) {
+      return absl::UnavailableError(absl::StrCat("restored into ", path, " but could not give it the owner of ",
+                                                 parent, ": ", ec ? ec.message() : std::strerror(errno)));
+    }
   }
   return FromRocksBackup(*chosen);
 }

@@ -3,6 +3,9 @@
 // --restore-backup puts it back (refused while the store is open, the
 // replaced store kept), only the newest backups_kept stay, and the newest
 // one's time is exported.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <mutex>
@@ -127,6 +130,12 @@ TEST_F(BackupServerTest, ABackupUnderLoadHoldsWhatWasAcknowledgedAndIsRestored) 
   EXPECT_EQ(Find(acknowledged.back()), grpc::StatusCode::OK);
 
   server_.Shutdown();
+  // Run as root for a server with a user of its own, the restored store
+  // takes the owner of the data folder.
+  const bool root = ::geteuid() == 0;
+  if (root) {
+    ASSERT_EQ(::chown(server_.data_dir().c_str(), 4242, 4242), 0);
+  }
   testing::CommandResult bad = Restore("yesterday");
   EXPECT_EQ(bad.exit_code, 2) << bad.out;
   EXPECT_EQ(Restore("7").exit_code, 1);  // no such backup
@@ -138,6 +147,17 @@ TEST_F(BackupServerTest, ABackupUnderLoadHoldsWhatWasAcknowledgedAndIsRestored) 
     replaced += absl::StartsWith(entry.path().filename().string(), "db.replaced-");
   }
   EXPECT_EQ(replaced, 1);
+  if (root) {
+    const std::string db = server_.data_dir() + "/db";
+    struct stat st;
+    ASSERT_EQ(::stat(db.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 4242u);
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(db)) {
+      ASSERT_EQ(::lstat(entry.path().c_str(), &st), 0);
+      EXPECT_EQ(st.st_uid, 4242u) << entry.path();
+      EXPECT_EQ(st.st_gid, 4242u) << entry.path();
+    }
+  }
 
   Start();
   for (size_t i = 0; i < acknowledged.size(); ++i) {
