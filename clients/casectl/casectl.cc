@@ -415,11 +415,7 @@ class Cli {
     google::protobuf::Struct request;
     (*request.mutable_fields())["name"].set_string_value(name);
     if (auto s = FillRequest(*m, fields, nullptr, &request); !s.ok()) return Usage(std::string(s.message()));
-    std::unique_ptr<Message> out;
-    grpc::Status s = Invoke(method, CompactJson(request), &out);
-    if (!s.ok()) return Fail(s);
-    std::printf("%s", ToJson(*out).c_str());
-    return kOk;
+    return Call(method, CompactJson(request));
   }
 
   // Opens a case of a procedure from FIELD=VALUE pairs. Fields of the case
@@ -449,11 +445,7 @@ class Cli {
       (*request.mutable_fields())["request_id"].set_string_value(
           absl::StrCat("casectl-", absl::Hex(random(), absl::kZeroPad8), absl::Hex(random(), absl::kZeroPad8)));
     }
-    std::unique_ptr<Message> out;
-    grpc::Status s = Invoke(method, CompactJson(request), &out, client::Retry::kSafe);
-    if (!s.ok()) return Fail(s);
-    std::printf("%s", ToJson(*out).c_str());
-    return kOk;
+    return Call(method, CompactJson(request), client::Retry::kSafe);
   }
 
   // Sets the fields of `m`'s request from FIELD=VALUE arguments, in
@@ -691,9 +683,10 @@ class Cli {
     return kOk;
   }
 
-  int Call(const std::string& method, const std::string& json) {
+  // Calls `method` with the request `json` and prints the answer as JSON.
+  int Call(const std::string& method, const std::string& json, client::Retry retry = client::Retry::kNever) {
     std::unique_ptr<Message> out;
-    grpc::Status s = Invoke(method, json, &out);
+    grpc::Status s = Invoke(method, json, &out, retry);
     if (!s.ok()) return Fail(s);
     std::printf("%s", ToJson(*out).c_str());
     return kOk;
