@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -80,39 +81,41 @@ class BackupServerTest : public ::testing::Test {
 TEST_F(BackupServerTest, ABackupUnderLoadHoldsWhatWasAcknowledgedAndIsRestored) {
   // A writer keeps creating cases while the backup is taken.
   std::mutex mu;
+  std::condition_variable grew;
   std::vector<std::string> acknowledged;
+  bool writing = true;
   std::atomic<bool> stop{false};
   std::thread writer([&] {
     for (int n = 0; n < 5000 && !stop; ++n) {
       v1::TradeIn t;
-      ASSERT_TRUE(Create(n, &t).ok());
+      const grpc::Status created = Create(n, &t);
       std::lock_guard<std::mutex> lock(mu);
+      if (!created.ok()) {
+        ADD_FAILURE() << created.error_message();
+        break;
+      }
       acknowledged.push_back(t.name());
+      grew.notify_all();
     }
+    std::lock_guard<std::mutex> lock(mu);
+    writing = false;
+    grew.notify_all();
   });
-  while (true) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (acknowledged.size() >= 50) break;
-  }
-  size_t before = 0;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    before = acknowledged.size();
-  }
+  // The cases acknowledged so far, once there are `n` or the writer stopped.
+  auto acknowledged_once = [&](size_t n) {
+    std::unique_lock<std::mutex> lock(mu);
+    grew.wait(lock, [&] { return acknowledged.size() >= n || !writing; });
+    return acknowledged.size();
+  };
+  const size_t before = acknowledged_once(50);
   v1::Backup backup;
-  ASSERT_TRUE(Backup("admin", &backup).ok());
-  size_t after = 0;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    after = acknowledged.size();
-  }
+  const grpc::Status backed_up = Backup("admin", &backup);
+  const size_t after = acknowledged_once(0);
   // Some more after the answer, which the backup cannot hold.
-  while (true) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (acknowledged.size() >= after + 20 || acknowledged.size() == 5000) break;
-  }
+  acknowledged_once(after + 20);
   stop = true;
   writer.join();
+  ASSERT_TRUE(backed_up.ok()) << backed_up.error_message();
   ASSERT_GT(acknowledged.size(), after);
   EXPECT_EQ(backup.name(), "backups/1");
   EXPECT_GT(backup.size_bytes(), 0);
