@@ -48,19 +48,17 @@ int Restore(casework::internal::ServerConfig config, const std::string& which) {
     std::fprintf(stderr, "caseworkd: --restore-backup takes a backup's id (backups/3 or 3) or latest\n");
     return 2;
   }
-  auto restored = casework::storage::RestoreRocksDbBackup(config.backup_dir(), id,
-                                                          casework::StoreFolder(config));
+  const std::string store = casework::StoreFolder(config);
+  auto restored = casework::storage::RestoreRocksDbBackup(config.backup_dir(), id, store);
   if (!restored.ok()) {
     std::fprintf(stderr, "caseworkd: %s\n", std::string(restored.status().message()).c_str());
     return 1;
   }
+  const std::string backup = absl::StrCat("backups/", restored->id);
+  const std::string taken = absl::FormatTime(absl::RFC3339_sec, restored->create_time, absl::UTCTimeZone());
   casework::Log(casework::LogLevel::kInfo, "backup_restored",
-                {{"backup", absl::StrCat("backups/", restored->id)},
-                 {"taken", absl::FormatTime(absl::RFC3339_sec, restored->create_time, absl::UTCTimeZone())},
-                 {"store", casework::StoreFolder(config)}});
-  std::printf("restored backups/%lld, taken %s, into %s\n", static_cast<long long>(restored->id),
-              absl::FormatTime(absl::RFC3339_sec, restored->create_time, absl::UTCTimeZone()).c_str(),
-              casework::StoreFolder(config).c_str());
+                {{"backup", backup}, {"taken", taken}, {"store", store}});
+  std::printf("restored %s, taken %s, into %s\n", backup.c_str(), taken.c_str(), store.c_str());
   return 0;
 }
 
