@@ -28,6 +28,7 @@
 #include "casework/v1/protection.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "casework/v1/unlock.grpc.pb.h"
+#include "google/api/field_behavior.pb.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -464,9 +465,12 @@ class Cli {
       if (eq == std::string::npos) return absl::InvalidArgumentError("expected FIELD=VALUE, got " + f);
       std::vector<std::string> path = absl::StrSplit(f.substr(0, eq), '.');
       std::string value = f.substr(eq + 1);
+      // The step of `path` that the user's FIELD starts at.
+      size_t top = 0;
       if (resource != nullptr && FieldOf(*m.input_type(), path[0]) == nullptr &&
           FieldOf(*resource->message_type(), path[0]) != nullptr) {
         path.insert(path.begin(), resource->name());
+        top = 1;
       }
       const google::protobuf::Descriptor* type = m.input_type();
       google::protobuf::Struct* into = request;
@@ -474,19 +478,23 @@ class Cli {
       for (size_t i = 0; i < path.size(); ++i) {
         if (path[i].empty()) return absl::InvalidArgumentError("expected FIELD=VALUE, got " + f);
         field = FieldOf(*type, path[i]);
-        if (field == nullptr) {
+        if (field == nullptr || OutputOnly(*field)) {
+          // What may be set here; at the top, the request's fields with the
+          // resource's in its place.
+          const auto* level = i == top ? m.input_type() : type;
           std::vector<std::string> names;
-          for (int k = 0; k < type->field_count(); ++k) {
-            if (i == 0 && type->field(k) == resource) {
-              for (int r = 0; r < resource->message_type()->field_count(); ++r) {
-                names.push_back(resource->message_type()->field(r)->name());
-              }
-            } else {
-              names.push_back(type->field(k)->name());
+          for (int k = 0; k < level->field_count(); ++k) {
+            const auto* t = (i == top && level->field(k) == resource) ? resource->message_type() : nullptr;
+            for (int r = 0; r < (t == nullptr ? 1 : t->field_count()); ++r) {
+              const auto* named = t == nullptr ? level->field(k) : t->field(r);
+              if (!OutputOnly(*named)) names.push_back(named->name());
             }
           }
-          return absl::InvalidArgumentError(absl::StrCat(i == 0 ? m.name() : path[i - 1], " has no field ", path[i],
-                                                         "; it takes ", absl::StrJoin(names, ", ")));
+          const std::string& owner = i == top ? m.name() : path[i - 1];
+          return absl::InvalidArgumentError(
+              field == nullptr ? absl::StrCat(owner, " has no field ", path[i], "; it takes ", absl::StrJoin(names, ", "))
+                               : absl::StrCat(path[i], " is set by the server; ", owner, " takes ",
+                                              absl::StrJoin(names, ", ")));
         }
         if (i == 0) given.insert(field->name());
         if (i + 1 == path.size()) break;
@@ -766,7 +774,7 @@ class Cli {
       return Call("AdminService/CreateTemplate", absl::StrCat("{\"templateId\":", Quote(name.substr(10)),
                                                              ",\"template\":", CompactJson(*body), "}"));
     }
-    if (a[0] == "update" && a.size() == 3) return Update("AdminService/UpdateTemplate", "template", name, a[2], false);
+    if (a[0] == "update" && a.size() == 3) return Save("AdminService/UpdateTemplate", "template", name, a[2], false);
     if (a[0] == "reset" && a.size() == 2) {
       return Call("AdminService/ResetTemplate", absl::StrCat("{\"name\":", Quote(name), "}"));
     }
@@ -781,6 +789,7 @@ class Cli {
     const char* service;
     const char* get;
     const char* list;  // also the list answer's field, after "List"
+    const char* create;
     const char* update;
     const char* field;  // of the update request
     std::vector<std::string> columns;
@@ -796,25 +805,20 @@ class Cli {
     if (a.size() < 2) return Usage(usage);
     const std::string prefix = absl::StrCat(k.collection, "/");
     const std::string name = absl::StartsWith(a[1], prefix) ? a[1] : prefix + a[1];
-    const std::string get = absl::StrCat(k.service, "/", k.get);
-    const std::string update = absl::StrCat(k.service, "/", k.update);
-    if (a[0] == "get" && a.size() == 2) return Call(get, absl::StrCat("{\"name\":", Quote(name), "}"));
-    if (a[0] == "create" && a.size() == 3) {
-      std::unique_ptr<Message> existing;
-      if (Invoke(get, absl::StrCat("{\"name\":", Quote(name), "}"), &existing).ok()) {
-        return Fail(grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
-                                 absl::StrCat(name, " exists; `", k.command, " update` changes it")));
-      }
-      return Update(update, k.field, name, a[2], true);
+    if (a[0] == "get" && a.size() == 2) {
+      return Call(absl::StrCat(k.service, "/", k.get), absl::StrCat("{\"name\":", Quote(name), "}"));
     }
-    if (a[0] == "update" && a.size() == 3) return Update(update, k.field, name, a[2], false);
+    if ((a[0] == "create" || a[0] == "update") && a.size() == 3) {
+      const bool create = a[0] == "create";
+      return Save(absl::StrCat(k.service, "/", create ? k.create : k.update), k.field, name, a[2], create);
+    }
     return Usage(usage);
   }
 
   int Calendars(const std::vector<std::string>& a) {
     static const RecordKind kCalendars{"calendars",   "calendars",     "AdminService",
-                                       "GetCalendar", "ListCalendars", "UpdateCalendar",
-                                       "calendar",    {"name", "timeZone", "etag"}};
+                                       "GetCalendar", "ListCalendars", "CreateCalendar",
+                                       "UpdateCalendar", "calendar", {"name", "timeZone", "etag"}};
     return Records(kCalendars, a);
   }
 
@@ -824,23 +828,24 @@ class Cli {
                                    "ProtectionClaimService",
                                    "GetProtectionPlan",
                                    "ListProtectionPlans",
+                                   "CreateProtectionPlan",
                                    "UpdateProtectionPlan",
                                    "protectionPlan",
                                    {"name", "displayName", "reviewBusinessDays", "retired", "etag"}};
     return Records(kPlans, a);
   }
 
-  // Sends FILE's JSON object, named `name`, as the `field` of an Update
-  // call. The object's etag (as `get` printed it) guards against a change
-  // made since; `create` drops it and lets the call create the resource.
-  int Update(const std::string& method, const std::string& field, const std::string& name,
-             const std::string& file, bool create) {
+  // Sends FILE's JSON object, named `name`, as the `field` of a Create or
+  // Update call. On update the object's etag (as `get` printed it) guards
+  // against a change made since; a create drops it, and fails with
+  // ALREADY_EXISTS when the name is taken.
+  int Save(const std::string& method, const std::string& field, const std::string& name,
+           const std::string& file, bool create) {
     auto body = ReadObject(file);
     if (!body.ok()) return Usage(std::string(body.status().message()));
     (*body->mutable_fields())["name"].set_string_value(name);
     if (create) body->mutable_fields()->erase("etag");
-    return Call(method, absl::StrCat("{", Quote(field), ":", CompactJson(*body),
-                                     create ? ",\"allowMissing\":true}" : "}"));
+    return Call(method, absl::StrCat("{", Quote(field), ":", CompactJson(*body), "}"));
   }
 
   int Watch(const std::vector<std::string>& procedures) {
@@ -907,6 +912,12 @@ class Cli {
                                                           const std::string& name) {
     const auto* field = type.FindFieldByName(name);
     return field != nullptr ? field : type.FindFieldByCamelcaseName(name);
+  }
+
+  // Marked OUTPUT_ONLY in the .proto: the server sets it.
+  static bool OutputOnly(const google::protobuf::FieldDescriptor& field) {
+    const auto& behaviors = field.options().GetRepeatedExtension(google::api::field_behavior);
+    return std::find(behaviors.begin(), behaviors.end(), google::api::OUTPUT_ONLY) != behaviors.end();
   }
 
   static std::string Quote(const std::string& s) {

@@ -92,7 +92,11 @@ absl::StatusOr<v1::ProtectionPlan> PlanCatalogue::Put(v1::ProtectionPlan plan,
   plan.clear_name();
   plan.clear_etag();
   auto version = repo_->PutRecord(kSpace, id, expected_version, plan.SerializeAsString());
-  if (absl::IsAborted(version.status())) return EtagMismatch(absl::StrCat("protectionPlans/", id));
+  if (absl::IsAborted(version.status())) {
+    const std::string name = absl::StrCat("protectionPlans/", id);
+    if (expected_version == 0) return absl::AlreadyExistsError(absl::StrCat(name, " already exists"));
+    return EtagMismatch(name);
+  }
   if (!version.ok()) return version.status();
   return Decorate(std::move(plan), *version);
 }

@@ -19,8 +19,9 @@ class PlanCatalogue {
   // NOT_FOUND naming the plan.
   absl::StatusOr<v1::ProtectionPlan> Get(const std::string& plan_id);
   absl::StatusOr<std::vector<v1::ProtectionPlan>> List(const std::string& after_id, int limit);
-  // `expected_version` < 0 skips the etag check; NOT_FOUND when missing and
-  // not `allow_missing`.
+  // `expected_version` < 0 skips the etag check and 0 creates only;
+  // NOT_FOUND when missing and not `allow_missing`; ALREADY_EXISTS when
+  // creating one that exists.
   absl::StatusOr<v1::ProtectionPlan> Put(v1::ProtectionPlan plan, int64_t expected_version,
                                          bool allow_missing);
 

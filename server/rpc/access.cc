@@ -87,6 +87,7 @@ const std::vector<Rule>& Rules() {
       // Device protection: plans, enrollments, claims.
       Anyone("ProtectionClaimService/GetProtectionPlan"),
       Anyone("ProtectionClaimService/ListProtectionPlans"),
+      Only("ProtectionClaimService/CreateProtectionPlan", {wf::kAdmin}),
       Only("ProtectionClaimService/UpdateProtectionPlan", {wf::kAdmin}),
       Action("ProtectionClaimService/CreateEnrollment", wf::kEnrollmentKind, wf::kEnrollmentCreate),
       Anyone("ProtectionClaimService/GetEnrollment"),
@@ -132,6 +133,7 @@ const std::vector<Rule>& Rules() {
       Anyone("AdminService/RenderTemplate"),
       Anyone("AdminService/GetCalendar"),
       Anyone("AdminService/ListCalendars"),
+      Only("AdminService/CreateCalendar", {wf::kAdmin}),
       Only("AdminService/UpdateCalendar", {wf::kAdmin}),
       Only("AdminService/GetAccount", {wf::kCsAgent, wf::kTeamLead, wf::kAdmin, wf::kService}),
       Only("AdminService/UpdateAccount", {wf::kAdmin}),

@@ -425,19 +425,21 @@ class AdminService final : public v1::AdminService::CallbackService {
     });
   }
 
+  ServerUnaryReactor* CreateCalendar(CallbackServerContext* ctx,
+                                     const v1::CreateCalendarRequest* req,
+                                     v1::BusinessCalendar* resp) override {
+    return Serve(env_, ctx, kService, "CreateCalendar", [=](const Actor&) -> absl::Status {
+      return SaveCalendar(req->calendar(), 0, true, resp);
+    });
+  }
+
   ServerUnaryReactor* UpdateCalendar(CallbackServerContext* ctx,
                                      const v1::UpdateCalendarRequest* req,
                                      v1::BusinessCalendar* resp) override {
-    return Serve(env_, ctx, kService, "UpdateCalendar", [=](const Actor& who) -> absl::Status {
+    return Serve(env_, ctx, kService, "UpdateCalendar", [=](const Actor&) -> absl::Status {
       auto version = ParseEtag(req->calendar().etag());
       if (!version.ok()) return InvalidField("calendar.etag", "is not an etag this server issued");
-      auto saved = calendars_->Put(req->calendar(), *version, req->allow_missing(), clock_->Now());
-      if (!saved.ok()) return saved.status();
-      // Deadlines measured on this calendar move with it.
-      auto moved = engine_->RecomputeCalendar(saved->name());
-      if (!moved.ok()) return moved.status();
-      *resp = *std::move(saved);
-      return absl::OkStatus();
+      return SaveCalendar(req->calendar(), *version, req->allow_missing(), resp);
     });
   }
 
@@ -560,6 +562,18 @@ class AdminService final : public v1::AdminService::CallbackService {
   }
 
  private:
+  // Stores a calendar (see CalendarStore::Put for `version`); the deadlines
+  // measured on it move with it.
+  absl::Status SaveCalendar(const v1::BusinessCalendar& calendar, int64_t version,
+                            bool allow_missing, v1::BusinessCalendar* resp) {
+    auto saved = calendars_->Put(calendar, version, allow_missing, clock_->Now());
+    if (!saved.ok()) return saved.status();
+    auto moved = engine_->RecomputeCalendar(saved->name());
+    if (!moved.ok()) return moved.status();
+    *resp = *std::move(saved);
+    return absl::OkStatus();
+  }
+
   notify::TemplateStore* templates_;
   sla::CalendarStore* calendars_;
   engine::Engine* engine_;

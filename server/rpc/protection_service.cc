@@ -72,20 +72,21 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
     });
   }
 
+  ServerUnaryReactor* CreateProtectionPlan(CallbackServerContext* ctx,
+                                           const v1::CreateProtectionPlanRequest* req,
+                                           v1::ProtectionPlan* resp) override {
+    return Serve(env_, ctx, kService, "CreateProtectionPlan", [=](const Actor&) -> absl::Status {
+      return SavePlan(req->protection_plan(), 0, true, resp);
+    });
+  }
+
   ServerUnaryReactor* UpdateProtectionPlan(CallbackServerContext* ctx,
                                            const v1::UpdateProtectionPlanRequest* req,
                                            v1::ProtectionPlan* resp) override {
-    return Serve(env_, ctx, kService, "UpdateProtectionPlan", [=](const Actor& who) -> absl::Status {
+    return Serve(env_, ctx, kService, "UpdateProtectionPlan", [=](const Actor&) -> absl::Status {
       auto version = ParseEtag(req->protection_plan().etag());
       if (!version.ok()) return InvalidField("protection_plan.etag", "is not an etag this server issued");
-      v1::ProtectionPlan plan = req->protection_plan();
-      auto id = UpdateTarget(plan.name(), plan.plan_id(), "protectionPlans", "protection_plan.");
-      if (!id.ok()) return id.status();
-      plan.set_plan_id(*std::move(id));
-      auto saved = plans_->Put(std::move(plan), *version, req->allow_missing());
-      if (!saved.ok()) return saved.status();
-      *resp = *std::move(saved);
-      return absl::OkStatus();
+      return SavePlan(req->protection_plan(), *version, req->allow_missing(), resp);
     });
   }
 
@@ -324,6 +325,19 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
   }
 
  private:
+  // Stores a plan named by its name or plan_id (see PlanCatalogue::Put for
+  // `version`).
+  absl::Status SavePlan(v1::ProtectionPlan plan, int64_t version, bool allow_missing,
+                        v1::ProtectionPlan* resp) {
+    auto id = UpdateTarget(plan.name(), plan.plan_id(), "protectionPlans", "protection_plan.");
+    if (!id.ok()) return id.status();
+    plan.set_plan_id(*std::move(id));
+    auto saved = plans_->Put(std::move(plan), version, allow_missing);
+    if (!saved.ok()) return saved.status();
+    *resp = *std::move(saved);
+    return absl::OkStatus();
+  }
+
   // The catalogue entry for `plan_id`; INVALID_ARGUMENT for a malformed id.
   absl::StatusOr<v1::ProtectionPlan> FindPlan(const std::string& plan_id) {
     if (plan_id.empty() || plan_id.size() > 40) return absl::InvalidArgumentError("bad plan id");

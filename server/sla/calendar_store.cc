@@ -97,7 +97,10 @@ absl::StatusOr<v1::BusinessCalendar> CalendarStore::Put(v1::BusinessCalendar cal
   *calendar.mutable_update_time() = ToProto(now);
   auto version = repo_->PutRecord(kSpace, calendar.name(), expected_version,
                                   calendar.SerializeAsString());
-  if (absl::IsAborted(version.status())) return EtagMismatch(calendar.name());
+  if (absl::IsAborted(version.status())) {
+    if (expected_version == 0) return absl::AlreadyExistsError(absl::StrCat(calendar.name(), " already exists"));
+    return EtagMismatch(calendar.name());
+  }
   if (!version.ok()) return version.status();
   {
     std::lock_guard<std::mutex> lock(mu_);

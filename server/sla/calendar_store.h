@@ -32,8 +32,9 @@ class CalendarStore {
                                                          int limit) const;
 
   // Validates (INVALID_ARGUMENT naming "calendar.<field>") and stores.
-  // `expected_version` < 0 skips the etag check. NOT_FOUND when missing
-  // and not `allow_missing`; ABORTED when the etag is stale.
+  // `expected_version` < 0 skips the etag check and 0 creates only.
+  // NOT_FOUND when missing and not `allow_missing`; ABORTED when the etag
+  // is stale; ALREADY_EXISTS when creating one that exists.
   absl::StatusOr<v1::BusinessCalendar> Put(v1::BusinessCalendar calendar,
                                            int64_t expected_version, bool allow_missing,
                                            absl::Time now);

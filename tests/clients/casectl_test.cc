@@ -206,7 +206,9 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   ASSERT_EQ(region.exit_code, 0) << region.out;
   EXPECT_EQ(Json(region.out).fields().at("name").string_value(), "calendars/us-west");
   EXPECT_NE(Casectl("admin", "calendars list").out.find("calendars/us-west"), std::string::npos);
-  EXPECT_EQ(Casectl("admin", "calendars create us-west " + read).exit_code, 6);
+  Result taken_calendar = Casectl("admin", "calendars create us-west " + read);
+  EXPECT_EQ(taken_calendar.exit_code, 6);
+  EXPECT_NE(taken_calendar.out.find("calendars/us-west already exists"), std::string::npos) << taken_calendar.out;
   EXPECT_EQ(Casectl("cs_agent", "calendars update default " + read).exit_code, 5);
   // Protection plans the same way.
   const std::string plan = testing::WriteFile(
@@ -216,7 +218,9 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   Result made = Casectl("admin", "--json plans create basic " + plan);
   ASSERT_EQ(made.exit_code, 0) << made.out;
   EXPECT_EQ(Json(made.out).fields().at("name").string_value(), "protectionPlans/basic");
-  EXPECT_EQ(Casectl("admin", "plans create basic " + plan).exit_code, 6);
+  Result taken = Casectl("admin", "plans create basic " + plan);
+  EXPECT_EQ(taken.exit_code, 6);
+  EXPECT_NE(taken.out.find("protectionPlans/basic already exists"), std::string::npos) << taken.out;
   const std::string plan_read = testing::WriteFile(dir_.path() + "/basic.json", made.out);
   EXPECT_EQ(Casectl("admin", "plans update basic " + plan_read).exit_code, 0);
   EXPECT_EQ(Casectl("admin", "plans update basic " + plan_read).exit_code, 6);
@@ -293,12 +297,25 @@ TEST_F(CasectlTest, CreateOpensACaseOfEachProcedureFromFields) {
   const std::vector<std::string> around = absl::StrSplit(listed, "V4100001");
   EXPECT_EQ(around.size(), 4u) << listed;  // three cases
 
-  // A field neither the request nor the case has is named, with both's.
+  // A field neither the request nor the case has is named, with both's,
+  // leaving out what only the server sets.
   Result typo = Casectl("ops", "create trade-in v_numbr=V4100001");
   EXPECT_EQ(typo.exit_code, 2);
-  EXPECT_NE(typo.out.find("CreateTradeIn has no field v_numbr; it takes name, v_number, s_number, "), std::string::npos)
+  EXPECT_NE(typo.out.find("CreateTradeIn has no field v_numbr; it takes v_number, s_number, problem, problem_note, "
+                          "product_name, customer, assignee, trade_in_id, request_id"),
+            std::string::npos)
       << typo.out;
-  EXPECT_NE(typo.out.find(", trade_in_id, request_id"), std::string::npos) << typo.out;
+  // A field the server sets is refused before anything is sent.
+  Result output = Casectl("ops", "create trade-in state=CLOSED v_number=V4100001");
+  EXPECT_EQ(output.exit_code, 2);
+  EXPECT_NE(output.out.find("state is set by the server; CreateTradeIn takes v_number, "), std::string::npos)
+      << output.out;
+  Result nested = Casectl("ops", "create enrollment devices.add_time=2026-01-01T00:00:00Z");
+  EXPECT_EQ(nested.exit_code, 2);
+  EXPECT_NE(nested.out.find("add_time is set by the server; devices takes imei, serial_number, category, model, "
+                            "purchase_date (see"),
+            std::string::npos)
+      << nested.out;
   // The server's checks, field by field; nothing is written.
   Result bad = Casectl("ops", "create trade-in v_number=X1");
   EXPECT_EQ(bad.exit_code, 4);

@@ -1,5 +1,8 @@
 // Device protection through a real server: the plan catalogue, enrollment
 // with its confirmation, management, and bad input.
+#include <thread>
+
+#include "absl/strings/match.h"
 #include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/protection.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -158,6 +161,78 @@ TEST_F(ProtectionServerTest, PlansAreUpdatedByTheirName) {
   EXPECT_TRUE(NamesField(update(req, &out), "protection_plan.name"));
   EXPECT_EQ(get("protectionPlans/premium").display_name(), "Premium protection plus");
   EXPECT_EQ(get("protectionPlans/basic").display_name(), "Basic protection");
+}
+
+// Admins adding the same plan at once: one of them makes it and the others
+// are told it exists, instead of overwriting it in turn.
+TEST_F(ProtectionServerTest, APlanIsCreatedOnceWhenAdminsRaceToAddIt) {
+  constexpr int kAdmins = 6;
+  std::vector<grpc::Status> answers(kAdmins);
+  std::vector<v1::ProtectionPlan> made(kAdmins);
+  std::vector<std::thread> admins;
+  for (int i = 0; i < kAdmins; ++i) {
+    admins.emplace_back([&, i] {
+      v1::CreateProtectionPlanRequest req;
+      auto* p = req.mutable_protection_plan();
+      p->set_plan_id("gold");
+      p->set_display_name("Gold protection " + std::to_string(i));
+      p->add_covered_perils(v1::PERIL_THEFT);
+      p->add_eligible_categories(v1::DEVICE_CATEGORY_PHONE);
+      p->mutable_monthly_price()->set_currency_code("USD");
+      p->mutable_monthly_price()->set_minor_units(2999);
+      p->set_review_business_days(3);
+      auto ctx = TestServer::As("admin");
+      answers[i] = stub_->CreateProtectionPlan(ctx.get(), req, &made[i]);
+    });
+  }
+  for (auto& t : admins) t.join();
+  int winner = -1;
+  for (int i = 0; i < kAdmins; ++i) {
+    if (answers[i].ok()) {
+      EXPECT_EQ(winner, -1) << "a second create succeeded";
+      winner = i;
+    } else {
+      EXPECT_EQ(answers[i].error_code(), grpc::StatusCode::ALREADY_EXISTS) << answers[i].error_message();
+      EXPECT_EQ(answers[i].error_message(), "protectionPlans/gold already exists");
+    }
+  }
+  ASSERT_NE(winner, -1);
+  EXPECT_EQ(made[winner].etag(), "1");
+  v1::GetProtectionPlanRequest get;
+  get.set_name("protectionPlans/gold");
+  v1::ProtectionPlan stored;
+  auto ctx = TestServer::As("cs_agent");
+  ASSERT_TRUE(stub_->GetProtectionPlan(ctx.get(), get, &stored).ok());
+  EXPECT_EQ(stored.display_name(), made[winner].display_name());
+  EXPECT_EQ(stored.etag(), "1");
+
+  // A plan that exists is not created again, and a bad one names its field.
+  v1::CreateProtectionPlanRequest again;
+  *again.mutable_protection_plan() = stored;
+  again.mutable_protection_plan()->clear_name();
+  again.mutable_protection_plan()->set_plan_id("basic");
+  v1::ProtectionPlan out;
+  auto ctx2 = TestServer::As("admin");
+  EXPECT_EQ(stub_->CreateProtectionPlan(ctx2.get(), again, &out).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  again.mutable_protection_plan()->set_plan_id("silver");
+  again.mutable_protection_plan()->set_review_business_days(0);
+  auto ctx3 = TestServer::As("admin");
+  EXPECT_TRUE(NamesField(stub_->CreateProtectionPlan(ctx3.get(), again, &out), "protection_plan.review_business_days"));
+  auto ctx4 = TestServer::As("cs_agent");
+  get.set_name("protectionPlans/silver");
+  EXPECT_EQ(stub_->GetProtectionPlan(ctx4.get(), get, &stored).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ProtectionServerTest, FieldsTheServerSetsAreIgnoredOnEnrollment) {
+  v1::CreateEnrollmentRequest req = NewEnrollment("basic");
+  testing::FillOutputOnly(req.mutable_enrollment());
+  EXPECT_EQ(testing::OutputOnlyTaken(req.enrollment(), req.enrollment()).size(), 8u);
+  v1::Enrollment out;
+  grpc::Status s = Call(&Stub::CreateEnrollment, "cs_agent", req, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(testing::OutputOnlyTaken(req.enrollment(), out), std::vector<std::string>{});
+  EXPECT_EQ(out.state(), v1::ENROLLMENT_STATE_ACTIVE);
+  EXPECT_TRUE(absl::StartsWith(out.plan_number(), "DP-")) << out.plan_number();
 }
 
 TEST_F(ProtectionServerTest, EnrollConfirmAndManage) {

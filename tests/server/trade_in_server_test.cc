@@ -62,8 +62,8 @@ class TradeInServerTest : public ::testing::Test {
     return ((*trade_ins_).*method)(ctx.get(), req, resp);
   }
 
-  TradeIn Create(const std::string& v, const std::string& product,
-                 v1::TradeInProblem problem, const std::string& request_id = "") {
+  static v1::CreateTradeInRequest NewTradeIn(const std::string& v, const std::string& product,
+                                             v1::TradeInProblem problem) {
     v1::CreateTradeInRequest req;
     auto* t = req.mutable_trade_in();
     t->set_v_number(v);
@@ -73,6 +73,12 @@ class TradeInServerTest : public ::testing::Test {
     t->set_problem_note("found during intake");
     t->mutable_customer()->set_display_name("Jan de Vries");
     t->mutable_customer()->set_email("jan@example.nl");
+    return req;
+  }
+
+  TradeIn Create(const std::string& v, const std::string& product,
+                 v1::TradeInProblem problem, const std::string& request_id = "") {
+    v1::CreateTradeInRequest req = NewTradeIn(v, product, problem);
     req.set_request_id(request_id);
     TradeIn out;
     grpc::Status s = Call(&v1::TradeInService::Stub::CreateTradeIn, "ops", req, &out);
@@ -402,6 +408,22 @@ TEST_F(TradeInServerTest, RequestIdMakesCreateSafeToRetry) {
   TradeIn retry = Create("V6000006", "Pixel", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED, "req-42");
   EXPECT_EQ(first.name(), retry.name());
   EXPECT_EQ(Board()["PROBLEM_ORDER"], 1);
+}
+
+// What the .proto marks OUTPUT_ONLY is the server's to set: a create that
+// carries such fields ignores them.
+TEST_F(TradeInServerTest, FieldsTheServerSetsAreIgnoredOnCreate) {
+  v1::CreateTradeInRequest req = NewTradeIn("V6000016", "Pixel", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  testing::FillOutputOnly(req.mutable_trade_in());
+  // The check sees a field the server repeats, here every one of them.
+  EXPECT_EQ(testing::OutputOnlyTaken(req.trade_in(), req.trade_in()).size(), 12u);
+  TradeIn out;
+  grpc::Status s = Call(&v1::TradeInService::Stub::CreateTradeIn, "ops", req, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(testing::OutputOnlyTaken(req.trade_in(), out), std::vector<std::string>{});
+  EXPECT_EQ(out.state(), v1::TRADE_IN_STATE_PROBLEM_ORDER);
+  EXPECT_EQ(out.etag(), "1");
+  EXPECT_EQ(out.round(), 1);
 }
 
 TEST_F(TradeInServerTest, ListsByBoardColumnAndReferenceWithPages) {

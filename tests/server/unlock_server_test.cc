@@ -311,8 +311,7 @@ TEST_F(UnlockServerTest, ARegionWithoutACalendarUsesTheDefaultAndTheTimelineSays
   // Once the region's calendar is made, the clock runs on it: the window
   // is measured again in its hours (Los Angeles, three hours behind).
   const absl::Time expected_by = absl::FromUnixSeconds(r.expected_by_time().seconds());
-  v1::UpdateCalendarRequest ca;
-  ca.set_allow_missing(true);
+  v1::CreateCalendarRequest ca;
   ca.mutable_calendar()->set_name("calendars/ca");
   ca.mutable_calendar()->set_time_zone("America/Los_Angeles");
   for (int wd = 1; wd <= 5; ++wd) {
@@ -322,7 +321,7 @@ TEST_F(UnlockServerTest, ARegionWithoutACalendarUsesTheDefaultAndTheTimelineSays
     h->set_end_minute(17 * 60);
   }
   v1::BusinessCalendar saved;
-  ASSERT_TRUE(admin_->UpdateCalendar(TestServer::As("admin").get(), ca, &saved).ok());
+  ASSERT_TRUE(admin_->CreateCalendar(TestServer::As("admin").get(), ca, &saved).ok());
   v1::GetUnlockRequestRequest get;
   get.set_name(r.name());
   UnlockRequest moved = Ok(&v1::UnlockService::Stub::GetUnlockRequest, "cs_agent", get);

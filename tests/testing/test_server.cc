@@ -8,8 +8,11 @@
 #include <optional>
 #include <sstream>
 
+#include "absl/strings/str_cat.h"
 #include "casework/v1/trade_in.grpc.pb.h"
+#include "google/api/field_behavior.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "prometheus/text_serializer.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -181,6 +184,114 @@ std::vector<std::string> ViolatedFields(const grpc::Status& status) {
 bool NamesField(const grpc::Status& status, const std::string& field) {
   const auto fields = ViolatedFields(status);
   return std::find(fields.begin(), fields.end(), field) != fields.end();
+}
+
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+bool IsOutputOnly(const FieldDescriptor& f) {
+  const auto& behaviors = f.options().GetRepeatedExtension(google::api::field_behavior);
+  return std::find(behaviors.begin(), behaviors.end(), google::api::OUTPUT_ONLY) != behaviors.end();
+}
+
+// Sets `f` (adds an element when repeated) to an odd value of its type:
+// 77, "set-by-client", true, the enum's last value, a message filled the
+// same way a few levels down.
+void SetOdd(Message* m, const FieldDescriptor& f, int depth) {
+  const auto* r = m->GetReflection();
+  const bool many = f.is_repeated();
+  switch (f.cpp_type()) {
+    case FieldDescriptor::CPPTYPE_STRING:
+      many ? r->AddString(m, &f, "set-by-client") : r->SetString(m, &f, "set-by-client");
+      break;
+    case FieldDescriptor::CPPTYPE_INT32:
+      many ? r->AddInt32(m, &f, 77) : r->SetInt32(m, &f, 77);
+      break;
+    case FieldDescriptor::CPPTYPE_INT64:
+      many ? r->AddInt64(m, &f, 77) : r->SetInt64(m, &f, 77);
+      break;
+    case FieldDescriptor::CPPTYPE_UINT32:
+      many ? r->AddUInt32(m, &f, 77) : r->SetUInt32(m, &f, 77);
+      break;
+    case FieldDescriptor::CPPTYPE_UINT64:
+      many ? r->AddUInt64(m, &f, 77) : r->SetUInt64(m, &f, 77);
+      break;
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      many ? r->AddDouble(m, &f, 0.77) : r->SetDouble(m, &f, 0.77);
+      break;
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      many ? r->AddFloat(m, &f, 0.77f) : r->SetFloat(m, &f, 0.77f);
+      break;
+    case FieldDescriptor::CPPTYPE_BOOL:
+      many ? r->AddBool(m, &f, true) : r->SetBool(m, &f, true);
+      break;
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const auto* last = f.enum_type()->value(f.enum_type()->value_count() - 1);
+      many ? r->AddEnum(m, &f, last) : r->SetEnum(m, &f, last);
+      break;
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE: {
+      Message* sub = many ? r->AddMessage(m, &f) : r->MutableMessage(m, &f);
+      for (int i = 0; depth < 3 && i < sub->GetDescriptor()->field_count(); ++i) {
+        SetOdd(sub, *sub->GetDescriptor()->field(i), depth + 1);
+      }
+      break;
+    }
+  }
+}
+
+void OutputOnlyTakenAt(const Message& request, const Message& answer, const std::string& prefix,
+                       std::vector<std::string>* taken) {
+  const auto* r = request.GetReflection();
+  for (int i = 0; i < request.GetDescriptor()->field_count(); ++i) {
+    const FieldDescriptor& f = *request.GetDescriptor()->field(i);
+    const std::string path = prefix + f.name();
+    if (IsOutputOnly(f)) {
+      // The field alone, from each side.
+      std::unique_ptr<Message> sent(request.New()), kept(answer.New()), sent_field(request.New()),
+          kept_field(answer.New());
+      sent->CopyFrom(request);
+      kept->CopyFrom(answer);
+      r->SwapFields(sent.get(), sent_field.get(), {&f});
+      r->SwapFields(kept.get(), kept_field.get(), {&f});
+      if (google::protobuf::util::MessageDifferencer::Equals(*sent_field, *kept_field)) taken->push_back(path);
+    } else if (f.cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !f.is_repeated()) {
+      if (r->HasField(request, &f) && r->HasField(answer, &f)) {
+        OutputOnlyTakenAt(r->GetMessage(request, &f), r->GetMessage(answer, &f), path + ".", taken);
+      }
+    } else if (f.cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      const int n = std::min(r->FieldSize(request, &f), r->FieldSize(answer, &f));
+      for (int k = 0; k < n; ++k) {
+        OutputOnlyTakenAt(r->GetRepeatedMessage(request, &f, k), r->GetRepeatedMessage(answer, &f, k),
+                          absl::StrCat(path, "[", k, "]."), taken);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void FillOutputOnly(Message* m) {
+  const auto* r = m->GetReflection();
+  for (int i = 0; i < m->GetDescriptor()->field_count(); ++i) {
+    const FieldDescriptor& f = *m->GetDescriptor()->field(i);
+    if (IsOutputOnly(f)) {
+      r->ClearField(m, &f);
+      SetOdd(m, f, 0);
+    } else if (f.cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !f.is_repeated()) {
+      if (r->HasField(*m, &f)) FillOutputOnly(r->MutableMessage(m, &f));
+    } else if (f.cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      for (int k = 0; k < r->FieldSize(*m, &f); ++k) FillOutputOnly(r->MutableRepeatedMessage(m, &f, k));
+    }
+  }
+}
+
+std::vector<std::string> OutputOnlyTaken(const Message& request, const Message& answer) {
+  std::vector<std::string> taken;
+  OutputOnlyTakenAt(request, answer, "", &taken);
+  return taken;
 }
 
 std::string ErrorReason(const grpc::Status& status) {

@@ -85,6 +85,15 @@ std::string ErrorReason(const grpc::Status& status);
 // The google.rpc.PreconditionFailure violation types in the status.
 std::vector<std::string> PreconditionTypes(const grpc::Status& status);
 
+// Gives every field the .proto marks OUTPUT_ONLY, in `m` and in the
+// messages already set in it, a value no server would choose.
+void FillOutputOnly(google::protobuf::Message* m);
+
+// The OUTPUT_ONLY fields (dotted paths) of `request` whose value `answer`
+// repeats: after FillOutputOnly, those a server took from the request.
+std::vector<std::string> OutputOnlyTaken(const google::protobuf::Message& request,
+                                         const google::protobuf::Message& answer);
+
 }  // namespace casework::testing
 
 #endif  // CASEWORK_TESTS_TESTING_TEST_SERVER_H_
