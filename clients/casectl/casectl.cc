@@ -104,8 +104,8 @@ Commands:
   calendars list|get ID|create ID FILE|update ID FILE
   plans list|get ID|create ID FILE|update ID FILE
                                   business calendars and device protection plans;
-                                  FILE: JSON as `get` prints it, refused by update
-                                  when the etag in it is stale
+                                  FILE: JSON as `get` prints it; create refuses an
+                                  ID that exists, update a FILE whose etag is stale
   dead-letters list|retry NAME
   backups list|create             copies of the store in the server's backup folder
                                   (restore: caseworkd --restore-backup=ID, stopped)
