@@ -245,7 +245,7 @@ class ClaimWorkflow : public Workflow {
     auto req = RequestIn<Request, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
-    CheckText(errors, "note", req->note(), kMaxNote, /*required=*/false);
+    CheckNote(errors, "note", req->note(), /*required=*/false);
     if (!errors.empty()) return errors.ToStatus();
     ctx.record.mutable_claim()->set_documents_note(req->note());
     if (!req->note().empty()) ctx.AddEvent(v1::EVENT_TYPE_COMMENT, absl::StrCat("Documents asked for: ", req->note()));
@@ -309,7 +309,7 @@ class ClaimWorkflow : public Workflow {
     if (!v1::DenialReason_IsValid(req->reason()) || req->reason() == v1::DENIAL_REASON_UNSPECIFIED) {
       errors.Add("reason", "is required: a denial reason code");
     }
-    CheckText(errors, "note", req->note(), kMaxNote, /*required=*/false);
+    CheckNote(errors, "note", req->note(), /*required=*/false);
     if (!errors.empty()) return errors.ToStatus();
     ctx.record.mutable_claim()->add_denial_reasons(req->reason());
     ctx.AddEvent(v1::EVENT_TYPE_DECISION,

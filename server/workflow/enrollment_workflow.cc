@@ -315,7 +315,7 @@ class EnrollmentWorkflow : public Workflow {
     auto req = RequestIn<v1::CancelEnrollmentRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
-    CheckText(errors, "reason", req->reason(), kMaxNote, /*required=*/true);
+    CheckNote(errors, "reason", req->reason(), /*required=*/true);
     if (!errors.empty()) return errors.ToStatus();
     ctx.AddEvent(v1::EVENT_TYPE_COMMENT, req->reason());
     return absl::OkStatus();

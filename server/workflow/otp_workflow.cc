@@ -235,7 +235,7 @@ class OtpWorkflow : public Workflow {
     if (req->target() != v1::ESCALATION_TARGET_PRODUCT && req->target() != v1::ESCALATION_TARGET_OPS) {
       errors.Add("target", "is required: PRODUCT or OPS");
     }
-    CheckText(errors, "note", req->note(), kMaxNote, /*required=*/true);
+    CheckNote(errors, "note", req->note(), /*required=*/true);
     if (!errors.empty()) return errors.ToStatus();
     auto* o = ctx.record.mutable_otp();
     o->set_escalation_target(req->target());

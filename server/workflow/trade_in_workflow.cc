@@ -114,7 +114,7 @@ class TradeInWorkflow : public Workflow {
       errors.Add("trade_in.s_number", "must be 'S' followed by 6 to 10 digits");
     }
     CheckText(errors, "trade_in.product_name", in.product_name(), kMaxShort, true);
-    CheckText(errors, "trade_in.problem_note", in.problem_note(), kMaxNote, false);
+    CheckNote(errors, "trade_in.problem_note", in.problem_note(), false);
     CheckText(errors, "trade_in.customer.display_name",
               in.customer().display_name(), kMaxShort, true);
     CheckText(errors, "trade_in.assignee", in.assignee(), kMaxAssignee, false);
@@ -163,7 +163,7 @@ class TradeInWorkflow : public Workflow {
         req.channel() == v1::RESPONSE_CHANNEL_UNSPECIFIED) {
       errors.Add("channel", "is required: EMAIL, PHONE, PORTAL, CHAT or NOTE");
     }
-    CheckText(errors, "note", req.note(), kMaxNote, true);
+    CheckNote(errors, "note", req.note(), true);
     if (!errors.empty()) return errors.ToStatus();
     ctx.record.mutable_trade_in()->set_reminders_sent(0);
     std::string channel = v1::ResponseChannel_Name(req.channel()).substr(17);
@@ -252,7 +252,7 @@ class TradeInWorkflow : public Workflow {
   absl::Status RejectProof(ActionContext& ctx) const {
     const auto& req = InputAs<v1::RejectProofOfPurchaseRequest>(ctx);
     FieldErrors errors;
-    CheckText(errors, "reason", req.reason(), kMaxNote, true);
+    CheckNote(errors, "reason", req.reason(), true);
     if (!errors.empty()) return errors.ToStatus();
     auto* t = ctx.record.mutable_trade_in();
     t->mutable_proof_of_purchase()->set_status(v1::PROOF_OF_PURCHASE_STATUS_REJECTED);
@@ -271,7 +271,7 @@ class TradeInWorkflow : public Workflow {
         req.problem() == v1::TRADE_IN_PROBLEM_UNSPECIFIED) {
       errors.Add("problem", "is required: DEVICE_LOCKED or PROOF_OF_PURCHASE");
     }
-    CheckText(errors, "note", req.note(), kMaxNote, true);
+    CheckNote(errors, "note", req.note(), true);
     if (!errors.empty()) return errors.ToStatus();
     auto* t = ctx.record.mutable_trade_in();
     t->set_problem(req.problem());
@@ -286,7 +286,7 @@ class TradeInWorkflow : public Workflow {
   absl::Status WithNote(ActionContext& ctx, const std::string& field,
                         const std::string& text, bool required) const {
     FieldErrors errors;
-    CheckText(errors, field, text, kMaxNote, required);
+    CheckNote(errors, field, text, required);
     if (!errors.empty()) return errors.ToStatus();
     if (!text.empty()) ctx.AddEvent(v1::EVENT_TYPE_COMMENT, text);
     return absl::OkStatus();

@@ -259,7 +259,7 @@ class UnlockWorkflow : public Workflow {
     auto req = RequestIn<v1::EscalateUnlockRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
-    CheckText(errors, "note", req->note(), kMaxNote, /*required=*/true);
+    CheckNote(errors, "note", req->note(), /*required=*/true);
     if (!errors.empty()) return errors.ToStatus();
     ctx.record.mutable_unlock()->set_escalation_note(req->note());
     ctx.AddEvent(v1::EVENT_TYPE_COMMENT, req->note());
@@ -270,7 +270,7 @@ class UnlockWorkflow : public Workflow {
     auto req = RequestIn<v1::CancelUnlockRequestRequest, Input>(ctx);
     if (!req.ok()) return req.status();
     FieldErrors errors;
-    CheckText(errors, "reason", req->reason(), kMaxNote, /*required=*/true);
+    CheckNote(errors, "reason", req->reason(), /*required=*/true);
     if (!errors.empty()) return errors.ToStatus();
     ctx.AddEvent(v1::EVENT_TYPE_COMMENT, req->reason());
     return ctx.ApplySla({SlaEffect::kStop, kUnlockSla, ""});

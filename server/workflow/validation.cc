@@ -1,5 +1,6 @@
 #include "server/workflow/validation.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -158,6 +159,43 @@ void CheckText(FieldErrors& errors, const std::string& field, const std::string&
     errors.Add(field, absl::StrCat("must be at most ", max, " bytes"));
   } else if (!IsCleanText(value)) {
     errors.Add(field, "must be UTF-8 text without control characters");
+  }
+}
+
+bool HoldsAccessCode(absl::string_view text) {
+  static constexpr absl::string_view kWords[] = {
+      "pin",         "pincode",     "pin code",   "passcode",     "pass code",      "password",
+      "wachtwoord",  "toegangscode", "unlock code", "access code", "ontgrendelcode", "screen lock"};
+  const std::string lower = absl::AsciiStrToLower(text);
+  auto word_char = [&](size_t i) {
+    return i < lower.size() && (absl::ascii_isalnum(lower[i]) || static_cast<unsigned char>(lower[i]) >= 0x80);
+  };
+  for (absl::string_view word : kWords) {
+    for (size_t at = lower.find(word.data(), 0, word.size()); at != std::string::npos;
+         at = lower.find(word.data(), at + 1, word.size())) {
+      size_t i = at + word.size();
+      if ((at > 0 && word_char(at - 1)) || word_char(i)) continue;
+      // What follows the word: separators, perhaps "is", then the code.
+      while (i < lower.size() && (absl::ascii_isspace(lower[i]) || lower[i] == ':' || lower[i] == '=')) ++i;
+      if (lower.compare(i, 3, "is ") == 0) i += 3;
+      while (i < lower.size() && absl::ascii_isspace(lower[i])) ++i;
+      size_t end = i;
+      while (end < lower.size() && !absl::ascii_isspace(lower[end]) && lower[end] != ',' && lower[end] != ';') ++end;
+      absl::string_view token(lower.data() + i, end - i);
+      token = absl::StripSuffix(absl::StripSuffix(token, "."), ")");
+      if (token.size() >= 4 && std::any_of(token.begin(), token.end(), absl::ascii_isdigit)) return true;
+    }
+  }
+  return false;
+}
+
+void CheckNote(FieldErrors& errors, const std::string& field, const std::string& value, bool required) {
+  CheckText(errors, field, value, kMaxNote, required);
+  if (value.size() <= kMaxNote && IsCleanText(value) && HoldsAccessCode(value)) {
+    errors.Add(field,
+               "looks like it holds an access code (a PIN, passcode or password); every role reads the "
+               "timeline, so leave the code out (a trade-in's unlock code goes in RecordUnlockCode, "
+               "which seals it)");
   }
 }
 

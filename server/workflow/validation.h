@@ -40,6 +40,13 @@ void CheckText(FieldErrors& errors, const std::string& field, const std::string&
                bool required);
 // The longest note, reason or comment a workflow takes.
 inline constexpr size_t kMaxNote = 2000;
+// True when `text` names an access code and gives it: a PIN, passcode,
+// password or unlock code word followed (after spaces, ":", "=" or "is")
+// by four or more characters with a digit, e.g. "PIN code: 1234".
+bool HoldsAccessCode(absl::string_view text);
+// A note, reason or comment for a case's timeline, which every role reads:
+// CheckText up to kMaxNote, and no access code in it.
+void CheckNote(FieldErrors& errors, const std::string& field, const std::string& value, bool required);
 // The longest assignee name, at intake or on reassignment.
 inline constexpr size_t kMaxAssignee = 200;
 // The content type the bytes actually are ("application/pdf", "image/png",

@@ -76,7 +76,7 @@ Transition CommentTransition(const std::vector<std::string>& states,
           [text = std::move(text)](ActionContext& ctx) {
             const std::string note = text(ctx);
             FieldErrors errors;
-            CheckText(errors, "text", note, kMaxNote, /*required=*/true);
+            CheckNote(errors, "text", note, /*required=*/true);
             if (!errors.empty()) return errors.ToStatus();
             ctx.AddEvent(v1::EVENT_TYPE_COMMENT, note);
             return absl::OkStatus();

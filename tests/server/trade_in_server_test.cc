@@ -155,6 +155,21 @@ TEST_F(TradeInServerTest, DeviceLockedProcedure) {
   Pump();
   EXPECT_EQ(SpoolFor("trade_in.reminder").size(), 1u);
 
+  // Written as the old procedure had it, a comment with the PIN, the code
+  // would sit on the timeline for everyone: it is refused, naming the note.
+  v1::RecordCustomerResponseRequest pasted;
+  pasted.set_name(t.name());
+  pasted.set_channel(v1::RESPONSE_CHANNEL_EMAIL);
+  pasted.set_note("PIN code: 918273");
+  TradeIn unchanged;
+  grpc::Status refused = Call(&v1::TradeInService::Stub::RecordCustomerResponse, "cs_agent", pasted, &unchanged);
+  EXPECT_TRUE(NamesField(refused, "note")) << refused.error_message();
+  v1::AddTradeInCommentRequest comment;
+  comment.set_name(t.name());
+  comment.set_text("customer gave the pin 918273");
+  EXPECT_TRUE(NamesField(Call(&v1::TradeInService::Stub::AddTradeInComment, "cs_agent", comment, &unchanged), "text"));
+  for (const auto& e : Events(t.name())) EXPECT_EQ(e.message().find("918273"), std::string::npos) << e.message();
+
   // The customer answers with the PIN: back to testing, ops pinged.
   v1::RecordUnlockCodeRequest unlock;
   unlock.set_name(t.name());

@@ -40,6 +40,28 @@ TEST(ValidationTest, CleanText) {
   EXPECT_FALSE(IsCleanText("\xed\xa0\x80"));  // surrogate
 }
 
+TEST(ValidationTest, NotesThatGiveAnAccessCodeAreFound) {
+  for (const char* note : {"PIN code: 1234", "customer says pin 0000", "Passcode=ab12cd", "wachtwoord is Zomer2024!",
+                           "Unlock code 778899.", "toegangscode: 4321, graag testen", "Apple ID password: Hunter42",
+                           "screen lock 2580"}) {
+    EXPECT_TRUE(HoldsAccessCode(note)) << note;
+  }
+  for (const char* note : {"PIN code for V1234567 did not work", "customer forgot the pin", "pin 12",
+                           "password reset on 12-05", "spinning wheel 1234", "postcode 1234 AB", "OTP PIN not received",
+                           "shipping 1234", "pincode ontvangen, opnieuw testen"}) {
+    EXPECT_FALSE(HoldsAccessCode(note)) << note;
+  }
+  FieldErrors errors;
+  CheckNote(errors, "note", "PIN: 1234", true);
+  ASSERT_FALSE(errors.empty());
+  const absl::Status s = errors.ToStatus();
+  EXPECT_TRUE(absl::IsInvalidArgument(s));
+  EXPECT_EQ(s.message().find("1234"), absl::string_view::npos) << s.message();
+  FieldErrors clean;
+  CheckNote(clean, "note", "customer sent the code; recorded it", true);
+  EXPECT_TRUE(clean.empty());
+}
+
 TEST(ValidationTest, DocumentsAreSniffedByContent) {
   EXPECT_EQ(SniffDocumentType("%PDF-1.7\n..."), "application/pdf");
   EXPECT_EQ(SniffDocumentType(std::string("\x89PNG\r\n\x1a\n", 8) + "data"), "image/png");
