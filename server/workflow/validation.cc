@@ -163,9 +163,9 @@ void CheckText(FieldErrors& errors, const std::string& field, const std::string&
 }
 
 bool HoldsAccessCode(absl::string_view text) {
-  static constexpr absl::string_view kWords[] = {
-      "pin",         "pincode",     "pin code",   "passcode",     "pass code",      "password",
-      "wachtwoord",  "toegangscode", "unlock code", "access code", "ontgrendelcode", "screen lock"};
+  static constexpr absl::string_view kWords[] = {"pin",         "pincode",     "pin code",       "passcode",
+                                                  "pass code",   "password",    "wachtwoord",     "toegangscode",
+                                                  "unlock code", "access code", "ontgrendelcode", "screen lock"};
   const std::string lower = absl::AsciiStrToLower(text);
   auto word_char = [&](size_t i) {
     return i < lower.size() && (absl::ascii_isalnum(lower[i]) || static_cast<unsigned char>(lower[i]) >= 0x80);
