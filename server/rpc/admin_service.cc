@@ -333,7 +333,11 @@ class AdminService final : public v1::AdminService::CallbackService {
       v1::CustomerProfile profile = req->profile();
       auto id = UpdateTarget(profile.name(), profile.profile_id(), "profiles", "profile.");
       if (!id.ok()) return id.status();
-      profile.set_profile_id(*std::move(id));
+      profile.set_profile_id(*id);
+      auto read = [&] { return profiles_->Find(*id); };
+      if (auto s = ApplyUpdateMask(req->update_mask(), req->allow_missing(), read, &profile, &*version); !s.ok()) {
+        return s;
+      }
       auto saved = profiles_->Put(std::move(profile), *version, req->allow_missing());
       if (!saved.ok()) return saved.status();
       *resp = *std::move(saved);
@@ -371,7 +375,11 @@ class AdminService final : public v1::AdminService::CallbackService {
       v1::Account account = req->account();
       auto id = UpdateTarget(account.name(), account.account_number(), "accounts", "account.");
       if (!id.ok()) return id.status();
-      account.set_account_number(*std::move(id));
+      account.set_account_number(*id);
+      auto read = [&] { return accounts_->FindByNumber(*id); };
+      if (auto s = ApplyUpdateMask(req->update_mask(), req->allow_missing(), read, &account, &*version); !s.ok()) {
+        return s;
+      }
       auto saved = accounts_->Put(std::move(account), *version, req->allow_missing());
       if (!saved.ok()) return saved.status();
       *resp = *std::move(saved);
@@ -429,7 +437,7 @@ class AdminService final : public v1::AdminService::CallbackService {
                                      const v1::CreateCalendarRequest* req,
                                      v1::BusinessCalendar* resp) override {
     return Serve(env_, ctx, kService, "CreateCalendar", [=](const Actor&) -> absl::Status {
-      return SaveCalendar(req->calendar(), 0, true, resp);
+      return SaveCalendar(req->calendar(), 0, true, google::protobuf::FieldMask(), resp);
     });
   }
 
@@ -439,7 +447,7 @@ class AdminService final : public v1::AdminService::CallbackService {
     return Serve(env_, ctx, kService, "UpdateCalendar", [=](const Actor&) -> absl::Status {
       auto version = ParseEtag(req->calendar().etag());
       if (!version.ok()) return InvalidField("calendar.etag", "is not an etag this server issued");
-      return SaveCalendar(req->calendar(), *version, req->allow_missing(), resp);
+      return SaveCalendar(req->calendar(), *version, req->allow_missing(), req->update_mask(), resp);
     });
   }
 
@@ -515,6 +523,8 @@ class AdminService final : public v1::AdminService::CallbackService {
       auto current = templates_->Get(*id);
       if (!current.ok()) return current.status();
       v1::Template wanted = req->template_();
+      auto read = [&] { return current; };
+      if (auto s = ApplyUpdateMask(req->update_mask(), false, read, &wanted, &*version); !s.ok()) return s;
       // The procedure a template belongs to is fixed by the server.
       wanted.set_procedure(current->procedure());
       if (wanted.channel() == v1::CHANNEL_UNSPECIFIED) wanted.set_channel(current->channel());
@@ -562,11 +572,14 @@ class AdminService final : public v1::AdminService::CallbackService {
   }
 
  private:
-  // Stores a calendar (see CalendarStore::Put for `version`); the deadlines
-  // measured on it move with it.
-  absl::Status SaveCalendar(const v1::BusinessCalendar& calendar, int64_t version,
-                            bool allow_missing, v1::BusinessCalendar* resp) {
-    auto saved = calendars_->Put(calendar, version, allow_missing, clock_->Now());
+  // Stores a calendar (see CalendarStore::Put for `version`), the fields of
+  // `mask` only when it names any; the deadlines measured on it move with it.
+  absl::Status SaveCalendar(v1::BusinessCalendar calendar, int64_t version, bool allow_missing,
+                            const google::protobuf::FieldMask& mask, v1::BusinessCalendar* resp) {
+    const std::string name = calendar.name();
+    auto read = [&] { return calendars_->GetProto(name); };
+    if (auto s = ApplyUpdateMask(mask, allow_missing, read, &calendar, &version); !s.ok()) return s;
+    auto saved = calendars_->Put(std::move(calendar), version, allow_missing, clock_->Now());
     if (!saved.ok()) return saved.status();
     auto moved = engine_->RecomputeCalendar(saved->name());
     if (!moved.ok()) return moved.status();

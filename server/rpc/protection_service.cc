@@ -76,7 +76,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
                                            const v1::CreateProtectionPlanRequest* req,
                                            v1::ProtectionPlan* resp) override {
     return Serve(env_, ctx, kService, "CreateProtectionPlan", [=](const Actor&) -> absl::Status {
-      return SavePlan(req->protection_plan(), 0, true, resp);
+      return SavePlan(req->protection_plan(), 0, true, google::protobuf::FieldMask(), resp);
     });
   }
 
@@ -86,7 +86,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
     return Serve(env_, ctx, kService, "UpdateProtectionPlan", [=](const Actor&) -> absl::Status {
       auto version = ParseEtag(req->protection_plan().etag());
       if (!version.ok()) return InvalidField("protection_plan.etag", "is not an etag this server issued");
-      return SavePlan(req->protection_plan(), *version, req->allow_missing(), resp);
+      return SavePlan(req->protection_plan(), *version, req->allow_missing(), req->update_mask(), resp);
     });
   }
 
@@ -326,12 +326,14 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
 
  private:
   // Stores a plan named by its name or plan_id (see PlanCatalogue::Put for
-  // `version`).
+  // `version`), the fields of `mask` only when it names any.
   absl::Status SavePlan(v1::ProtectionPlan plan, int64_t version, bool allow_missing,
-                        v1::ProtectionPlan* resp) {
+                        const google::protobuf::FieldMask& mask, v1::ProtectionPlan* resp) {
     auto id = UpdateTarget(plan.name(), plan.plan_id(), "protectionPlans", "protection_plan.");
     if (!id.ok()) return id.status();
-    plan.set_plan_id(*std::move(id));
+    plan.set_plan_id(*id);
+    auto read = [&] { return plans_->Get(*id); };
+    if (auto s = ApplyUpdateMask(mask, allow_missing, read, &plan, &version); !s.ok()) return s;
     auto saved = plans_->Put(std::move(plan), version, allow_missing);
     if (!saved.ok()) return saved.status();
     *resp = *std::move(saved);

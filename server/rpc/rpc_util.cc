@@ -82,6 +82,18 @@ absl::StatusOr<std::string> UpdateTarget(const std::string& name, const std::str
   return named;
 }
 
+absl::StatusOr<bool> UpdateMaskNamesFields(const google::protobuf::FieldMask& mask,
+                                           const google::protobuf::Descriptor& resource) {
+  if (mask.paths_size() == 0 || (mask.paths_size() == 1 && mask.paths(0) == "*")) return false;
+  for (const std::string& path : mask.paths()) {
+    if (path == "*") return InvalidField("update_mask", "\"*\" replaces the whole resource; give it alone");
+    if (!google::protobuf::util::FieldMaskUtil::GetFieldDescriptors(&resource, path, nullptr)) {
+      return InvalidField("update_mask", absl::StrCat(resource.name(), " has no field ", path.substr(0, 64)));
+    }
+  }
+  return true;
+}
+
 absl::StatusOr<int64_t> ParseEtag(const std::string& etag) {
   if (etag.empty()) return -1;
   int64_t version = 0;

@@ -10,6 +10,8 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "google/protobuf/field_mask.pb.h"
+#include "google/protobuf/util/field_mask_util.h"
 #include "grpcpp/grpcpp.h"
 #include "server/common/worker_pool.h"
 #include "server/rpc/access.h"
@@ -42,6 +44,39 @@ absl::StatusOr<std::string> UpdateTarget(const std::string& name, const std::str
 
 // "" -> -1 (no check); "12" -> 12; anything else INVALID_ARGUMENT "etag".
 absl::StatusOr<int64_t> ParseEtag(const std::string& etag);
+
+// True when an update_mask names fields: not empty and not "*", which
+// replace the resource whole. INVALID_ARGUMENT naming "update_mask" for a
+// path `resource` does not have, or "*" beside other paths.
+absl::StatusOr<bool> UpdateMaskNamesFields(const google::protobuf::FieldMask& mask,
+                                           const google::protobuf::Descriptor& resource);
+
+// An Update's update_mask (AIP-134). When it names fields, `*sent` becomes
+// the stored resource (`read()`) with those fields taken from `*sent`, and
+// `*version`, unless the request gave an etag, the stored one, so that a
+// change made since the read is refused (ABORTED) rather than overwritten.
+// With `allow_missing`, a resource that does not exist is created from
+// `*sent` as it is.
+template <typename Resource, typename Read>
+absl::Status ApplyUpdateMask(const google::protobuf::FieldMask& mask, bool allow_missing, Read read,
+                             Resource* sent, int64_t* version) {
+  auto names = UpdateMaskNamesFields(mask, *Resource::descriptor());
+  if (!names.ok() || !*names) return names.status();
+  absl::StatusOr<Resource> stored = read();
+  if (absl::IsNotFound(stored.status()) && allow_missing) return absl::OkStatus();
+  if (!stored.ok()) return stored.status();
+  if (*version < 0) {
+    auto read_version = ParseEtag(stored->etag());
+    if (!read_version.ok()) return read_version.status();
+    *version = *read_version;
+  }
+  google::protobuf::util::FieldMaskUtil::MergeOptions replace;
+  replace.set_replace_message_fields(true);
+  replace.set_replace_repeated_fields(true);
+  google::protobuf::util::FieldMaskUtil::MergeMessageTo(*sent, mask, replace, &*stored);
+  *sent = *std::move(stored);
+  return absl::OkStatus();
+}
 
 // Shared by the services of one server.
 struct RpcEnv {

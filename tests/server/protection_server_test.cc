@@ -223,6 +223,82 @@ TEST_F(ProtectionServerTest, APlanIsCreatedOnceWhenAdminsRaceToAddIt) {
   EXPECT_EQ(stub_->GetProtectionPlan(ctx4.get(), get, &stored).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+// An update_mask changes the fields it names and keeps the rest; the
+// whole plan is still checked, and a change made since the read is kept.
+TEST_F(ProtectionServerTest, AnUpdateMaskChangesOnlyTheFieldsItNames) {
+  auto update = [&](v1::UpdateProtectionPlanRequest req, v1::ProtectionPlan* out) {
+    auto ctx = TestServer::As("admin");
+    return stub_->UpdateProtectionPlan(ctx.get(), req, out);
+  };
+  auto get = [&](const std::string& id) {
+    v1::GetProtectionPlanRequest req;
+    req.set_name("protectionPlans/" + id);
+    v1::ProtectionPlan out;
+    auto ctx = TestServer::As("cs_agent");
+    grpc::Status s = stub_->GetProtectionPlan(ctx.get(), req, &out);
+    EXPECT_TRUE(s.ok() || s.error_code() == grpc::StatusCode::NOT_FOUND) << s.error_message();
+    return out;
+  };
+  const v1::ProtectionPlan before = get("premium");
+  // Only the name is sent, with a value for a field outside the mask.
+  v1::UpdateProtectionPlanRequest req;
+  req.mutable_protection_plan()->set_plan_id("premium");
+  req.mutable_protection_plan()->set_display_name("Premium plus");
+  req.mutable_protection_plan()->set_retired(true);
+  req.mutable_update_mask()->add_paths("display_name");
+  v1::ProtectionPlan out;
+  grpc::Status s = update(req, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::ProtectionPlan expected = before;
+  expected.set_display_name("Premium plus");
+  expected.set_etag("2");
+  EXPECT_EQ(out.SerializeAsString(), expected.SerializeAsString()) << out.DebugString();
+  EXPECT_EQ(get("premium").SerializeAsString(), expected.SerializeAsString());
+
+  // A field inside a message field; the currency stays.
+  req.mutable_update_mask()->set_paths(0, "monthly_price.minor_units");
+  req.mutable_protection_plan()->mutable_monthly_price()->set_minor_units(2499);
+  ASSERT_TRUE(update(req, &out).ok());
+  EXPECT_EQ(out.monthly_price().minor_units(), 2499);
+  EXPECT_EQ(out.monthly_price().currency_code(), "USD");
+  EXPECT_EQ(out.display_name(), "Premium plus");
+
+  // The merged plan is checked whole: emptying a list it needs is refused.
+  req.mutable_update_mask()->set_paths(0, "covered_perils");
+  EXPECT_TRUE(NamesField(update(req, &out), "protection_plan.covered_perils"));
+  // Paths the plan does not have, and "*" beside others, name the mask.
+  req.mutable_update_mask()->set_paths(0, "price");
+  EXPECT_TRUE(NamesField(update(req, &out), "update_mask"));
+  req.mutable_update_mask()->set_paths(0, "*");
+  req.mutable_update_mask()->add_paths("retired");
+  EXPECT_TRUE(NamesField(update(req, &out), "update_mask"));
+  EXPECT_EQ(get("premium").etag(), "3");
+  // A stale etag is refused as without a mask.
+  req.mutable_update_mask()->Clear();
+  req.mutable_update_mask()->add_paths("retired");
+  req.mutable_protection_plan()->set_etag("2");
+  EXPECT_EQ(update(req, &out).error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_FALSE(get("premium").retired());
+  req.mutable_protection_plan()->clear_etag();
+  ASSERT_TRUE(update(req, &out).ok());
+  EXPECT_TRUE(out.retired());
+  EXPECT_EQ(out.display_name(), "Premium plus");
+
+  // "*" replaces the plan whole, as no mask does.
+  req.mutable_update_mask()->set_paths(0, "*");
+  EXPECT_TRUE(NamesField(update(req, &out), "protection_plan.covered_perils"));
+  // A plan that does not exist: NOT_FOUND, or made as sent with allow_missing.
+  req.mutable_update_mask()->set_paths(0, "display_name");
+  *req.mutable_protection_plan() = before;
+  req.mutable_protection_plan()->clear_name();
+  req.mutable_protection_plan()->clear_etag();
+  req.mutable_protection_plan()->set_plan_id("platinum");
+  EXPECT_EQ(update(req, &out).error_code(), grpc::StatusCode::NOT_FOUND);
+  req.set_allow_missing(true);
+  ASSERT_TRUE(update(req, &out).ok());
+  EXPECT_EQ(get("platinum").covered_perils_size(), before.covered_perils_size());
+}
+
 TEST_F(ProtectionServerTest, FieldsTheServerSetsAreIgnoredOnEnrollment) {
   v1::CreateEnrollmentRequest req = NewEnrollment("basic");
   testing::FillOutputOnly(req.mutable_enrollment());

@@ -561,6 +561,17 @@ TEST_F(TradeInServerTest, TemplatesAreManagedAndCheckedThroughAdminService) {
   auto ctx5 = As("cs_agent");
   ASSERT_TRUE(admin_->RenderTemplate(ctx5.get(), render, &rendered).ok());
   EXPECT_EQ(rendered.body(), "Nog geen reactie over V1");
+  // With an update_mask, the wording alone: the channel sent is not taken.
+  v1::UpdateTemplateRequest wording;
+  wording.mutable_template_()->set_name("templates/trade_in.reminder");
+  wording.mutable_template_()->set_channel(v1::CHANNEL_SMS);
+  *wording.mutable_template_()->mutable_variants() = update.template_().variants();
+  wording.mutable_template_()->mutable_variants(0)->set_body("Nog steeds geen reactie over {{v_number}}");
+  wording.mutable_update_mask()->add_paths("variants");
+  auto masked_ctx = As("admin");
+  ASSERT_TRUE(admin_->UpdateTemplate(masked_ctx.get(), wording, &saved).ok());
+  EXPECT_EQ(saved.channel(), tmpl.channel());
+  EXPECT_EQ(saved.variants(0).body(), "Nog steeds geen reactie over {{v_number}}");
 
   // Macros of their own: created, listed, rendered; ids are unique.
   v1::CreateTemplateRequest create;

@@ -210,6 +210,63 @@ TEST_F(UnlockServerTest, OfTwoChangesFromOneReadOnlyOneIsWritten) {
   EXPECT_EQ(stale.error_message(), "etag mismatch: calendars/us has changed since it was read; read it again");
 }
 
+// Admins changing different fields of one account at once, each with an
+// update_mask and no etag: every change acknowledged is in the account,
+// and one that lost the race is refused, never silently undone.
+TEST_F(UnlockServerTest, MaskedUpdatesAtOnceKeepEveryAcknowledgedChange) {
+  const std::vector<std::pair<std::string, std::string>> changes = {
+      {"full_name", "Maria L. Lopez"}, {"billing_address", "14 Elm Street, Springfield"},
+      {"email", "maria.lopez@example.com"}, {"region", "ca"}};
+  std::vector<grpc::Status> results(changes.size());
+  std::vector<std::thread> admins;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    admins.emplace_back([&, i] {
+      v1::UpdateAccountRequest update;
+      update.mutable_account()->set_name("accounts/ACC-1001");
+      const auto* field = v1::Account::descriptor()->FindFieldByName(changes[i].first);
+      update.mutable_account()->GetReflection()->SetString(update.mutable_account(), field, changes[i].second);
+      update.mutable_update_mask()->add_paths(changes[i].first);
+      v1::Account saved;
+      results[i] = admin_->UpdateAccount(TestServer::As("admin").get(), update, &saved);
+    });
+  }
+  for (auto& t : admins) t.join();
+  v1::GetAccountRequest get;
+  get.set_name("accounts/ACC-1001");
+  v1::Account now;
+  ASSERT_TRUE(admin_->GetAccount(TestServer::As("admin").get(), get, &now).ok());
+  int written = 0;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const auto* field = v1::Account::descriptor()->FindFieldByName(changes[i].first);
+    const std::string value = now.GetReflection()->GetString(now, field);
+    if (results[i].ok()) {
+      ++written;
+      EXPECT_EQ(value, changes[i].second) << changes[i].first << " was acknowledged and lost";
+    } else {
+      EXPECT_EQ(results[i].error_code(), grpc::StatusCode::ABORTED) << results[i].error_message();
+      EXPECT_NE(value, changes[i].second) << changes[i].first;
+    }
+  }
+  EXPECT_GE(written, 1);
+  EXPECT_EQ(now.etag(), absl::StrCat(1 + written));
+  // What no mask named is as imported.
+  EXPECT_EQ(now.devices_size(), 2);
+  EXPECT_EQ(now.phone_number(), kPhoneA);
+
+  // A calendar's time zone alone; its hours and holidays stay.
+  v1::UpdateCalendarRequest zone;
+  zone.mutable_calendar()->set_name("calendars/us");
+  zone.mutable_calendar()->set_time_zone("America/Chicago");
+  zone.mutable_update_mask()->add_paths("time_zone");
+  v1::BusinessCalendar cal;
+  ASSERT_TRUE(admin_->UpdateCalendar(TestServer::As("admin").get(), zone, &cal).ok());
+  EXPECT_EQ(cal.time_zone(), "America/Chicago");
+  EXPECT_EQ(cal.working_hours_size(), 5);
+  EXPECT_EQ(cal.holidays_size(), 1);
+  zone.mutable_update_mask()->set_paths(0, "timezone");
+  EXPECT_TRUE(testing::NamesField(admin_->UpdateCalendar(TestServer::As("admin").get(), zone, &cal), "update_mask"));
+}
+
 TEST_F(UnlockServerTest, VerifiedEligibleSubmittedWarnedCompleted) {
   v1::CreateUnlockRequestRequest create;
   create.set_phone_number(kPhoneA);
