@@ -276,6 +276,16 @@ TEST_F(OtpSupportServerTest, ProfilesAreUpdatedByTheirName) {
     ASSERT_TRUE(admin_->GetProfile(ctx3.get(), get, &out).ok());
     EXPECT_EQ(out.email(), email);
   }
+
+  // With an update_mask only the email changes; the cellphone stays.
+  v1::UpdateProfileRequest email_only;
+  email_only.mutable_profile()->set_name("profiles/p-200");
+  email_only.mutable_profile()->set_email("sipho.n@example.com");
+  email_only.mutable_update_mask()->add_paths("email");
+  auto ctx4 = TestServer::As("admin");
+  ASSERT_TRUE(admin_->UpdateProfile(ctx4.get(), email_only, &out).ok());
+  EXPECT_EQ(out.email(), "sipho.n@example.com");
+  EXPECT_EQ(out.cellphone(), "+27831234567");
 }
 
 TEST_F(OtpSupportServerTest, FailedVerificationEndsTheCallSafely) {
