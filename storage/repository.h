@@ -240,6 +240,10 @@ class Repository {
                                             const std::string& key,
                                             int64_t expected_version,
                                             const std::string& value) = 0;
+  // Deletes a record at version `expected_version` (-1: any). NOT_FOUND
+  // when there is none; ABORTED on a stale version.
+  virtual absl::Status DeleteRecord(const std::string& space, const std::string& key,
+                                    int64_t expected_version) = 0;
   virtual absl::StatusOr<std::vector<StoredRecord>> ListRecords(
       const std::string& space, const std::string& after_key, int limit) = 0;
   // Applies several record writes atomically and durably (no version

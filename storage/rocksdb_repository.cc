@@ -212,6 +212,8 @@ class RocksDbRepository : public Repository {
                                     const std::string& key,
                                     int64_t expected_version,
                                     const std::string& value) override;
+  absl::Status DeleteRecord(const std::string& space, const std::string& key,
+                            int64_t expected_version) override;
   absl::StatusOr<std::vector<StoredRecord>> ListRecords(
       const std::string& space, const std::string& after_key,
       int limit) override;
@@ -1014,6 +1016,23 @@ absl::StatusOr<int64_t> RocksDbRepository::PutRecord(const std::string& space,
   batch.Put(cf(kRecords), RecordKey(space, key), EncodeInt64(version + 1) + value);
   if (auto st = Write(&batch, "write record"); !st.ok()) return st;
   return version + 1;
+}
+
+absl::Status RocksDbRepository::DeleteRecord(const std::string& space, const std::string& key,
+                                             int64_t expected_version) {
+  if (HasNul(space) || HasNul(key) || key.empty()) {
+    return absl::InvalidArgumentError("record keys must be non-empty, without NUL");
+  }
+  StripeLock lock(this, {RecordLockKey(space, key)});
+  auto current = GetRecord(space, key);
+  if (!current.ok()) return current.status();
+  if (expected_version >= 0 && expected_version != current->version) {
+    return absl::AbortedError(absl::StrCat(space, "/", key, " is at version ", current->version, ", not ",
+                                           expected_version));
+  }
+  rocksdb::WriteBatch batch;
+  batch.Delete(cf(kRecords), RecordKey(space, key));
+  return Write(&batch, "delete record");
 }
 
 absl::StatusOr<std::vector<StoredRecord>> RocksDbRepository::ListRecords(

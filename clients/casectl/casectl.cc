@@ -101,6 +101,7 @@ Commands:
                                   report of every rejected row
   templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE
                                   |reset ID (back to the wording casework ships)
+                                  |delete ID (one an admin created)
   calendars list|get ID|create ID FILE|update ID FILE
   plans list|get ID|create ID FILE|update ID FILE
                                   business calendars and device protection plans;
@@ -778,7 +779,15 @@ class Cli {
     if (a[0] == "reset" && a.size() == 2) {
       return Call("AdminService/ResetTemplate", absl::StrCat("{\"name\":", Quote(name), "}"));
     }
-    return Usage("templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE|reset ID");
+    if (a[0] == "delete" && a.size() == 2) {
+      std::unique_ptr<Message> out;
+      grpc::Status s = Invoke("AdminService/DeleteTemplate", absl::StrCat("{\"name\":", Quote(name), "}"), &out);
+      if (!s.ok()) return Fail(s);
+      std::printf("deleted %s\n", name.c_str());
+      return kOk;
+    }
+    return Usage(
+        "templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE|reset ID|delete ID");
   }
 
   // Records admins keep with etags: read, listed, and saved from the JSON

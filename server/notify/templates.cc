@@ -47,6 +47,20 @@ absl::StatusOr<v1::Template> TemplateStore::Reset(const std::string& id, int64_t
       absl::StrCat(TemplateName(id), " has no default wording: it was created here, not shipped"));
 }
 
+absl::Status TemplateStore::Delete(const std::string& id, int64_t expected_version) {
+  for (const v1::Template& t : DefaultTemplates()) {
+    if (t.name() != TemplateName(id)) continue;
+    return WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
+                             TemplateName(id), " is one casework sends and cannot be deleted; ",
+                             "ResetTemplate puts its shipped wording back")),
+                         "SHIPPED_TEMPLATE");
+  }
+  absl::Status deleted = repo_->DeleteRecord(kSpace, id, expected_version);
+  if (absl::IsNotFound(deleted)) return absl::NotFoundError(absl::StrCat("template ", id, " not found"));
+  if (absl::IsAborted(deleted)) return EtagMismatch(TemplateName(id));
+  return deleted;
+}
+
 v1::Template TemplateStore::Decorate(v1::Template tmpl, const std::string& id,
                                      int64_t version) const {
   tmpl.set_name(TemplateName(id));

@@ -51,6 +51,11 @@ class TemplateStore {
   absl::StatusOr<v1::Template> Reset(const std::string& template_id, int64_t expected_version,
                                      absl::Time now);
 
+  // Deletes a template an admin created (`expected_version` < 0 skips the
+  // etag check). FAILED_PRECONDITION (ErrorInfo SHIPPED_TEMPLATE) for one
+  // casework ships: notifications need it, and Reset puts its wording back.
+  absl::Status Delete(const std::string& template_id, int64_t expected_version);
+
   // Renders the variant for `language_code`, falling back to "en" and then
   // to the first variant. FAILED_PRECONDITION when a placeholder has no
   // value.

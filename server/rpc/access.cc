@@ -128,6 +128,7 @@ const std::vector<Rule>& Rules() {
       Anyone("AdminService/GetTemplate"),
       Anyone("AdminService/ListTemplates"),
       Only("AdminService/CreateTemplate", {wf::kAdmin}),
+      Only("AdminService/DeleteTemplate", {wf::kAdmin}),
       Only("AdminService/UpdateTemplate", {wf::kAdmin}),
       Only("AdminService/ResetTemplate", {wf::kAdmin}),
       Anyone("AdminService/RenderTemplate"),

@@ -550,6 +550,18 @@ class AdminService final : public v1::AdminService::CallbackService {
     });
   }
 
+  ServerUnaryReactor* DeleteTemplate(CallbackServerContext* ctx,
+                                     const v1::DeleteTemplateRequest* req,
+                                     google::protobuf::Empty*) override {
+    return Serve(env_, ctx, kService, "DeleteTemplate", [=](const Actor&) -> absl::Status {
+      auto id = TemplateId(req->name(), "name");
+      if (!id.ok()) return id.status();
+      auto version = ParseEtag(req->etag());
+      if (!version.ok()) return version.status();
+      return templates_->Delete(*id, *version);
+    });
+  }
+
   ServerUnaryReactor* RenderTemplate(CallbackServerContext* ctx,
                                      const v1::RenderTemplateRequest* req,
                                      v1::RenderTemplateResponse* resp) override {

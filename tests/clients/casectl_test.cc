@@ -236,6 +236,16 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   ASSERT_EQ(reset.exit_code, 0) << reset.out;
   EXPECT_EQ(Json(reset.out).fields().at("etag").string_value(), "3");
   EXPECT_EQ(Casectl("admin", "templates reset trade_in.no_such").exit_code, 3);
+  const std::string macro = testing::WriteFile(
+      dir_.path() + "/macro.json",
+      R"json({"channel": "CHANNEL_EMAIL", "variants": [{"languageCode": "nl", "subject": "Later ({{v_number}})",)json"
+      R"json( "body": "De koerier komt later."}]})json");
+  ASSERT_EQ(Casectl("admin", "templates create trade_in.courier_late " + macro).exit_code, 0);
+  Result removed = Casectl("admin", "templates delete trade_in.courier_late");
+  EXPECT_EQ(removed.exit_code, 0) << removed.out;
+  EXPECT_EQ(removed.out, "deleted templates/trade_in.courier_late\n");
+  EXPECT_EQ(Casectl("admin", "templates get trade_in.courier_late").exit_code, 3);
+  EXPECT_EQ(Casectl("admin", "templates delete trade_in.reminder").exit_code, 6);
   EXPECT_EQ(Casectl("team_lead", "dead-letters list").exit_code, 0);
   EXPECT_EQ(Casectl("cs_agent", "dead-letters list").exit_code, 5);
   // Backups: taken while serving, then listed.

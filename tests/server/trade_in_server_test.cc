@@ -641,6 +641,35 @@ TEST_F(TradeInServerTest, TemplatesAreManagedAndCheckedThroughAdminService) {
   EXPECT_EQ(admin_->ResetTemplate(As("admin").get(), reset, &restored).error_code(), grpc::StatusCode::NOT_FOUND);
   reset.set_name("trade_in.reminder");
   EXPECT_TRUE(NamesField(admin_->ResetTemplate(As("admin").get(), reset, &restored), "name"));
+
+  // A macro an admin made is deleted (etag checked); one casework sends
+  // is not, whoever asks.
+  v1::DeleteTemplateRequest del;
+  del.set_name("templates/trade_in.pickup_delayed");
+  del.set_etag("7");
+  google::protobuf::Empty deleted;
+  s = admin_->DeleteTemplate(As("admin").get(), del, &deleted);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(ErrorReason(s), "ETAG_MISMATCH");
+  del.set_etag(created.etag());
+  EXPECT_EQ(admin_->DeleteTemplate(As("cs_agent").get(), del, &deleted).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  s = admin_->DeleteTemplate(As("admin").get(), del, &deleted);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  v1::GetTemplateRequest gone;
+  gone.set_name(del.name());
+  EXPECT_EQ(admin_->GetTemplate(As("cs_agent").get(), gone, &tmpl).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(admin_->DeleteTemplate(As("admin").get(), del, &deleted).error_code(), grpc::StatusCode::NOT_FOUND);
+  del.set_name("templates/trade_in.reminder");
+  del.clear_etag();
+  s = admin_->DeleteTemplate(As("admin").get(), del, &deleted);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ErrorReason(s), "SHIPPED_TEMPLATE");
+  gone.set_name(del.name());
+  EXPECT_TRUE(admin_->GetTemplate(As("cs_agent").get(), gone, &tmpl).ok());
+  // Its id is free again.
+  create.set_template_id("trade_in.pickup_delayed");
+  EXPECT_TRUE(admin_->CreateTemplate(As("admin").get(), create, &created).ok());
 }
 
 TEST_F(TradeInServerTest, ReminderDueAtNightIsHeldUntilNineOnTheNextWorkingDay) {

@@ -356,6 +356,16 @@ TEST_F(RepositoryTest, RecordsHaveVersions) {
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[0].value, "three");
   EXPECT_EQ(repo_->ListRecords("s", "k", 10)->size(), 1u);
+
+  // A delete checks the version as a write does.
+  EXPECT_TRUE(absl::IsAborted(repo_->DeleteRecord("s", "k", 2)));
+  EXPECT_EQ(repo_->GetRecord("s", "k")->value, "three");
+  ASSERT_TRUE(repo_->DeleteRecord("s", "k", 3).ok());
+  EXPECT_TRUE(absl::IsNotFound(repo_->GetRecord("s", "k").status()));
+  EXPECT_TRUE(absl::IsNotFound(repo_->DeleteRecord("s", "k", -1)));
+  ASSERT_TRUE(repo_->DeleteRecord("s", "l", -1).ok());
+  EXPECT_TRUE(repo_->ListRecords("s", "", 10)->empty());
+  EXPECT_EQ(repo_->ListRecords("t", "", 10)->size(), 1u);
 }
 
 TEST_F(RepositoryTest, ConcurrentWritersOnOneCaseNeverLoseAnUpdate) {
