@@ -244,10 +244,9 @@ class UnlockWorkflow : public Workflow {
       ctx.Notify("unlock.confirmation", v1::CHANNEL_EMAIL, Audience::kCustomer,
                  v1::EVENT_TYPE_NOTIFICATION_QUEUED, "Confirmation with instructions emailed");
     } else {
-      if (req->failure_reason().empty() || req->failure_reason().size() > 2000 ||
-          !IsCleanText(req->failure_reason())) {
-        return InvalidField("failure_reason", "is required when success is false (at most 2000 bytes)");
-      }
+      FieldErrors errors;
+      CheckNote(errors, "failure_reason", req->failure_reason(), /*required=*/true);
+      if (!errors.empty()) return errors.ToStatus();
       u->set_failure_reason(req->failure_reason());
       ctx.AddEvent(v1::EVENT_TYPE_DECISION, absl::StrCat("Unlock failed: ", req->failure_reason()));
       MoveTo(ctx, kFailed);

@@ -507,6 +507,8 @@ TEST_F(UnlockServerTest, FailedUnlockIsResubmittedAndEscalationPingsTechnicalSup
   fail.set_success(false);
   UnlockRequest out;
   EXPECT_TRUE(NamesField(Call(&v1::UnlockService::Stub::CompleteUnlock, "service", fail, &out), "failure_reason"));
+  fail.set_failure_reason("Carrier sent unlock code: 40918273, then refused it");
+  EXPECT_TRUE(NamesField(Call(&v1::UnlockService::Stub::CompleteUnlock, "service", fail, &out), "failure_reason"));
   fail.set_failure_reason("IMEI not found at the manufacturer");
   r = Ok(&v1::UnlockService::Stub::CompleteUnlock, "service", fail);
   EXPECT_EQ(r.state(), v1::UNLOCK_STATE_FAILED);
