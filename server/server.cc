@@ -287,14 +287,19 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   health->SetServingStatus(true);
   for (const auto& name : rpc::CaseworkServices()) health->SetServingStatus(name, true);
 
-  // Clocks started under an edited SLA policy move onto the new one; in the
-  // background, so that serving starts at once.
+  // Clocks started under an edited SLA policy move onto the new one, and
+  // clocks left on a deleted calendar move off it; in the background, so
+  // that serving starts at once.
   auto* engine = s->engine.get();
   auto apply_policies = [engine] {
     auto changed = engine->RecomputePolicies();
     if (!changed.ok()) {
       Log(LogLevel::kError, "sla_policy_recompute_failed",
           {{"error", std::string(changed.status().message())}});
+    }
+    auto moved = engine->MoveOffDeletedCalendars();
+    if (!moved.ok()) {
+      Log(LogLevel::kError, "calendar_move_failed", {{"error", std::string(moved.status().message())}});
     }
   };
   if (options.background) {

@@ -103,6 +103,8 @@ Commands:
                                   |reset ID (back to the wording casework ships)
                                   |delete ID (one an admin created)
   calendars list|get ID|create ID FILE|update ID FILE
+                                  |delete ID (a region's; its running clocks go on
+                                  on the default calendar)
   plans list|get ID|create ID FILE|update ID FILE
                                   business calendars and device protection plans;
                                   FILE: JSON as `get` prints it; create refuses an
@@ -779,15 +781,18 @@ class Cli {
     if (a[0] == "reset" && a.size() == 2) {
       return Call("AdminService/ResetTemplate", absl::StrCat("{\"name\":", Quote(name), "}"));
     }
-    if (a[0] == "delete" && a.size() == 2) {
-      std::unique_ptr<Message> out;
-      grpc::Status s = Invoke("AdminService/DeleteTemplate", absl::StrCat("{\"name\":", Quote(name), "}"), &out);
-      if (!s.ok()) return Fail(s);
-      std::printf("deleted %s\n", name.c_str());
-      return kOk;
-    }
+    if (a[0] == "delete" && a.size() == 2) return Delete("AdminService/DeleteTemplate", name);
     return Usage(
         "templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE|reset ID|delete ID");
+  }
+
+  // Deletes the resource `name` with `method`, which answers Empty.
+  int Delete(const std::string& method, const std::string& name) {
+    std::unique_ptr<Message> out;
+    grpc::Status s = Invoke(method, absl::StrCat("{\"name\":", Quote(name), "}"), &out);
+    if (!s.ok()) return Fail(s);
+    std::printf("deleted %s\n", name.c_str());
+    return kOk;
   }
 
   // Records admins keep with etags: read, listed, and saved from the JSON
@@ -802,10 +807,12 @@ class Cli {
     const char* update;
     const char* field;  // of the update request
     std::vector<std::string> columns;
+    const char* remove = nullptr;  // the Delete method, if there is one
   };
 
   int Records(const RecordKind& k, const std::vector<std::string>& a) {
-    const std::string usage = absl::StrCat(k.command, " list|get ID|create ID FILE|update ID FILE");
+    const std::string usage =
+        absl::StrCat(k.command, " list|get ID|create ID FILE|update ID FILE", k.remove ? "|delete ID" : "");
     if (a.size() == 1 && a[0] == "list") {
       std::string field = std::string(k.list).substr(4);
       field[0] = absl::ascii_tolower(field[0]);
@@ -821,13 +828,17 @@ class Cli {
       const bool create = a[0] == "create";
       return Save(absl::StrCat(k.service, "/", create ? k.create : k.update), k.field, name, a[2], create);
     }
+    if (a[0] == "delete" && a.size() == 2 && k.remove != nullptr) {
+      return Delete(absl::StrCat(k.service, "/", k.remove), name);
+    }
     return Usage(usage);
   }
 
   int Calendars(const std::vector<std::string>& a) {
     static const RecordKind kCalendars{"calendars",   "calendars",     "AdminService",
                                        "GetCalendar", "ListCalendars", "CreateCalendar",
-                                       "UpdateCalendar", "calendar", {"name", "timeZone", "etag"}};
+                                       "UpdateCalendar", "calendar", {"name", "timeZone", "etag"},
+                                       "DeleteCalendar"};
     return Records(kCalendars, a);
   }
 

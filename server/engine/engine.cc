@@ -277,6 +277,20 @@ absl::StatusOr<int> Engine::RecomputeCalendar(const std::string& calendar) {
   return changed;
 }
 
+absl::StatusOr<int> Engine::MoveOffDeletedCalendars() {
+  auto pending = calendars_->PendingMoves();
+  if (!pending.ok()) return pending.status();
+  int changed = 0;
+  for (const std::string& name : *pending) {
+    auto n = RecomputeCalendar(name);
+    if (!n.ok()) return n.status();
+    changed += *n;
+    if (auto done = calendars_->MoveDone(name); !done.ok()) return done;
+    Log(LogLevel::kInfo, "calendar_deleted_clocks_moved", {{"calendar", name}, {"cases", absl::StrCat(*n)}});
+  }
+  return changed;
+}
+
 absl::StatusOr<int> Engine::RecomputePolicies() {
   int changed = 0;
   for (const auto& [kind, wf] : workflows_) {

@@ -195,6 +195,11 @@ class Engine {
   // (after an edit) and re-arms their timers. Returns how many cases
   // changed.
   absl::StatusOr<int> RecomputeCalendar(const std::string& calendar);
+  // Moves the running clocks of every deleted calendar (CalendarStore::
+  // Retire) onto the calendars they start on now, once per deletion; also
+  // at start, for a deletion the server stopped in the middle of. Returns
+  // how many cases changed.
+  absl::StatusOr<int> MoveOffDeletedCalendars();
 
   // Moves running SLA clocks onto edited policies (after a configuration
   // change): only when a policy's fingerprint differs from the one last

@@ -136,6 +136,7 @@ const std::vector<Rule>& Rules() {
       Anyone("AdminService/ListCalendars"),
       Only("AdminService/CreateCalendar", {wf::kAdmin}),
       Only("AdminService/UpdateCalendar", {wf::kAdmin}),
+      Only("AdminService/DeleteCalendar", {wf::kAdmin}),
       Only("AdminService/GetAccount", {wf::kCsAgent, wf::kTeamLead, wf::kAdmin, wf::kService}),
       Only("AdminService/UpdateAccount", {wf::kAdmin}),
       Only("AdminService/ImportAccounts", {wf::kAdmin}),

@@ -451,6 +451,17 @@ class AdminService final : public v1::AdminService::CallbackService {
     });
   }
 
+  ServerUnaryReactor* DeleteCalendar(CallbackServerContext* ctx,
+                                     const v1::DeleteCalendarRequest* req,
+                                     google::protobuf::Empty*) override {
+    return Serve(env_, ctx, kService, "DeleteCalendar", [=](const Actor&) -> absl::Status {
+      auto version = ParseEtag(req->etag());
+      if (!version.ok()) return version.status();
+      if (auto retired = calendars_->Retire(req->name(), *version); !retired.ok()) return retired;
+      return engine_->MoveOffDeletedCalendars().status();
+    });
+  }
+
   ServerUnaryReactor* GetTemplate(CallbackServerContext* ctx, const v1::GetTemplateRequest* req,
                                   v1::Template* resp) override {
     return ServeRead(env_, ctx, kService, "GetTemplate", [=](const Actor&) -> absl::Status {

@@ -40,6 +40,14 @@ class Calendar {
   const std::string& name() const { return proto_.name(); }
   const v1::BusinessCalendar& proto() const { return proto_; }
   absl::TimeZone zone() const { return zone_; }
+  // A deleted calendar is kept to measure what clocks used on it; no clock
+  // starts on it any more.
+  bool retired() const { return retired_; }
+  Calendar Retired() const {
+    Calendar c = *this;
+    c.retired_ = true;
+    return c;
+  }
 
   bool IsHoliday(absl::CivilDay day) const;
   // Not a holiday and with working hours.
@@ -71,6 +79,7 @@ class Calendar {
   // Working intervals per weekday (0 = Monday), in minutes.
   std::vector<std::pair<int, int>> hours_[7];
   absl::Duration business_day_;
+  bool retired_ = false;
 
   struct Cache {
     std::mutex mu;

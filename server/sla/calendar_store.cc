@@ -7,6 +7,10 @@
 namespace casework::sla {
 namespace {
 constexpr char kSpace[] = "calendars";
+// Deleted calendars, kept to measure the clocks that ran on them.
+constexpr char kRetiredSpace[] = "retired_calendars";
+// Deleted calendars whose running clocks are still to move off them.
+constexpr char kMovesSpace[] = "calendar_moves";
 constexpr char kPrefix[] = "calendars/";
 }  // namespace
 
@@ -31,23 +35,31 @@ absl::Status CalendarStore::Load(absl::Time now) {
   } else if (!existing.ok()) {
     return existing.status();
   }
-  return storage::ForEachRecord(*repo_, kSpace, [&](const storage::StoredRecord& rec) {
-    v1::BusinessCalendar proto;
-    if (!proto.ParseFromString(rec.value)) {
-      return absl::DataLossError(absl::StrCat("calendar ", rec.key, " is damaged"));
-    }
-    auto compiled = Calendar::Compile(proto);
-    if (!compiled.ok()) return compiled.status();
-    std::lock_guard<std::mutex> lock(mu_);
-    compiled_[rec.key] = std::make_shared<const Calendar>(*std::move(compiled));
-    return absl::OkStatus();
-  });
+  for (const char* space : {kSpace, kRetiredSpace}) {
+    auto& into = space == kSpace ? compiled_ : retired_;
+    auto loaded = storage::ForEachRecord(*repo_, space, [&](const storage::StoredRecord& rec) {
+      v1::BusinessCalendar proto;
+      if (!proto.ParseFromString(rec.value)) {
+        return absl::DataLossError(absl::StrCat("calendar ", rec.key, " is damaged"));
+      }
+      auto compiled = Calendar::Compile(proto);
+      if (!compiled.ok()) return compiled.status();
+      std::lock_guard<std::mutex> lock(mu_);
+      into[rec.key] = std::make_shared<const Calendar>(space == kSpace ? *std::move(compiled)
+                                                                       : compiled->Retired());
+      return absl::OkStatus();
+    });
+    if (!loaded.ok()) return loaded;
+  }
+  return absl::OkStatus();
 }
 
 std::shared_ptr<const Calendar> CalendarStore::Get(const std::string& name) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = compiled_.find(name);
-  return it == compiled_.end() ? nullptr : it->second;
+  for (const auto* from : {&compiled_, &retired_}) {
+    if (auto it = from->find(name); it != from->end()) return it->second;
+  }
+  return nullptr;
 }
 
 absl::StatusOr<v1::BusinessCalendar> CalendarStore::GetProto(const std::string& name) const {
@@ -95,6 +107,7 @@ absl::StatusOr<v1::BusinessCalendar> CalendarStore::Put(v1::BusinessCalendar cal
   }
   calendar.clear_etag();
   *calendar.mutable_update_time() = ToProto(now);
+  std::lock_guard<std::mutex> write(write_mu_);
   auto version = repo_->PutRecord(kSpace, calendar.name(), expected_version,
                                   calendar.SerializeAsString());
   if (absl::IsAborted(version.status())) {
@@ -108,6 +121,48 @@ absl::StatusOr<v1::BusinessCalendar> CalendarStore::Put(v1::BusinessCalendar cal
   }
   calendar.set_etag(absl::StrCat(*version));
   return calendar;
+}
+
+absl::Status CalendarStore::Retire(const std::string& name, int64_t expected_version) {
+  if (!IsCalendarName(name)) {
+    return InvalidField("name", "must look like calendars/{id} (a-z, 0-9, '-', '_')");
+  }
+  if (name == DefaultCalendar().name()) {
+    return WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            name, " measures every clock that has no calendar of its own and cannot be deleted; ",
+            "UpdateCalendar changes it")),
+        "DEFAULT_CALENDAR");
+  }
+  std::lock_guard<std::mutex> write(write_mu_);
+  auto rec = repo_->GetRecord(kSpace, name);
+  if (absl::IsNotFound(rec.status())) return absl::NotFoundError(absl::StrCat(name, " not found"));
+  if (!rec.ok()) return rec.status();
+  if (expected_version >= 0 && expected_version != rec->version) return EtagMismatch(name);
+  std::shared_ptr<const Calendar> active = Get(name);
+  if (active == nullptr) return absl::InternalError(absl::StrCat(name, " is stored but not loaded"));
+  const std::vector<storage::RecordWrite> writes = {
+      {kSpace, name, "", /*erase=*/true}, {kRetiredSpace, name, rec->value}, {kMovesSpace, name, ""}};
+  if (auto st = repo_->WriteRecords(writes); !st.ok()) return st;
+  std::lock_guard<std::mutex> lock(mu_);
+  retired_[name] = std::make_shared<const Calendar>(active->Retired());
+  compiled_.erase(name);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> CalendarStore::PendingMoves() const {
+  std::vector<std::string> names;
+  auto listed = storage::ForEachRecord(*repo_, kMovesSpace, [&](const storage::StoredRecord& rec) {
+    names.push_back(rec.key);
+    return absl::OkStatus();
+  });
+  if (!listed.ok()) return listed;
+  return names;
+}
+
+absl::Status CalendarStore::MoveDone(const std::string& name) {
+  absl::Status deleted = repo_->DeleteRecord(kMovesSpace, name, -1);
+  return absl::IsNotFound(deleted) ? absl::OkStatus() : deleted;
 }
 
 }  // namespace casework::sla

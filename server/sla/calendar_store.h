@@ -23,7 +23,8 @@ class CalendarStore {
   // Installs the default calendar if missing and compiles every stored one.
   absl::Status Load(absl::Time now);
 
-  // The compiled calendar "calendars/{id}", or null.
+  // The compiled calendar "calendars/{id}", or null. A deleted one is
+  // still found, marked retired(), for the clocks that ran on it.
   std::shared_ptr<const Calendar> Get(const std::string& name) const;
 
   // The stored calendar with its etag; NOT_FOUND naming it.
@@ -39,10 +40,23 @@ class CalendarStore {
                                            int64_t expected_version, bool allow_missing,
                                            absl::Time now);
 
+  // Deletes a calendar at `expected_version` (< 0: any), keeping it as
+  // retired and noting that the clocks on it are to move off it (see
+  // PendingMoves). FAILED_PRECONDITION for the default calendar.
+  absl::Status Retire(const std::string& name, int64_t expected_version);
+  // Deleted calendars whose clocks have not all moved off yet; MoveDone
+  // says they have.
+  absl::StatusOr<std::vector<std::string>> PendingMoves() const;
+  absl::Status MoveDone(const std::string& name);
+
  private:
   storage::Repository* repo_;
+  // Held by every write, so that a delete and an edit of one calendar
+  // cannot interleave.
+  std::mutex write_mu_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<const Calendar>> compiled_;
+  std::map<std::string, std::shared_ptr<const Calendar>> retired_;
 };
 
 // "calendars/{id}" with id of a-z, 0-9, '-' and '_' (1-63 characters).

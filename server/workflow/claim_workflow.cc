@@ -187,7 +187,7 @@ class ClaimWorkflow : public Workflow {
     c->set_customer_email(in.enrollment().contact().email());
     auto current = in.plans().find(in.enrollment().plan_id());
     c->set_review_business_days(current != in.plans().end() ? current->second.review_business_days() : 5);
-    const sla::Calendar* calendar = ctx.calendars(spec_.slas.front().calendar);
+    const sla::Calendar* calendar = CalendarToStartOn(ctx.calendars, spec_.slas.front().calendar);
     c->set_time_zone(calendar != nullptr ? calendar->proto().time_zone() : "UTC");
     const auto problems = CoverageProblems(in, *req, incident);
     if (!problems.empty()) {

@@ -299,7 +299,7 @@ class TradeInWorkflow : public Workflow {
     const int number = t->reminders_sent() + 1;
     t->set_reminders_sent(number);
     const absl::Time send_at = ctx.NextBusinessHour();
-    const sla::Calendar* cal = ctx.calendars(policy_.calendar);
+    const sla::Calendar* cal = CalendarToStartOn(ctx.calendars, policy_.calendar);
     const absl::TimeZone zone = cal != nullptr ? cal->zone() : absl::UTCTimeZone();
     ctx.Notify("trade_in.reminder", v1::CHANNEL_EMAIL, Audience::kCustomer,
                v1::EVENT_TYPE_REMINDER_SENT,

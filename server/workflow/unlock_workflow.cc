@@ -141,7 +141,7 @@ class UnlockWorkflow : public Workflow {
     u->set_customer_name(a.full_name());
     u->set_customer_email(a.email());
     u->set_region(a.region());
-    const sla::Calendar* cal = ctx.calendars(absl::StrCat("calendars/", a.region()));
+    const sla::Calendar* cal = CalendarToStartOn(ctx.calendars, absl::StrCat("calendars/", a.region()));
     if (cal == nullptr) cal = ctx.calendars("calendars/default");
     u->set_time_zone(cal != nullptr ? cal->proto().time_zone() : "UTC");
     return absl::OkStatus();

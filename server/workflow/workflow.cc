@@ -144,6 +144,11 @@ std::string TimerAction(const std::string& timer_name) {
   return absl::StrCat("timer:", timer_name.substr(0, timer_name.find('/')));
 }
 
+const sla::Calendar* CalendarToStartOn(const CalendarLookup& calendars, const std::string& name) {
+  const sla::Calendar* cal = calendars(name);
+  return cal != nullptr && !cal->retired() ? cal : nullptr;
+}
+
 namespace {
 
 const sla::Calendar* CalendarOf(const CalendarLookup& calendars, const sla::SlaLedger& l) {
@@ -234,7 +239,9 @@ bool MarkRung(ActionContext& ctx, const std::string& sla_name, const std::string
 sla::SlaPolicy EffectivePolicy(const Workflow& workflow, const CaseRecord& record,
                                const sla::SlaPolicy& policy, const CalendarLookup& calendars) {
   sla::SlaPolicy out = workflow.AdjustSlaPolicy(record, policy);
-  if (!out.calendar.empty() && calendars(out.calendar) == nullptr) out.calendar = policy.calendar;
+  if (!out.calendar.empty() && CalendarToStartOn(calendars, out.calendar) == nullptr) {
+    out.calendar = policy.calendar;
+  }
   return out;
 }
 
@@ -246,7 +253,7 @@ sla::SlaLedger* ActionContext::FindSla(const std::string& name) {
 }
 
 absl::Time ActionContext::NextBusinessHour() const {
-  const sla::Calendar* cal = calendars(workflow.NotificationCalendar(record));
+  const sla::Calendar* cal = CalendarToStartOn(calendars, workflow.NotificationCalendar(record));
   return cal != nullptr ? cal->NextBusinessMoment(now) : now;
 }
 

@@ -43,6 +43,10 @@ struct Actor {
 // Business calendars by resource name ("calendars/default"); null when
 // unknown. Supplied by the engine so that Decide() stays free of I/O.
 using CalendarLookup = std::function<const sla::Calendar*(const std::string&)>;
+// The calendar `name` for a clock to start on or a message to wait for:
+// null when unknown or deleted (a deleted one only measures the clocks that
+// ran on it).
+const sla::Calendar* CalendarToStartOn(const CalendarLookup& calendars, const std::string& name);
 
 // The built-in action that re-derives SLA deadlines after a calendar edit.
 inline constexpr char kRecomputeSlaAction[] = "sla:recompute";

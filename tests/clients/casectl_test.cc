@@ -210,6 +210,11 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   EXPECT_EQ(taken_calendar.exit_code, 6);
   EXPECT_NE(taken_calendar.out.find("calendars/us-west already exists"), std::string::npos) << taken_calendar.out;
   EXPECT_EQ(Casectl("cs_agent", "calendars update default " + read).exit_code, 5);
+  Result dropped = Casectl("admin", "calendars delete us-west");
+  EXPECT_EQ(dropped.exit_code, 0) << dropped.out;
+  EXPECT_EQ(dropped.out, "deleted calendars/us-west\n");
+  EXPECT_EQ(Casectl("admin", "calendars get us-west").exit_code, 3);
+  EXPECT_EQ(Casectl("admin", "calendars delete default").exit_code, 6);
   // Protection plans the same way.
   const std::string plan = testing::WriteFile(
       dir_.path() + "/plan.json",
@@ -224,6 +229,7 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   const std::string plan_read = testing::WriteFile(dir_.path() + "/basic.json", made.out);
   EXPECT_EQ(Casectl("admin", "plans update basic " + plan_read).exit_code, 0);
   EXPECT_EQ(Casectl("admin", "plans update basic " + plan_read).exit_code, 6);
+  EXPECT_EQ(Casectl("admin", "plans delete basic").exit_code, 2);  // plans are retired, not deleted
   Result plans = Casectl("cs_agent", "plans list");
   EXPECT_NE(plans.out.find("protectionPlans/basic  Basic cover   5"), std::string::npos) << plans.out;
   // Templates the same way.

@@ -9,6 +9,7 @@
 #include "casework/v1/unlock.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "server/common/proto_time.h"
+#include "server/sla/calendar_store.h"
 #include "tests/testing/test_server.h"
 
 namespace casework {
@@ -398,6 +399,103 @@ TEST_F(UnlockServerTest, ARegionWithoutACalendarUsesTheDefaultAndTheTimelineSays
       EXPECT_EQ(e.message(), "SLA unlock started");
     }
   }
+}
+
+TEST_F(UnlockServerTest, ADeletedCalendarsClocksGoOnOnTheDefaultWithTheTimeTheyUsed) {
+  UnlockRequest r = Check(Verify(Open("ACC-1001"), "Maria Lopez", "12 Elm Street, Springfield"), kImeiPaid);
+  v1::SubmitUnlockRequest submit;
+  submit.set_name(r.name());
+  r = Ok(&v1::UnlockService::Stub::SubmitUnlock, "cs_agent", submit);
+  ASSERT_EQ(r.slas(0).calendar(), "calendars/us");
+  // Thursday 15:00-17:00 and Monday 9:00-10:00 in New York (Friday is the
+  // observed Independence Day): three hours used.
+  server_.clock().Set(Ny(7, 6, 10));
+  v1::GetUnlockRequestRequest get;
+  get.set_name(r.name());
+  auto sla_now = [&] {
+    UnlockRequest now = Ok(&v1::UnlockService::Stub::GetUnlockRequest, "cs_agent", get);
+    EXPECT_EQ(now.slas_size(), 1);
+    return now.slas(0);
+  };
+  ASSERT_EQ(sla_now().consumed().seconds(), 3 * 3600);
+  v1::GetCalendarRequest get_us;
+  get_us.set_name("calendars/us");
+  v1::BusinessCalendar us;
+  ASSERT_TRUE(admin_->GetCalendar(TestServer::As("cs_agent").get(), get_us, &us).ok());
+
+  v1::DeleteCalendarRequest del;
+  del.set_name("calendars/default");
+  google::protobuf::Empty none;
+  grpc::Status s = admin_->DeleteCalendar(TestServer::As("admin").get(), del, &none);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ErrorReason(s), "DEFAULT_CALENDAR");
+  del.set_name("calendars/us");
+  EXPECT_EQ(admin_->DeleteCalendar(TestServer::As("ops").get(), del, &none).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  del.set_etag(absl::StrCat(std::stoll(us.etag()) + 1));
+  EXPECT_EQ(admin_->DeleteCalendar(TestServer::As("admin").get(), del, &none).error_code(),
+            grpc::StatusCode::ABORTED);
+  EXPECT_EQ(sla_now().calendar(), "calendars/us");
+  del.set_etag(us.etag());
+  s = admin_->DeleteCalendar(TestServer::As("admin").get(), del, &none);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(admin_->GetCalendar(TestServer::As("cs_agent").get(), get_us, &us).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(admin_->DeleteCalendar(TestServer::As("admin").get(), del, &none).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+
+  // The clock keeps its three hours and spends the rest of its budget on
+  // the default calendar's hours.
+  auto on_default = [&](const v1::Sla& sla) {
+    EXPECT_EQ(sla.calendar(), "calendars/default");
+    EXPECT_EQ(sla.consumed().seconds(), 3 * 3600);
+    auto calendar = sla::Calendar::Compile(sla::DefaultCalendar());
+    const absl::Time due = calendar->AddBusinessTime(server_.clock().Now(), absl::Seconds(sla.budget().seconds()) - absl::Hours(3));
+    bool breach = false;
+    for (const auto& d : sla.deadlines()) {
+      if (d.rung() != "breach") continue;
+      breach = true;
+      EXPECT_EQ(FromProto(d.due_time()), due);
+    }
+    EXPECT_TRUE(breach);
+  };
+  on_default(sla_now());
+  bool recomputed = false;
+  for (const auto& e : Events(r.name())) recomputed |= e.type() == v1::EVENT_TYPE_SLA_RECOMPUTED;
+  EXPECT_TRUE(recomputed);
+  // A request submitted now starts on the default, as for a region without
+  // a calendar.
+  v1::ListCalendarsResponse listed;
+  ASSERT_TRUE(admin_->ListCalendars(TestServer::As("cs_agent").get(), v1::ListCalendarsRequest(), &listed).ok());
+  for (const auto& c : listed.calendars()) EXPECT_NE(c.name(), "calendars/us");
+
+  // Made again, the region's calendar takes its clocks back.
+  AddUsCalendar();
+  EXPECT_EQ(sla_now().calendar(), "calendars/us");
+  EXPECT_EQ(sla_now().consumed().seconds(), 3 * 3600);
+
+  // A deletion the server stopped in the middle of (the calendar deleted,
+  // its clocks not yet moved) is finished at the next start.
+  {
+    sla::CalendarStore store(&server_.server().repository());
+    ASSERT_TRUE(store.Load(server_.clock().Now()).ok());
+    ASSERT_TRUE(store.Retire("calendars/us", -1).ok());
+  }
+  EXPECT_EQ(sla_now().calendar(), "calendars/us");
+  server_.Restart();
+  Connect();
+  on_default(sla_now());
+  sla::CalendarStore store(&server_.server().repository());
+  ASSERT_TRUE(store.Load(server_.clock().Now()).ok());
+  EXPECT_TRUE(store.PendingMoves()->empty());
+
+  // The request finishes as any other.
+  v1::CompleteUnlockRequest complete;
+  complete.set_name(r.name());
+  complete.set_success(true);
+  r = Ok(&v1::UnlockService::Stub::CompleteUnlock, "service", complete);
+  EXPECT_EQ(r.state(), v1::UNLOCK_STATE_COMPLETED);
+  EXPECT_EQ(r.slas(0).status(), v1::SLA_STATUS_STOPPED);
 }
 
 TEST_F(UnlockServerTest, RequestsPastTheirWarningOrBreachAreListedForTeamLeads) {
