@@ -323,12 +323,18 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
     }
     // Clocks started under an older version of their policy take the new one.
     bool policy_changed = false;
+    // Clocks that changed calendar, said on the timeline: "unlock now on
+    // calendars/default (was calendars/us)".
+    std::vector<std::string> moves;
     for (auto& ledger : *decision.record.mutable_slas()) {
       if (ledger.status() == v1::SLA_STATUS_STOPPED) continue;
       for (const auto& declared : spec.slas) {
         if (declared.sla != ledger.name()) continue;
         const sla::SlaPolicy policy = EffectivePolicy(workflow, before, declared, calendars);
         if (sla::PolicyFingerprint(policy) == ledger.policy()) continue;
+        if (policy.calendar != ledger.calendar()) {
+          moves.push_back(absl::StrCat(ledger.name(), " now on ", policy.calendar, " (was ", ledger.calendar(), ")"));
+        }
         sla::ApplyPolicy(&ledger, policy, now, CalendarOf(calendars, ledger),
                          policy.calendar.empty() ? nullptr : calendars(policy.calendar));
         policy_changed = true;
@@ -338,7 +344,9 @@ absl::StatusOr<Decision> Decide(const Workflow& workflow,
     decision.changed = policy_changed || !decision.timers_arm.empty() ||
                        !decision.timers_cancel.empty();
     if (decision.changed) {
-      ctx.AddEvent(v1::EVENT_TYPE_SLA_RECOMPUTED, "SLA deadlines recomputed");
+      ctx.AddEvent(v1::EVENT_TYPE_SLA_RECOMPUTED,
+                   moves.empty() ? "SLA deadlines recomputed"
+                                 : absl::StrCat("SLA deadlines recomputed: ", absl::StrJoin(moves, "; ")));
       for (const auto& a : decision.timers_arm) {
         RemoveName(decision.record.mutable_armed_timers(), a.name);
         decision.record.add_armed_timers(a.name);
