@@ -400,9 +400,7 @@ class AdminService final : public v1::AdminService::CallbackService {
   ServerUnaryReactor* GetCalendar(CallbackServerContext* ctx, const v1::GetCalendarRequest* req,
                                   v1::BusinessCalendar* resp) override {
     return ServeRead(env_, ctx, kService, "GetCalendar", [=](const Actor&) -> absl::Status {
-      if (!sla::IsCalendarName(req->name())) {
-        return InvalidField("name", "must look like calendars/{id}");
-      }
+      if (auto st = sla::CheckCalendarName(req->name(), "name"); !st.ok()) return st;
       auto cal = calendars_->GetProto(req->name());
       if (!cal.ok()) return cal.status();
       *resp = *std::move(cal);

@@ -14,14 +14,18 @@ constexpr char kMovesSpace[] = "calendar_moves";
 constexpr char kPrefix[] = "calendars/";
 }  // namespace
 
-bool IsCalendarName(const std::string& name) {
-  if (name.rfind(kPrefix, 0) != 0) return false;
+absl::Status CheckCalendarName(const std::string& name, std::string field) {
+  const auto bad = [&] {
+    return InvalidField(std::move(field),
+                        "must look like calendars/{id}, the id 1-63 of a-z, 0-9, '-' and '_'");
+  };
+  if (name.rfind(kPrefix, 0) != 0) return bad();
   const std::string id = name.substr(sizeof(kPrefix) - 1);
-  if (id.empty() || id.size() > 63) return false;
+  if (id.empty() || id.size() > 63) return bad();
   for (char c : id) {
-    if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '-' && c != '_') return false;
+    if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '-' && c != '_') return bad();
   }
-  return true;
+  return absl::OkStatus();
 }
 
 CalendarStore::CalendarStore(storage::Repository* repo) : repo_(repo) {}
@@ -91,9 +95,7 @@ absl::StatusOr<std::vector<v1::BusinessCalendar>> CalendarStore::List(
 absl::StatusOr<v1::BusinessCalendar> CalendarStore::Put(v1::BusinessCalendar calendar,
                                                         int64_t expected_version,
                                                         bool allow_missing, absl::Time now) {
-  if (!IsCalendarName(calendar.name())) {
-    return InvalidField("calendar.name", "must look like calendars/{id} (a-z, 0-9, '-', '_')");
-  }
+  if (auto st = CheckCalendarName(calendar.name(), "calendar.name"); !st.ok()) return st;
   auto compiled = Calendar::Compile(calendar);
   if (!compiled.ok()) return compiled.status();
   if (!allow_missing && expected_version < 0) {
@@ -124,9 +126,7 @@ absl::StatusOr<v1::BusinessCalendar> CalendarStore::Put(v1::BusinessCalendar cal
 }
 
 absl::Status CalendarStore::Retire(const std::string& name, int64_t expected_version) {
-  if (!IsCalendarName(name)) {
-    return InvalidField("name", "must look like calendars/{id} (a-z, 0-9, '-', '_')");
-  }
+  if (auto st = CheckCalendarName(name, "name"); !st.ok()) return st;
   if (name == DefaultCalendar().name()) {
     return WithErrorInfo(
         absl::FailedPreconditionError(absl::StrCat(

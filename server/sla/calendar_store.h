@@ -59,8 +59,9 @@ class CalendarStore {
   std::map<std::string, std::shared_ptr<const Calendar>> retired_;
 };
 
-// "calendars/{id}" with id of a-z, 0-9, '-' and '_' (1-63 characters).
-bool IsCalendarName(const std::string& name);
+// OK for "calendars/{id}" with an id of 1-63 of a-z, 0-9, '-' and '_';
+// otherwise INVALID_ARGUMENT naming `field`.
+absl::Status CheckCalendarName(const std::string& name, std::string field);
 
 }  // namespace casework::sla
 

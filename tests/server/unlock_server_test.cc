@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "absl/strings/str_replace.h"
 #include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/unlock.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -398,6 +399,34 @@ TEST_F(UnlockServerTest, ARegionWithoutACalendarUsesTheDefaultAndTheTimelineSays
     if (e.type() == v1::EVENT_TYPE_SLA_STARTED) {
       EXPECT_EQ(e.message(), "SLA unlock started");
     }
+  }
+}
+
+TEST_F(UnlockServerTest, EveryCalendarRpcRefusesABadNameAlikeNamingItsField) {
+  for (const std::string bad : {"calendars/US", "calendars/", "regions/us", "calendars/a b"}) {
+    SCOPED_TRACE(bad);
+    google::protobuf::Empty none;
+    v1::BusinessCalendar cal;
+    v1::GetCalendarRequest get;
+    get.set_name(bad);
+    const grpc::Status got = admin_->GetCalendar(TestServer::As("cs_agent").get(), get, &cal);
+    v1::DeleteCalendarRequest del;
+    del.set_name(bad);
+    const grpc::Status deleted = admin_->DeleteCalendar(TestServer::As("admin").get(), del, &none);
+    v1::CreateCalendarRequest create;
+    create.mutable_calendar()->set_name(bad);
+    create.mutable_calendar()->set_time_zone("America/New_York");
+    const grpc::Status created = admin_->CreateCalendar(TestServer::As("admin").get(), create, &cal);
+    for (const grpc::Status* s : {&got, &deleted, &created}) {
+      EXPECT_EQ(s->error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    }
+    EXPECT_TRUE(testing::NamesField(got, "name"));
+    EXPECT_TRUE(testing::NamesField(deleted, "name"));
+    EXPECT_TRUE(testing::NamesField(created, "calendar.name"));
+    // One rule, said one way, whichever RPC is asked.
+    EXPECT_EQ(got.error_message(), deleted.error_message());
+    EXPECT_EQ(absl::StrReplaceAll(created.error_message(), {{"calendar.name", "name"}}),
+              got.error_message());
   }
 }
 
