@@ -29,9 +29,7 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
       if (req->profile_id().empty() || req->profile_id().size() > 64) {
         return reply(InvalidField("profile_id", "is required (at most 64 bytes)"));
       }
-      if (req->request_id().size() > 128) {
-        return reply(InvalidField("request_id", "must be at most 128 bytes"));
-      }
+      if (auto st = CheckRequestId(req->request_id()); !st.ok()) return reply(st);
       auto profile = profiles_->Find(req->profile_id());
       if (!profile.ok()) return reply(profile.status());
       auto input = std::make_unique<internal::OtpInput>();

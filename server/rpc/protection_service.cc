@@ -94,9 +94,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
                                        const v1::CreateEnrollmentRequest* req,
                                        v1::Enrollment* resp) override {
     return ServeChange(env_, ctx, kService, "CreateEnrollment", [=](const Actor& who, Reply reply) {
-      if (req->request_id().size() > 128) {
-        return reply(InvalidField("request_id", "must be at most 128 bytes"));
-      }
+      if (auto st = CheckRequestId(req->request_id()); !st.ok()) return reply(st);
       auto input = std::make_unique<internal::EnrollmentInput>();
       if (auto plan = FindPlan(req->enrollment().plan_id()); plan.ok()) {
         *input->mutable_plan() = *plan;
@@ -193,9 +191,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
         return reply(
             InvalidField("plan_number", "must look like DP-1234-5678-9 (check the digits)"));
       }
-      if (req->request_id().size() > 128) {
-        return reply(InvalidField("request_id", "must be at most 128 bytes"));
-      }
+      if (auto st = CheckRequestId(req->request_id()); !st.ok()) return reply(st);
       auto page = engine_->List(kKind, {"plan_number", req->plan_number()}, "", 1);
       if (!page.ok()) return reply(page.status());
       if (page->cases.empty()) {

@@ -10,6 +10,7 @@
 #include "google/rpc/status.pb.h"
 #include "server/common/errors.h"
 #include "server/common/happens_before.h"
+#include "server/workflow/validation.h"
 
 namespace casework::rpc {
 
@@ -92,6 +93,12 @@ absl::StatusOr<bool> UpdateMaskNamesFields(const google::protobuf::FieldMask& ma
     }
   }
   return true;
+}
+
+absl::Status CheckRequestId(const std::string& request_id) {
+  FieldErrors errors;
+  workflow::CheckText(errors, "request_id", request_id, 128, /*required=*/false);
+  return errors.ToStatus();
 }
 
 absl::StatusOr<int64_t> ParseEtag(const std::string& etag) {

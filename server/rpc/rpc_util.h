@@ -42,6 +42,10 @@ absl::StatusOr<std::string> ParseName(const std::string& name,
 absl::StatusOr<std::string> UpdateTarget(const std::string& name, const std::string& id,
                                          const std::string& collection, const std::string& prefix);
 
+// A create's request_id (AIP-155), which makes its retries safe: empty,
+// or up to 128 bytes of text. INVALID_ARGUMENT naming "request_id".
+absl::Status CheckRequestId(const std::string& request_id);
+
 // "" -> -1 (no check); "12" -> 12; anything else INVALID_ARGUMENT "etag".
 absl::StatusOr<int64_t> ParseEtag(const std::string& etag);
 

@@ -28,9 +28,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
       if (!req->trade_in_id().empty() && !ParseName(absl::StrCat(kCollection, "/", req->trade_in_id()), kCollection).ok()) {
         return reply(InvalidField("trade_in_id", "must be 1 to 63 letters, digits or '-'"));
       }
-      if (req->request_id().size() > 128) {
-        return reply(InvalidField("request_id", "must be at most 128 bytes"));
-      }
+      if (auto st = CheckRequestId(req->request_id()); !st.ok()) return reply(st);
       engine_->Create(kKind, req->trade_in_id(), req->request_id(), who, *req,
                       Respond(std::move(reply), [resp](engine::CaseView view) {
                         *resp = ToTradeIn(std::move(view));

@@ -37,9 +37,7 @@ class UnlockService final : public v1::UnlockService::CallbackService {
       if (req->account_number().size() > 32) {
         return reply(InvalidField("account_number", "is too long"));
       }
-      if (req->request_id().size() > 128) {
-        return reply(InvalidField("request_id", "must be at most 128 bytes"));
-      }
+      if (auto st = CheckRequestId(req->request_id()); !st.ok()) return reply(st);
       auto account = req->account_number().empty() ? accounts_->FindByPhone(req->phone_number())
                                                     : accounts_->FindByNumber(req->account_number());
       if (!account.ok()) return reply(account.status());

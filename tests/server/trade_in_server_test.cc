@@ -355,6 +355,13 @@ TEST_F(TradeInServerTest, BadInputNamesTheFieldAndWritesNothing) {
   EXPECT_TRUE(NamesField(s, "trade_in.v_number"));
   EXPECT_TRUE(NamesField(s, "trade_in.customer.email"));
   EXPECT_FALSE(NamesField(s, "trade_in.s_number"));
+  // A request_id is text, as on every create that takes one.
+  req.mutable_trade_in()->set_v_number("V1234567");
+  req.mutable_trade_in()->mutable_customer()->set_email("jan@example.nl");
+  req.set_request_id("retry\x07\x1b[2J");
+  s = Call(&v1::TradeInService::Stub::CreateTradeIn, "ops", req, &out);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(testing::ViolatedFields(s), std::vector<std::string>{"request_id"});
   for (const auto& [state, count] : Board()) EXPECT_EQ(count, 0) << state;
   v1::ListTradeInsRequest list;
   v1::ListTradeInsResponse listed;
