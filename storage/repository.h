@@ -58,6 +58,9 @@ struct BackupInfo {
   absl::Time create_time;
   int64_t size_bytes = 0;  // the files it is made of, shared ones included
   int64_t file_count = 0;
+  // CreateBackup answered with the backup an earlier call of the same
+  // request_id took.
+  bool repeated = false;
 };
 
 // One write of WriteRecords: put `value`, or delete when `erase`.
@@ -226,8 +229,11 @@ class Repository {
   // moment: everything acknowledged before the call is in it. Backups in a
   // folder share their unchanged files, so each copies what changed since
   // the one before. Afterwards only the newest `keep` are kept (0: all).
-  // One backup is taken at a time; another call waits for it.
-  virtual absl::StatusOr<BackupInfo> CreateBackup(const std::string& folder, int keep) = 0;
+  // One backup is taken at a time; another call waits for it. A
+  // non-empty `request_id` is kept with the backup, and a call with the
+  // request_id of a backup still kept answers with that one.
+  virtual absl::StatusOr<BackupInfo> CreateBackup(const std::string& folder, int keep,
+                                                  const std::string& request_id) = 0;
   // The backups in `folder`, oldest first; none when it does not exist.
   virtual absl::StatusOr<std::vector<BackupInfo>> ListBackups(const std::string& folder) = 0;
 

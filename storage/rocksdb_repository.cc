@@ -204,7 +204,8 @@ class RocksDbRepository : public Repository {
   absl::StatusOr<int64_t> QueueSize(Queue queue) override;
   std::map<std::string, int64_t> StoreFigures() override;
   absl::Status Compact() override;
-  absl::StatusOr<BackupInfo> CreateBackup(const std::string& folder, int keep) override;
+  absl::StatusOr<BackupInfo> CreateBackup(const std::string& folder, int keep,
+                                          const std::string& request_id) override;
   absl::StatusOr<std::vector<BackupInfo>> ListBackups(const std::string& folder) override;
   absl::StatusOr<StoredRecord> GetRecord(const std::string& space,
                                          const std::string& key) override;
@@ -915,15 +916,31 @@ absl::StatusOr<std::unique_ptr<Engine>> OpenBackups(const std::string& folder) {
   return std::unique_ptr<Engine>(engine);
 }
 
-absl::StatusOr<BackupInfo> RocksDbRepository::CreateBackup(const std::string& folder, int keep) {
+absl::StatusOr<BackupInfo> RocksDbRepository::CreateBackup(const std::string& folder, int keep,
+                                                           const std::string& request_id) {
   std::lock_guard<std::mutex> lock(backup_mu_);
-  if (auto st = CheckFreeSpace(); !st.ok()) return st;
   auto engine = OpenBackups<rocksdb::BackupEngine>(folder);
   if (!engine.ok()) return engine.status();
+  // The request_id travels in the backup's own metadata, so it is
+  // forgotten with the backup.
+  const std::string metadata = request_id.empty() ? "" : absl::StrCat("request_id=", request_id);
+  if (!metadata.empty()) {
+    std::vector<rocksdb::BackupInfo> infos;
+    (*engine)->GetBackupInfo(&infos);
+    for (const auto& b : infos) {
+      if (b.app_metadata != metadata) continue;
+      BackupInfo earlier = FromRocksBackup(b);
+      earlier.repeated = true;
+      return earlier;
+    }
+  }
+  if (auto st = CheckFreeSpace(); !st.ok()) return st;
   // The live write-ahead log is copied with the table files, so nothing
   // acknowledged is left out and the memtables need no flush.
   rocksdb::BackupID id = 0;
-  if (auto st = FromRocks((*engine)->CreateNewBackup(rocksdb::CreateBackupOptions(), db_, &id), "back up");
+  if (auto st = FromRocks(
+          (*engine)->CreateNewBackupWithMetadata(rocksdb::CreateBackupOptions(), db_, metadata, &id),
+          "back up");
       !st.ok()) {
     return st;
   }

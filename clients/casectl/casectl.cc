@@ -111,7 +111,9 @@ Commands:
                                   ID that exists, update a FILE whose etag is stale
   dead-letters list|retry NAME
   backups list|create             copies of the store in the server's backup folder
-                                  (restore: caseworkd --restore-backup=ID, stopped)
+                                  (create is retried safely: a retry answers with the
+                                  backup the first attempt took; restore:
+                                  caseworkd --restore-backup=ID, stopped)
   watch [PROCEDURE...]            live boards: a snapshot, then every case change
                                   (--cursor=C resumes, --count=N stops after N changes)
   workflows [--dot]               the workflows' states and actions (--dot: Graphviz)
@@ -445,11 +447,15 @@ class Cli {
       return Usage(std::string(s.message()));
     }
     if (!request.fields().count("request_id")) {
-      std::random_device random;
-      (*request.mutable_fields())["request_id"].set_string_value(
-          absl::StrCat("casectl-", absl::Hex(random(), absl::kZeroPad8), absl::Hex(random(), absl::kZeroPad8)));
+      (*request.mutable_fields())["request_id"].set_string_value(NewRequestId());
     }
     return Call(method, CompactJson(request), client::Retry::kSafe);
+  }
+
+  // A request_id of this invocation, for a create retried safely.
+  static std::string NewRequestId() {
+    std::random_device random;
+    return absl::StrCat("casectl-", absl::Hex(random(), absl::kZeroPad8), absl::Hex(random(), absl::kZeroPad8));
   }
 
   // Sets the fields of `m`'s request from FIELD=VALUE arguments, in
@@ -922,7 +928,12 @@ class Cli {
     if (a.size() == 1 && a[0] == "list") {
       return ListTable("AdminService/ListBackups", "backups", {"name", "createTime", "sizeBytes", "fileCount"});
     }
-    if (a.size() == 1 && a[0] == "create") return Call("AdminService/CreateBackup", "{}");
+    if (a.size() == 1 && a[0] == "create") {
+      // Retried safely: a retry of a backup already taken answers with it.
+      v1::CreateBackupRequest req;
+      req.set_request_id(NewRequestId());
+      return Call("AdminService/CreateBackup", CompactJson(req), client::Retry::kSafe);
+    }
     return Usage("backups list|create");
   }
 

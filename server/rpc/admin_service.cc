@@ -267,14 +267,19 @@ class AdminService final : public v1::AdminService::CallbackService {
     });
   }
 
-  ServerUnaryReactor* CreateBackup(CallbackServerContext* ctx, const v1::CreateBackupRequest*,
+  ServerUnaryReactor* CreateBackup(CallbackServerContext* ctx, const v1::CreateBackupRequest* req,
                                    v1::Backup* resp) override {
     return Serve(env_, ctx, kService, "CreateBackup", [=](const Actor& who) -> absl::Status {
+      if (auto st = CheckRequestId(req->request_id()); !st.ok()) return st;
       const absl::Time start = absl::Now();
-      auto backup = repo_->CreateBackup(backups_.folder, backups_.keep);
+      auto backup = repo_->CreateBackup(backups_.folder, backups_.keep, req->request_id());
       if (!backup.ok()) return backup.status();
-      env_.metrics->SetLastBackup(backup->create_time);
       *resp = BackupOf(*backup);
+      if (backup->repeated) {
+        Log(LogLevel::kInfo, "backup_repeated", {{"backup", resp->name()}, {"principal", who.principal}});
+        return absl::OkStatus();
+      }
+      env_.metrics->SetLastBackup(backup->create_time);
       Log(LogLevel::kInfo, "backup_created",
           {{"backup", resp->name()}, {"principal", who.principal}, {"folder", backups_.folder},
            {"bytes", absl::StrCat(backup->size_bytes)},

@@ -56,8 +56,10 @@ class BackupServerTest : public ::testing::Test {
     return trade_ins_->GetTradeIn(TestServer::As("ops").get(), req, &out).error_code();
   }
 
-  grpc::Status Backup(const std::string& role, v1::Backup* out) {
-    return admin_->CreateBackup(TestServer::As(role).get(), v1::CreateBackupRequest(), out);
+  grpc::Status Backup(const std::string& role, v1::Backup* out, const std::string& request_id = "") {
+    v1::CreateBackupRequest req;
+    req.set_request_id(request_id);
+    return admin_->CreateBackup(TestServer::As(role).get(), req, out);
   }
 
   std::vector<std::string> Listed() {
@@ -208,6 +210,53 @@ TEST_F(BackupServerTest, OnlyTheNewestBackupsAreKept) {
   ASSERT_EQ(second.backups_size(), 1);
   EXPECT_EQ(second.backups(0).name(), "backups/3");
   EXPECT_TRUE(second.next_page_token().empty());
+}
+
+TEST_F(BackupServerTest, ARetriedBackupAnswersWithTheBackupItsFirstAttemptTook) {
+  auto backup = [&](const std::string& request_id) {
+    v1::Backup b;
+    grpc::Status s = Backup("admin", &b, request_id);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return b;
+  };
+  const v1::Backup first = backup("nightly-1");
+  EXPECT_EQ(first.name(), "backups/1");
+  const v1::Backup again = backup("nightly-1");
+  EXPECT_EQ(again.name(), "backups/1");
+  EXPECT_EQ(again.create_time().seconds(), first.create_time().seconds());
+  EXPECT_EQ(again.size_bytes(), first.size_bytes());
+  EXPECT_EQ(Listed(), std::vector<std::string>{"backups/1"});
+
+  // Attempts at once: one backup, every attempt answered with it.
+  std::vector<std::string> names(3);
+  std::vector<std::thread> threads;
+  for (auto& name : names) {
+    threads.emplace_back([&] { name = backup("nightly-2").name(); });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(names, std::vector<std::string>(3, "backups/2"));
+  EXPECT_EQ(Listed(), (std::vector<std::string>{"backups/1", "backups/2"}));
+
+  // Without a request_id, or with another, a backup is taken each time;
+  // the request_id of one no longer kept takes a new one.
+  EXPECT_EQ(backup("").name(), "backups/3");
+  EXPECT_EQ(backup("").name(), "backups/4");
+  EXPECT_EQ(Listed(), (std::vector<std::string>{"backups/3", "backups/4"}));
+  EXPECT_EQ(backup("nightly-1").name(), "backups/5");
+
+  // It is remembered with the backup, across a restart too.
+  server_.Shutdown();
+  Start();
+  EXPECT_EQ(backup("nightly-1").name(), "backups/5");
+
+  v1::Backup refused;
+  grpc::Status s = Backup("admin", &refused, std::string(129, 'r'));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(testing::NamesField(s, "request_id"));
+  s = Backup("admin", &refused, "nightly\x1b[2J");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(testing::NamesField(s, "request_id"));
+  EXPECT_EQ(Listed(), (std::vector<std::string>{"backups/4", "backups/5"}));
 }
 
 }  // namespace

@@ -146,13 +146,14 @@ std::map<std::string, std::string> StoreFiles(const std::string& dir) {
 }
 
 // Read-only RPCs may answer a request with nothing set (list everything,
-// show the board), and so may an RPC whose request has no fields (take a
-// backup); imports report bad rows in their response. Every other
-// combination must be refused.
+// show the board), and so may an RPC whose request has no fields or only
+// a request_id (take a backup); imports report bad rows in their
+// response. Every other combination must be refused.
 bool MayAccept(const std::string& method, const google::protobuf::Descriptor& request, const std::string& what) {
   if (absl::StrContains(method, "/Import")) return what != "nothing set";
   if (what != "nothing set") return false;
   if (request.field_count() == 0) return true;
+  if (request.field_count() == 1 && request.field(0)->name() == "request_id") return true;
   for (const char* verb : {"/List", "/Get", "/Render", "/Check"}) {
     if (absl::StrContains(method, verb)) return true;
   }

@@ -298,14 +298,14 @@ TEST_F(RepositoryTest, BackupsAreKeptToTheirCountAndOneIsRestoredInPlace) {
   const std::string folder = dir_.path() + "/backups";
   EXPECT_TRUE(repo_->ListBackups(folder)->empty());
   ASSERT_TRUE(repo_->Commit(NewCase("c1", "OPEN")).ok());
-  auto first = repo_->CreateBackup(folder, 2);
+  auto first = repo_->CreateBackup(folder, 2, "");
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->id, 1);
   EXPECT_GT(first->size_bytes, 0);
   ASSERT_TRUE(repo_->Commit(NewCase("c2", "OPEN")).ok());
-  ASSERT_TRUE(repo_->CreateBackup(folder, 2).ok());
+  ASSERT_TRUE(repo_->CreateBackup(folder, 2, "").ok());
   ASSERT_TRUE(repo_->Commit(NewCase("c3", "OPEN")).ok());
-  ASSERT_TRUE(repo_->CreateBackup(folder, 2).ok());
+  ASSERT_TRUE(repo_->CreateBackup(folder, 2, "").ok());
   auto listed = repo_->ListBackups(folder);
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_EQ(listed->size(), 2u);
