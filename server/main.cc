@@ -37,7 +37,9 @@ constexpr char kUsage[] =
     "--hash-token prints the token-file form of the token read from stdin.\n"
     "--restore-backup puts a backup (AdminService.CreateBackup, from backup_dir)\n"
     "in place of the store while caseworkd is stopped; the store it replaces\n"
-    "is kept beside it as db.replaced-TIME.\n";
+    "is kept beside it as db.replaced-TIME. It exits 0 when restored, 2 on\n"
+    "bad usage, 3 when there is no such backup, 6 while a server has the\n"
+    "store open, 1 on any other failure (a damaged backup, the disk).\n";
 
 // --restore-backup: the store of `config`'s data folder from its backup
 // folder. Serves nothing, so the settings for serving are not needed.
@@ -52,6 +54,9 @@ int Restore(casework::internal::ServerConfig config, const std::string& which) {
   auto restored = casework::storage::RestoreRocksDbBackup(config.backup_dir(), id, store);
   if (!restored.ok()) {
     std::fprintf(stderr, "caseworkd: %s\n", std::string(restored.status().message()).c_str());
+    // The exit codes casectl gives the same conditions.
+    if (absl::IsNotFound(restored.status())) return 3;
+    if (absl::IsFailedPrecondition(restored.status())) return 6;
     return 1;
   }
   const std::string backup = absl::StrCat("backups/", restored->id);

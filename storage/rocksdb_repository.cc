@@ -1195,13 +1195,29 @@ absl::StatusOr<BackupInfo> RestoreRocksDbBackup(const std::string& backup_folder
   if (!engine.ok()) return engine.status();
   std::vector<rocksdb::BackupInfo> infos;
   (*engine)->GetBackupInfo(&infos);
-  if (infos.empty()) return absl::NotFoundError(absl::StrCat("no backups in ", backup_folder));
-  const rocksdb::BackupInfo* chosen = id == 0 ? &infos.back() : nullptr;
+  // Backups whose files are not all there are listed apart; "latest" means
+  // the newest backup taken, damaged or not.
+  std::vector<rocksdb::BackupID> damaged;
+  (*engine)->GetCorruptedBackups(&damaged);
+  if (infos.empty() && damaged.empty()) return absl::NotFoundError(absl::StrCat("no backups in ", backup_folder));
+  int64_t wanted = id;
+  if (wanted == 0) {
+    for (const auto& b : infos) wanted = std::max<int64_t>(wanted, b.backup_id);
+    for (auto d : damaged) wanted = std::max<int64_t>(wanted, d);
+  }
+  if (std::find(damaged.begin(), damaged.end(), static_cast<rocksdb::BackupID>(wanted)) != damaged.end()) {
+    return absl::DataLossError(
+        absl::StrCat("backup ", wanted, " is damaged (a file of it is missing or unreadable); restore another"));
+  }
+  const rocksdb::BackupInfo* chosen = nullptr;
   for (const auto& b : infos) {
-    if (static_cast<int64_t>(b.backup_id) == id) chosen = &b;
+    if (static_cast<int64_t>(b.backup_id) == wanted) chosen = &b;
   }
   if (chosen == nullptr) return absl::NotFoundError(absl::StrCat("no backup ", id, " in ", backup_folder));
-  if (auto st = FromRocks((*engine)->VerifyBackup(chosen->backup_id), "check backup"); !st.ok()) return st;
+  // A missing file reads as NOT_FOUND to RocksDB, but the backup is there.
+  if (auto st = FromRocks((*engine)->VerifyBackup(chosen->backup_id), "check"); !st.ok()) {
+    return absl::DataLossError(absl::StrCat("backup ", chosen->backup_id, " failed its check: ", st.message()));
+  }
 
   std::string aside;
   if (std::filesystem::exists(path, ec)) {

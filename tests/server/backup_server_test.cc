@@ -130,7 +130,7 @@ TEST_F(BackupServerTest, ABackupUnderLoadHoldsWhatWasAcknowledgedAndIsRestored) 
 
   // Not while the server has the store open.
   testing::CommandResult busy = Restore("latest");
-  EXPECT_EQ(busy.exit_code, 1) << busy.out;
+  EXPECT_EQ(busy.exit_code, 6) << busy.out;
   EXPECT_TRUE(absl::StrContains(busy.out, "is in use; stop caseworkd first")) << busy.out;
   EXPECT_EQ(Find(acknowledged.back()), grpc::StatusCode::OK);
 
@@ -143,7 +143,7 @@ TEST_F(BackupServerTest, ABackupUnderLoadHoldsWhatWasAcknowledgedAndIsRestored) 
   }
   testing::CommandResult bad = Restore("yesterday");
   EXPECT_EQ(bad.exit_code, 2) << bad.out;
-  EXPECT_EQ(Restore("7").exit_code, 1);  // no such backup
+  EXPECT_EQ(Restore("7").exit_code, 3);  // no such backup
   testing::CommandResult restored = Restore("backups/1");
   ASSERT_EQ(restored.exit_code, 0) << restored.out;
   EXPECT_TRUE(absl::StrContains(restored.out, "restored backups/1")) << restored.out;

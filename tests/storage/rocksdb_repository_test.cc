@@ -1,9 +1,11 @@
 #include "storage/rocksdb_repository.h"
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "tests/testing/temp_dir.h"
 
@@ -324,6 +326,24 @@ TEST_F(RepositoryTest, BackupsAreKeptToTheirCountAndOneIsRestoredInPlace) {
   EXPECT_TRUE(repo_->GetCase("c2").ok());
   EXPECT_EQ(repo_->GetCase("c3").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ((*repo_->GetCounters("board/"))["board/OPEN"], 2);
+
+  // A backup with a file missing is refused as damaged, not as absent,
+  // and the store stays where it is.
+  repo_.reset();
+  int removed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(folder + "/private/3")) {
+    if (absl::StartsWith(entry.path().filename().string(), "MANIFEST")) {
+      removed += std::filesystem::remove(entry.path()) ? 1 : 0;
+    }
+  }
+  ASSERT_EQ(removed, 1);
+  for (int64_t which : {int64_t{3}, int64_t{0}}) {  // by its id, and as the latest
+    auto damaged = RestoreRocksDbBackup(folder, which, dir_.path() + "/db");
+    EXPECT_EQ(damaged.status().code(), absl::StatusCode::kDataLoss) << damaged.status();
+    EXPECT_TRUE(absl::StrContains(damaged.status().message(), "backup 3 is damaged")) << damaged.status();
+  }
+  Reopen();
+  EXPECT_TRUE(repo_->GetCase("c2").ok());
 }
 
 TEST_F(RepositoryTest, StoreLogKeepsToInfoLevel) {
