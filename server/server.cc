@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "grpc/health/v1/health.pb.h"
 #include "grpc/support/log.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
@@ -165,13 +166,24 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   if (config.metrics_address() != "off") {
     if (auto st = s->metrics->Serve(config.metrics_address()); !st.ok()) return st;
   }
-  // The age of the newest backup is watched; a folder that cannot be read
-  // is reported, and the next backup will say why.
+  // The age of the newest good backup is watched; a folder that cannot be
+  // read, and backups that could not be restored, are reported.
   if (auto backups = s->repo->ListBackups(config.backup_dir()); !backups.ok()) {
     Log(LogLevel::kWarning, "backups_unreadable",
         {{"folder", config.backup_dir()}, {"error", std::string(backups.status().message())}});
-  } else if (!backups->empty()) {
-    s->metrics->SetLastBackup(backups->back().create_time);
+  } else {
+    std::vector<std::string> damaged;
+    for (const auto& b : *backups) {  // oldest first
+      if (b.damaged) {
+        damaged.push_back(absl::StrCat("backups/", b.id));
+      } else {
+        s->metrics->SetLastBackup(b.create_time);
+      }
+    }
+    if (!damaged.empty()) {
+      Log(LogLevel::kWarning, "backups_damaged",
+          {{"folder", config.backup_dir()}, {"backups", absl::StrJoin(damaged, ",")}});
+    }
   }
 
   auto trade_in = workflow::NewTradeInWorkflow(TradeInPolicyOf(config.trade_in()));

@@ -61,6 +61,8 @@ struct BackupInfo {
   // CreateBackup answered with the backup an earlier call of the same
   // request_id took.
   bool repeated = false;
+  // A file of it is missing or unreadable; only `id` is known.
+  bool damaged = false;
 };
 
 // One write of WriteRecords: put `value`, or delete when `erase`.
@@ -234,7 +236,8 @@ class Repository {
   // request_id of a backup still kept answers with that one.
   virtual absl::StatusOr<BackupInfo> CreateBackup(const std::string& folder, int keep,
                                                   const std::string& request_id) = 0;
-  // The backups in `folder`, oldest first; none when it does not exist.
+  // The backups in `folder`, oldest first, damaged ones included; none
+  // when it does not exist.
   virtual absl::StatusOr<std::vector<BackupInfo>> ListBackups(const std::string& folder) = 0;
 
   // Versioned records in a namespace ("templates", ...).

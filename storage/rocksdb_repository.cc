@@ -963,6 +963,16 @@ absl::StatusOr<std::vector<BackupInfo>> RocksDbRepository::ListBackups(const std
   (*engine)->GetBackupInfo(&infos);
   std::vector<BackupInfo> out;
   for (const auto& b : infos) out.push_back(FromRocksBackup(b));
+  // RocksDB lists the backups it cannot use apart, by id alone.
+  std::vector<rocksdb::BackupID> damaged;
+  (*engine)->GetCorruptedBackups(&damaged);
+  for (auto id : damaged) {
+    BackupInfo b;
+    b.id = id;
+    b.damaged = true;
+    out.push_back(b);
+  }
+  std::sort(out.begin(), out.end(), [](const BackupInfo& a, const BackupInfo& b) { return a.id < b.id; });
   return out;
 }
 

@@ -926,7 +926,7 @@ class Cli {
 
   int Backups(const std::vector<std::string>& a) {
     if (a.size() == 1 && a[0] == "list") {
-      return ListTable("AdminService/ListBackups", "backups", {"name", "createTime", "sizeBytes", "fileCount"});
+      return ListTable("AdminService/ListBackups", "backups", {"name", "createTime", "sizeBytes", "fileCount", "damaged"});
     }
     if (a.size() == 1 && a[0] == "create") {
       // Retried safely: a retry of a backup already taken answers with it.

@@ -66,6 +66,10 @@ constexpr char kAuditSpace[] = "audit";
 v1::Backup BackupOf(const storage::BackupInfo& b) {
   v1::Backup out;
   out.set_name(absl::StrCat("backups/", b.id));
+  if (b.damaged) {
+    out.set_damaged(true);
+    return out;
+  }
   *out.mutable_create_time() = ToProto(b.create_time);
   out.set_size_bytes(b.size_bytes);
   out.set_file_count(b.file_count);

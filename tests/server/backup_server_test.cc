@@ -259,5 +259,47 @@ TEST_F(BackupServerTest, ARetriedBackupAnswersWithTheBackupItsFirstAttemptTook) 
   EXPECT_EQ(Listed(), (std::vector<std::string>{"backups/4", "backups/5"}));
 }
 
+TEST_F(BackupServerTest, ADamagedBackupIsListedAsSuchAndNeverRestored) {
+  for (int n = 0; n < 2; ++n) {
+    v1::TradeIn t;
+    ASSERT_TRUE(Create(n, &t).ok());
+    v1::Backup b;
+    ASSERT_TRUE(Backup("admin", &b).ok());
+  }
+  // A file of the newest backup goes missing (a disk, a careless copy).
+  const std::string private_files = server_.data_dir() + "/backups/private/2";
+  int removed = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(private_files)) {
+    if (absl::StartsWith(entry.path().filename().string(), "MANIFEST")) {
+      removed += std::filesystem::remove(entry.path()) ? 1 : 0;
+    }
+  }
+  ASSERT_EQ(removed, 1);
+  v1::ListBackupsResponse listed;
+  ASSERT_TRUE(admin_->ListBackups(TestServer::As("admin").get(), v1::ListBackupsRequest(), &listed).ok());
+  ASSERT_EQ(listed.backups_size(), 2);
+  EXPECT_EQ(listed.backups(0).name(), "backups/1");
+  EXPECT_FALSE(listed.backups(0).damaged());
+  EXPECT_GT(listed.backups(0).size_bytes(), 0);
+  EXPECT_EQ(listed.backups(1).name(), "backups/2");
+  EXPECT_TRUE(listed.backups(1).damaged());
+
+  // The age watched is the newest good backup's, also after a restart.
+  const std::string metric = "casework_backup_last_success_timestamp_seconds";
+  const double taken = server_.Metric(metric);
+  server_.Shutdown();
+  Start();
+  EXPECT_GT(server_.Metric(metric), 0);
+  EXPECT_LE(server_.Metric(metric), taken);
+
+  // "latest" names it rather than restoring an older one in its place.
+  server_.Shutdown();
+  testing::CommandResult latest = Restore("latest");
+  EXPECT_EQ(latest.exit_code, 1) << latest.out;
+  EXPECT_TRUE(absl::StrContains(latest.out, "backup 2 is damaged")) << latest.out;
+  testing::CommandResult older = Restore("1");
+  EXPECT_EQ(older.exit_code, 0) << older.out;
+}
+
 }  // namespace
 }  // namespace casework

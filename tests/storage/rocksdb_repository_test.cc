@@ -337,6 +337,16 @@ TEST_F(RepositoryTest, BackupsAreKeptToTheirCountAndOneIsRestoredInPlace) {
     }
   }
   ASSERT_EQ(removed, 1);
+  // Listed, marked damaged, among the others.
+  Reopen();
+  auto with_damaged = repo_->ListBackups(folder);
+  ASSERT_TRUE(with_damaged.ok()) << with_damaged.status();
+  ASSERT_EQ(with_damaged->size(), 2u);
+  EXPECT_EQ((*with_damaged)[0].id, 2);
+  EXPECT_FALSE((*with_damaged)[0].damaged);
+  EXPECT_EQ((*with_damaged)[1].id, 3);
+  EXPECT_TRUE((*with_damaged)[1].damaged);
+  repo_.reset();
   for (int64_t which : {int64_t{3}, int64_t{0}}) {  // by its id, and as the latest
     auto damaged = RestoreRocksDbBackup(folder, which, dir_.path() + "/db");
     EXPECT_EQ(damaged.status().code(), absl::StatusCode::kDataLoss) << damaged.status();
