@@ -171,19 +171,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   if (auto backups = s->repo->ListBackups(config.backup_dir()); !backups.ok()) {
     Log(LogLevel::kWarning, "backups_unreadable",
         {{"folder", config.backup_dir()}, {"error", std::string(backups.status().message())}});
-  } else {
-    std::vector<std::string> damaged;
-    for (const auto& b : *backups) {  // oldest first
-      if (b.damaged) {
-        damaged.push_back(absl::StrCat("backups/", b.id));
-      } else {
-        s->metrics->SetLastBackup(b.create_time);
-      }
-    }
-    if (!damaged.empty()) {
-      Log(LogLevel::kWarning, "backups_damaged",
-          {{"folder", config.backup_dir()}, {"backups", absl::StrJoin(damaged, ",")}});
-    }
+  } else if (auto damaged = rpc::ObserveBackups(*backups, s->metrics.get()); !damaged.empty()) {
+    Log(LogLevel::kWarning, "backups_damaged",
+        {{"folder", config.backup_dir()}, {"backups", absl::StrJoin(damaged, ",")}});
   }
 
   auto trade_in = workflow::NewTradeInWorkflow(TradeInPolicyOf(config.trade_in()));

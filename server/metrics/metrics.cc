@@ -101,6 +101,12 @@ Metrics::Metrics()
                        .Help("When the newest backup in the backup folder was taken (Unix time; 0: none).")
                        .Register(*registry_)
                        .Add({})),
+      damaged_backups_(prometheus::BuildGauge()
+                           .Name("casework_backups_damaged")
+                           .Help("Backups in the backup folder that cannot be restored (a file missing or "
+                                 "unreadable), as last seen.")
+                           .Register(*registry_)
+                           .Add({})),
       notifications_(prometheus::BuildCounter()
                          .Name("casework_notifications_total")
                          .Help("Delivery attempts by channel and result.")
@@ -265,6 +271,8 @@ void Metrics::SetDeadLetters(int64_t n) { dead_letters_.Set(static_cast<double>(
 void Metrics::SetLastBackup(absl::Time when) {
   last_backup_.Set(absl::ToDoubleSeconds(when - absl::UnixEpoch()));
 }
+
+void Metrics::SetDamagedBackups(int64_t n) { damaged_backups_.Set(static_cast<double>(n)); }
 
 void Metrics::SetStore(const std::map<std::string, int64_t>& figures) {
   for (const auto& [figure, value] : figures) {

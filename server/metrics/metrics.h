@@ -74,6 +74,8 @@ class Metrics {
   void SetStore(const std::map<std::string, int64_t>& figures);
   // The newest backup in the backup folder was taken at `when`.
   void SetLastBackup(absl::Time when);
+  // `n` backups in the backup folder cannot be restored.
+  void SetDamagedBackups(int64_t n);
   // result: "delivered", "retry", "dead_letter".
   void NotificationResult(const std::string& channel, const std::string& result,
                           absl::Duration latency);
@@ -96,6 +98,7 @@ class Metrics {
   prometheus::Gauge& dead_letters_;
   prometheus::Family<prometheus::Gauge>& store_;
   prometheus::Gauge& last_backup_;
+  prometheus::Gauge& damaged_backups_;
   prometheus::Family<prometheus::Counter>& notifications_;
   prometheus::Family<prometheus::Histogram>& delivery_seconds_;
   prometheus::Family<prometheus::Counter>& sla_warnings_;

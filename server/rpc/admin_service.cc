@@ -76,6 +76,23 @@ v1::Backup BackupOf(const storage::BackupInfo& b) {
   return out;
 }
 constexpr size_t kMaxReasonBytes = 500;
+}  // namespace
+
+std::vector<std::string> ObserveBackups(const std::vector<storage::BackupInfo>& backups,
+                                        metrics::Metrics* metrics) {
+  std::vector<std::string> damaged;
+  for (const auto& b : backups) {
+    if (b.damaged) {
+      damaged.push_back(absl::StrCat("backups/", b.id));
+    } else {
+      metrics->SetLastBackup(b.create_time);
+    }
+  }
+  metrics->SetDamagedBackups(static_cast<int64_t>(damaged.size()));
+  return damaged;
+}
+
+namespace {
 
 class AdminService final : public v1::AdminService::CallbackService {
  public:
@@ -283,7 +300,12 @@ class AdminService final : public v1::AdminService::CallbackService {
         Log(LogLevel::kInfo, "backup_repeated", {{"backup", resp->name()}, {"principal", who.principal}});
         return absl::OkStatus();
       }
-      env_.metrics->SetLastBackup(backup->create_time);
+      // Taking one opens every backup of the folder: the figures are fresh.
+      if (auto all = repo_->ListBackups(backups_.folder); all.ok()) {
+        ObserveBackups(*all, env_.metrics);
+      } else {
+        env_.metrics->SetLastBackup(backup->create_time);
+      }
       Log(LogLevel::kInfo, "backup_created",
           {{"backup", resp->name()}, {"principal", who.principal}, {"folder", backups_.folder},
            {"bytes", absl::StrCat(backup->size_bytes)},
@@ -305,6 +327,7 @@ class AdminService final : public v1::AdminService::CallbackService {
       }
       auto backups = repo_->ListBackups(backups_.folder);
       if (!backups.ok()) return backups.status();
+      ObserveBackups(*backups, env_.metrics);
       int64_t last = after_id;
       for (const auto& b : *backups) {
         if (b.id <= after_id) continue;

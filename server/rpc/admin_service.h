@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "casework/v1/admin.grpc.pb.h"
 #include "server/common/clock.h"
@@ -20,6 +21,12 @@ struct BackupPolicy {
   std::string folder;
   int keep = 7;
 };
+
+// Sets the backup figures from the backup folder's backups (oldest first):
+// the newest good backup's time and how many are damaged. Returns the
+// damaged ones' names.
+std::vector<std::string> ObserveBackups(const std::vector<storage::BackupInfo>& backups,
+                                        metrics::Metrics* metrics);
 
 // `spool_dir`: the spool notifier's folder, whose copies an erase removes.
 std::unique_ptr<v1::AdminService::CallbackService> NewAdminService(

@@ -275,6 +275,8 @@ TEST_F(BackupServerTest, ADamagedBackupIsListedAsSuchAndNeverRestored) {
     }
   }
   ASSERT_EQ(removed, 1);
+  const std::string damaged_metric = "casework_backups_damaged";
+  EXPECT_EQ(server_.Metric(damaged_metric), 0);
   v1::ListBackupsResponse listed;
   ASSERT_TRUE(admin_->ListBackups(TestServer::As("admin").get(), v1::ListBackupsRequest(), &listed).ok());
   ASSERT_EQ(listed.backups_size(), 2);
@@ -283,6 +285,7 @@ TEST_F(BackupServerTest, ADamagedBackupIsListedAsSuchAndNeverRestored) {
   EXPECT_GT(listed.backups(0).size_bytes(), 0);
   EXPECT_EQ(listed.backups(1).name(), "backups/2");
   EXPECT_TRUE(listed.backups(1).damaged());
+  EXPECT_EQ(server_.Metric(damaged_metric), 1);  // listing them looked
 
   // The age watched is the newest good backup's, also after a restart.
   const std::string metric = "casework_backup_last_success_timestamp_seconds";
@@ -291,6 +294,7 @@ TEST_F(BackupServerTest, ADamagedBackupIsListedAsSuchAndNeverRestored) {
   Start();
   EXPECT_GT(server_.Metric(metric), 0);
   EXPECT_LE(server_.Metric(metric), taken);
+  EXPECT_EQ(server_.Metric(damaged_metric), 1);
 
   // "latest" names it rather than restoring an older one in its place.
   server_.Shutdown();
