@@ -916,6 +916,25 @@ absl::StatusOr<std::unique_ptr<Engine>> OpenBackups(const std::string& folder) {
   return std::unique_ptr<Engine>(engine);
 }
 
+// Every backup `engine` knows, oldest first: the good ones in full, and
+// the damaged ones, which RocksDB lists apart, by id alone.
+std::vector<BackupInfo> AllBackups(const rocksdb::BackupEngineReadOnlyBase& engine) {
+  std::vector<rocksdb::BackupInfo> infos;
+  engine.GetBackupInfo(&infos);
+  std::vector<BackupInfo> out;
+  for (const auto& b : infos) out.push_back(FromRocksBackup(b));
+  std::vector<rocksdb::BackupID> damaged;
+  engine.GetCorruptedBackups(&damaged);
+  for (auto id : damaged) {
+    BackupInfo b;
+    b.id = id;
+    b.damaged = true;
+    out.push_back(b);
+  }
+  std::sort(out.begin(), out.end(), [](const BackupInfo& a, const BackupInfo& b) { return a.id < b.id; });
+  return out;
+}
+
 absl::StatusOr<BackupInfo> RocksDbRepository::CreateBackup(const std::string& folder, int keep,
                                                            const std::string& request_id) {
   std::lock_guard<std::mutex> lock(backup_mu_);
@@ -959,21 +978,7 @@ absl::StatusOr<std::vector<BackupInfo>> RocksDbRepository::ListBackups(const std
   if (!std::filesystem::exists(folder, ec)) return std::vector<BackupInfo>{};
   auto engine = OpenBackups<rocksdb::BackupEngineReadOnly>(folder);
   if (!engine.ok()) return engine.status();
-  std::vector<rocksdb::BackupInfo> infos;
-  (*engine)->GetBackupInfo(&infos);
-  std::vector<BackupInfo> out;
-  for (const auto& b : infos) out.push_back(FromRocksBackup(b));
-  // RocksDB lists the backups it cannot use apart, by id alone.
-  std::vector<rocksdb::BackupID> damaged;
-  (*engine)->GetCorruptedBackups(&damaged);
-  for (auto id : damaged) {
-    BackupInfo b;
-    b.id = id;
-    b.damaged = true;
-    out.push_back(b);
-  }
-  std::sort(out.begin(), out.end(), [](const BackupInfo& a, const BackupInfo& b) { return a.id < b.id; });
-  return out;
+  return AllBackups(**engine);
 }
 
 std::map<std::string, int64_t> RocksDbRepository::StoreFigures() {
@@ -1203,30 +1208,21 @@ absl::StatusOr<BackupInfo> RestoreRocksDbBackup(const std::string& backup_folder
   }
   auto engine = OpenBackups<rocksdb::BackupEngineReadOnly>(backup_folder);
   if (!engine.ok()) return engine.status();
-  std::vector<rocksdb::BackupInfo> infos;
-  (*engine)->GetBackupInfo(&infos);
-  // Backups whose files are not all there are listed apart; "latest" means
-  // the newest backup taken, damaged or not.
-  std::vector<rocksdb::BackupID> damaged;
-  (*engine)->GetCorruptedBackups(&damaged);
-  if (infos.empty() && damaged.empty()) return absl::NotFoundError(absl::StrCat("no backups in ", backup_folder));
-  int64_t wanted = id;
-  if (wanted == 0) {
-    for (const auto& b : infos) wanted = std::max<int64_t>(wanted, b.backup_id);
-    for (auto d : damaged) wanted = std::max<int64_t>(wanted, d);
-  }
-  if (std::find(damaged.begin(), damaged.end(), static_cast<rocksdb::BackupID>(wanted)) != damaged.end()) {
-    return absl::DataLossError(
-        absl::StrCat("backup ", wanted, " is damaged (a file of it is missing or unreadable); restore another"));
-  }
-  const rocksdb::BackupInfo* chosen = nullptr;
-  for (const auto& b : infos) {
-    if (static_cast<int64_t>(b.backup_id) == wanted) chosen = &b;
+  // "latest" is the newest backup taken, damaged or not.
+  const std::vector<BackupInfo> all = AllBackups(**engine);
+  if (all.empty()) return absl::NotFoundError(absl::StrCat("no backups in ", backup_folder));
+  const BackupInfo* chosen = id == 0 ? &all.back() : nullptr;
+  for (const auto& b : all) {
+    if (b.id == id) chosen = &b;
   }
   if (chosen == nullptr) return absl::NotFoundError(absl::StrCat("no backup ", id, " in ", backup_folder));
+  if (chosen->damaged) {
+    return absl::DataLossError(
+        absl::StrCat("backup ", chosen->id, " is damaged (a file of it is missing or unreadable); restore another"));
+  }
   // A missing file reads as NOT_FOUND to RocksDB, but the backup is there.
-  if (auto st = FromRocks((*engine)->VerifyBackup(chosen->backup_id), "check"); !st.ok()) {
-    return absl::DataLossError(absl::StrCat("backup ", chosen->backup_id, " failed its check: ", st.message()));
+  if (auto st = FromRocks((*engine)->VerifyBackup(chosen->id), "check"); !st.ok()) {
+    return absl::DataLossError(absl::StrCat("backup ", chosen->id, " failed its check: ", st.message()));
   }
 
   std::string aside;
@@ -1244,7 +1240,7 @@ absl::StatusOr<BackupInfo> RestoreRocksDbBackup(const std::string& backup_folder
     std::filesystem::rename(path, aside, ec);
     if (ec) return absl::UnavailableError(absl::StrCat("cannot move ", path, " aside: ", ec.message()));
   }
-  if (auto st = FromRocks((*engine)->RestoreDBFromBackup(chosen->backup_id, path, path), "restore"); !st.ok()) {
+  if (auto st = FromRocks((*engine)->RestoreDBFromBackup(chosen->id, path, path), "restore"); !st.ok()) {
     if (aside.empty()) return st;
     return absl::Status(st.code(), absl::StrCat(st.message(), "; the store it was to replace is in ", aside));
   }
@@ -1262,7 +1258,7 @@ absl::StatusOr<BackupInfo> RestoreRocksDbBackup(const std::string& backup_folder
                                                  parent, ": ", ec ? ec.message() : std::strerror(errno)));
     }
   }
-  return FromRocksBackup(*chosen);
+  return *chosen;
 }
 
 }  // namespace casework::storage
