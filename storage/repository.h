@@ -245,6 +245,8 @@ class Repository {
                                                  const std::string& key) = 0;
   // Writes a record if its version is `expected_version` (0: must not
   // exist; -1: any). Returns the new version; ABORTED on a stale version.
+  // A record made again after a deletion never takes a version its key
+  // had before, so an etag of the deleted one does not match it.
   virtual absl::StatusOr<int64_t> PutRecord(const std::string& space,
                                             const std::string& key,
                                             int64_t expected_version,
@@ -256,7 +258,8 @@ class Repository {
   virtual absl::StatusOr<std::vector<StoredRecord>> ListRecords(
       const std::string& space, const std::string& after_key, int limit) = 0;
   // Applies several record writes atomically and durably (no version
-  // checks; each written record's version goes up by one).
+  // checks; each written record's version goes up by one, or starts as
+  // PutRecord's would).
   virtual absl::Status WriteRecords(const std::vector<RecordWrite>& writes) = 0;
 };
 

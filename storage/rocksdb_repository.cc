@@ -27,6 +27,9 @@
 namespace casework::storage {
 namespace {
 
+// The counter of the versions of every deleted record (see record_floor_).
+constexpr char kRecordFloorCounter[] = "records/deleted_versions";
+
 // Column families, in the order they are opened.
 enum Cf {
   kDefault = 0,
@@ -149,9 +152,10 @@ class RocksDbRepository : public Repository {
  public:
   RocksDbRepository(rocksdb::DB* db,
                     std::vector<rocksdb::ColumnFamilyHandle*> handles,
-                    const RocksDbOptions& options)
+                    const RocksDbOptions& options, int64_t record_floor)
       : db_(db), cf_(std::move(handles)), path_(options.path),
-        min_free_bytes_(options.min_free_bytes), bulk_load_(options.bulk_load) {
+        min_free_bytes_(options.min_free_bytes), bulk_load_(options.bulk_load),
+        record_floor_(record_floor) {
     sync_.sync = !bulk_load_;
     sync_.disableWAL = bulk_load_;
     for (auto* h : cf_) {
@@ -276,6 +280,11 @@ class RocksDbRepository : public Repository {
   // Adds record writes to a batch. REQUIRES: their stripes are locked.
   absl::Status BatchRecordWrites(rocksdb::WriteBatch* batch,
                                  const std::vector<RecordWrite>& writes);
+  // Adds the deletion of a record at `version` to a batch. REQUIRES: its
+  // stripe is locked.
+  void BatchRecordDelete(rocksdb::WriteBatch* batch, const std::string& key, int64_t version);
+  // The version a record made anew starts above.
+  int64_t RecordFloor() const { return record_floor_.load(); }
 
   // RESOURCE_EXHAUSTED while the file system has less than
   // min_free_bytes_ free.
@@ -289,6 +298,12 @@ class RocksDbRepository : public Repository {
   bool bulk_load_;
   rocksdb::WriteOptions sync_;
   std::array<std::mutex, kStripes> stripes_;
+
+  // The versions of every record deleted so far, summed (the counter
+  // kRecordFloorCounter holds it too). A record made anew starts above it,
+  // so an etag read before a deletion never matches the record that takes
+  // the deleted one's name: no version of a deleted record comes back.
+  std::atomic<int64_t> record_floor_;
 
   std::mutex backup_mu_;  // one backup at a time
 
@@ -1033,7 +1048,7 @@ absl::StatusOr<int64_t> RocksDbRepository::PutRecord(const std::string& space,
     return absl::InvalidArgumentError("record keys must be non-empty, without NUL");
   }
   StripeLock lock(this, {RecordLockKey(space, key)});
-  int64_t version = 0;
+  int64_t version = 0;  // none
   auto current = GetRecord(space, key);
   if (current.ok()) {
     version = current->version;
@@ -1041,13 +1056,15 @@ absl::StatusOr<int64_t> RocksDbRepository::PutRecord(const std::string& space,
     return current.status();
   }
   if (expected_version >= 0 && expected_version != version) {
+    if (version == 0) return absl::AbortedError(absl::StrCat(space, "/", key, " does not exist"));
     return absl::AbortedError(absl::StrCat(space, "/", key, " is at version ",
                                            version, ", not ", expected_version));
   }
+  const int64_t next = (version == 0 ? RecordFloor() : version) + 1;
   rocksdb::WriteBatch batch;
-  batch.Put(cf(kRecords), RecordKey(space, key), EncodeInt64(version + 1) + value);
+  batch.Put(cf(kRecords), RecordKey(space, key), EncodeInt64(next) + value);
   if (auto st = Write(&batch, "write record"); !st.ok()) return st;
-  return version + 1;
+  return next;
 }
 
 absl::Status RocksDbRepository::DeleteRecord(const std::string& space, const std::string& key,
@@ -1063,8 +1080,17 @@ absl::Status RocksDbRepository::DeleteRecord(const std::string& space, const std
                                            expected_version));
   }
   rocksdb::WriteBatch batch;
-  batch.Delete(cf(kRecords), RecordKey(space, key));
+  BatchRecordDelete(&batch, RecordKey(space, key), current->version);
   return Write(&batch, "delete record");
+}
+
+void RocksDbRepository::BatchRecordDelete(rocksdb::WriteBatch* batch, const std::string& key,
+                                          int64_t version) {
+  batch->Delete(cf(kRecords), key);
+  // Raised before the write: a floor above what is stored is harmless, and
+  // the record's stripe stays locked until the write is done.
+  record_floor_.fetch_add(version);
+  batch->Merge(cf(kCounters), kRecordFloorCounter, EncodeInt64(version));
 }
 
 absl::StatusOr<std::vector<StoredRecord>> RocksDbRepository::ListRecords(
@@ -1091,14 +1117,9 @@ absl::StatusOr<std::vector<StoredRecord>> RocksDbRepository::ListRecords(
 
 absl::Status RocksDbRepository::BatchRecordWrites(rocksdb::WriteBatch* batch,
                                                  const std::vector<RecordWrite>& writes) {
-  std::map<std::string, int64_t> versions;  // within this batch
+  std::map<std::string, int64_t> versions;  // within this batch; 0: none
   for (const auto& w : writes) {
     const std::string key = RecordKey(w.space, w.key);
-    if (w.erase) {
-      batch->Delete(cf(kRecords), key);
-      versions[key] = 0;
-      continue;
-    }
     auto seen = versions.find(key);
     int64_t version = 0;
     if (seen != versions.end()) {
@@ -1111,8 +1132,14 @@ absl::Status RocksDbRepository::BatchRecordWrites(rocksdb::WriteBatch* batch,
         return current.status();
       }
     }
-    versions[key] = version + 1;
-    batch->Put(cf(kRecords), key, EncodeInt64(version + 1) + w.value);
+    if (w.erase) {
+      if (version > 0) BatchRecordDelete(batch, key, version);
+      versions[key] = 0;
+      continue;
+    }
+    const int64_t next = (version == 0 ? RecordFloor() : version) + 1;
+    versions[key] = next;
+    batch->Put(cf(kRecords), key, EncodeInt64(next) + w.value);
   }
   return absl::OkStatus();
 }
@@ -1197,7 +1224,15 @@ absl::StatusOr<std::unique_ptr<Repository>> OpenRocksDbRepository(
     }
     return FromRocks(s, absl::StrCat("open ", options.path));
   }
-  return std::unique_ptr<Repository>(new RocksDbRepository(db, std::move(handles), options));
+  std::string floor;
+  s = db->Get(rocksdb::ReadOptions(), handles[kCounters], kRecordFloorCounter, &floor);
+  if (!s.ok() && !s.IsNotFound()) {
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+    return FromRocks(s, absl::StrCat("read the record counter of ", options.path));
+  }
+  return std::unique_ptr<Repository>(
+      new RocksDbRepository(db, std::move(handles), options, DecodeInt64(floor)));
 }
 
 absl::StatusOr<BackupInfo> RestoreRocksDbBackup(const std::string& backup_folder, int64_t id,

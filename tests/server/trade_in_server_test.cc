@@ -674,9 +674,25 @@ TEST_F(TradeInServerTest, TemplatesAreManagedAndCheckedThroughAdminService) {
   EXPECT_EQ(ErrorReason(s), "SHIPPED_TEMPLATE");
   gone.set_name(del.name());
   EXPECT_TRUE(admin_->GetTemplate(As("cs_agent").get(), gone, &tmpl).ok());
-  // Its id is free again.
+  // Its id is free again, and an etag read before the deletion does not
+  // match the macro made in its place.
+  const std::string deleted_etag = created.etag();
   create.set_template_id("trade_in.pickup_delayed");
-  EXPECT_TRUE(admin_->CreateTemplate(As("admin").get(), create, &created).ok());
+  ASSERT_TRUE(admin_->CreateTemplate(As("admin").get(), create, &created).ok());
+  EXPECT_NE(created.etag(), deleted_etag);
+  v1::UpdateTemplateRequest stale;
+  *stale.mutable_template_() = created;
+  stale.mutable_template_()->set_etag(deleted_etag);
+  stale.mutable_template_()->mutable_variants(0)->set_body("Written over the new macro");
+  s = admin_->UpdateTemplate(As("admin").get(), stale, &saved);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(ErrorReason(s), "ETAG_MISMATCH");
+  del.set_name(created.name());
+  del.set_etag(deleted_etag);
+  EXPECT_EQ(admin_->DeleteTemplate(As("admin").get(), del, &deleted).error_code(), grpc::StatusCode::ABORTED);
+  gone.set_name(created.name());
+  ASSERT_TRUE(admin_->GetTemplate(As("cs_agent").get(), gone, &tmpl).ok());
+  EXPECT_EQ(tmpl.variants(0).body(), created.variants(0).body());
 }
 
 TEST_F(TradeInServerTest, ReminderDueAtNightIsHeldUntilNineOnTheNextWorkingDay) {

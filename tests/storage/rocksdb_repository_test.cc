@@ -398,6 +398,40 @@ TEST_F(RepositoryTest, RecordsHaveVersions) {
   EXPECT_EQ(repo_->ListRecords("t", "", 10)->size(), 1u);
 }
 
+TEST_F(RepositoryTest, ARecordMadeAgainNeverTakesAVersionItsNameHadBefore) {
+  ASSERT_EQ(*repo_->PutRecord("s", "k", 0, "one"), 1);
+  ASSERT_EQ(*repo_->PutRecord("s", "k", 1, "two"), 2);
+  ASSERT_EQ(*repo_->PutRecord("s", "k", 2, "three"), 3);
+  ASSERT_TRUE(repo_->DeleteRecord("s", "k", 3).ok());
+
+  // Made again: an etag read before the deletion matches nothing.
+  EXPECT_TRUE(absl::IsAborted(repo_->PutRecord("s", "k", 3, "stale").status()));
+  const int64_t again = *repo_->PutRecord("s", "k", 0, "again");
+  EXPECT_GT(again, 3);
+  EXPECT_TRUE(absl::IsAborted(repo_->PutRecord("s", "k", 2, "stale").status()));
+  EXPECT_TRUE(absl::IsAborted(repo_->DeleteRecord("s", "k", 3)));
+  EXPECT_EQ(repo_->GetRecord("s", "k")->value, "again");
+
+  // So after a restart, and for a deletion by WriteRecords, whose versions
+  // climb past the first record's before it goes.
+  Reopen();
+  ASSERT_EQ(*repo_->PutRecord("s", "k", again, "again, twice"), again + 1);
+  ASSERT_TRUE(repo_->WriteRecords({{"s", "k", "", /*erase=*/true}}).ok());
+  Reopen();
+  ASSERT_TRUE(repo_->WriteRecords({{"s", "k", "third life"}}).ok());
+  EXPECT_GT(repo_->GetRecord("s", "k")->version, again + 1);
+  // Erased and written again in one batch.
+  const int64_t third = repo_->GetRecord("s", "k")->version;
+  ASSERT_TRUE(repo_->WriteRecords({{"s", "k", "", true}, {"s", "k", "fourth life"}}).ok());
+  EXPECT_GT(repo_->GetRecord("s", "k")->version, third);
+
+  // A name never deleted starts at 1 in a new store.
+  testing::TempDir other;
+  auto fresh = OpenRocksDbRepository({other.path() + "/db"});
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(*(*fresh)->PutRecord("s", "k", 0, "first"), 1);
+}
+
 TEST_F(RepositoryTest, ConcurrentWritersOnOneCaseNeverLoseAnUpdate) {
   ASSERT_TRUE(repo_->Commit(NewCase("hot", "OPEN")).ok());
   constexpr int kThreads = 8, kEach = 25;
