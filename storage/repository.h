@@ -63,6 +63,8 @@ struct BackupInfo {
   bool repeated = false;
   // A file of it is missing or unreadable; only `id` is known.
   bool damaged = false;
+  // CreateBackup: how many damaged backups older than this one it deleted.
+  int damaged_removed = 0;
 };
 
 // One write of WriteRecords: put `value`, or delete when `erase`.

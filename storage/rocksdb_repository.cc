@@ -983,9 +983,21 @@ absl::StatusOr<BackupInfo> RocksDbRepository::CreateBackup(const std::string& fo
   if (keep > 0) {
     if (auto st = FromRocks((*engine)->PurgeOldBackups(keep), "delete old backups"); !st.ok()) return st;
   }
+  // A damaged backup is never restored; with a good one taken after it,
+  // it only holds disk space (rotation counts good backups alone).
+  std::vector<rocksdb::BackupID> damaged;
+  (*engine)->GetCorruptedBackups(&damaged);
+  int removed = 0;
+  for (auto old : damaged) {
+    if (old >= id) continue;
+    if (auto st = FromRocks((*engine)->DeleteBackup(old), "delete a damaged backup"); !st.ok()) return st;
+    ++removed;
+  }
   rocksdb::BackupInfo info;
   if (auto st = FromRocks((*engine)->GetBackupInfo(id, &info), "read backup"); !st.ok()) return st;
-  return FromRocksBackup(info);
+  BackupInfo taken = FromRocksBackup(info);
+  taken.damaged_removed = removed;
+  return taken;
 }
 
 absl::StatusOr<std::vector<BackupInfo>> RocksDbRepository::ListBackups(const std::string& folder) {

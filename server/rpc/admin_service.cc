@@ -309,6 +309,7 @@ class AdminService final : public v1::AdminService::CallbackService {
       Log(LogLevel::kInfo, "backup_created",
           {{"backup", resp->name()}, {"principal", who.principal}, {"folder", backups_.folder},
            {"bytes", absl::StrCat(backup->size_bytes)},
+           {"damaged_removed", absl::StrCat(backup->damaged_removed)},
            {"seconds", absl::StrCat(absl::ToDoubleSeconds(absl::Now() - start))}});
       return absl::OkStatus();
     });

@@ -303,6 +303,16 @@ TEST_F(BackupServerTest, ADamagedBackupIsListedAsSuchAndNeverRestored) {
   EXPECT_TRUE(absl::StrContains(latest.out, "backup 2 is damaged")) << latest.out;
   testing::CommandResult older = Restore("1");
   EXPECT_EQ(older.exit_code, 0) << older.out;
+
+  // The next good backup deletes it: rotation keeps two good ones, and the
+  // alert's figure goes back to 0.
+  Start();
+  v1::Backup next;
+  ASSERT_TRUE(Backup("admin", &next).ok());
+  EXPECT_EQ(next.name(), "backups/3");
+  EXPECT_EQ(Listed(), (std::vector<std::string>{"backups/1", "backups/3"}));
+  EXPECT_EQ(server_.Metric(damaged_metric), 0);
+  EXPECT_FALSE(std::filesystem::exists(private_files));
 }
 
 }  // namespace
