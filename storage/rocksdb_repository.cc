@@ -277,12 +277,17 @@ class RocksDbRepository : public Repository {
   // returns the case's new version. REQUIRES: its keys are locked.
   absl::StatusOr<int64_t> Stage(const CaseMutation& m, rocksdb::WriteBatch* batch,
                                 std::vector<std::string>* dropped_leases);
-  // Adds record writes to a batch. REQUIRES: their stripes are locked.
+  // Adds record writes to a batch and sets `deleted` to the highest
+  // version among the records it deletes (0: none). REQUIRES: their
+  // stripes are locked.
   absl::Status BatchRecordWrites(rocksdb::WriteBatch* batch,
-                                 const std::vector<RecordWrite>& writes);
-  // Adds the deletion of a record at `version` to a batch. REQUIRES: its
-  // stripe is locked.
+                                 const std::vector<RecordWrite>& writes, int64_t* deleted);
+  // Adds the deletion of a record at `version` to a batch: the stored
+  // floor rises to at least `version`. Once the batch is written, the
+  // caller raises the floor (RaiseRecordFloor) before it unlocks the
+  // record's stripe. REQUIRES: its stripe is locked.
   void BatchRecordDelete(rocksdb::WriteBatch* batch, const std::string& key, int64_t version);
+  void RaiseRecordFloor(int64_t version);
   // The version a record made anew starts above.
   int64_t RecordFloor() const { return record_floor_.load(); }
 
@@ -299,10 +304,10 @@ class RocksDbRepository : public Repository {
   rocksdb::WriteOptions sync_;
   std::array<std::mutex, kStripes> stripes_;
 
-  // The versions of every record deleted so far, summed (the counter
-  // kRecordFloorCounter holds it too). A record made anew starts above it,
-  // so an etag read before a deletion never matches the record that takes
-  // the deleted one's name: no version of a deleted record comes back.
+  // At least the highest version of any record deleted so far; a record
+  // made anew starts above it, so an etag read before a deletion never
+  // matches the record that takes the deleted one's name. The counter
+  // kRecordFloorCounter holds it too, or more.
   std::atomic<int64_t> record_floor_;
 
   std::mutex backup_mu_;  // one backup at a time
@@ -451,6 +456,7 @@ absl::Status RocksDbRepository::CheckShape(const CaseMutation& m,
     if (HasNul(w.space) || HasNul(w.key) || w.key.empty()) {
       return absl::InvalidArgumentError("record keys must be non-empty, without NUL");
     }
+    if (w.erase) return absl::InvalidArgumentError("a change of a case deletes no records");
     lock_keys->push_back(RecordLockKey(w.space, w.key));
   }
   return absl::OkStatus();
@@ -632,7 +638,8 @@ absl::StatusOr<int64_t> RocksDbRepository::Stage(const CaseMutation& m,
   for (const auto& [name, delta] : m.counter_deltas) {
     if (delta != 0) batch.Merge(cf(kCounters), name, EncodeInt64(delta));
   }
-  if (auto st = BatchRecordWrites(&batch, m.record_writes); !st.ok()) return st;
+  int64_t deleted = 0;  // none: CheckShape refuses deletions
+  if (auto st = BatchRecordWrites(&batch, m.record_writes, &deleted); !st.ok()) return st;
   return new_version;
 }
 
@@ -1093,16 +1100,25 @@ absl::Status RocksDbRepository::DeleteRecord(const std::string& space, const std
   }
   rocksdb::WriteBatch batch;
   BatchRecordDelete(&batch, RecordKey(space, key), current->version);
-  return Write(&batch, "delete record");
+  if (auto st = Write(&batch, "delete record"); !st.ok()) return st;
+  RaiseRecordFloor(current->version);
+  return absl::OkStatus();
 }
 
 void RocksDbRepository::BatchRecordDelete(rocksdb::WriteBatch* batch, const std::string& key,
                                           int64_t version) {
   batch->Delete(cf(kRecords), key);
-  // Raised before the write: a floor above what is stored is harmless, and
-  // the record's stripe stays locked until the write is done.
-  record_floor_.fetch_add(version);
-  batch->Merge(cf(kCounters), kRecordFloorCounter, EncodeInt64(version));
+  // The stored counter is never below the floor in memory, so adding what
+  // `version` exceeds that by keeps it at or above `version`, whatever
+  // order concurrent deletions land in (their additions commute).
+  const int64_t above = version - RecordFloor();
+  if (above > 0) batch->Merge(cf(kCounters), kRecordFloorCounter, EncodeInt64(above));
+}
+
+void RocksDbRepository::RaiseRecordFloor(int64_t version) {
+  int64_t floor = record_floor_.load();
+  while (floor < version && !record_floor_.compare_exchange_weak(floor, version)) {
+  }
 }
 
 absl::StatusOr<std::vector<StoredRecord>> RocksDbRepository::ListRecords(
@@ -1128,7 +1144,9 @@ absl::StatusOr<std::vector<StoredRecord>> RocksDbRepository::ListRecords(
 }
 
 absl::Status RocksDbRepository::BatchRecordWrites(rocksdb::WriteBatch* batch,
-                                                 const std::vector<RecordWrite>& writes) {
+                                                 const std::vector<RecordWrite>& writes,
+                                                 int64_t* deleted) {
+  *deleted = 0;
   std::map<std::string, int64_t> versions;  // within this batch; 0: none
   for (const auto& w : writes) {
     const std::string key = RecordKey(w.space, w.key);
@@ -1146,10 +1164,12 @@ absl::Status RocksDbRepository::BatchRecordWrites(rocksdb::WriteBatch* batch,
     }
     if (w.erase) {
       if (version > 0) BatchRecordDelete(batch, key, version);
+      *deleted = std::max(*deleted, version);
       versions[key] = 0;
       continue;
     }
-    const int64_t next = (version == 0 ? RecordFloor() : version) + 1;
+    // Made anew, perhaps after its own deletion earlier in this batch.
+    const int64_t next = (version == 0 ? std::max(RecordFloor(), *deleted) : version) + 1;
     versions[key] = next;
     batch->Put(cf(kRecords), key, EncodeInt64(next) + w.value);
   }
@@ -1166,8 +1186,11 @@ absl::Status RocksDbRepository::WriteRecords(const std::vector<RecordWrite>& wri
   }
   StripeLock lock(this, lock_keys);
   rocksdb::WriteBatch batch;
-  if (auto st = BatchRecordWrites(&batch, writes); !st.ok()) return st;
-  return Write(&batch, "write records");
+  int64_t deleted = 0;
+  if (auto st = BatchRecordWrites(&batch, writes, &deleted); !st.ok()) return st;
+  if (auto st = Write(&batch, "write records"); !st.ok()) return st;
+  RaiseRecordFloor(deleted);
+  return absl::OkStatus();
 }
 
 }  // namespace
