@@ -8,7 +8,10 @@
 //   - every timeline is numbered 1..n without gaps or repeats;
 //   - every notification the timelines queued was delivered exactly once
 //     into the spool (one file per dedupe key), including those whose
-//     delivery the kills interrupted.
+//     delivery the kills interrupted;
+//   - a notification template made, edited and deleted over and over
+//     meanwhile kept its acknowledged edits, and no version it had came
+//     back after a deletion (its etags never match an earlier life's).
 //
 // CI runs 20 kills. The long run:
 //   CASEWORK_CRASH_KILLS=500 build/tests/crash_test
@@ -27,6 +30,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/testing/process.h"
@@ -56,11 +60,107 @@ class AckLog {
   std::mutex mu_;
 };
 
-int64_t VersionOf(const v1::TradeIn& t) {
+template <typename Resource>
+int64_t VersionOf(const Resource& r) {
   int64_t v = 0;
-  EXPECT_TRUE(absl::SimpleAtoi(t.etag(), &v)) << t.etag();
+  EXPECT_TRUE(absl::SimpleAtoi(r.etag(), &v)) << r.etag();
   return v;
 }
+
+std::unique_ptr<grpc::ClientContext> Ctx(const std::string& role) {
+  auto ctx = TestServer::As(role);
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  return ctx;
+}
+
+constexpr char kMacro[] = "templates/trade_in.crash_macro";
+
+// Makes, edits and deletes one template (a macro of an admin's) again and
+// again. Its log, in order: "put V" for an acknowledged create or edit,
+// "deleting V" before it asks to delete the template at V, "deleted V"
+// once that is acknowledged.
+class TemplateWorkload {
+ public:
+  TemplateWorkload(std::shared_ptr<grpc::Channel> channel, AckLog* log, int seed)
+      : stub_(v1::AdminService::NewStub(channel)), log_(log), rng_(seed) {}
+
+  // Runs until `stop` or the server goes away.
+  void Run(const std::atomic<bool>& stop) {
+    if (!Read()) return;
+    while (!stop) {
+      if (!Step()) return;
+    }
+  }
+
+ private:
+  // Learns whether the template is there and at which etag; false when the
+  // server is gone.
+  bool Read() {
+    v1::GetTemplateRequest req;
+    req.set_name(kMacro);
+    v1::Template t;
+    const grpc::Status s = stub_->GetTemplate(Ctx("admin").get(), req, &t);
+    if (s.ok()) etag_ = t.etag();
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) etag_.clear();
+    return s.ok() || s.error_code() == grpc::StatusCode::NOT_FOUND;
+  }
+
+  // One write; false when the server is gone.
+  bool Step() {
+    v1::Template out;
+    grpc::Status s;
+    if (etag_.empty()) {
+      v1::CreateTemplateRequest req;
+      req.set_template_id(std::string(kMacro).substr(std::string("templates/").size()));
+      req.mutable_template_()->set_channel(v1::CHANNEL_EMAIL);
+      auto* nl = req.mutable_template_()->add_variants();
+      nl->set_language_code("nl");
+      nl->set_subject("Ophalen later ({{v_number}})");
+      nl->set_body("De koerier komt later.");
+      s = stub_->CreateTemplate(Ctx("admin").get(), req, &out);
+    } else if (std::uniform_int_distribution<int>(0, 9)(rng_) < 7) {
+      v1::UpdateTemplateRequest req;
+      req.mutable_template_()->set_name(kMacro);
+      req.mutable_template_()->set_etag(etag_);
+      req.mutable_template_()->add_variants()->set_language_code("nl");
+      req.mutable_template_()->mutable_variants(0)->set_subject("Ophalen later ({{v_number}})");
+      req.mutable_template_()->mutable_variants(0)->set_body(absl::StrCat("Edit ", ++edits_, "."));
+      req.mutable_update_mask()->add_paths("variants");
+      s = stub_->UpdateTemplate(Ctx("admin").get(), req, &out);
+    } else {
+      int64_t version = 0;
+      EXPECT_TRUE(absl::SimpleAtoi(etag_, &version)) << etag_;
+      log_->Append("deleting", version);
+      v1::DeleteTemplateRequest req;
+      req.set_name(kMacro);
+      req.set_etag(etag_);
+      google::protobuf::Empty none;
+      s = stub_->DeleteTemplate(Ctx("admin").get(), req, &none);
+      if (s.ok()) {
+        log_->Append("deleted", version);
+        etag_.clear();
+        return true;
+      }
+    }
+    if (s.ok()) {
+      log_->Append("put", VersionOf(out));
+      etag_ = out.etag();
+      return true;
+    }
+    // A write that landed before a kill but was never answered: read again.
+    if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS || s.error_code() == grpc::StatusCode::ABORTED ||
+        s.error_code() == grpc::StatusCode::NOT_FOUND) {
+      return Read();
+    }
+    return false;
+  }
+
+  std::unique_ptr<v1::AdminService::Stub> stub_;
+  AckLog* log_;
+  std::mt19937 rng_;
+  std::string etag_;  // empty: not there
+  int edits_ = 0;
+};
 
 class Workload {
  public:
@@ -77,12 +177,6 @@ class Workload {
   int64_t acknowledged() const { return acked_; }
 
  private:
-  std::unique_ptr<grpc::ClientContext> Ctx(const std::string& role) {
-    auto ctx = TestServer::As(role);
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    return ctx;
-  }
-
   // One mutation; false when the server is gone.
   bool Step() {
     v1::TradeIn out;
@@ -154,8 +248,10 @@ TEST(CrashTest, AcknowledgedChangesSurviveKillNine) {
   testing::TempDir dir;
   const std::string data = dir.path() + "/data";
   const std::string log_path = dir.path() + "/acks.log";
+  const std::string template_log_path = dir.path() + "/template-acks.log";
   const int port = testing::FreePort();
   AckLog acks(log_path);
+  AckLog template_acks(template_log_path);
   // One principal drives all the load: no per-principal rate limit.
   const std::string config = testing::WriteFile(
       dir.path() + "/caseworkd.json",
@@ -194,6 +290,8 @@ TEST(CrashTest, AcknowledgedChangesSurviveKillNine) {
       clients.push_back(std::make_unique<Workload>(channel, &acks, round * 16 + c));
       threads.emplace_back([&, w = clients.back().get()] { w->Run(stop); });
     }
+    TemplateWorkload macro(channel, &template_acks, round);
+    threads.emplace_back([&] { macro.Run(stop); });
     // Killed from outside at a random moment, unless a crash point gets
     // there first.
     std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(100, 600)(rng)));
@@ -263,9 +361,56 @@ TEST(CrashTest, AcknowledgedChangesSurviveKillNine) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   for (const auto& key : queued) EXPECT_TRUE(delivered.count(key)) << "notification " << key << " was lost";
+
+  // The template: each version acknowledged for it is above every one
+  // before (an edit climbs; a template made again starts above the one
+  // deleted), and the stored one is what the log allows.
+  int64_t highest = 0, last_put = 0, deleted = 0, template_writes = 0;
+  bool deleting = false;  // a deletion was asked for after the last put
+  {
+    std::ifstream in(template_log_path);
+    for (std::string line; std::getline(in, line);) {
+      std::vector<std::string> f = absl::StrSplit(line, ' ');
+      ASSERT_EQ(f.size(), 2u) << line;
+      int64_t v = 0;
+      ASSERT_TRUE(absl::SimpleAtoi(f[1], &v)) << line;
+      if (f[0] == "put") {
+        EXPECT_GT(v, highest) << "the template took version " << v << " again";
+        last_put = v;
+        deleting = false;
+        deleted = 0;
+        ++template_writes;
+      } else if (f[0] == "deleting") {
+        EXPECT_GE(v, last_put) << line;
+        deleting = true;
+      } else {
+        ASSERT_EQ(f[0], "deleted") << line;
+        deleted = v;
+        ++template_writes;
+      }
+      highest = std::max(highest, v);
+    }
+  }
+  ASSERT_GT(template_writes, 0);
+  auto admin = v1::AdminService::NewStub(channel);
+  v1::GetTemplateRequest get_macro;
+  get_macro.set_name(kMacro);
+  v1::Template macro;
+  const grpc::Status got = admin->GetTemplate(TestServer::As("admin").get(), get_macro, &macro);
+  ASSERT_TRUE(got.ok() || got.error_code() == grpc::StatusCode::NOT_FOUND) << got.error_message();
+  if (deleted > 0) {
+    // Gone, or made again by a create the kill left unanswered.
+    if (got.ok()) {
+      EXPECT_GT(VersionOf(macro), deleted) << "made again at a version it had before";
+    }
+  } else if (got.ok()) {
+    EXPECT_GE(VersionOf(macro), last_put) << "the template lost an acknowledged edit";
+  } else {
+    EXPECT_TRUE(deleting) << "the template was lost at version " << last_put;
+  }
   std::cout << "kills: " << kills << " (" << crash_point_deaths << " at crash points), acknowledged changes: "
             << acknowledged << ", cases checked: " << acked.size() << ", notifications checked: "
-            << queued.size() << std::endl;
+            << queued.size() << ", template writes: " << template_writes << std::endl;
   server->Signal(SIGTERM);
   EXPECT_EQ(server->Wait(absl::Seconds(30)), 0);
 }
