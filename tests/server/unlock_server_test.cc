@@ -501,10 +501,17 @@ TEST_F(UnlockServerTest, ADeletedCalendarsClocksGoOnOnTheDefaultWithTheTimeTheyU
   ASSERT_TRUE(admin_->ListCalendars(TestServer::As("cs_agent").get(), v1::ListCalendarsRequest(), &listed).ok());
   for (const auto& c : listed.calendars()) EXPECT_NE(c.name(), "calendars/us");
 
-  // Made again, the region's calendar takes its clocks back.
+  // Made again, the region's calendar takes its clocks back; an edit read
+  // before the deletion does not overwrite it.
   AddUsCalendar();
   EXPECT_EQ(sla_now().calendar(), "calendars/us");
   EXPECT_EQ(sla_now().consumed().seconds(), 3 * 3600);
+  v1::UpdateCalendarRequest stale;
+  *stale.mutable_calendar() = us;
+  stale.mutable_calendar()->set_etag(del.etag());
+  v1::BusinessCalendar updated;
+  s = admin_->UpdateCalendar(TestServer::As("admin").get(), stale, &updated);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ABORTED) << s.error_message();
 
   // A deletion the server stopped in the middle of (the calendar deleted,
   // its clocks not yet moved) is finished at the next start.
