@@ -27,8 +27,8 @@
 namespace casework::storage {
 namespace {
 
-// The counter of the versions of every deleted record (see record_floor_).
-constexpr char kRecordFloorCounter[] = "records/deleted_versions";
+// At least the highest version of any deleted record (see record_floor_).
+constexpr char kRecordFloorCounter[] = "records/version_floor";
 
 // Column families, in the order they are opened.
 enum Cf {
@@ -283,10 +283,12 @@ class RocksDbRepository : public Repository {
   absl::Status BatchRecordWrites(rocksdb::WriteBatch* batch,
                                  const std::vector<RecordWrite>& writes, int64_t* deleted);
   // Adds the deletion of a record at `version` to a batch: the stored
-  // floor rises to at least `version`. Once the batch is written, the
-  // caller raises the floor (RaiseRecordFloor) before it unlocks the
-  // record's stripe. REQUIRES: its stripe is locked.
-  void BatchRecordDelete(rocksdb::WriteBatch* batch, const std::string& key, int64_t version);
+  // floor rises to at least `version`. `floor` is RecordFloor(), or more
+  // for a batch that deletes other records before. Once the batch is
+  // written, the caller raises the floor (RaiseRecordFloor) before it
+  // unlocks the record's stripe. REQUIRES: its stripe is locked.
+  void BatchRecordDelete(rocksdb::WriteBatch* batch, const std::string& key, int64_t version,
+                         int64_t floor);
   void RaiseRecordFloor(int64_t version);
   // The version a record made anew starts above.
   int64_t RecordFloor() const { return record_floor_.load(); }
@@ -1099,19 +1101,19 @@ absl::Status RocksDbRepository::DeleteRecord(const std::string& space, const std
                                            expected_version));
   }
   rocksdb::WriteBatch batch;
-  BatchRecordDelete(&batch, RecordKey(space, key), current->version);
+  BatchRecordDelete(&batch, RecordKey(space, key), current->version, RecordFloor());
   if (auto st = Write(&batch, "delete record"); !st.ok()) return st;
   RaiseRecordFloor(current->version);
   return absl::OkStatus();
 }
 
 void RocksDbRepository::BatchRecordDelete(rocksdb::WriteBatch* batch, const std::string& key,
-                                          int64_t version) {
+                                          int64_t version, int64_t floor) {
   batch->Delete(cf(kRecords), key);
   // The stored counter is never below the floor in memory, so adding what
   // `version` exceeds that by keeps it at or above `version`, whatever
   // order concurrent deletions land in (their additions commute).
-  const int64_t above = version - RecordFloor();
+  const int64_t above = version - floor;
   if (above > 0) batch->Merge(cf(kCounters), kRecordFloorCounter, EncodeInt64(above));
 }
 
@@ -1163,7 +1165,7 @@ absl::Status RocksDbRepository::BatchRecordWrites(rocksdb::WriteBatch* batch,
       }
     }
     if (w.erase) {
-      if (version > 0) BatchRecordDelete(batch, key, version);
+      if (version > 0) BatchRecordDelete(batch, key, version, std::max(RecordFloor(), *deleted));
       *deleted = std::max(*deleted, version);
       versions[key] = 0;
       continue;
