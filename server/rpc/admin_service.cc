@@ -300,12 +300,9 @@ class AdminService final : public v1::AdminService::CallbackService {
         Log(LogLevel::kInfo, "backup_repeated", {{"backup", resp->name()}, {"principal", who.principal}});
         return absl::OkStatus();
       }
-      // Taking one opens every backup of the folder: the figures are fresh.
-      if (auto all = repo_->ListBackups(backups_.folder); all.ok()) {
-        ObserveBackups(*all, env_.metrics);
-      } else {
-        env_.metrics->SetLastBackup(backup->create_time);
-      }
+      // It is the newest good backup, and taking it deleted every damaged
+      // one before it: the figures follow without reading the folder again.
+      ObserveBackups({*backup}, env_.metrics);
       Log(LogLevel::kInfo, "backup_created",
           {{"backup", resp->name()}, {"principal", who.principal}, {"folder", backups_.folder},
            {"bytes", absl::StrCat(backup->size_bytes)},
