@@ -232,8 +232,10 @@ class Repository {
   // Copies the store into `folder` while it serves, consistent as of one
   // moment: everything acknowledged before the call is in it. Backups in a
   // folder share their unchanged files, so each copies what changed since
-  // the one before. Afterwards only the newest `keep` are kept (0: all).
-  // One backup is taken at a time; another call waits for it. A
+  // the one before. The new backup is read back against its checksums;
+  // when a file it shares no longer matches, the backups holding it are
+  // deleted and the backup is taken again. Afterwards only the newest
+  // `keep` are kept (0: all). One backup is taken at a time; another call waits for it. A
   // non-empty `request_id` is kept with the backup, and a call with the
   // request_id of a backup still kept answers with that one.
   virtual absl::StatusOr<BackupInfo> CreateBackup(const std::string& folder, int keep,

@@ -959,6 +959,22 @@ std::vector<BackupInfo> AllBackups(const rocksdb::BackupEngineReadOnlyBase& engi
   return out;
 }
 
+// Deletes the backups in `engine` with a file that no longer matches its
+// checksum, and returns their ids.
+absl::StatusOr<std::vector<rocksdb::BackupID>> DeleteSpoiledBackups(rocksdb::BackupEngine& engine) {
+  std::vector<rocksdb::BackupInfo> infos;
+  engine.GetBackupInfo(&infos);
+  std::vector<rocksdb::BackupID> spoiled;
+  for (const auto& b : infos) {
+    rocksdb::IOStatus checked = engine.VerifyBackup(b.backup_id, /*verify_with_checksum=*/true);
+    if (checked.ok()) continue;
+    if (!checked.IsCorruption()) return FromRocks(checked, "check backup");
+    if (auto st = FromRocks(engine.DeleteBackup(b.backup_id), "delete a spoiled backup"); !st.ok()) return st;
+    spoiled.push_back(b.backup_id);
+  }
+  return spoiled;
+}
+
 absl::StatusOr<BackupInfo> RocksDbRepository::CreateBackup(const std::string& folder, int keep,
                                                            const std::string& request_id) {
   std::lock_guard<std::mutex> lock(backup_mu_);
@@ -981,14 +997,30 @@ absl::StatusOr<BackupInfo> RocksDbRepository::CreateBackup(const std::string& fo
   // The live write-ahead log is copied with the table files, so nothing
   // acknowledged is left out and the memtables need no flush.
   rocksdb::BackupID id = 0;
-  if (auto st = FromRocks(
-          (*engine)->CreateNewBackupWithMetadata(rocksdb::CreateBackupOptions(), db_, metadata, &id),
-          "back up");
-      !st.ok()) {
-    return st;
+  int removed = 0;
+  for (int attempt = 1;; ++attempt) {
+    if (auto st = FromRocks(
+            (*engine)->CreateNewBackupWithMetadata(rocksdb::CreateBackupOptions(), db_, metadata, &id),
+            "back up");
+        !st.ok()) {
+      return st;
+    }
+    // Every file there, read back against its checksum, before older
+    // backups are let go. A table file the new backup shares with older
+    // ones is not copied again, so one that changed on disk since shows
+    // here. The backups holding it could not be restored; they go, the new
+    // one too, and the backup taken again copies the file afresh.
+    rocksdb::IOStatus checked = (*engine)->VerifyBackup(id, /*verify_with_checksum=*/true);
+    if (checked.ok()) break;
+    if (!checked.IsCorruption()) return FromRocks(checked, "check backup");
+    auto spoiled = DeleteSpoiledBackups(**engine);
+    if (!spoiled.ok()) return spoiled.status();
+    for (auto old : *spoiled) removed += old < id ? 1 : 0;
+    if (attempt == 2) {
+      return absl::DataLossError(absl::StrCat("a backup taken twice did not read back as written (",
+                                              checked.ToString(), "); check the disk of ", folder));
+    }
   }
-  // Every file there, at its size, before older backups are let go.
-  if (auto st = FromRocks((*engine)->VerifyBackup(id), "check backup"); !st.ok()) return st;
   if (keep > 0) {
     if (auto st = FromRocks((*engine)->PurgeOldBackups(keep), "delete old backups"); !st.ok()) return st;
   }
@@ -996,7 +1028,6 @@ absl::StatusOr<BackupInfo> RocksDbRepository::CreateBackup(const std::string& fo
   // it only holds disk space (rotation counts good backups alone).
   std::vector<rocksdb::BackupID> damaged;
   (*engine)->GetCorruptedBackups(&damaged);
-  int removed = 0;
   for (auto old : damaged) {
     if (old >= id) continue;
     if (auto st = FromRocks((*engine)->DeleteBackup(old), "delete a damaged backup"); !st.ok()) return st;

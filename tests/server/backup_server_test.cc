@@ -1,8 +1,9 @@
 // Backups through a real server: one taken while cases are being written
 // holds every change acknowledged before it was asked for, caseworkd
 // --restore-backup puts it back (refused while the store is open, the
-// replaced store kept), only the newest backups_kept stay, and the newest
-// one's time is exported.
+// replaced store kept), only the newest backups_kept stay, the newest
+// one's time is exported, and backups spoiled by a shared file that
+// changed on disk give way to a backup that copies it again.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -313,6 +314,50 @@ TEST_F(BackupServerTest, ADamagedBackupIsListedAsSuchAndNeverRestored) {
   EXPECT_EQ(Listed(), (std::vector<std::string>{"backups/1", "backups/3"}));
   EXPECT_EQ(server_.Metric(damaged_metric), 0);
   EXPECT_FALSE(std::filesystem::exists(private_files));
+}
+
+TEST_F(BackupServerTest, ABackupWhoseSharedTableFileRottedIsTakenAgainWithoutTheSpoiledOnes) {
+  v1::TradeIn first;
+  ASSERT_TRUE(Create(0, &first).ok());
+  // An erasure compacts the store, so the case is in table files that the
+  // backups below share.
+  v1::ImportAccountsRequest import;
+  import.set_json_lines(
+      R"({"accountNumber": "ACC-9", "fullName": "Maria Lopez", "billingAddress": "12 Elm Street",)"
+      R"( "phoneNumber": "+12125550109", "email": "maria@example.com", "standing": "GOOD"})");
+  v1::ImportAccountsResponse imported;
+  ASSERT_TRUE(admin_->ImportAccounts(TestServer::As("admin").get(), import, &imported).ok());
+  ASSERT_EQ(imported.imported(), 1);
+  v1::EraseCustomerDataRequest erase;
+  erase.set_email("maria@example.com");
+  erase.set_reason("PRIV-1");
+  v1::EraseCustomerDataResponse erased;
+  ASSERT_TRUE(admin_->EraseCustomerData(TestServer::As("admin").get(), erase, &erased).ok());
+  ASSERT_EQ(erased.directory_records_erased(), 1);
+  std::vector<std::string> names = {first.name()};
+  for (int n = 1; n <= 2; ++n) {
+    v1::Backup b;
+    ASSERT_TRUE(Backup("admin", &b).ok());
+    v1::TradeIn t;
+    ASSERT_TRUE(Create(n, &t).ok());
+    names.push_back(t.name());
+  }
+  ASSERT_EQ(Listed(), (std::vector<std::string>{"backups/1", "backups/2"}));
+  // A shared table file changes on disk, its size kept (a failing disk).
+  ASSERT_GT(testing::SpoilFiles(server_.data_dir() + "/backups/shared_checksum", ".sst", 64), 0);
+
+  // The next backup reads it back, finds the file spoiled, deletes the
+  // backups holding it and copies the file again.
+  v1::Backup next;
+  ASSERT_TRUE(Backup("admin", &next).ok());
+  EXPECT_EQ(Listed(), std::vector<std::string>{next.name()});
+  EXPECT_FALSE(next.damaged());
+  EXPECT_EQ(server_.Metric("casework_backups_damaged"), 0);
+  server_.Shutdown();
+  testing::CommandResult latest = Restore("latest");
+  ASSERT_EQ(latest.exit_code, 0) << latest.out;
+  Start();
+  for (const auto& name : names) EXPECT_EQ(Find(name), grpc::StatusCode::OK) << name;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/testing/process.h"
 #include "tests/testing/temp_dir.h"
 
 namespace casework::storage {
@@ -355,6 +356,34 @@ TEST_F(RepositoryTest, BackupsAreKeptToTheirCountAndOneIsRestoredInPlace) {
   }
   Reopen();
   EXPECT_TRUE(repo_->GetCase("c2").ok());
+}
+
+// Backups share the table files they have in common, so one that changes
+// on disk (its size kept) spoils every backup holding it, new ones too.
+TEST_F(RepositoryTest, ATableFileThatRotsInTheBackupsIsCopiedAgainWithoutTheBackupsHoldingIt) {
+  const std::string folder = dir_.path() + "/backups";
+  ASSERT_TRUE(repo_->Commit(NewCase("c1", "OPEN")).ok());
+  ASSERT_TRUE(repo_->Compact().ok());  // c1 in a table file
+  ASSERT_TRUE(repo_->CreateBackup(folder, 5, "").ok());
+  ASSERT_TRUE(repo_->Commit(NewCase("c2", "OPEN")).ok());
+  ASSERT_TRUE(repo_->CreateBackup(folder, 5, "").ok());
+  ASSERT_GT(testing::SpoilFiles(folder + "/shared_checksum", ".sst", 100), 0);
+  ASSERT_TRUE(repo_->Commit(NewCase("c3", "OPEN")).ok());
+
+  auto taken = repo_->CreateBackup(folder, 5, "");
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_EQ(taken->damaged_removed, 2);
+  auto listed = repo_->ListBackups(folder);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].id, taken->id);
+  EXPECT_FALSE((*listed)[0].damaged);
+
+  repo_.reset();
+  auto restored = RestoreRocksDbBackup(folder, 0, dir_.path() + "/db");
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  Reopen();
+  for (const char* id : {"c1", "c2", "c3"}) EXPECT_TRUE(repo_->GetCase(id).ok()) << id;
 }
 
 TEST_F(RepositoryTest, StoreLogKeepsToInfoLevel) {

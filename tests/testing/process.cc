@@ -204,6 +204,19 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
+int SpoilFiles(const std::string& folder, const std::string& suffix, int64_t offset) {
+  int spoiled = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(folder)) {
+    if (!entry.is_regular_file() || !absl::EndsWith(entry.path().string(), suffix)) continue;
+    std::fstream file(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+    char byte = 0;
+    if (!file.seekg(offset).get(byte)) continue;
+    file.seekp(offset).put(static_cast<char>(byte ^ 0x5a));
+    spoiled += file.flush() ? 1 : 0;
+  }
+  return spoiled;
+}
+
 CommandResult RunCommand(const std::string& command) {
   FILE* p = ::popen(command.c_str(), "r");
   CommandResult result{-1, ""};

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -81,6 +82,11 @@ Pki MakePki(const std::string& folder, const std::string& client_name);
 
 // The whole content of a file.
 std::string ReadFile(const std::string& path);
+
+// Changes one byte, at `offset`, of every file below `folder` whose name
+// ends in `suffix`, keeping its size (what a failing disk does); returns
+// how many files it changed.
+int SpoilFiles(const std::string& folder, const std::string& suffix, int64_t offset);
 
 // A command run through the shell to its end: its exit code (-1 if it did
 // not exit normally) and what it wrote to stdout.
