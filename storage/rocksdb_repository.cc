@@ -1323,8 +1323,10 @@ absl::StatusOr<BackupInfo> RestoreRocksDbBackup(const std::string& backup_folder
     return absl::DataLossError(
         absl::StrCat("backup ", chosen->id, " is damaged (a file of it is missing or unreadable); restore another"));
   }
-  // A missing file reads as NOT_FOUND to RocksDB, but the backup is there.
-  if (auto st = FromRocks((*engine)->VerifyBackup(chosen->id), "check"); !st.ok()) {
+  // Read whole against its checksums before the store is moved aside. A
+  // missing file reads as NOT_FOUND to RocksDB, but the backup is there.
+  if (auto st = FromRocks((*engine)->VerifyBackup(chosen->id, /*verify_with_checksum=*/true), "check");
+      !st.ok()) {
     return absl::DataLossError(absl::StrCat("backup ", chosen->id, " failed its check: ", st.message()));
   }
 

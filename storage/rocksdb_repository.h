@@ -36,7 +36,8 @@ absl::StatusOr<std::unique_ptr<Repository>> OpenRocksDbRepository(
 // Puts backup `id` of `backup_folder` (0: the newest) in place of the
 // store at `path`, which no process may have open (FAILED_PRECONDITION).
 // A store already at `path` is kept, renamed to `path` + ".replaced-" and
-// the time. Returns the backup restored.
+// the time. A damaged backup, or one whose files fail their checksums, is
+// refused (DATA_LOSS) before anything moves. Returns the backup restored.
 absl::StatusOr<BackupInfo> RestoreRocksDbBackup(const std::string& backup_folder, int64_t id,
                                                 const std::string& path);
 

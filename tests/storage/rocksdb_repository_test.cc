@@ -368,6 +368,15 @@ TEST_F(RepositoryTest, ATableFileThatRotsInTheBackupsIsCopiedAgainWithoutTheBack
   ASSERT_TRUE(repo_->Commit(NewCase("c2", "OPEN")).ok());
   ASSERT_TRUE(repo_->CreateBackup(folder, 5, "").ok());
   ASSERT_GT(testing::SpoilFiles(folder + "/shared_checksum", ".sst", 100), 0);
+  // A restore refuses such a backup before it moves the store aside.
+  repo_.reset();
+  auto refused = RestoreRocksDbBackup(folder, 0, dir_.path() + "/db");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "backup 2 failed its check")) << refused.status();
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path())) {
+    EXPECT_FALSE(absl::StrContains(entry.path().filename().string(), "replaced")) << entry.path();
+  }
+  Reopen();
   ASSERT_TRUE(repo_->Commit(NewCase("c3", "OPEN")).ok());
 
   auto taken = repo_->CreateBackup(folder, 5, "");
