@@ -235,9 +235,9 @@ class Repository {
   // the one before. The new backup is read back against its checksums;
   // when a file it shares no longer matches, the backups holding it are
   // deleted and the backup is taken again. Afterwards only the newest
-  // `keep` are kept (0: all). One backup is taken at a time; another call waits for it. A
-  // non-empty `request_id` is kept with the backup, and a call with the
-  // request_id of a backup still kept answers with that one.
+  // `keep` are kept (0: all). One backup is taken at a time; another call
+  // waits for it. A non-empty `request_id` is kept with the backup, and a
+  // call with the request_id of a backup still kept answers with that one.
   virtual absl::StatusOr<BackupInfo> CreateBackup(const std::string& folder, int keep,
                                                   const std::string& request_id) = 0;
   // The backups in `folder`, oldest first, damaged ones included; none

@@ -960,17 +960,17 @@ std::vector<BackupInfo> AllBackups(const rocksdb::BackupEngineReadOnlyBase& engi
 }
 
 // Deletes the backups in `engine` with a file that no longer matches its
-// checksum, and returns their ids.
-absl::StatusOr<std::vector<rocksdb::BackupID>> DeleteSpoiledBackups(rocksdb::BackupEngine& engine) {
+// checksum, and returns how many.
+absl::StatusOr<int> DeleteSpoiledBackups(rocksdb::BackupEngine& engine) {
   std::vector<rocksdb::BackupInfo> infos;
   engine.GetBackupInfo(&infos);
-  std::vector<rocksdb::BackupID> spoiled;
+  int spoiled = 0;
   for (const auto& b : infos) {
     rocksdb::IOStatus checked = engine.VerifyBackup(b.backup_id, /*verify_with_checksum=*/true);
     if (checked.ok()) continue;
     if (!checked.IsCorruption()) return FromRocks(checked, "check backup");
     if (auto st = FromRocks(engine.DeleteBackup(b.backup_id), "delete a spoiled backup"); !st.ok()) return st;
-    spoiled.push_back(b.backup_id);
+    ++spoiled;
   }
   return spoiled;
 }
@@ -1013,9 +1013,10 @@ absl::StatusOr<BackupInfo> RocksDbRepository::CreateBackup(const std::string& fo
     rocksdb::IOStatus checked = (*engine)->VerifyBackup(id, /*verify_with_checksum=*/true);
     if (checked.ok()) break;
     if (!checked.IsCorruption()) return FromRocks(checked, "check backup");
-    auto spoiled = DeleteSpoiledBackups(**engine);
+    if (auto st = FromRocks((*engine)->DeleteBackup(id), "delete a spoiled backup"); !st.ok()) return st;
+    auto spoiled = DeleteSpoiledBackups(**engine);  // the older ones
     if (!spoiled.ok()) return spoiled.status();
-    for (auto old : *spoiled) removed += old < id ? 1 : 0;
+    removed += *spoiled;
     if (attempt == 2) {
       return absl::DataLossError(absl::StrCat("a backup taken twice did not read back as written (",
                                               checked.ToString(), "); check the disk of ", folder));
