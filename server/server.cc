@@ -12,6 +12,9 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/security/tls_certificate_provider.h"
+#include "grpcpp/security/tls_credentials_options.h"
 #include "server/common/files.h"
 #include "server/common/happens_before.h"
 #include "server/common/log.h"
@@ -91,10 +94,14 @@ workflow::OtpPolicy OtpPolicyOf(const internal::OtpSupportConfig& c) {
   return p;
 }
 
-std::string ReadPem(const std::string& path) { return ReadWholeFile(path).value_or(""); }
+// How often the TLS certificate, key and client CA are read again.
+constexpr unsigned kTlsRereadSeconds = 5;
 
 // TLS (mutual when a client CA is given) or, when configured so for
-// development, plaintext.
+// development, plaintext. The files are read at start, so that a missing
+// one stops the server with its name, and again every kTlsRereadSeconds:
+// a renewed certificate, key or CA is served to new connections without a
+// restart, while connections already made go on as they are.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TransportCredentials(
     const internal::ServerConfig& config) {
   if (config.plaintext()) {
@@ -103,25 +110,32 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TransportCredentials(
     return grpc::InsecureServerCredentials();
   }
   const auto& tls = config.tls();
-  grpc::SslServerCredentialsOptions options;
-  const std::string cert = ReadPem(tls.cert_file());
-  const std::string key = ReadPem(tls.key_file());
-  if (cert.empty() || key.empty()) {
+  auto readable = [](const std::string& path) {
+    auto text = ReadWholeFile(path);
+    return text.has_value() && !text->empty();
+  };
+  if (!readable(tls.cert_file()) || !readable(tls.key_file())) {
     return absl::InvalidArgumentError(
         absl::StrCat("tls: cannot read cert_file ", tls.cert_file(), " or key_file ", tls.key_file()));
   }
-  options.pem_key_cert_pairs.push_back({key, cert});
-  if (!tls.client_ca_file().empty()) {
-    options.pem_root_certs = ReadPem(tls.client_ca_file());
-    if (options.pem_root_certs.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tls: cannot read client_ca_file ", tls.client_ca_file()));
-    }
-    options.client_certificate_request =
-        tls.require_client_cert() ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                  : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  const bool mutual = !tls.client_ca_file().empty();
+  if (mutual && !readable(tls.client_ca_file())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls: cannot read client_ca_file ", tls.client_ca_file()));
   }
-  return grpc::SslServerCredentials(options);
+  auto files = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      tls.key_file(), tls.cert_file(), tls.client_ca_file(), kTlsRereadSeconds);
+  grpc::experimental::TlsServerCredentialsOptions options(files);
+  options.watch_identity_key_cert_pairs();
+  if (mutual) {
+    options.watch_root_certs();
+    options.set_cert_request_type(tls.require_client_cert()
+                                      ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                      : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
 }
 
 // gRPC's own messages (errors only, at its default verbosity: a failed TLS

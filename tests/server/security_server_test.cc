@@ -213,15 +213,22 @@ class TlsTest : public ::testing::Test {
       c->mutable_auth()->set_token_file(tokens);
     });
   }
+  // A client trusting `pki`'s CA, on a connection of its own.
   std::unique_ptr<v1::TradeInService::Stub> Stub(bool with_client_cert) {
+    return Stub(with_client_cert, pki_);
+  }
+  std::unique_ptr<v1::TradeInService::Stub> Stub(bool with_client_cert, const testing::Pki& pki) {
     grpc::SslCredentialsOptions options;
-    options.pem_root_certs = testing::ReadFile(pki_.ca_cert);
+    options.pem_root_certs = testing::ReadFile(pki.ca_cert);
     if (with_client_cert) {
-      options.pem_private_key = testing::ReadFile(pki_.client_key);
-      options.pem_cert_chain = testing::ReadFile(pki_.client_cert);
+      options.pem_private_key = testing::ReadFile(pki.client_key);
+      options.pem_cert_chain = testing::ReadFile(pki.client_cert);
     }
-    return v1::TradeInService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", server_.server().port()), grpc::SslCredentials(options)));
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    return v1::TradeInService::NewStub(
+        grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", server_.server().port()),
+                                  grpc::SslCredentials(options), args));
   }
   grpc::Status Board(v1::TradeInService::Stub& stub, const std::string& token = "") {
     grpc::ClientContext ctx;
@@ -248,6 +255,44 @@ TEST_F(TlsTest, MutualTlsMapsTheClientCertificateToItsPrincipal) {
   auto plain = v1::TradeInService::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", server_.server().port()), grpc::InsecureChannelCredentials()));
   EXPECT_EQ(Board(*plain, "token-for-anna-0001").error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// Certificates are renewed in place (a new CA too, here): new connections
+// get them within seconds, without a restart, and a connection made before
+// goes on.
+TEST_F(TlsTest, RenewedCertificatesAreServedWithoutARestart) {
+  Start(/*require_client_cert=*/true);
+  auto before = Stub(true);
+  ASSERT_TRUE(Board(*before).ok());
+  const testing::TempDir next_dir;
+  const testing::Pki next = testing::MakePki(next_dir.path(), "casectl-ops");
+  ASSERT_FALSE(next.ca_cert.empty()) << "openssl could not make the test certificates";
+  EXPECT_EQ(Board(*Stub(true, next)).error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  // The first CA and client, kept aside before their files are replaced.
+  testing::Pki first;
+  for (auto [path, kept] : {std::pair{pki_.ca_cert, &first.ca_cert},
+                            std::pair{pki_.client_cert, &first.client_cert},
+                            std::pair{pki_.client_key, &first.client_key}}) {
+    *kept = testing::WriteFile(path + ".first", testing::ReadFile(path));
+  }
+  // Each file replaced whole by a rename, as certificate tools do.
+  for (const auto& [from, to] : {std::pair{next.server_key, pki_.server_key},
+                                 std::pair{next.server_cert, pki_.server_cert},
+                                 std::pair{next.ca_cert, pki_.ca_cert}}) {
+    testing::WriteFile(to + ".new", testing::ReadFile(from));
+    std::filesystem::rename(to + ".new", to);
+  }
+  bool renewed = false;
+  for (int i = 0; i < 60 && !renewed; ++i) {
+    renewed = Board(*Stub(true, next)).ok();
+    if (!renewed) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  EXPECT_TRUE(renewed) << "the renewed certificate was not served within 15 s";
+  // A new connection of the first CA's client is refused; the connection
+  // made before the renewal still serves.
+  EXPECT_EQ(Board(*Stub(true, first)).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(Board(*before).ok());
 }
 
 TEST_F(TlsTest, TlsWithBearerTokensWhenClientCertificatesAreOptional) {
