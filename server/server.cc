@@ -15,6 +15,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/security/tls_certificate_provider.h"
 #include "grpcpp/security/tls_credentials_options.h"
+#include "server/common/certificates.h"
 #include "server/common/files.h"
 #include "server/common/happens_before.h"
 #include "server/common/log.h"
@@ -99,7 +100,8 @@ constexpr unsigned kTlsRereadSeconds = 5;
 
 // TLS (mutual when a client CA is given) or, when configured so for
 // development, plaintext. The files are read at start, so that a missing
-// one stops the server with its name, and again every kTlsRereadSeconds:
+// one, or a key that is not the certificate's, stops the server with their
+// names, and again every kTlsRereadSeconds:
 // a renewed certificate, key or CA is served to new connections without a
 // restart, while connections already made go on as they are.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TransportCredentials(
@@ -110,16 +112,19 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TransportCredentials(
     return grpc::InsecureServerCredentials();
   }
   const auto& tls = config.tls();
-  auto readable = [](const std::string& path) {
-    auto text = ReadWholeFile(path);
-    return text.has_value() && !text->empty();
-  };
-  if (!readable(tls.cert_file()) || !readable(tls.key_file())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tls: cannot read cert_file ", tls.cert_file(), " or key_file ", tls.key_file()));
+  const std::string cert = ReadWholeFile(tls.cert_file()).value_or("");
+  const std::string key = ReadWholeFile(tls.key_file()).value_or("");
+  if (cert.empty() || key.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("tls: cannot read cert_file ", tls.cert_file(),
+                                                   " or key_file ", tls.key_file()));
+  }
+  if (absl::Status pair = CheckKeyPair(cert, key); !pair.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("tls: cert_file ", tls.cert_file(),
+                                                   ", key_file ", tls.key_file(), ": ",
+                                                   pair.message()));
   }
   const bool mutual = !tls.client_ca_file().empty();
-  if (mutual && !readable(tls.client_ca_file())) {
+  if (mutual && ReadWholeFile(tls.client_ca_file()).value_or("").empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("tls: cannot read client_ca_file ", tls.client_ca_file()));
   }
@@ -177,6 +182,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   s->repo = *std::move(repo);
 
   s->metrics = std::make_unique<metrics::Metrics>();
+  if (!config.plaintext()) {
+    s->metrics->ExportCertificateExpiry([file = config.tls().cert_file()]() {
+      auto expiry = CertificateExpiry(ReadWholeFile(file).value_or(""));
+      return expiry.ok() ? std::optional<absl::Time>(*expiry) : std::nullopt;
+    });
+  }
   if (config.metrics_address() != "off") {
     if (auto st = s->metrics->Serve(config.metrics_address()); !st.ok()) return st;
   }

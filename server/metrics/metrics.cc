@@ -1,7 +1,9 @@
 #include "server/metrics/metrics.h"
 
 #include "absl/strings/str_cat.h"
+#include "prometheus/collectable.h"
 #include "prometheus/exposer.h"
+#include "prometheus/metric_family.h"
 
 namespace casework::metrics {
 namespace {
@@ -30,6 +32,27 @@ const prometheus::Histogram::BucketBoundaries& SlaBuckets() {
       5 * 86400, 7 * 86400, 14 * 86400, 30 * 86400};
   return b;
 }
+
+// A gauge read at scrape time rather than set.
+class CertificateExpiryGauge : public prometheus::Collectable {
+ public:
+  explicit CertificateExpiryGauge(std::function<std::optional<absl::Time>()> expiry)
+      : expiry_(std::move(expiry)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    const std::optional<absl::Time> expiry = expiry_();
+    if (!expiry.has_value()) return {};
+    prometheus::MetricFamily family;
+    family.name = "casework_tls_certificate_expiry_timestamp_seconds";
+    family.help = "When the TLS certificate in tls.certFile stops being valid (Unix time).";
+    family.type = prometheus::MetricType::Gauge;
+    family.metric.emplace_back().gauge.value = absl::ToDoubleSeconds(*expiry - absl::UnixEpoch());
+    return {family};
+  }
+
+ private:
+  std::function<std::optional<absl::Time>()> expiry_;
+};
 
 }  // namespace
 
@@ -154,7 +177,12 @@ absl::Status Metrics::Serve(const std::string& address) {
         absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
   }
   exposer_->RegisterCollectable(registry_);
+  if (certificate_expiry_) exposer_->RegisterCollectable(certificate_expiry_);
   return absl::OkStatus();
+}
+
+void Metrics::ExportCertificateExpiry(std::function<std::optional<absl::Time>()> expiry) {
+  certificate_expiry_ = std::make_shared<CertificateExpiryGauge>(std::move(expiry));
 }
 
 int Metrics::port() const {

@@ -4,9 +4,11 @@
 #ifndef CASEWORK_SERVER_METRICS_METRICS_H_
 #define CASEWORK_SERVER_METRICS_METRICS_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -18,6 +20,7 @@
 #include "prometheus/registry.h"
 
 namespace prometheus {
+class Collectable;
 class Exposer;
 }
 
@@ -76,6 +79,10 @@ class Metrics {
   void SetLastBackup(absl::Time when);
   // `n` backups in the backup folder cannot be restored.
   void SetDamagedBackups(int64_t n);
+  // casework_tls_certificate_expiry_timestamp_seconds, from `expiry`,
+  // which is asked at every scrape so that a renewed certificate shows at
+  // once; the series is left out while it answers nullopt. Before Serve.
+  void ExportCertificateExpiry(std::function<std::optional<absl::Time>()> expiry);
   // result: "delivered", "retry", "dead_letter".
   void NotificationResult(const std::string& channel, const std::string& result,
                           absl::Duration latency);
@@ -83,6 +90,7 @@ class Metrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<prometheus::Collectable> certificate_expiry_;
 
   prometheus::Family<prometheus::Counter>& rpc_started_;
   prometheus::Family<prometheus::Counter>& rpc_handled_;

@@ -4,9 +4,10 @@ server and a real Prometheus, both on loopback.
 
   check_dashboards.py CASEWORKD CASECTL SOURCE_DIR
 
-Starts caseworkd (development mode, metrics on), drives some traffic with
-casectl, starts Prometheus scraping it every second with deploy/prometheus/
-rules.yml loaded, then: every panel query of the dashboard must parse and
+Starts caseworkd (TLS with a certificate made by openssl, callers named by
+metadata as in development, metrics on), drives some traffic with casectl,
+starts Prometheus scraping it every second with deploy/prometheus/rules.yml
+loaded, then: every panel query of the dashboard must parse and
 return series; every rule must evaluate without error; and every metric a
 query names must be one the server exports. Exits non-zero listing each
 problem.
@@ -53,8 +54,15 @@ def main():
     grpc_port, metrics_port, prom_port = free_port(), free_port(), free_port()
     procs = []
     try:
+        cert, key = work + "/cert.pem", work + "/key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", key, "-out", cert], check=True, capture_output=True)
+        with open(work + "/caseworkd.json", "w") as f:
+            json.dump({"tls": {"certFile": cert, "keyFile": key},
+                       "auth": {"headerIdentity": True}}, f)
         server = subprocess.Popen(
-            [caseworkd, "--dev", "--data-dir=" + work + "/data",
+            [caseworkd, "--config=" + work + "/caseworkd.json", "--data-dir=" + work + "/data",
              "--listen=127.0.0.1:%d" % grpc_port, "--metrics=127.0.0.1:%d" % metrics_port],
             stderr=open(work + "/caseworkd.log", "w"))
         procs.append(server)
@@ -63,7 +71,8 @@ def main():
 
         def ctl(role, *args):
             return subprocess.run(
-                [casectl, "--server=127.0.0.1:%d" % grpc_port, "--principal=dash", "--role=" + role]
+                [casectl, "--server=127.0.0.1:%d" % grpc_port, "--ca=" + cert, "--principal=dash",
+                 "--role=" + role]
                 + list(args), capture_output=True, text=True)
 
         def traffic():

@@ -15,6 +15,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "server/common/certificates.h"
 #include "server/common/secret_box.h"
 #include "server/rpc/access.h"
 #include "server/rpc/auth.h"
@@ -198,7 +199,7 @@ TEST(RateLimiterTest, RefillsAtTheConfiguredRate) {
 class TlsTest : public ::testing::Test {
  protected:
   void Start(bool require_client_cert) {
-    pki_ = testing::MakePki(dir_.path(), "casectl-ops");
+    pki_ = testing::MakePki(dir_.path(), "casectl-ops", /*days=*/2);
     ASSERT_FALSE(pki_.ca_cert.empty()) << "openssl could not make the test certificates";
     const std::string tokens = testing::WriteFile(
         dir_.path() + "/tokens", absl::StrCat("cert casectl-ops ops-bot ops\ntoken ",
@@ -211,7 +212,17 @@ class TlsTest : public ::testing::Test {
       c->mutable_tls()->set_require_client_cert(require_client_cert);
       c->mutable_auth()->set_header_identity(false);
       c->mutable_auth()->set_token_file(tokens);
+      c->set_metrics_address("127.0.0.1:0");
     });
+  }
+  // The served certificate's expiry as /metrics tells it, in days from now.
+  double DaysToExpiry() {
+    const std::string text = testing::HttpGet(server_.server().metrics_port(), "/metrics");
+    const std::string series = "\ncasework_tls_certificate_expiry_timestamp_seconds ";
+    const size_t at = text.find(series);
+    if (at == std::string::npos) return -1;
+    const double expiry = std::stod(text.substr(at + series.size()));
+    return (expiry - absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch())) / 86400;
   }
   // A client trusting `pki`'s CA, on a connection of its own.
   std::unique_ptr<v1::TradeInService::Stub> Stub(bool with_client_cert) {
@@ -264,8 +275,9 @@ TEST_F(TlsTest, RenewedCertificatesAreServedWithoutARestart) {
   Start(/*require_client_cert=*/true);
   auto before = Stub(true);
   ASSERT_TRUE(Board(*before).ok());
+  EXPECT_NEAR(DaysToExpiry(), 2, 0.01);
   const testing::TempDir next_dir;
-  const testing::Pki next = testing::MakePki(next_dir.path(), "casectl-ops");
+  const testing::Pki next = testing::MakePki(next_dir.path(), "casectl-ops", /*days=*/30);
   ASSERT_FALSE(next.ca_cert.empty()) << "openssl could not make the test certificates";
   EXPECT_EQ(Board(*Stub(true, next)).error_code(), grpc::StatusCode::UNAVAILABLE);
 
@@ -289,6 +301,7 @@ TEST_F(TlsTest, RenewedCertificatesAreServedWithoutARestart) {
     if (!renewed) std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   EXPECT_TRUE(renewed) << "the renewed certificate was not served within 15 s";
+  EXPECT_NEAR(DaysToExpiry(), 30, 0.01);
   // A new connection of the first CA's client is refused; the connection
   // made before the renewal still serves.
   EXPECT_EQ(Board(*Stub(true, first)).error_code(), grpc::StatusCode::UNAVAILABLE);
@@ -346,6 +359,19 @@ TEST(SecretBoxTest, AConfiguredKeyFileIsNeverCreatedAndTheRefusalSaysHowToMakeOn
   EXPECT_TRUE(SecretBox::Load(path, /*create=*/false).ok());
 }
 
+// The configuration of a caseworkd child in `dir` serving TLS with `cert`
+// and `key` on 127.0.0.1:`port`, with one token (anna, cs_agent).
+std::string TlsConfigFile(const std::string& dir, int port, const std::string& cert,
+                          const std::string& key) {
+  const std::string tokens = testing::WriteFile(
+      dir + "/tokens", absl::StrCat("token ", rpc::HashToken("token-for-anna-0001"), " anna cs_agent\n"));
+  return testing::WriteFile(
+      dir + "/config.json",
+      absl::StrCat(R"({"listenAddress": "127.0.0.1:)", port, R"(", "dataDir": ")", dir,
+                   R"(/data", "metricsAddress": "off", "tls": {"certFile": ")", cert,
+                   R"(", "keyFile": ")", key, R"("}, "auth": {"tokenFile": ")", tokens, R"("}})"));
+}
+
 // A plaintext client at a TLS port makes gRPC itself log the failed
 // handshake. That line is JSON like the server's own, so whatever reads the
 // log reads one format.
@@ -353,14 +379,8 @@ TEST(ServerLogTest, GrpcsOwnMessagesAreJsonLinesToo) {
   testing::TempDir dir;
   const testing::Pki pki = testing::MakePki(dir.path(), "casectl-ops");
   ASSERT_FALSE(pki.ca_cert.empty()) << "openssl could not make the test certificates";
-  const std::string tokens = testing::WriteFile(
-      dir.path() + "/tokens", absl::StrCat("token ", rpc::HashToken("token-for-anna-0001"), " anna cs_agent\n"));
   const int port = testing::FreePort();
-  const std::string config = testing::WriteFile(
-      dir.path() + "/config.json",
-      absl::StrCat(R"({"listenAddress": "127.0.0.1:)", port, R"(", "dataDir": ")", dir.path(),
-                   R"(/data", "metricsAddress": "off", "tls": {"certFile": ")", pki.server_cert,
-                   R"(", "keyFile": ")", pki.server_key, R"("}, "auth": {"tokenFile": ")", tokens, R"("}})"));
+  const std::string config = TlsConfigFile(dir.path(), port, pki.server_cert, pki.server_key);
   const std::string log = dir.path() + "/caseworkd.log";
   testing::ChildProcess server({CASEWORKD_PATH, "--config=" + config}, {}, log);
   ASSERT_TRUE(absl::StartsWith(server.ReadLine(), "caseworkd listening")) << testing::ReadFile(log);
@@ -391,6 +411,39 @@ TEST(ServerLogTest, GrpcsOwnMessagesAreJsonLinesToo) {
     EXPECT_THAT(f.at("message").string_value(), ::testing::HasSubstr("Handshake failed"));
   }
   EXPECT_TRUE(from_grpc);
+}
+
+TEST(CertificatesTest, AKeyMustBeItsCertificatesAndTheExpiryIsRead) {
+  testing::TempDir dir;
+  const testing::Pki pki = testing::MakePki(dir.path(), "casectl-ops", /*days=*/3);
+  ASSERT_FALSE(pki.ca_cert.empty()) << "openssl could not make the test certificates";
+  const std::string cert = testing::ReadFile(pki.server_cert);
+  EXPECT_TRUE(CheckKeyPair(cert, testing::ReadFile(pki.server_key)).ok());
+  EXPECT_THAT(CheckKeyPair(cert, testing::ReadFile(pki.client_key)).message(),
+              ::testing::HasSubstr("does not hold the certificate's key"));
+  EXPECT_THAT(CheckKeyPair(cert, cert).message(), ::testing::HasSubstr("no PEM private key"));
+  EXPECT_THAT(CheckKeyPair("not a certificate", testing::ReadFile(pki.server_key)).message(),
+              ::testing::HasSubstr("no PEM certificate"));
+
+  auto expiry = CertificateExpiry(cert);
+  ASSERT_TRUE(expiry.ok()) << expiry.status();
+  EXPECT_LT(absl::AbsDuration(*expiry - (absl::Now() + absl::Hours(72))), absl::Minutes(5));
+  EXPECT_FALSE(CertificateExpiry("").ok());
+}
+
+// Serving a certificate with another certificate's key would fail every
+// handshake; caseworkd refuses to start instead, naming both files.
+TEST(ServerStartTest, AKeyThatIsNotTheCertificatesIsRefused) {
+  testing::TempDir dir;
+  const testing::Pki pki = testing::MakePki(dir.path(), "casectl-ops");
+  ASSERT_FALSE(pki.ca_cert.empty()) << "openssl could not make the test certificates";
+  const std::string config = TlsConfigFile(dir.path(), 0, pki.server_cert, pki.client_key);
+  // Bounded: a server that did start is stopped by `timeout` (124).
+  const testing::CommandResult start =
+      testing::RunCommand(absl::StrCat("timeout 20 ", CASEWORKD_PATH, " --config=", config, " 2>&1"));
+  EXPECT_EQ(start.exit_code, 1) << start.out;
+  EXPECT_THAT(start.out, ::testing::HasSubstr(absl::StrCat("tls: cert_file ", pki.server_cert, ", key_file ",
+                                                           pki.client_key, ": the key file does not hold")));
 }
 
 // A second caseworkd given a port that one already serves does not start:

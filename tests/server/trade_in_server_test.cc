@@ -2,17 +2,13 @@
 // RocksDB in a temporary folder, spool notifier) driven through the
 // generated gRPC client. The clock is simulated; the timer loop and the
 // outbox dispatcher are pumped by the test instead of sleeping.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 
 #include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/testing/process.h"
 #include "tests/testing/test_server.h"
 
 namespace casework {
@@ -798,27 +794,6 @@ TEST_F(TradeInServerTest, AnEditedReminderPolicyMovesRunningClocks) {
   EXPECT_EQ(recomputed, 1);
 }
 
-// Reads http://127.0.0.1:port/metrics with a plain socket.
-std::string HttpGet(int port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
-  (void)!write(fd, req.data(), req.size());
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  close(fd);
-  return out;
-}
-
 TEST_F(TradeInServerTest, MetricsExportRpcBoardTimerAndOutboxFigures) {
   serve_metrics_ = true;
   Restart();
@@ -828,7 +803,7 @@ TEST_F(TradeInServerTest, MetricsExportRpcBoardTimerAndOutboxFigures) {
   Act(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact);
   Pump();
   ASSERT_GT(test_server_.server().metrics_port(), 0);
-  const std::string text = HttpGet(test_server_.server().metrics_port(), "/metrics");
+  const std::string text = testing::HttpGet(test_server_.server().metrics_port(), "/metrics");
   for (const char* needle :
        {"grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"CreateTradeIn\","
         "grpc_service=\"casework.v1.TradeInService\",grpc_type=\"unary\"} 1",

@@ -1,5 +1,6 @@
 #include "tests/testing/process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -169,7 +170,7 @@ std::pair<std::string, std::string> MakeSelfSignedCert(const std::string& folder
   return {cert, key};
 }
 
-Pki MakePki(const std::string& folder, const std::string& client_name) {
+Pki MakePki(const std::string& folder, const std::string& client_name, int days) {
   Pki p;
   p.ca_cert = folder + "/ca.pem";
   const std::string ca_key = folder + "/ca.key";
@@ -179,22 +180,43 @@ Pki MakePki(const std::string& folder, const std::string& client_name) {
   p.client_key = folder + "/client.key";
   const std::string q = " 2>/dev/null";
   const std::vector<std::string> steps = {
-      absl::StrCat("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=casework-test-ca",
-                   " -keyout ", ca_key, " -out ", p.ca_cert, q),
+      absl::StrCat("openssl req -x509 -newkey rsa:2048 -nodes -days ", days,
+                   " -subj /CN=casework-test-ca -keyout ", ca_key, " -out ", p.ca_cert, q),
       absl::StrCat("openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout ", p.server_key,
                    " -out ", folder, "/server.csr", q),
       absl::StrCat("printf 'subjectAltName=IP:127.0.0.1\n' > ", folder, "/server.ext"),
       absl::StrCat("openssl x509 -req -in ", folder, "/server.csr -CA ", p.ca_cert, " -CAkey ", ca_key,
-                   " -CAcreateserial -days 2 -extfile ", folder, "/server.ext -out ", p.server_cert, q),
+                   " -CAcreateserial -days ", days, " -extfile ", folder, "/server.ext -out ",
+                   p.server_cert, q),
       absl::StrCat("openssl req -newkey rsa:2048 -nodes -subj /CN=", client_name, " -keyout ",
                    p.client_key, " -out ", folder, "/client.csr", q),
       absl::StrCat("openssl x509 -req -in ", folder, "/client.csr -CA ", p.ca_cert, " -CAkey ", ca_key,
-                   " -CAcreateserial -days 2 -out ", p.client_cert, q),
+                   " -CAcreateserial -days ", days, " -out ", p.client_cert, q),
   };
   for (const auto& cmd : steps) {
     if (std::system(cmd.c_str()) != 0) return Pki{};
   }
   return p;
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  (void)!write(fd, request.data(), request.size());
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return out;
 }
 
 std::string ReadFile(const std::string& path) {

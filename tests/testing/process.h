@@ -72,13 +72,18 @@ std::string WriteFile(const std::string& path, const std::string& text);
 std::pair<std::string, std::string> MakeSelfSignedCert(const std::string& folder);
 
 // A test CA with a server certificate for 127.0.0.1 and a client
-// certificate with common name `client_name`, made with openssl.
+// certificate with common name `client_name`, made with openssl; the
+// certificates are valid for `days`.
 struct Pki {
   std::string ca_cert;
   std::string server_cert, server_key;
   std::string client_cert, client_key;
 };
-Pki MakePki(const std::string& folder, const std::string& client_name);
+Pki MakePki(const std::string& folder, const std::string& client_name, int days = 2);
+
+// The whole answer (status line, headers, body) to an HTTP/1.0 GET of
+// `path` on 127.0.0.1:`port`; empty when it cannot connect.
+std::string HttpGet(int port, const std::string& path);
 
 // The whole content of a file.
 std::string ReadFile(const std::string& path);
