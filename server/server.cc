@@ -101,9 +101,9 @@ constexpr unsigned kTlsRereadSeconds = 5;
 // TLS (mutual when a client CA is given) or, when configured so for
 // development, plaintext. The files are read at start, so that a missing
 // one, or a key that is not the certificate's, stops the server with their
-// names, and again every kTlsRereadSeconds:
-// a renewed certificate, key or CA is served to new connections without a
-// restart, while connections already made go on as they are.
+// names. gRPC reads them again every kTlsRereadSeconds: a renewed
+// certificate, key or CA is served to new connections without a restart,
+// while connections already made go on as they are.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TransportCredentials(
     const internal::ServerConfig& config) {
   if (config.plaintext()) {
