@@ -42,6 +42,8 @@ constexpr char kHelp[] = R"(casebench: load for caseworkd.
 
 usage: casebench [flags]
   --server=HOST:PORT     default 127.0.0.1:7400 (a caseworkd --dev)
+  --ca=FILE              TLS, trusting this CA (a caseworkd with tls and
+                         auth.headerIdentity); the no-op limit goes over TLS too
   --scenario=NAME        noop | create | transition | get | board | lifecycle | mixed
   --concurrency=N        calls in flight (closed loop), default 64
   --rate=QPS             open loop: start calls at this rate instead
@@ -98,6 +100,7 @@ struct Result {
 
 struct Flags {
   std::string server = "127.0.0.1:7400";
+  std::string ca_file;
   std::string scenario = "create";
   int concurrency = 64;
   double rate = 0;
@@ -320,6 +323,8 @@ int Main(int argc, char** argv) {
       f.limits = false;
     } else if (const char* v = val("server")) {
       f.server = v;
+    } else if (const char* v = val("ca")) {
+      f.ca_file = v;
     } else if (const char* v = val("scenario")) {
       f.scenario = v;
     } else if (const char* v = val("concurrency")) {
@@ -344,6 +349,7 @@ int Main(int argc, char** argv) {
 
   client::Options options;
   options.target = f.server;
+  options.ca_file = f.ca_file;
   options.principal = "casebench";
   options.role = "ops";
   options.deadline = std::chrono::seconds(30);

@@ -1,6 +1,7 @@
 // casebench against a real server: a request-count run writes what it
 // reports, the limits and the machine come in the same report, every
-// scenario runs clean, and refused calls are counted by their code.
+// scenario runs clean, TLS is spoken when asked, and refused calls are
+// counted by their code.
 
 #include <string>
 #include <thread>
@@ -111,6 +112,30 @@ TEST_F(CasebenchTest, OpenLoopKeepsItsRate) {
   EXPECT_EQ(Number(got, "requests"), 200);
   EXPECT_GT(Number(got, "seconds"), 1.5);
   EXPECT_LT(Number(got, "qps"), 130);
+}
+
+// Production serves TLS: with --ca the scenario and its no-op limit both go
+// over it, so the ratio compares like with like.
+TEST_F(CasebenchTest, WithACaTheScenarioAndItsLimitGoOverTls) {
+  const auto [cert, key] = testing::MakeSelfSignedCert(dir_.path());
+  ASSERT_FALSE(testing::ReadFile(cert).empty()) << "openssl could not make the test certificate";
+  server_.Start([&](internal::ServerConfig* c) {
+    c->mutable_rate_limit()->set_requests_per_second(-1);
+    c->set_plaintext(false);
+    c->mutable_tls()->set_cert_file(cert);
+    c->mutable_tls()->set_key_file(key);
+  });
+  const Report run = Casebench(absl::StrCat("--ca=", cert, " --scenario=get --requests=40 --concurrency=4 ",
+                                         "--warmup=0 --duration=0.5 --pool=10"));
+  ASSERT_EQ(run.exit_code, 0) << run.out;
+  EXPECT_EQ(Number(Part(run, "scenario"), "requests"), 40);
+  EXPECT_GT(Number(Part(run, "noop"), "qps"), 0);
+  // Without it casebench speaks plaintext, which a TLS port refuses.
+  const std::string plain = absl::StrCat(CASEBENCH_PATH, " --server=127.0.0.1:", server_.server().port(),
+                                         " --scenario=get --requests=4 --pool=1 --no-limits 2>&1");
+  const testing::CommandResult refused = testing::RunCommand(plain);
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_NE(refused.out.find("cannot create cases"), std::string::npos) << refused.out;
 }
 
 TEST_F(CasebenchTest, RefusedCallsAreCountedByCode) {
