@@ -117,7 +117,9 @@ TEST_F(CasebenchTest, OpenLoopKeepsItsRate) {
 // Production serves TLS: with --ca the scenario and its no-op limit both go
 // over it, so the ratio compares like with like.
 TEST_F(CasebenchTest, WithACaTheScenarioAndItsLimitGoOverTls) {
-  const auto [cert, key] = testing::MakeSelfSignedCert(dir_.path());
+  const std::pair<std::string, std::string> made = testing::MakeSelfSignedCert(dir_.path());
+  const std::string& cert = made.first;
+  const std::string& key = made.second;
   ASSERT_FALSE(testing::ReadFile(cert).empty()) << "openssl could not make the test certificate";
   server_.Start([&](internal::ServerConfig* c) {
     c->mutable_rate_limit()->set_requests_per_second(-1);
