@@ -183,9 +183,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
 
   s->metrics = std::make_unique<metrics::Metrics>();
   if (!config.plaintext()) {
-    s->metrics->ExportCertificateExpiry([file = config.tls().cert_file()]() {
-      auto expiry = CertificateExpiry(ReadWholeFile(file).value_or(""));
-      return expiry.ok() ? std::optional<absl::Time>(*expiry) : std::nullopt;
+    s->metrics->ExportTlsFiles([tls = config.tls()]() {
+      const std::string cert = ReadWholeFile(tls.cert_file()).value_or("");
+      const auto expiry = CertificateExpiry(cert);
+      metrics::Metrics::TlsFiles files;
+      if (expiry.ok()) files.certificate_expiry = *expiry;
+      files.key_matches = CheckKeyPair(cert, ReadWholeFile(tls.key_file()).value_or("")).ok();
+      return files;
     });
   }
   if (config.metrics_address() != "off") {

@@ -33,25 +33,37 @@ const prometheus::Histogram::BucketBoundaries& SlaBuckets() {
   return b;
 }
 
-// A gauge read at scrape time rather than set.
-class CertificateExpiryGauge : public prometheus::Collectable {
+// Gauges read from the TLS files at scrape time rather than set.
+class TlsFilesGauges : public prometheus::Collectable {
  public:
-  explicit CertificateExpiryGauge(std::function<std::optional<absl::Time>()> expiry)
-      : expiry_(std::move(expiry)) {}
+  explicit TlsFilesGauges(std::function<Metrics::TlsFiles()> read) : read_(std::move(read)) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
-    const std::optional<absl::Time> expiry = expiry_();
-    if (!expiry.has_value()) return {};
-    prometheus::MetricFamily family;
-    family.name = "casework_tls_certificate_expiry_timestamp_seconds";
-    family.help = "When the TLS certificate in tls.certFile stops being valid (Unix time).";
-    family.type = prometheus::MetricType::Gauge;
-    family.metric.emplace_back().gauge.value = absl::ToDoubleSeconds(*expiry - absl::UnixEpoch());
-    return {family};
+    const Metrics::TlsFiles files = read_();
+    std::vector<prometheus::MetricFamily> out;
+    if (files.certificate_expiry.has_value()) {
+      out.push_back(Gauge("casework_tls_certificate_expiry_timestamp_seconds",
+                          "When the TLS certificate in tls.certFile stops being valid (Unix time).",
+                          absl::ToDoubleSeconds(*files.certificate_expiry - absl::UnixEpoch())));
+    }
+    out.push_back(Gauge("casework_tls_key_matches_certificate",
+                        "1 when tls.keyFile holds the key of tls.certFile's certificate; 0: new "
+                        "connections are refused.",
+                        files.key_matches ? 1 : 0));
+    return out;
   }
 
  private:
-  std::function<std::optional<absl::Time>()> expiry_;
+  static prometheus::MetricFamily Gauge(std::string name, std::string help, double value) {
+    prometheus::MetricFamily family;
+    family.name = std::move(name);
+    family.help = std::move(help);
+    family.type = prometheus::MetricType::Gauge;
+    family.metric.emplace_back().gauge.value = value;
+    return family;
+  }
+
+  std::function<Metrics::TlsFiles()> read_;
 };
 
 }  // namespace
@@ -177,12 +189,12 @@ absl::Status Metrics::Serve(const std::string& address) {
         absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
   }
   exposer_->RegisterCollectable(registry_);
-  if (certificate_expiry_) exposer_->RegisterCollectable(certificate_expiry_);
+  if (tls_files_) exposer_->RegisterCollectable(tls_files_);
   return absl::OkStatus();
 }
 
-void Metrics::ExportCertificateExpiry(std::function<std::optional<absl::Time>()> expiry) {
-  certificate_expiry_ = std::make_shared<CertificateExpiryGauge>(std::move(expiry));
+void Metrics::ExportTlsFiles(std::function<TlsFiles()> read) {
+  tls_files_ = std::make_shared<TlsFilesGauges>(std::move(read));
 }
 
 int Metrics::port() const {

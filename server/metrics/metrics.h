@@ -79,10 +79,18 @@ class Metrics {
   void SetLastBackup(absl::Time when);
   // `n` backups in the backup folder cannot be restored.
   void SetDamagedBackups(int64_t n);
-  // casework_tls_certificate_expiry_timestamp_seconds, from `expiry`,
-  // which is asked at every scrape so that a renewed certificate shows at
-  // once; the series is left out while it answers nullopt. Before Serve.
-  void ExportCertificateExpiry(std::function<std::optional<absl::Time>()> expiry);
+  // What the TLS files hold: when the certificate stops being valid
+  // (nullopt when it cannot be read), and whether the key file holds its
+  // key (gRPC refuses new connections while it does not).
+  struct TlsFiles {
+    std::optional<absl::Time> certificate_expiry;
+    bool key_matches = false;
+  };
+  // casework_tls_certificate_expiry_timestamp_seconds (left out while the
+  // expiry is unknown) and casework_tls_key_matches_certificate, from
+  // `read`, which is asked at every scrape so that a renewal shows at once.
+  // Before Serve.
+  void ExportTlsFiles(std::function<TlsFiles()> read);
   // result: "delivered", "retry", "dead_letter".
   void NotificationResult(const std::string& channel, const std::string& result,
                           absl::Duration latency);
@@ -90,7 +98,7 @@ class Metrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
-  std::shared_ptr<prometheus::Collectable> certificate_expiry_;
+  std::shared_ptr<prometheus::Collectable> tls_files_;
 
   prometheus::Family<prometheus::Counter>& rpc_started_;
   prometheus::Family<prometheus::Counter>& rpc_handled_;

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -215,14 +216,18 @@ class TlsTest : public ::testing::Test {
       c->set_metrics_address("127.0.0.1:0");
     });
   }
-  // The served certificate's expiry as /metrics tells it, in days from now.
-  double DaysToExpiry() {
+  // A series without labels as /metrics serves it now; nullopt when absent.
+  std::optional<double> Scraped(const std::string& name) {
     const std::string text = testing::HttpGet(server_.server().metrics_port(), "/metrics");
-    const std::string series = "\ncasework_tls_certificate_expiry_timestamp_seconds ";
-    const size_t at = text.find(series);
-    if (at == std::string::npos) return -1;
-    const double expiry = std::stod(text.substr(at + series.size()));
-    return (expiry - absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch())) / 86400;
+    const size_t at = text.find("\n" + name + " ");
+    if (at == std::string::npos) return std::nullopt;
+    return std::stod(text.substr(at + name.size() + 2));
+  }
+  // The certificate's expiry as /metrics tells it, in days from now.
+  double DaysToExpiry() {
+    const auto expiry = Scraped("casework_tls_certificate_expiry_timestamp_seconds");
+    if (!expiry.has_value()) return -1;
+    return (*expiry - absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch())) / 86400;
   }
   // A client trusting `pki`'s CA, on a connection of its own.
   std::unique_ptr<v1::TradeInService::Stub> Stub(bool with_client_cert) {
@@ -302,10 +307,17 @@ TEST_F(TlsTest, RenewedCertificatesAreServedWithoutARestart) {
   }
   EXPECT_TRUE(renewed) << "the renewed certificate was not served within 15 s";
   EXPECT_NEAR(DaysToExpiry(), 30, 0.01);
+  EXPECT_EQ(Scraped("casework_tls_key_matches_certificate"), 1);
   // A new connection of the first CA's client is refused; the connection
   // made before the renewal still serves.
   EXPECT_EQ(Board(*Stub(true, first)).error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_TRUE(Board(*before).ok());
+
+  // A key that is not the certificate's shows at the next scrape.
+  testing::WriteFile(pki_.server_key + ".new", testing::ReadFile(next.client_key));
+  std::filesystem::rename(pki_.server_key + ".new", pki_.server_key);
+  EXPECT_EQ(Scraped("casework_tls_key_matches_certificate"), 0);
+  EXPECT_NEAR(DaysToExpiry(), 30, 0.01);
 }
 
 TEST_F(TlsTest, TlsWithBearerTokensWhenClientCertificatesAreOptional) {
