@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -83,7 +84,8 @@ Commands:
   show NAME                       a case and its timeline (tradeIns/ID, unlockRequests/ID,
                                   otpTickets/ID, claims/ID, enrollments/ID)
   act NAME ACTION [FIELD=VALUE]   perform an action on a case (act NAME alone: the
-                                  actions open in its state to your role), e.g.
+                                  actions open in its state to your role, with the
+                                  fields each takes), e.g.
                                   act tradeIns/01J.. ContactCustomer
                                   act tradeIns/01J.. FlagProblem problem=DEVICE_LOCKED note=PIN
                                   act tradeIns/01J.. AttachProofOfPurchase content=@receipt.pdf
@@ -546,7 +548,8 @@ class Cli {
   }
 
   // `act NAME` alone: the actions the case's state allows, to the caller's
-  // role when one is given.
+  // role when one is given, each with the fields it takes besides the
+  // case's name and etag.
   int ActionsNow(const Procedure& p, const std::string& name) {
     std::unique_ptr<Message> item;
     grpc::Status s = Invoke(absl::StrCat(p.service, "/", p.get), absl::StrCat("{\"name\":", Quote(name), "}"), &item,
@@ -563,7 +566,7 @@ class Cli {
     auto table = rpc::AccessTable::Build(raw);
     if (!table.ok()) return Fail(grpc::Status(grpc::StatusCode::INTERNAL, std::string(table.status().message())));
     const std::string& role = flags_.options.role;
-    std::vector<std::string> open;
+    std::vector<std::pair<std::string, std::vector<std::string>>> open;  // an action and its fields
     for (const std::string& action : ActionsOn(p)) {
       const std::string method = absl::StrCat(p.service, "/", action);
       const workflow::Transition* t = table->TransitionOf(method);
@@ -571,14 +574,37 @@ class Cli {
         continue;
       }
       if (!role.empty() && !table->Check(method, role).ok()) continue;
-      open.push_back(action);
+      std::vector<std::string> fields;
+      const auto* input = FindMethod(method)->input_type();
+      for (int i = 0; i < input->field_count(); ++i) {
+        const auto* f = input->field(i);
+        if (f->name() != "name" && f->name() != "etag" && !OutputOnly(*f)) fields.push_back(f->name());
+      }
+      open.emplace_back(action, std::move(fields));
+    }
+    if (flags_.json) {
+      std::string actions;
+      for (const auto& [action, fields] : open) {
+        std::vector<std::string> quoted;
+        for (const auto& f : fields) quoted.push_back(Quote(f));
+        absl::StrAppend(&actions, actions.empty() ? "" : ", ", "{\"action\": ", Quote(action), ", \"fields\": [",
+                        absl::StrJoin(quoted, ", "), "]}");
+      }
+      std::printf("{\"name\": %s, \"state\": %s, \"role\": %s, \"actions\": [%s]}\n", Quote(name).c_str(),
+                  Quote(state).c_str(), Quote(role).c_str(), actions.c_str());
+      return kOk;
     }
     const std::string whose = absl::StrCat(state.empty() ? "" : " in " + state, role.empty() ? "" : ", to " + role);
     if (open.empty()) {
-      return Usage(absl::StrCat("no action is open", whose, "; every action on ", p.name, " cases: ",
-                                absl::StrJoin(ActionsOn(p), ", ")));
+      std::fprintf(stderr, "casectl: no action is open%s; every action on %s cases: %s\n", whose.c_str(),
+                   p.name, absl::StrJoin(ActionsOn(p), ", ").c_str());
+      return kOk;
     }
-    return Usage(absl::StrCat("act ", name, " ACTION [FIELD=VALUE...]; open", whose, ": ", absl::StrJoin(open, ", ")));
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& [action, fields] : open) rows.push_back({action, absl::StrJoin(fields, " ")});
+    std::printf("Open%s:\n", whose.c_str());
+    PrintTable({"ACTION", "FIELDS"}, rows);
+    return kOk;
   }
 
   // The RPCs that act on one case of `p`'s kind: those of its service that
