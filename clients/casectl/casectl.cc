@@ -74,6 +74,9 @@ Commands:
                                   at_risk or breached: open SLA clocks past their
                                   warning or breach; --assignee=NAME: the open
                                   cases given to NAME instead
+  list PROCEDURE FIELD=VALUE      the cases a filter of the list request picks, e.g.
+                                  list trade-in v_number=V1234567
+                                  list unlock imei=353911100000018
   create PROCEDURE [FIELD=VALUE]  open a case (trade-in, unlock, otp, claim, enrollment);
                                   the case's own fields need no prefix, e.g.
                                   create trade-in v_number=V1234567 s_number=S7654321
@@ -665,10 +668,16 @@ class Cli {
     return v;
   }
 
-  // The cases of a procedure, of one state or all, a page at a time.
-  int List(const std::vector<std::string>& args) {
+  // The cases of a procedure, of one state or all, a page at a time; or
+  // those a FIELD=VALUE filter of the list request picks (v_number=...,
+  // imei=...).
+  int List(const std::vector<std::string>& all_args) {
+    std::vector<std::string> args, fields;
+    for (const auto& a : all_args) (args.empty() || !absl::StrContains(a, '=') ? args : fields).push_back(a);
     const Procedure* p = args.empty() ? nullptr : ProcedureNamed(args[0]);
-    if (p == nullptr || args.size() > 2) return Usage("list trade-in|unlock|otp|claim|enrollment [STATE]");
+    if (p == nullptr || args.size() > 2) {
+      return Usage("list trade-in|unlock|otp|claim|enrollment [STATE] [FIELD=VALUE]");
+    }
     const std::string method = absl::StrCat(p->service, "/", p->list);
     // Enrollments are listed without a state, and have no assignee.
     const auto* state_field = FindMethod(method)->input_type()->FindFieldByName("state");
@@ -694,6 +703,17 @@ class Cli {
         }
         filter = absl::StrCat(",\"state\":", Quote(state->name()));
       }
+    }
+    if (!fields.empty()) {
+      google::protobuf::Struct more;
+      if (auto s = FillRequest(*FindMethod(method), fields, nullptr, &more); !s.ok()) {
+        return Usage(std::string(s.message()));
+      }
+      for (const char* paging : {"page_size", "page_token"}) {
+        if (more.fields().count(paging)) return Usage(absl::StrCat(paging, ": list pages with --count and --cursor"));
+      }
+      const std::string json = CompactJson(more);  // {"v_number":"V1234567"}
+      absl::StrAppend(&filter, ",", json.substr(1, json.size() - 2));
     }
     std::vector<std::string> columns = {"name", p->key, "state", "updateTime"};
     if (state_field != nullptr) columns.push_back("assignee");

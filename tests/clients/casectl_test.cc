@@ -112,6 +112,20 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   EXPECT_NE(typo.out.find("waiting is not a state of trade-in cases; one of problem_order, waiting_for_response, "),
             std::string::npos)
       << typo.out;
+  // list by a field of the list request: the number the customer gives.
+  Result by_number = Casectl("cs_agent", "list trade-in v_number=V4000001");
+  ASSERT_EQ(by_number.exit_code, 0) << by_number.out;
+  EXPECT_NE(by_number.out.find(name + "  V4000001  WAITING_FOR_RESPONSE"), std::string::npos) << by_number.out;
+  Result other_number = Casectl("cs_agent", "list trade-in v_number=V4000002");
+  EXPECT_EQ(other_number.exit_code, 0) << other_number.out;
+  EXPECT_EQ(other_number.out.find(name), std::string::npos) << other_number.out;
+  Result no_field = Casectl("cs_agent", "list trade-in vnumber=V4000001");
+  EXPECT_EQ(no_field.exit_code, 2);
+  EXPECT_NE(no_field.out.find("ListTradeIns has no field vnumber; it takes "), std::string::npos) << no_field.out;
+  EXPECT_EQ(Casectl("cs_agent", "list trade-in page_size=5").exit_code, 2);  // --count pages
+  Result two_filters = Casectl("cs_agent", "list trade-in waiting_for_response v_number=V4000001");
+  EXPECT_EQ(two_filters.exit_code, 4);  // the server takes one filter at a time, and says so
+  EXPECT_NE(two_filters.out.find("set at most one of state, v_number"), std::string::npos) << two_filters.out;
   Result at_risk = Casectl("team_lead", "list trade-in at_risk");  // no clock past a warning yet
   EXPECT_EQ(at_risk.exit_code, 0) << at_risk.out;
   EXPECT_EQ(at_risk.out.find(name), std::string::npos) << at_risk.out;
