@@ -115,6 +115,10 @@ Commands:
                                   FILE: JSON as `get` prints it; create refuses an
                                   ID that exists, update a FILE whose etag is stale
   dead-letters list|retry NAME
+  erase FIELD=VALUE...            a privacy request: erase a customer's personal data,
+                                  e.g. erase email=jan@example.nl reason=PR-114
+                                  (validate_only=true: only list what would be erased)
+  audit                           the audit log, newest first
   backups list|create             copies of the store in the server's backup folder
                                   (create is retried safely: a retry answers with the
                                   backup the first attempt took; restore:
@@ -970,6 +974,25 @@ class Cli {
     return Usage("dead-letters list|retry NAME");
   }
 
+  // A privacy request: EraseCustomerData from FIELD=VALUE pairs
+  // (email=, phone_number=, reason=, validate_only=true).
+  int Erase(const std::vector<std::string>& fields) {
+    const std::string method = "AdminService/EraseCustomerData";
+    google::protobuf::Struct request;
+    if (fields.empty()) return Usage("erase email=ADDRESS|phone_number=NUMBER reason=WHY [validate_only=true]");
+    if (auto s = FillRequest(*FindMethod(method), fields, nullptr, &request); !s.ok()) {
+      return Usage(std::string(s.message()));
+    }
+    return Call(method, CompactJson(request));
+  }
+
+  // The audit log, newest first, 50 records at a time.
+  int Audit() {
+    return ListTable("AdminService/ListAuditRecords", "auditRecords",
+                     {"createTime", "actor", "action", "reason", "counts"}, "", flags_.count > 0 ? flags_.count : 50,
+                     flags_.cursor);
+  }
+
   int Backups(const std::vector<std::string>& a) {
     if (a.size() == 1 && a[0] == "list") {
       return ListTable("AdminService/ListBackups", "backups", {"name", "createTime", "sizeBytes", "fileCount", "damaged"});
@@ -1003,6 +1026,20 @@ class Cli {
     return CompactJson(v);
   }
 
+  // A JSON value as a table shows it: yes/no, numbers as written, and an
+  // object as its KEY=VALUE pairs.
+  static std::string Cell(const google::protobuf::Value& v) {
+    if (v.has_string_value()) return v.string_value();
+    if (v.has_bool_value()) return v.bool_value() ? "yes" : "no";
+    if (v.has_struct_value()) {
+      std::vector<std::string> pairs;
+      for (const auto& [key, value] : v.struct_value().fields()) pairs.push_back(key + "=" + Cell(value));
+      std::sort(pairs.begin(), pairs.end());
+      return absl::StrJoin(pairs, " ");
+    }
+    return absl::StrCat(v.number_value());
+  }
+
   // Lists `field` of every page of `method` as a table of `columns` (JSON
   // names). `filter` adds to the request (e.g. `,"state":"..."`); with a
   // `limit`, stops after that many rows and prints the cursor to go on from,
@@ -1028,11 +1065,7 @@ class Cli {
           for (const auto& c : columns) {
             auto f = v.struct_value().fields().find(c);
             std::string cell;
-            if (f != v.struct_value().fields().end()) {
-              cell = f->second.has_string_value() ? f->second.string_value()
-                     : f->second.has_bool_value() ? (f->second.bool_value() ? "yes" : "no")
-                                                  : absl::StrCat(f->second.number_value());
-            }
+            if (f != v.struct_value().fields().end()) cell = Cell(f->second);
             // States as the boards show them: PROBLEM_ORDER, not TRADE_IN_STATE_PROBLEM_ORDER.
             if (const size_t at = cell.find("_STATE_"); c == "state" && at != std::string::npos) {
               cell = cell.substr(at + 7);
@@ -1195,6 +1228,8 @@ int Main(int argc, char** argv) {
   if (cmd == "plans") return cli.Plans(rest);
   if (cmd == "dead-letters") return cli.DeadLetters(rest);
   if (cmd == "backups") return cli.Backups(rest);
+  if (cmd == "erase") return cli.Erase(rest);
+  if (cmd == "audit" && rest.empty()) return cli.Audit();
   if (cmd == "watch") return cli.Watch(rest);
   return Usage("unknown command or wrong arguments: " + cmd);
 }

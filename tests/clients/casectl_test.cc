@@ -1,6 +1,7 @@
 // casectl against a real server: every command group once, tables and
 // --json output, documents read from files, field violations shown
 // plainly, and the exit codes.
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -318,6 +319,40 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   Result help = Casectl("cs_agent", "help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("Exit codes"), std::string::npos);
+}
+
+TEST_F(CasectlTest, ErasePrivacyRequestsAndReadTheAuditLog) {
+  Result created = Casectl("ops", "--json create trade-in v_number=V4100001 s_number=S4100001 problem=DEVICE_LOCKED "
+                                  "product_name=Pixel customer.display_name=Jan customer.email=jan@example.nl");
+  ASSERT_EQ(created.exit_code, 0) << created.out;
+  const std::string name = Json(created.out).fields().at("name").string_value();
+
+  EXPECT_EQ(Casectl("admin", "erase").exit_code, 2);
+  EXPECT_EQ(Casectl("admin", "erase mail=jan@example.nl").exit_code, 2);
+  Result open = Casectl("admin", "erase email=jan@example.nl reason=PR-114");
+  EXPECT_EQ(open.exit_code, 6) << open.out;  // the case is still open
+  EXPECT_NE(open.out.find("CASE_OPEN " + name), std::string::npos) << open.out;
+  ASSERT_EQ(Casectl("ops", "act " + name + " CancelTradeIn reason=withdrawn").exit_code, 0);
+
+  Result dry = Casectl("admin", "--json erase email=jan@example.nl reason=PR-114 validate_only=true");
+  ASSERT_EQ(dry.exit_code, 0) << dry.out;
+  EXPECT_EQ(Json(dry.out).fields().at("cases").list_value().values(0).string_value(), name);
+  EXPECT_NE(Casectl("ops", "show " + name).out.find("jan@example.nl"), std::string::npos);
+  EXPECT_EQ(Casectl("ops", "erase email=jan@example.nl reason=PR-114").exit_code, 5);
+
+  Result erased = Casectl("admin", "--json erase email=jan@example.nl reason=PR-114");
+  ASSERT_EQ(erased.exit_code, 0) << erased.out;
+  EXPECT_EQ(Json(erased.out).fields().at("cases").list_value().values(0).string_value(), name);
+  EXPECT_EQ(Casectl("ops", "show " + name).out.find("jan@example.nl"), std::string::npos);
+
+  // One record, for the erasure that was made; never the address.
+  Result audit = Casectl("admin", "audit");
+  ASSERT_EQ(audit.exit_code, 0) << audit.out;
+  EXPECT_NE(audit.out.find("  principal=jdoe role=admin  EraseCustomerData  PR-114  cases=1 "), std::string::npos)
+      << audit.out;
+  EXPECT_EQ(audit.out.find("jan@"), std::string::npos) << audit.out;
+  EXPECT_EQ(std::count(audit.out.begin(), audit.out.end(), '\n'), 2) << audit.out;  // the header and the record
+  EXPECT_EQ(Casectl("team_lead", "audit").exit_code, 5);
 }
 
 TEST_F(CasectlTest, CreateOpensACaseOfEachProcedureFromFields) {
