@@ -47,6 +47,7 @@ struct Server::State {
   const Clock* clock = nullptr;
   std::unique_ptr<storage::Repository> repo;
   std::unique_ptr<metrics::Metrics> metrics;
+  std::shared_ptr<TlsFileWatch> tls_watch;  // unset when serving plaintext
   std::unique_ptr<notify::TemplateStore> templates;
   std::unique_ptr<sla::CalendarStore> calendars;
   std::unique_ptr<directory::StoredAccountDirectory> accounts;
@@ -167,6 +168,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   s->clock = options.clock != nullptr ? options.clock : &s->real_clock;
   const auto& config = s->options.config;
 
+  // Missing or mismatched TLS files stop the start before the store opens.
+  auto credentials = TransportCredentials(config);
+  if (!credentials.ok()) return credentials.status();
+
   std::error_code ec;
   std::filesystem::create_directories(config.data_dir(), ec);
   if (ec) {
@@ -183,12 +188,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
 
   s->metrics = std::make_unique<metrics::Metrics>();
   if (!config.plaintext()) {
-    s->metrics->ExportTlsFiles([tls = config.tls()]() {
-      const std::string cert = ReadWholeFile(tls.cert_file()).value_or("");
-      const auto expiry = CertificateExpiry(cert);
+    // Read as gRPC reads them: what a renewal or a wrong key changed is
+    // logged, and shown at each scrape.
+    s->tls_watch = std::make_shared<TlsFileWatch>(config.tls().cert_file(), config.tls().key_file());
+    s->tls_watch->Check();
+    if (options.background) s->tls_watch->CheckEvery(absl::Seconds(kTlsRereadSeconds));
+    s->metrics->ExportTlsFiles([watch = s->tls_watch]() {
+      const TlsFileWatch::Reading now = watch->Check();
       metrics::Metrics::TlsFiles files;
-      if (expiry.ok()) files.certificate_expiry = *expiry;
-      files.key_matches = CheckKeyPair(cert, ReadWholeFile(tls.key_file()).value_or("")).ok();
+      files.certificate_expiry = now.certificate_expiry;
+      files.key_matches = now.key_matches;
       return files;
     });
   }
@@ -299,8 +308,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  auto credentials = TransportCredentials(config);
-  if (!credentials.ok()) return credentials.status();
   // gRPC lets other processes bind the same port by default, and a second
   // server on it would silently take a share of the calls; here it fails
   // to start instead.

@@ -7,6 +7,12 @@
 
 #include <ctime>
 #include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/common/files.h"
+#include "server/common/log.h"
 
 namespace casework {
 namespace {
@@ -59,6 +65,51 @@ absl::Status CheckKeyPair(absl::string_view cert_pem, absl::string_view key_pem)
     return absl::InvalidArgumentError("the key file does not hold the certificate's key");
   }
   return absl::OkStatus();
+}
+
+TlsFileWatch::TlsFileWatch(std::string cert_file, std::string key_file)
+    : cert_file_(std::move(cert_file)), key_file_(std::move(key_file)) {}
+
+TlsFileWatch::~TlsFileWatch() {
+  if (loop_) loop_->Stop();
+}
+
+TlsFileWatch::Reading TlsFileWatch::Check() {
+  // Held while reading too, so that two checks at once log changes in the
+  // order the files went through them.
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string cert = ReadWholeFile(cert_file_).value_or("");
+  const absl::StatusOr<absl::Time> expiry = CertificateExpiry(cert);
+  const absl::Status pair = CheckKeyPair(cert, ReadWholeFile(key_file_).value_or(""));
+  Reading now;
+  if (expiry.ok()) now.certificate_expiry = *expiry;
+  now.key_matches = pair.ok();
+  const bool changed = cert_pem_ != cert || key_matched_ != now.key_matches;
+  cert_pem_ = std::move(cert);
+  key_matched_ = now.key_matches;
+  if (!changed) return now;
+  if (!expiry.ok()) {
+    Log(LogLevel::kError, "tls_certificate_unreadable",
+        {{"cert_file", cert_file_}, {"error", std::string(expiry.status().message())}});
+  } else if (!pair.ok()) {
+    Log(LogLevel::kError, "tls_key_mismatch",
+        {{"cert_file", cert_file_},
+         {"key_file", key_file_},
+         {"error", absl::StrCat(pair.message(), "; new connections fail until it does")}});
+  } else {
+    Log(LogLevel::kInfo, "tls_certificate_loaded",
+        {{"cert_file", cert_file_},
+         {"not_after", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", *expiry, absl::UTCTimeZone())}});
+  }
+  return now;
+}
+
+void TlsFileWatch::CheckEvery(absl::Duration every) {
+  loop_ = std::make_unique<BackgroundLoop>([this, every] {
+    Check();
+    return absl::Now() + every;
+  });
+  loop_->Start();
 }
 
 }  // namespace casework

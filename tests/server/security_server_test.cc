@@ -294,6 +294,7 @@ TEST_F(TlsTest, RenewedCertificatesAreServedWithoutARestart) {
     *kept = testing::WriteFile(path + ".first", testing::ReadFile(path));
   }
   // Each file replaced whole by a rename, as certificate tools do.
+  ::testing::internal::CaptureStderr();
   for (const auto& [from, to] : {std::pair{next.server_key, pki_.server_key},
                                  std::pair{next.server_cert, pki_.server_cert},
                                  std::pair{next.ca_cert, pki_.ca_cert}}) {
@@ -318,6 +319,13 @@ TEST_F(TlsTest, RenewedCertificatesAreServedWithoutARestart) {
   std::filesystem::rename(pki_.server_key + ".new", pki_.server_key);
   EXPECT_EQ(Scraped("casework_tls_key_matches_certificate"), 0);
   EXPECT_NEAR(DaysToExpiry(), 30, 0.01);
+  // The log says when the renewal was read, and that the key went wrong.
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(log, ::testing::HasSubstr(absl::StrCat(
+                       R"("event":"tls_certificate_loaded","cert_file":")", pki_.server_cert, R"(","not_after":")",
+                       absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", *CertificateExpiry(testing::ReadFile(next.server_cert)),
+                                        absl::UTCTimeZone()))));
+  EXPECT_THAT(log, ::testing::HasSubstr(R"("event":"tls_key_mismatch")"));
 }
 
 TEST_F(TlsTest, TlsWithBearerTokensWhenClientCertificatesAreOptional) {
@@ -441,6 +449,59 @@ TEST(CertificatesTest, AKeyMustBeItsCertificatesAndTheExpiryIsRead) {
   ASSERT_TRUE(expiry.ok()) << expiry.status();
   EXPECT_LT(absl::AbsDuration(*expiry - (absl::Now() + absl::Hours(72))), absl::Minutes(5));
   EXPECT_FALSE(CertificateExpiry("").ok());
+}
+
+// Each check reads the files again; what changed is logged once, and a
+// check that finds nothing new logs nothing.
+TEST(TlsFileWatchTest, LogsEachChangeOfTheCertificateOrKeyOnce) {
+  testing::TempDir dir, next_dir;
+  const testing::Pki pki = testing::MakePki(dir.path(), "casectl-ops", /*days=*/3);
+  const testing::Pki next = testing::MakePki(next_dir.path(), "casectl-ops", /*days=*/30);
+  ASSERT_FALSE(pki.ca_cert.empty() || next.ca_cert.empty()) << "openssl could not make the test certificates";
+  const std::string cert = dir.path() + "/served.pem", key = dir.path() + "/served.key";
+  auto put = [](const std::string& from, const std::string& to) {
+    testing::WriteFile(to + ".new", testing::ReadFile(from));
+    std::filesystem::rename(to + ".new", to);
+  };
+  put(pki.server_cert, cert);
+  put(pki.server_key, key);
+  auto not_after = [](const testing::Pki& p) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", *CertificateExpiry(testing::ReadFile(p.server_cert)),
+                            absl::UTCTimeZone());
+  };
+  TlsFileWatch watch(cert, key);
+  // What one check logs.
+  auto check = [&watch](TlsFileWatch::Reading* reading) {
+    ::testing::internal::CaptureStderr();
+    *reading = watch.Check();
+    return ::testing::internal::GetCapturedStderr();
+  };
+  TlsFileWatch::Reading now;
+
+  EXPECT_THAT(check(&now), ::testing::HasSubstr(absl::StrCat(R"("event":"tls_certificate_loaded","cert_file":")",
+                                                             cert, R"(","not_after":")", not_after(pki), "\"")));
+  EXPECT_TRUE(now.key_matches);
+  EXPECT_EQ(now.certificate_expiry, *CertificateExpiry(testing::ReadFile(pki.server_cert)));
+  EXPECT_EQ(check(&now), "");
+
+  put(pki.client_key, key);
+  const std::string mismatch = check(&now);
+  EXPECT_THAT(mismatch, ::testing::HasSubstr(R"("level":"error","event":"tls_key_mismatch")"));
+  EXPECT_THAT(mismatch, ::testing::HasSubstr("does not hold the certificate's key; new connections fail"));
+  EXPECT_FALSE(now.key_matches);
+  EXPECT_EQ(check(&now), "");
+
+  // Renewed: the new pair, key first, as a renewal puts it in place.
+  put(next.server_key, key);
+  put(next.server_cert, cert);
+  EXPECT_THAT(check(&now), ::testing::HasSubstr(absl::StrCat(R"("not_after":")", not_after(next), "\"")));
+  EXPECT_TRUE(now.key_matches);
+
+  testing::WriteFile(cert, "not a certificate");
+  EXPECT_THAT(check(&now), ::testing::HasSubstr(R"("event":"tls_certificate_unreadable")"));
+  EXPECT_FALSE(now.certificate_expiry.has_value());
+  EXPECT_FALSE(now.key_matches);
+  EXPECT_EQ(check(&now), "");
 }
 
 // Serving a certificate with another certificate's key would fail every
