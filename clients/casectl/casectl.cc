@@ -67,7 +67,8 @@ constexpr char kHelp[] = R"(casectl: casework from the command line.
 usage: casectl [flags] COMMAND [ARGS]
 
 Commands:
-  boards                          every procedure's board: cases per state
+  boards                          every procedure's board: cases per state, and open
+                                  SLA clocks past their warning (at risk) or breach
   board PROCEDURE                 one board: trade-in, unlock, otp, claim
   list PROCEDURE [STATE]          its cases, of one state or all, 50 at a time
                                   (--count=N for more, --cursor=C goes on); STATE
@@ -364,7 +365,7 @@ class Cli {
   }
 
   int Boards(const std::vector<std::string>& args) {
-    std::vector<std::vector<std::string>> rows;
+    std::vector<std::vector<std::string>> rows, slas;
     google::protobuf::Struct all;
     for (const auto& p : Procedures()) {
       if (p.board == nullptr || (!args.empty() && args[0] != p.name)) continue;
@@ -383,9 +384,25 @@ class Cli {
         rows.push_back({p.name, f.at("state").string_value(),
                         count == f.end() ? "0" : count->second.string_value()});
       }
+      if (auto s = columns.fields().find("slas"); s != columns.fields().end()) {
+        for (const auto& sla : s->second.list_value().values()) {
+          const auto& f = sla.struct_value().fields();
+          auto number = [&f](const char* name) {
+            const auto it = f.find(name);
+            return it == f.end() ? std::string("0") : it->second.string_value();
+          };
+          slas.push_back({p.name, f.at("sla").string_value(), number("atRisk"), number("breached")});
+        }
+      }
     }
     if (!args.empty() && rows.empty() && !flags_.json) return Usage("unknown procedure " + args[0]);
-    if (!flags_.json) PrintTable({"PROCEDURE", "STATE", "CASES"}, rows);
+    if (flags_.json) return kOk;
+    PrintTable({"PROCEDURE", "STATE", "CASES"}, rows);
+    if (!slas.empty()) {
+      // Open SLA clocks that need attention: `list PROCEDURE at_risk|breached` names them.
+      std::printf("\n");
+      PrintTable({"PROCEDURE", "SLA", "AT RISK", "BREACHED"}, slas);
+    }
     return kOk;
   }
 

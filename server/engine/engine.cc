@@ -38,6 +38,11 @@ bool AtRisk(const internal::SlaLedger& l) {
   return l.warned() && !l.breached() && l.status() != v1::SLA_STATUS_STOPPED;
 }
 
+// A clock past its breach that still runs (or is paused).
+bool BreachedOpen(const internal::SlaLedger& l) {
+  return l.breached() && l.status() != v1::SLA_STATUS_STOPPED;
+}
+
 // Every index entry of a record: the generic ones plus the workflow's.
 // Index names are qualified by kind so kinds never mix.
 IndexSet IndexesOf(const workflow::Workflow& wf, const CaseRecord& r) {
@@ -175,34 +180,41 @@ namespace {
 std::string AtRiskCounter(const std::string& kind, const std::string& sla) {
   return absl::StrCat("sla_at_risk/", kind, "/", sla);
 }
+std::string BreachedCounter(const std::string& kind, const std::string& sla) {
+  return absl::StrCat("sla_breached/", kind, "/", sla);
+}
 }  // namespace
 
 void Engine::CountSlaChanges(const CaseRecord& before, const CaseRecord& after,
                              storage::CaseMutation* m,
                              std::vector<std::function<void()>>* after_commit) {
   const std::string kind = after.kind();
+  // The open clocks that need attention, counted in the store and the
+  // gauges, as a clock goes from `from` to `to`.
+  auto count_attention = [&](const std::string& sla, const internal::SlaLedger& from,
+                             const internal::SlaLedger& to) {
+    const int risk = static_cast<int>(AtRisk(to)) - static_cast<int>(AtRisk(from));
+    const int late = static_cast<int>(BreachedOpen(to)) - static_cast<int>(BreachedOpen(from));
+    if (risk == 0 && late == 0) return;
+    if (risk != 0) m->counter_deltas[AtRiskCounter(kind, sla)] += risk;
+    if (late != 0) m->counter_deltas[BreachedCounter(kind, sla)] += late;
+    after_commit->push_back([=] { metrics_->AddSlaAttention(kind, sla, risk, late); });
+  };
   for (const auto& l : after.slas()) {
     internal::SlaLedger old;
     for (const auto& b : before.slas()) {
       if (b.name() == l.name()) old = b;
     }
+    const std::string name = l.name();
     // A restarted clock begins a new ledger: compare with a blank one.
     if (old.start_time().seconds() != l.start_time().seconds() ||
         old.start_time().nanos() != l.start_time().nanos()) {
-      if (AtRisk(old)) {
-        m->counter_deltas[AtRiskCounter(kind, l.name())] -= 1;
-        after_commit->push_back([=] { metrics_->AddSlaAtRisk(kind, l.name(), -1); });
-      }
+      count_attention(name, old, internal::SlaLedger());
       old = internal::SlaLedger();
     }
-    const std::string name = l.name();
     if (l.warned() && !old.warned()) after_commit->push_back([=] { metrics_->SlaWarning(kind, name); });
     if (l.breached() && !old.breached()) after_commit->push_back([=] { metrics_->SlaBreached(kind, name); });
-    const int risk = static_cast<int>(AtRisk(l)) - static_cast<int>(AtRisk(old));
-    if (risk != 0) {
-      m->counter_deltas[AtRiskCounter(kind, name)] += risk;
-      after_commit->push_back([=] { metrics_->AddSlaAtRisk(kind, name, risk); });
-    }
+    count_attention(name, old, l);
     if (l.status() == v1::SLA_STATUS_STOPPED && old.status() != v1::SLA_STATUS_STOPPED &&
         old.status() != v1::SLA_STATUS_UNSPECIFIED) {
       const absl::Duration consumed = absl::Seconds(l.consumed_seconds());
@@ -256,13 +268,10 @@ absl::Status Engine::LoadBoardMetrics() {
         metrics_->DeclareTimer(kind, t.action);
       }
     }
-    for (const auto& policy : wf->spec().slas) {
-      metrics_->DeclareSla(kind, policy.sla);
-      auto risk = repo_->GetCounters(AtRiskCounter(kind, policy.sla));
-      if (!risk.ok()) return risk.status();
-      auto it = risk->find(AtRiskCounter(kind, policy.sla));
-      metrics_->SetSlaAtRisk(kind, policy.sla, it == risk->end() ? 0 : it->second);
-    }
+    for (const auto& policy : wf->spec().slas) metrics_->DeclareSla(kind, policy.sla);
+    auto attention = SlaAttention(kind);
+    if (!attention.ok()) return attention.status();
+    for (const auto& a : *attention) metrics_->SetSlaAttention(kind, a.sla, a.at_risk, a.breached);
   }
   return absl::OkStatus();
 }
@@ -368,30 +377,37 @@ absl::StatusOr<int> Engine::UpgradeOnce(const std::string& name,
   return *changed;
 }
 
-absl::Status Engine::RewriteIndexes(
+absl::Status Engine::ForEachCase(
     const storage::IndexEntry& entry,
-    const std::function<void(const CaseRecord&, storage::CaseMutation*)>& rewrite) {
+    const std::function<absl::Status(storage::StoredCase&, CaseRecord&)>& visit) {
   std::string after;
   for (;;) {
     auto page = repo_->ListCases(entry, after, kMaxPageSize);
     if (!page.ok()) return page.status();
-    for (const auto& stored : *page) {
+    for (auto& stored : *page) {
       CaseRecord record;
       if (!record.ParseFromString(stored.record)) {
         return absl::DataLossError(absl::StrCat("case ", stored.case_id, ": record is damaged"));
       }
-      storage::CaseMutation m;
-      rewrite(record, &m);
-      if (m.index_add.empty() && m.index_remove.empty()) continue;
-      m.case_id = stored.case_id;
-      m.expected_version = stored.version;
-      m.record = stored.record;
-      auto written = repo_->Commit(m);
-      if (!written.ok()) return written.status();
+      if (absl::Status s = visit(stored, record); !s.ok()) return s;
     }
     if (static_cast<int>(page->size()) < kMaxPageSize) return absl::OkStatus();
     after = page->back().case_id;
   }
+}
+
+absl::Status Engine::RewriteIndexes(
+    const storage::IndexEntry& entry,
+    const std::function<void(const CaseRecord&, storage::CaseMutation*)>& rewrite) {
+  return ForEachCase(entry, [&](storage::StoredCase& stored, CaseRecord& record) -> absl::Status {
+    storage::CaseMutation m;
+    rewrite(record, &m);
+    if (m.index_add.empty() && m.index_remove.empty()) return absl::OkStatus();
+    m.case_id = stored.case_id;
+    m.expected_version = stored.version;
+    m.record = stored.record;
+    return repo_->Commit(m).status();
+  });
 }
 
 absl::StatusOr<int> Engine::UpgradeStore() {
@@ -401,7 +417,9 @@ absl::StatusOr<int> Engine::UpgradeStore() {
   if (!assignees.ok()) return assignees.status();
   auto former = ReplaceFormerIndexKeys();
   if (!former.ok()) return former.status();
-  return *sla + *assignees + *former;
+  auto breached = CountBreachedClocks();
+  if (!breached.ok()) return breached.status();
+  return *sla + *assignees + *former + *breached;
 }
 
 absl::StatusOr<int> Engine::IndexSlaStatus() {
@@ -423,6 +441,42 @@ absl::StatusOr<int> Engine::IndexSlaStatus() {
       }
     }
     return static_cast<int>(indexed.size());
+  });
+}
+
+absl::StatusOr<int> Engine::CountBreachedClocks() {
+  return UpgradeOnce("sla_breached_counter", [&]() -> absl::StatusOr<int> {
+    // The counts the cases call for, written at once as deltas from the
+    // counters as they are, so that an upgrade cut short and run again
+    // does not count twice.
+    std::map<std::string, int64_t> wanted;
+    std::optional<storage::StoredCase> carrier;  // a case to commit the deltas with
+    int cases = 0;
+    for (const auto& [kind, wf] : workflows_) {
+      const storage::IndexEntry breached{kSlaStatusIndex, absl::StrCat(kind, "/", kSlaBreached)};
+      const std::string& of_kind = kind;  // a structured binding is not captured
+      auto s = ForEachCase(breached, [&](storage::StoredCase& stored, CaseRecord& record) {
+        for (const auto& l : record.slas()) {
+          if (BreachedOpen(l)) ++wanted[BreachedCounter(of_kind, l.name())];
+        }
+        ++cases;
+        if (!carrier) carrier = std::move(stored);
+        return absl::OkStatus();
+      });
+      if (!s.ok()) return s;
+    }
+    if (!carrier) return 0;
+    auto counters = repo_->GetCounters("sla_breached/");
+    if (!counters.ok()) return counters.status();
+    storage::CaseMutation m;
+    m.case_id = carrier->case_id;
+    m.expected_version = carrier->version;
+    m.record = carrier->record;
+    for (const auto& [name, count] : wanted) m.counter_deltas[name] = count;
+    for (const auto& [name, count] : *counters) m.counter_deltas[name] -= count;
+    auto written = repo_->Commit(m);
+    if (!written.ok()) return written.status();
+    return cases;
   });
 }
 
@@ -901,21 +955,14 @@ absl::StatusOr<std::vector<CaseView>> Engine::FindBySubject(const std::string& s
   std::vector<CaseView> out;
   for (const auto& [kind, wf] : workflows_) {
     const storage::IndexEntry index{"subject", absl::StrCat(kind, "/", subject)};
-    std::string after;
-    for (;;) {
-      auto page = repo_->ListCases(index, after, kMaxPageSize);
-      if (!page.ok()) return page.status();
-      for (auto& stored : *page) {
-        CaseView view;
-        view.version = stored.version;
-        if (!view.record.ParseFromString(stored.record)) {
-          return absl::DataLossError(absl::StrCat("case ", stored.case_id, ": record is damaged"));
-        }
-        out.push_back(std::move(view));
-      }
-      if (page->size() < static_cast<size_t>(kMaxPageSize)) break;
-      after = page->back().case_id;
-    }
+    auto s = ForEachCase(index, [&out](storage::StoredCase& stored, CaseRecord& record) {
+      CaseView view;
+      view.version = stored.version;
+      view.record = std::move(record);
+      out.push_back(std::move(view));
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
   }
   return out;
 }
@@ -1028,6 +1075,26 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Engine::Board(
   for (const auto& state : (*wf)->spec().states) {
     auto it = counters->find(BoardCounter(kind, state));
     out.emplace_back(state, it == counters->end() ? 0 : it->second);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Engine::SlaAttentionCount>> Engine::SlaAttention(const std::string& kind) {
+  auto wf = Require(kind);
+  if (!wf.ok()) return wf.status();
+  auto at_risk = repo_->GetCounters(AtRiskCounter(kind, ""));
+  if (!at_risk.ok()) return at_risk.status();
+  auto breached = repo_->GetCounters(BreachedCounter(kind, ""));
+  if (!breached.ok()) return breached.status();
+  auto value = [&](const std::string& name) {
+    for (const auto* counters : {&*at_risk, &*breached}) {
+      if (auto it = counters->find(name); it != counters->end()) return it->second;
+    }
+    return int64_t{0};
+  };
+  std::vector<SlaAttentionCount> out;
+  for (const auto& policy : (*wf)->spec().slas) {
+    out.push_back({policy.sla, value(AtRiskCounter(kind, policy.sla)), value(BreachedCounter(kind, policy.sla))});
   }
   return out;
 }

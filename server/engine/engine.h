@@ -150,6 +150,15 @@ class Engine {
   absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Board(
       const std::string& kind);
 
+  // Per SLA of the kind, in policy order: its open clocks (running or
+  // paused) past the warning and not breached, and past the breach.
+  struct SlaAttentionCount {
+    std::string sla;
+    int64_t at_risk = 0;
+    int64_t breached = 0;
+  };
+  absl::StatusOr<std::vector<SlaAttentionCount>> SlaAttention(const std::string& kind);
+
   absl::StatusOr<EventPage> Events(const std::string& kind, const std::string& case_id,
                                    const std::string& page_token, int page_size);
 
@@ -188,7 +197,7 @@ class Engine {
   absl::StatusOr<int> ErasePersonalData(const std::string& case_id,
                                         const workflow::Actor& actor);
 
-  // Sets the board and SLA-at-risk gauges from the stored counters.
+  // Sets the board and SLA attention gauges from the stored counters.
   absl::Status LoadBoardMetrics();
 
   // Re-derives the SLA deadlines of every case measured on `calendar`
@@ -217,10 +226,12 @@ class Engine {
   // The upgrades UpgradeStore runs: the sla_status entries of clocks at
   // risk or breached, the assignee entries of closed cases removed (the
   // index holds open cases only), and the entries workflows give as former
-  // keys replaced with their current ones.
+  // keys replaced with their current ones, and the count of breached open
+  // clocks set from the cases.
   absl::StatusOr<int> IndexSlaStatus();
   absl::StatusOr<int> DropClosedAssignees();
   absl::StatusOr<int> ReplaceFormerIndexKeys();
+  absl::StatusOr<int> CountBreachedClocks();
 
  private:
   // A change decided, rendered and turned into a mutation, not yet written.
@@ -257,6 +268,11 @@ class Engine {
   // Runs `upgrade` unless the store records `name` as done; then records it.
   absl::StatusOr<int> UpgradeOnce(const std::string& name,
                                   const std::function<absl::StatusOr<int>()>& upgrade);
+  // Calls `visit` with every case of `entry`, stored and parsed, a page at
+  // a time; stops at the first error, its own or the store's.
+  absl::Status ForEachCase(
+      const storage::IndexEntry& entry,
+      const std::function<absl::Status(storage::StoredCase&, CaseRecord&)>& visit);
   // Writes, for every case of `entry`, the index changes `rewrite` puts in
   // the mutation it is given (nothing when it leaves them empty).
   absl::Status RewriteIndexes(

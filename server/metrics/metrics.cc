@@ -160,8 +160,12 @@ Metrics::Metrics()
                         .Register(*registry_)),
       sla_at_risk_(prometheus::BuildGauge()
                        .Name("casework_sla_at_risk")
-                       .Help("Running SLA clocks past their warning point, not breached.")
+                       .Help("Open SLA clocks (running or paused) past their warning point, not breached.")
                        .Register(*registry_)),
+      sla_breached_(prometheus::BuildGauge()
+                        .Name("casework_sla_breached")
+                        .Help("Open SLA clocks (running or paused) past their breach.")
+                        .Register(*registry_)),
       sla_completion_(prometheus::BuildHistogram()
                           .Name("casework_sla_completion_seconds")
                           .Help("Budget consumed when an SLA clock stopped (business time on "
@@ -289,12 +293,15 @@ void Metrics::SlaBreached(const std::string& kind, const std::string& sla) {
   sla_breaches_.Add({{"procedure", kind}, {"sla", sla}}).Increment();
 }
 
-void Metrics::AddSlaAtRisk(const std::string& kind, const std::string& sla, int64_t delta) {
-  sla_at_risk_.Add({{"procedure", kind}, {"sla", sla}}).Increment(static_cast<double>(delta));
+void Metrics::AddSlaAttention(const std::string& kind, const std::string& sla, int64_t at_risk_delta,
+                              int64_t breached_delta) {
+  sla_at_risk_.Add({{"procedure", kind}, {"sla", sla}}).Increment(static_cast<double>(at_risk_delta));
+  sla_breached_.Add({{"procedure", kind}, {"sla", sla}}).Increment(static_cast<double>(breached_delta));
 }
 
-void Metrics::SetSlaAtRisk(const std::string& kind, const std::string& sla, int64_t value) {
-  sla_at_risk_.Add({{"procedure", kind}, {"sla", sla}}).Set(static_cast<double>(value));
+void Metrics::SetSlaAttention(const std::string& kind, const std::string& sla, int64_t at_risk, int64_t breached) {
+  sla_at_risk_.Add({{"procedure", kind}, {"sla", sla}}).Set(static_cast<double>(at_risk));
+  sla_breached_.Add({{"procedure", kind}, {"sla", sla}}).Set(static_cast<double>(breached));
 }
 
 void Metrics::SlaStopped(const std::string& kind, const std::string& sla,

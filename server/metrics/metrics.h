@@ -57,8 +57,10 @@ class Metrics {
   void DeclareTimer(const std::string& kind, const std::string& timer);
   void SlaWarning(const std::string& kind, const std::string& sla);
   void SlaBreached(const std::string& kind, const std::string& sla);
-  void AddSlaAtRisk(const std::string& kind, const std::string& sla, int64_t delta);
-  void SetSlaAtRisk(const std::string& kind, const std::string& sla, int64_t value);
+  // Open clocks past their warning (not breached) and past their breach.
+  void AddSlaAttention(const std::string& kind, const std::string& sla, int64_t at_risk_delta,
+                       int64_t breached_delta);
+  void SetSlaAttention(const std::string& kind, const std::string& sla, int64_t at_risk, int64_t breached);
   void SlaStopped(const std::string& kind, const std::string& sla, absl::Duration consumed,
                   absl::Duration paused);
 
@@ -120,6 +122,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& sla_warnings_;
   prometheus::Family<prometheus::Counter>& sla_breaches_;
   prometheus::Family<prometheus::Gauge>& sla_at_risk_;
+  prometheus::Family<prometheus::Gauge>& sla_breached_;
   prometheus::Family<prometheus::Histogram>& sla_completion_;
   prometheus::Family<prometheus::Histogram>& sla_paused_;
 

@@ -10,6 +10,7 @@
 #include "server/common/errors.h"
 #include "server/common/happens_before.h"
 #include "server/common/proto_time.h"
+#include "server/rpc/case_queries.h"
 
 namespace casework::rpc {
 namespace {
@@ -133,17 +134,11 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
     next_ = feed_->last();
     v1::BoardUpdate u;
     for (const auto& kind : kinds_) {
-      auto board = engine_->Board(kind);
-      if (!board.ok()) {
-        FinishOnce(ToGrpcStatus(board.status()));
-        return false;
-      }
       auto* b = u.mutable_snapshot()->add_boards();
       b->set_procedure(kind);
-      for (const auto& [state, count] : *board) {
-        auto* c = b->add_columns();
-        c->set_state(state);
-        c->set_count(count);
+      if (absl::Status s = FillBoard(engine_, kind, b->mutable_columns(), b->mutable_slas()); !s.ok()) {
+        FinishOnce(ToGrpcStatus(s));
+        return false;
       }
     }
     u.set_cursor(Cursor(next_));

@@ -82,7 +82,7 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
   ServerUnaryReactor* GetOtpBoard(CallbackServerContext* ctx, const v1::GetOtpBoardRequest*,
                                   v1::OtpBoard* resp) override {
     return ServeRead(env_, ctx, kService, "GetOtpBoard", [=](const Actor&) {
-      return FillBoard(engine_, kKind, resp->mutable_columns());
+      return FillBoard(engine_, kKind, resp->mutable_columns(), resp->mutable_slas());
     });
   }
 

@@ -239,7 +239,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
   ServerUnaryReactor* GetClaimBoard(CallbackServerContext* ctx, const v1::GetClaimBoardRequest*,
                                     v1::ClaimBoard* resp) override {
     return ServeRead(env_, ctx, kService, "GetClaimBoard", [=](const Actor&) {
-      return FillBoard(engine_, kClaimKind, resp->mutable_columns());
+      return FillBoard(engine_, kClaimKind, resp->mutable_columns(), resp->mutable_slas());
     });
   }
 

@@ -61,7 +61,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
                                       const v1::GetTradeInBoardRequest* req,
                                       v1::TradeInBoard* resp) override {
     return ServeRead(env_, ctx, kService, "GetTradeInBoard", [=](const Actor&) {
-      return FillBoard(engine_, kKind, resp->mutable_columns());
+      return FillBoard(engine_, kKind, resp->mutable_columns(), resp->mutable_slas());
     });
   }
 

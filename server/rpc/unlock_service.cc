@@ -89,7 +89,7 @@ class UnlockService final : public v1::UnlockService::CallbackService {
   ServerUnaryReactor* GetUnlockBoard(CallbackServerContext* ctx, const v1::GetUnlockBoardRequest*,
                                      v1::UnlockBoard* resp) override {
     return ServeRead(env_, ctx, kService, "GetUnlockBoard", [=](const Actor&) {
-      return FillBoard(engine_, kKind, resp->mutable_columns());
+      return FillBoard(engine_, kKind, resp->mutable_columns(), resp->mutable_slas());
     });
   }
 

@@ -76,6 +76,15 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   ASSERT_EQ(boards.exit_code, 0) << boards.out;
   EXPECT_NE(boards.out.find("trade-in   PROBLEM_ORDER"), std::string::npos) << boards.out;
   EXPECT_NE(boards.out.find("unlock"), std::string::npos);
+  // Then each SLA's open clocks past their warning or breach.
+  EXPECT_NE(boards.out.find("\nPROCEDURE  SLA         AT RISK  BREACHED\n"
+                            "trade-in   response    0        0\n"
+                            "unlock     unlock      0        0\n"
+                            "otp        resolution  0        0\n"
+                            "otp        team_lead   0        0\n"
+                            "claim      review      0        0\n"),
+            std::string::npos)
+      << boards.out;
   Result board = Casectl("cs_agent", "--json board trade-in");
   ASSERT_EQ(board.exit_code, 0);
   const auto columns = Json(board.out).fields().at("columns").list_value();

@@ -3,6 +3,7 @@
 // default calendar that pauses while waiting for the customer. Cases at
 // risk or breached are listed while their clock runs.
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -122,16 +123,18 @@ class SlaEngineTest : public ::testing::Test {
     return absl::InfinitePast();
   }
 
-  // Adds or removes one index entry of a case behind the engine's back, as
-  // a store written by an older version would have it.
-  void AsAnOlderVersionLeftIt(const std::string& id, const storage::IndexEntry& entry, bool present) {
+  // Commits what `change` adds to a mutation of case `id` that keeps its
+  // record, behind the engine's back, as a store written by an older
+  // version would have it.
+  void AsAnOlderVersionLeftIt(const std::string& id,
+                              const std::function<void(storage::CaseMutation*)>& change) {
     auto stored = repo_->GetCase(id);
     ASSERT_TRUE(stored.ok()) << stored.status();
     storage::CaseMutation m;
     m.case_id = id;
     m.expected_version = stored->version;
     m.record = stored->record;
-    (present ? m.index_add : m.index_remove).push_back(entry);
+    change(&m);
     ASSERT_TRUE(repo_->Commit(m).ok());
   }
 
@@ -149,6 +152,14 @@ class SlaEngineTest : public ::testing::Test {
   int64_t AtRisk() {
     auto counters = *repo_->GetCounters("sla_at_risk/");
     return counters["sla_at_risk/review_case/review"];
+  }
+  // The review SLA's open clocks past their breach, as the board tells it.
+  int64_t Breached() {
+    auto attention = engine_->SlaAttention("review_case");
+    EXPECT_TRUE(attention.ok()) << attention.status();
+    if (!attention.ok() || attention->size() != 1 || (*attention)[0].sla != "review") return -1;
+    EXPECT_EQ((*attention)[0].at_risk, AtRisk());
+    return (*attention)[0].breached;
   }
 
   testing::TempDir dir_;
@@ -170,9 +181,11 @@ TEST_F(SlaEngineTest, WarningAndBreachFireOnceAtTheRightBusinessMoment) {
   EXPECT_EQ(RunUntil(At(3, 10, 15)), 1);
   EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_WARNING), 1);
   EXPECT_EQ(AtRisk(), 1);
+  EXPECT_EQ(Breached(), 0);
   EXPECT_EQ(RunUntil(At(3, 11, 15)), 1);
   EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_BREACHED), 1);
   EXPECT_EQ(AtRisk(), 0);
+  EXPECT_EQ(Breached(), 1);
   EXPECT_EQ(RunUntil(At(3, 20, 9)), 0);
   EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_WARNING), 1);
   EXPECT_TRUE(engine_->Get("review_case", id)->slas[0].breached());
@@ -190,20 +203,46 @@ TEST_F(SlaEngineTest, CasesAtRiskAndBreachedAreListedWhileTheirClockRuns) {
   RunUntil(At(3, 11, 15));
   EXPECT_EQ(Listed(engine::kSlaAtRisk), Ids{});
   EXPECT_EQ(Listed(engine::kSlaBreached), Ids{late});
+  EXPECT_EQ(Breached(), 1);
   Do(late, "resolve");  // the clock stops: nothing left to attend to
   EXPECT_EQ(Listed(engine::kSlaBreached), Ids{});
+  EXPECT_EQ(Breached(), 0);
   RunUntil(At(3, 12, 10));
   EXPECT_EQ(Listed(engine::kSlaAtRisk), Ids{fresh});
 
   // A store from before the index: the entry is missing, and a change
   // that keeps the case at risk would not add it. The one-time upgrade
   // does, and only once.
-  AsAnOlderVersionLeftIt(fresh, {engine::kSlaStatusIndex, absl::StrCat("review_case/", engine::kSlaAtRisk)},
-                         /*present=*/false);
+  AsAnOlderVersionLeftIt(fresh, [](storage::CaseMutation* m) {
+    m->index_remove.push_back({engine::kSlaStatusIndex, absl::StrCat("review_case/", engine::kSlaAtRisk)});
+  });
   EXPECT_EQ(Listed(engine::kSlaAtRisk), Ids{});
   EXPECT_EQ(*engine_->IndexSlaStatus(), 1);
   EXPECT_EQ(Listed(engine::kSlaAtRisk), Ids{fresh});
   EXPECT_EQ(*engine_->IndexSlaStatus(), 0);
+}
+
+// A store from before the count of breached clocks: the one-time upgrade
+// counts them from the cases, and only once.
+TEST_F(SlaEngineTest, TheBreachedCountOfAnOlderStoreIsSetFromItsCases) {
+  clock_.Set(At(3, 6, 15));  // Friday 15:00
+  const std::string first = Create(), second = Create(), closed = Create();
+  RunUntil(At(3, 11, 15));
+  Do(closed, "resolve");
+  EXPECT_EQ(Breached(), 2);
+  // An older version kept no count: its store holds none.
+  AsAnOlderVersionLeftIt(first, [](storage::CaseMutation* m) {
+    m->counter_deltas["sla_breached/review_case/review"] = -2;
+  });
+  EXPECT_EQ(Breached(), 0);
+
+  EXPECT_EQ(*engine_->CountBreachedClocks(), 2);  // the cases it read
+  EXPECT_EQ(Breached(), 2);
+  EXPECT_EQ(*engine_->CountBreachedClocks(), 0);
+  EXPECT_EQ(Breached(), 2);
+  // And the count goes on from there.
+  Do(second, "resolve");
+  EXPECT_EQ(Breached(), 1);
 }
 
 TEST_F(SlaEngineTest, PausesStopTheClockAndResumingMovesTheDeadline) {
@@ -305,7 +344,9 @@ TEST_F(SlaEngineTest, ClosedCasesLeaveTheirAssigneesListAndOlderStoresAreCleaned
   EXPECT_EQ(engine_->Get("review_case", done)->record.assignee(), "agent:anna");
 
   // What an older version left: the closed case still listed.
-  AsAnOlderVersionLeftIt(done, {engine::kAssigneeIndex, "review_case/agent:anna"}, /*present=*/true);
+  AsAnOlderVersionLeftIt(done, [](storage::CaseMutation* m) {
+    m->index_add.push_back({engine::kAssigneeIndex, "review_case/agent:anna"});
+  });
   EXPECT_EQ(mine(), Ids(std::begin(both), std::end(both)));
   EXPECT_EQ(*engine_->DropClosedAssignees(), 1);
   EXPECT_EQ(mine(), Ids{open});

@@ -52,6 +52,9 @@ TEST_F(BoardsTest, ASnapshotThenEveryChangeAndResumeFromACursor) {
   EXPECT_EQ(u.snapshot().boards(0).procedure(), "trade_in");
   EXPECT_EQ(u.snapshot().boards(0).columns(0).state(), "PROBLEM_ORDER");
   EXPECT_EQ(u.snapshot().boards(0).columns(0).count(), 1);
+  ASSERT_EQ(u.snapshot().boards(0).slas_size(), 1);  // the response SLA, no clock needing attention
+  EXPECT_EQ(u.snapshot().boards(0).slas(0).sla(), "response");
+  EXPECT_EQ(u.snapshot().boards(0).slas(0).at_risk() + u.snapshot().boards(0).slas(0).breached(), 0);
 
   v1::TradeIn t = Create(2);
   ASSERT_TRUE(stream->Read(&u));

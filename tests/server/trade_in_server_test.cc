@@ -812,6 +812,7 @@ TEST_F(TradeInServerTest, MetricsExportRpcBoardTimerAndOutboxFigures) {
         "casework_cases{procedure=\"trade_in\",state=\"PROBLEM_ORDER\"} 0",
         "casework_timers_pending 3", "casework_outbox_pending 0",
         "casework_sla_at_risk{procedure=\"trade_in\",sla=\"response\"} 0",
+        "casework_sla_breached{procedure=\"trade_in\",sla=\"response\"} 0",
         "casework_notifications_total{channel=\"email\",result=\"delivered\"} 1",
         "casework_timer_fire_lag_seconds_count", "casework_build_info",
         // The create and the contact, each written on its own.

@@ -550,6 +550,16 @@ TEST_F(UnlockServerTest, RequestsPastTheirWarningOrBreachAreListedForTeamLeads) 
     return names;
   };
   using Names = std::vector<std::string>;
+  // The board counts them: {at risk, breached} of the unlock SLA.
+  auto counted = [&]() {
+    v1::UnlockBoard board;
+    auto ctx = TestServer::As("team_lead");
+    EXPECT_TRUE(unlock_->GetUnlockBoard(ctx.get(), v1::GetUnlockBoardRequest(), &board).ok());
+    EXPECT_EQ(board.slas_size(), 1);
+    if (board.slas_size() != 1 || board.slas(0).sla() != "unlock") return std::pair<int64_t, int64_t>{-1, -1};
+    return std::pair{board.slas(0).at_risk(), board.slas(0).breached()};
+  };
+  using Counts = std::pair<int64_t, int64_t>;
   UnlockRequest r = Open("ACC-1001");
   r = Verify(r, "Maria Lopez", "12 Elm Street, Springfield");
   r = Check(r, kImeiPaid);
@@ -558,21 +568,29 @@ TEST_F(UnlockServerTest, RequestsPastTheirWarningOrBreachAreListedForTeamLeads) 
   r = Ok(&v1::UnlockService::Stub::SubmitUnlock, "cs_agent", submit);
   Open("ACC-2002");  // no clock running
   EXPECT_EQ(listed(v1::SLA_ATTENTION_AT_RISK), Names{});
+  EXPECT_EQ(counted(), (Counts{0, 0}));
 
   server_.clock().Set(Ny(7, 7, 15));  // the warning
   server_.Pump();
   EXPECT_EQ(listed(v1::SLA_ATTENTION_AT_RISK), Names{r.name()});
   EXPECT_EQ(listed(v1::SLA_ATTENTION_BREACHED), Names{});
+  EXPECT_EQ(counted(), (Counts{1, 0}));
   server_.clock().Set(Ny(7, 8, 15));  // the breach
   server_.Pump();
   EXPECT_EQ(listed(v1::SLA_ATTENTION_AT_RISK), Names{});
   EXPECT_EQ(listed(v1::SLA_ATTENTION_BREACHED), Names{r.name()});
+  EXPECT_EQ(counted(), (Counts{0, 1}));
+  // Counted after a restart too, from the store.
+  server_.Restart();
+  Connect();
+  EXPECT_EQ(counted(), (Counts{0, 1}));
 
   v1::CompleteUnlockRequest complete;
   complete.set_name(r.name());
   complete.set_success(true);
   Ok(&v1::UnlockService::Stub::CompleteUnlock, "service", complete);
   EXPECT_EQ(listed(v1::SLA_ATTENTION_BREACHED), Names{});
+  EXPECT_EQ(counted(), (Counts{0, 0}));
 
   grpc::Status bad;
   listed(static_cast<v1::SlaAttention>(9), &bad);
