@@ -460,7 +460,7 @@ absl::StatusOr<int> Engine::CountBreachedClocks() {
           if (BreachedOpen(l)) ++wanted[BreachedCounter(of_kind, l.name())];
         }
         ++cases;
-        if (!carrier) carrier = std::move(stored);
+        if (!carrier) carrier = stored;
         return absl::OkStatus();
       });
       if (!s.ok()) return s;
