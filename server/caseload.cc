@@ -236,7 +236,7 @@ int Main(int argc, char** argv) {
   auto board = engine.Board(wf::kTradeInKind);
   std::string counts;
   if (board.ok()) {
-    for (const auto& [name, n] : *board) absl::StrAppend(&counts, " ", name, "=", n);
+    for (const auto& [name, n] : board->columns) absl::StrAppend(&counts, " ", name, "=", n);
   }
   (*server)->Shutdown();
   std::printf("caseload: %lld cases in %.1f s (%.0f/s), %lld notifications marked sent, "

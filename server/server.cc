@@ -249,7 +249,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   s->engine->Register(std::move(claim));
   if (auto st = s->templates->InstallDefaults(s->clock->Now()); !st.ok()) return st;
   if (auto st = s->engine->UpgradeStore(); !st.ok()) return st.status();
-  if (auto st = s->engine->LoadBoardMetrics(); !st.ok()) return st;
+  if (auto st = s->engine->LoadBoards(); !st.ok()) return st;
 
   auto router = notify::BuildRouter(config.notifier());
   if (!router.ok()) return router.status();

@@ -20,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "casework/client.h"
@@ -959,14 +960,22 @@ class Cli {
         for (const auto& b : u.snapshot().boards()) {
           std::string cols;
           for (const auto& c : b.columns()) absl::StrAppend(&cols, " ", c.state(), "=", c.count());
+          for (const auto& a : b.slas()) {
+            absl::StrAppend(&cols, "; SLA ", a.sla(), ": ", a.at_risk(), " at risk, ", a.breached(), " breached");
+          }
           std::printf("board %s:%s\n", b.procedure().c_str(), cols.c_str());
         }
       } else {
         const auto& c = u.change();
-        std::printf("%s %s %s -> %s, %s (etag %s, cursor %s)\n", c.procedure().c_str(), c.name().c_str(),
+        std::string slas;
+        for (const auto& a : c.sla_changes()) {
+          absl::StrAppend(&slas, absl::StrFormat(", SLA %s: at risk %+d, breached %+d", a.sla(),
+                                                 a.at_risk(), a.breached()));
+        }
+        std::printf("%s %s %s -> %s, %s%s (etag %s, cursor %s)\n", c.procedure().c_str(), c.name().c_str(),
                     c.previous_state().empty() ? "new" : c.previous_state().c_str(), c.state().c_str(),
                     c.assignee().empty() ? "unassigned" : ("assigned to " + c.assignee()).c_str(),
-                    c.etag().c_str(), u.cursor().c_str());
+                    slas.c_str(), c.etag().c_str(), u.cursor().c_str());
       }
       std::fflush(stdout);
       if (u.has_change() && flags_.count > 0 && ++changes >= flags_.count) {

@@ -185,20 +185,24 @@ std::string BreachedCounter(const std::string& kind, const std::string& sla) {
 }
 }  // namespace
 
-void Engine::CountSlaChanges(const CaseRecord& before, const CaseRecord& after,
-                             storage::CaseMutation* m,
-                             std::vector<std::function<void()>>* after_commit) {
+void Engine::CountSlaChanges(const CaseRecord& before, const CaseRecord& after, Staged* staged) {
   const std::string kind = after.kind();
-  // The open clocks that need attention, counted in the store and the
-  // gauges, as a clock goes from `from` to `to`.
+  std::vector<std::function<void()>>& after_commit = staged->after_commit;
+  // The open clocks that need attention, counted in the store and, once
+  // written, the gauges and the change feed, as a clock goes from `from`
+  // to `to`.
   auto count_attention = [&](const std::string& sla, const internal::SlaLedger& from,
                              const internal::SlaLedger& to) {
     const int risk = static_cast<int>(AtRisk(to)) - static_cast<int>(AtRisk(from));
     const int late = static_cast<int>(BreachedOpen(to)) - static_cast<int>(BreachedOpen(from));
     if (risk == 0 && late == 0) return;
-    if (risk != 0) m->counter_deltas[AtRiskCounter(kind, sla)] += risk;
-    if (late != 0) m->counter_deltas[BreachedCounter(kind, sla)] += late;
-    after_commit->push_back([=] { metrics_->AddSlaAttention(kind, sla, risk, late); });
+    if (risk != 0) staged->mutation.counter_deltas[AtRiskCounter(kind, sla)] += risk;
+    if (late != 0) staged->mutation.counter_deltas[BreachedCounter(kind, sla)] += late;
+    std::vector<SlaAttentionCount>& moved = staged->sla_changes;
+    if (moved.empty() || moved.back().sla != sla) moved.push_back({sla, 0, 0});
+    moved.back().at_risk += risk;
+    moved.back().breached += late;
+    if (moved.back().at_risk == 0 && moved.back().breached == 0) moved.pop_back();
   };
   for (const auto& l : after.slas()) {
     internal::SlaLedger old;
@@ -212,14 +216,14 @@ void Engine::CountSlaChanges(const CaseRecord& before, const CaseRecord& after,
       count_attention(name, old, internal::SlaLedger());
       old = internal::SlaLedger();
     }
-    if (l.warned() && !old.warned()) after_commit->push_back([=] { metrics_->SlaWarning(kind, name); });
-    if (l.breached() && !old.breached()) after_commit->push_back([=] { metrics_->SlaBreached(kind, name); });
+    if (l.warned() && !old.warned()) after_commit.push_back([=] { metrics_->SlaWarning(kind, name); });
+    if (l.breached() && !old.breached()) after_commit.push_back([=] { metrics_->SlaBreached(kind, name); });
     count_attention(name, old, l);
     if (l.status() == v1::SLA_STATUS_STOPPED && old.status() != v1::SLA_STATUS_STOPPED &&
         old.status() != v1::SLA_STATUS_UNSPECIFIED) {
       const absl::Duration consumed = absl::Seconds(l.consumed_seconds());
       const absl::Duration paused = sla::PausedTime(l, FromProto(l.stop_time()));
-      after_commit->push_back([=] { metrics_->SlaStopped(kind, name, consumed, paused); });
+      after_commit.push_back([=] { metrics_->SlaStopped(kind, name, consumed, paused); });
     }
   }
 }
@@ -255,23 +259,19 @@ absl::StatusOr<const workflow::Workflow*> Engine::Require(const std::string& kin
   return wf;
 }
 
-absl::Status Engine::LoadBoardMetrics() {
+absl::Status Engine::LoadBoards() {
   for (const auto& [kind, wf] : workflows_) {
-    auto counters = repo_->GetCounters(absl::StrCat("board/", kind, "/"));
-    if (!counters.ok()) return counters.status();
-    for (const auto& state : wf->spec().states) {
-      auto it = counters->find(BoardCounter(kind, state));
-      metrics_->SetCases(kind, state, it == counters->end() ? 0 : it->second);
-    }
+    auto board = Board(kind);
+    if (!board.ok()) return board.status();
+    for (const auto& [state, count] : board->columns) metrics_->SetCases(kind, state, count);
     for (const auto& t : wf->spec().transitions) {
       if (absl::StartsWith(t.action, "sla:") || absl::StartsWith(t.action, "timer:")) {
         metrics_->DeclareTimer(kind, t.action);
       }
     }
     for (const auto& policy : wf->spec().slas) metrics_->DeclareSla(kind, policy.sla);
-    auto attention = SlaAttention(kind);
-    if (!attention.ok()) return attention.status();
-    for (const auto& a : *attention) metrics_->SetSlaAttention(kind, a.sla, a.at_risk, a.breached);
+    for (const auto& a : board->slas) metrics_->SetSlaAttention(kind, a.sla, a.at_risk, a.breached);
+    if (feed_ != nullptr) feed_->SetBoard(*std::move(board));
   }
   return absl::OkStatus();
 }
@@ -916,7 +916,7 @@ absl::StatusOr<Engine::Staged> Engine::Stage(
   for (auto& [space, key, value] : decision.directory_writes) {
     m.record_writes.push_back({space, key, std::move(value), false});
   }
-  CountSlaChanges(before, record, &m, &staged.after_commit);
+  CountSlaChanges(before, record, &staged);
   {
     CaseRecord stored = record;
     if (auto s = SealSecrets(&stored); !s.ok()) return s;
@@ -932,9 +932,13 @@ CaseView Engine::Publish(Staged staged, int64_t version) {
   const CaseRecord& record = staged.record;
   const bool existed = staged.before_version > 0;
   for (const auto& f : staged.after_commit) f();
+  for (const auto& a : staged.sla_changes) {
+    metrics_->AddSlaAttention(record.kind(), a.sla, a.at_risk, a.breached);
+  }
   if (feed_ != nullptr) {
     feed_->Publish({0, record.kind(), record.id(), existed ? staged.before_state : "",
-                    record.state(), version, staged.now, record.assignee()});
+                    record.state(), version, staged.now, record.assignee(),
+                    std::move(staged.sla_changes)});
   }
   if (staged.moved) {
     if (existed) metrics_->AddCases(record.kind(), staged.before_state, -1);
@@ -1065,36 +1069,27 @@ absl::StatusOr<CasePage> Engine::List(const std::string& kind, const ListFilter&
   return page;
 }
 
-absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Engine::Board(
-    const std::string& kind) {
+absl::StatusOr<BoardCounts> Engine::Board(const std::string& kind) {
   auto wf = Require(kind);
   if (!wf.ok()) return wf.status();
-  auto counters = repo_->GetCounters(absl::StrCat("board/", kind, "/"));
-  if (!counters.ok()) return counters.status();
-  std::vector<std::pair<std::string, int64_t>> out;
-  for (const auto& state : (*wf)->spec().states) {
-    auto it = counters->find(BoardCounter(kind, state));
-    out.emplace_back(state, it == counters->end() ? 0 : it->second);
-  }
-  return out;
-}
-
-absl::StatusOr<std::vector<Engine::SlaAttentionCount>> Engine::SlaAttention(const std::string& kind) {
-  auto wf = Require(kind);
-  if (!wf.ok()) return wf.status();
+  auto states = repo_->GetCounters(absl::StrCat("board/", kind, "/"));
+  if (!states.ok()) return states.status();
   auto at_risk = repo_->GetCounters(AtRiskCounter(kind, ""));
   if (!at_risk.ok()) return at_risk.status();
   auto breached = repo_->GetCounters(BreachedCounter(kind, ""));
   if (!breached.ok()) return breached.status();
-  auto value = [&](const std::string& name) {
-    for (const auto* counters : {&*at_risk, &*breached}) {
-      if (auto it = counters->find(name); it != counters->end()) return it->second;
-    }
-    return int64_t{0};
+  auto value = [](const std::map<std::string, int64_t>& counters, const std::string& name) {
+    auto it = counters.find(name);
+    return it == counters.end() ? int64_t{0} : it->second;
   };
-  std::vector<SlaAttentionCount> out;
+  BoardCounts out;
+  out.kind = kind;
+  for (const auto& state : (*wf)->spec().states) {
+    out.columns.emplace_back(state, value(*states, BoardCounter(kind, state)));
+  }
   for (const auto& policy : (*wf)->spec().slas) {
-    out.push_back({policy.sla, value(AtRiskCounter(kind, policy.sla)), value(BreachedCounter(kind, policy.sla))});
+    out.slas.push_back({policy.sla, value(*at_risk, AtRiskCounter(kind, policy.sla)),
+                        value(*breached, BreachedCounter(kind, policy.sla))});
   }
   return out;
 }

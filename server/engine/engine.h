@@ -146,18 +146,9 @@ class Engine {
   absl::StatusOr<CasePage> List(const std::string& kind, const ListFilter& filter,
                                 const std::string& page_token, int page_size);
 
-  // (state, count) for every state of the kind, in board order.
-  absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> Board(
-      const std::string& kind);
-
-  // Per SLA of the kind, in policy order: its open clocks (running or
-  // paused) past the warning and not breached, and past the breach.
-  struct SlaAttentionCount {
-    std::string sla;
-    int64_t at_risk = 0;
-    int64_t breached = 0;
-  };
-  absl::StatusOr<std::vector<SlaAttentionCount>> SlaAttention(const std::string& kind);
+  // The kind's board as stored: every state in board order with its cases,
+  // every SLA in policy order with its open clocks that need attention.
+  absl::StatusOr<BoardCounts> Board(const std::string& kind);
 
   absl::StatusOr<EventPage> Events(const std::string& kind, const std::string& case_id,
                                    const std::string& page_token, int page_size);
@@ -197,8 +188,9 @@ class Engine {
   absl::StatusOr<int> ErasePersonalData(const std::string& case_id,
                                         const workflow::Actor& actor);
 
-  // Sets the board and SLA attention gauges from the stored counters.
-  absl::Status LoadBoardMetrics();
+  // Sets the board and SLA attention gauges, and the change feed's boards,
+  // from the stored counters. Runs at start, before any case changes.
+  absl::Status LoadBoards();
 
   // Re-derives the SLA deadlines of every case measured on `calendar`
   // (after an edit) and re-arms their timers. Returns how many cases
@@ -247,6 +239,7 @@ class Engine {
     absl::Time earliest = absl::InfiniteFuture();  // of the timers it arms
     std::string reveal;
     std::vector<std::function<void()>> after_commit;
+    std::vector<SlaAttentionCount> sla_changes;  // see CountSlaChanges
     // False when the decision changed nothing: there is nothing to write,
     // and `record` is the case as it is, at `before_version`.
     bool changed = true;
@@ -306,8 +299,10 @@ class Engine {
   // A lookup that keeps the calendars it hands out alive in `held`.
   workflow::CalendarLookup Calendars(
       std::map<std::string, std::shared_ptr<const sla::Calendar>>* held) const;
-  void CountSlaChanges(const CaseRecord& before, const CaseRecord& after,
-                       storage::CaseMutation* m, std::vector<std::function<void()>>* after_commit);
+  // Counts the clocks that need attention in the store (in the staged
+  // mutation) and says how the counts move (in `sla_changes`, for the
+  // gauges and the change feed once written); queues the SLA metrics.
+  void CountSlaChanges(const CaseRecord& before, const CaseRecord& after, Staged* staged);
 
   storage::Repository* repo_;
   const Clock* clock_;

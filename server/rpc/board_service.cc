@@ -108,7 +108,7 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
     for (;;) {
       if (need_snapshot_) {
         need_snapshot_ = false;
-        if (!QueueSnapshot()) return;
+        QueueSnapshot();
       }
       auto changes = feed_->Since(next_);
       if (!changes.has_value() || pending_.size() > kMaxPending) {
@@ -128,22 +128,17 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
     }
   }
 
-  bool QueueSnapshot() {
-    // Read the position first: changes after it are streamed, so none is
-    // missed (one may be counted in the snapshot and streamed as well).
-    next_ = feed_->last();
+  void QueueSnapshot() {
+    // The boards as of the feed's last change; the changes after it are
+    // streamed next.
     v1::BoardUpdate u;
-    for (const auto& kind : kinds_) {
+    for (const auto& board : feed_->Boards(kinds_, &next_)) {
       auto* b = u.mutable_snapshot()->add_boards();
-      b->set_procedure(kind);
-      if (absl::Status s = FillBoard(engine_, kind, b->mutable_columns(), b->mutable_slas()); !s.ok()) {
-        FinishOnce(ToGrpcStatus(s));
-        return false;
-      }
+      b->set_procedure(board.kind);
+      FillBoard(board, b->mutable_columns(), b->mutable_slas());
     }
     u.set_cursor(Cursor(next_));
     pending_.push_back(std::move(u));
-    return true;
   }
 
   void QueueChange(const engine::CaseChange& c) {
@@ -158,6 +153,12 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::BoardUpdate> {
     change->set_etag(absl::StrCat(c.version));
     *change->mutable_change_time() = ToProto(c.time);
     change->set_assignee(c.assignee);
+    for (const auto& a : c.sla_changes) {
+      auto* sla = change->add_sla_changes();
+      sla->set_sla(a.sla);
+      sla->set_at_risk(static_cast<int32_t>(a.at_risk));
+      sla->set_breached(static_cast<int32_t>(a.breached));
+    }
     u.set_cursor(Cursor(c.sequence));
     pending_.push_back(std::move(u));
   }

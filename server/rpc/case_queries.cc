@@ -56,20 +56,24 @@ absl::Status FillBoard(engine::Engine* engine, const std::string& kind,
                        google::protobuf::RepeatedPtrField<v1::SlaAttentionCount>* slas) {
   auto board = engine->Board(kind);
   if (!board.ok()) return board.status();
-  for (const auto& [state, count] : *board) {
+  FillBoard(*board, columns, slas);
+  return absl::OkStatus();
+}
+
+void FillBoard(const engine::BoardCounts& board,
+               google::protobuf::RepeatedPtrField<v1::StateCount>* columns,
+               google::protobuf::RepeatedPtrField<v1::SlaAttentionCount>* slas) {
+  for (const auto& [state, count] : board.columns) {
     auto* column = columns->Add();
     column->set_state(state);
     column->set_count(count);
   }
-  auto attention = engine->SlaAttention(kind);
-  if (!attention.ok()) return attention.status();
-  for (const auto& a : *attention) {
+  for (const auto& a : board.slas) {
     auto* sla = slas->Add();
     sla->set_sla(a.sla);
     sla->set_at_risk(a.at_risk);
     sla->set_breached(a.breached);
   }
-  return absl::OkStatus();
 }
 
 absl::Status FillEvents(engine::Engine* engine, const std::string& kind,

@@ -84,11 +84,13 @@ absl::StatusOr<engine::ListFilter> OneFilter(const std::vector<FilterChoice>& ch
 // index); INVALID_ARGUMENT naming the field for a value it does not know.
 absl::StatusOr<FilterChoice> SlaAttentionFilter(v1::SlaAttention attention);
 
-// The board of `kind`: every state in board order with its count, and
-// every SLA with its open clocks that need attention.
+// The board of `kind` as stored (see Engine::Board).
 absl::Status FillBoard(engine::Engine* engine, const std::string& kind,
                        google::protobuf::RepeatedPtrField<v1::StateCount>* columns,
                        google::protobuf::RepeatedPtrField<v1::SlaAttentionCount>* slas);
+void FillBoard(const engine::BoardCounts& board,
+               google::protobuf::RepeatedPtrField<v1::StateCount>* columns,
+               google::protobuf::RepeatedPtrField<v1::SlaAttentionCount>* slas);
 
 // One page of the timeline of the case named `parent` ("{collection}/{id}").
 absl::Status FillEvents(engine::Engine* engine, const std::string& kind,

@@ -68,6 +68,7 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   watcher.join();
   EXPECT_EQ(watched.exit_code, 0) << watched.out;
   EXPECT_NE(watched.out.find("board trade_in: PROBLEM_ORDER="), std::string::npos) << watched.out;
+  EXPECT_NE(watched.out.find("; SLA response: 0 at risk, 0 breached\n"), std::string::npos) << watched.out;
   EXPECT_NE(watched.out.find("trade_in " + name + " "), std::string::npos) << watched.out;
   EXPECT_NE(watched.out.find("PROBLEM_ORDER, unassigned (etag "), std::string::npos) << watched.out;
 

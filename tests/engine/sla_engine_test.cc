@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "casework/v1/trade_in.pb.h"
 #include "gtest/gtest.h"
 #include "server/common/proto_time.h"
@@ -79,7 +80,10 @@ class SlaEngineTest : public ::testing::Test {
     ASSERT_TRUE(calendars_->Load(clock_.Now()).ok());
     engine_ = std::make_unique<engine::Engine>(repo_.get(), &clock_, templates_.get(),
                                                calendars_.get(), &metrics_);
+    feed_ = std::make_unique<engine::ChangeFeed>();
+    engine_->SetChangeFeed(feed_.get());
     engine_->Register(std::make_unique<ReviewWorkflow>());
+    ASSERT_TRUE(engine_->LoadBoards().ok());
     timers_ = std::make_unique<timers::TimerLoop>(repo_.get(), engine_.get(), &clock_, &metrics_);
   }
 
@@ -155,11 +159,39 @@ class SlaEngineTest : public ::testing::Test {
   }
   // The review SLA's open clocks past their breach, as the board tells it.
   int64_t Breached() {
-    auto attention = engine_->SlaAttention("review_case");
-    EXPECT_TRUE(attention.ok()) << attention.status();
-    if (!attention.ok() || attention->size() != 1 || (*attention)[0].sla != "review") return -1;
-    EXPECT_EQ((*attention)[0].at_risk, AtRisk());
-    return (*attention)[0].breached;
+    auto board = engine_->Board("review_case");
+    EXPECT_TRUE(board.ok()) << board.status();
+    if (!board.ok() || board->slas.size() != 1 || board->slas[0].sla != "review") return -1;
+    EXPECT_EQ(board->slas[0].at_risk, AtRisk());
+    return board->slas[0].breached;
+  }
+
+  // The board as the change feed counts it, and as the store does, as
+  // "STATE=n ... review=at_risk/breached".
+  static std::string Text(const engine::BoardCounts& board) {
+    std::string out;
+    for (const auto& [state, n] : board.columns) absl::StrAppend(&out, state, "=", n, " ");
+    for (const auto& a : board.slas) absl::StrAppend(&out, a.sla, "=", a.at_risk, "/", a.breached);
+    return out;
+  }
+  std::string FeedBoard() {
+    uint64_t sequence = 0;
+    auto boards = feed_->Boards({"review_case"}, &sequence);
+    return boards.size() == 1 ? Text(boards[0]) : "none";
+  }
+  std::string StoredBoard() {
+    auto board = engine_->Board("review_case");
+    return board.ok() ? Text(*board) : board.status().ToString();
+  }
+  // What the feed's last change moved: "sla:+at_risk/+breached ...".
+  std::string LastSlaChanges() {
+    auto changes = feed_->Since(0);
+    if (!changes.has_value() || changes->empty()) return "none";
+    std::string out;
+    for (const auto& a : changes->back().sla_changes) {
+      absl::StrAppend(&out, a.sla, ":", absl::StrFormat("%+d/%+d", a.at_risk, a.breached));
+    }
+    return out;
   }
 
   testing::TempDir dir_;
@@ -168,6 +200,7 @@ class SlaEngineTest : public ::testing::Test {
   std::unique_ptr<storage::Repository> repo_;
   std::unique_ptr<notify::TemplateStore> templates_;
   std::unique_ptr<sla::CalendarStore> calendars_;
+  std::unique_ptr<engine::ChangeFeed> feed_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<timers::TimerLoop> timers_;
   workflow::Actor agent_{"anna", workflow::kCsAgent};
@@ -243,6 +276,38 @@ TEST_F(SlaEngineTest, TheBreachedCountOfAnOlderStoreIsSetFromItsCases) {
   // And the count goes on from there.
   Do(second, "resolve");
   EXPECT_EQ(Breached(), 1);
+}
+
+// Live boards count from the change feed: each change says how it moves
+// the SLA counts, and the feed's board stays the store's through warnings,
+// breaches, pauses, stops and a restart.
+TEST_F(SlaEngineTest, TheChangeFeedCountsTheBoardAsTheStoreDoes) {
+  clock_.Set(At(3, 6, 15));  // Friday 15:00
+  const std::string first = Create(), second = Create(), paused = Create();
+  EXPECT_EQ(FeedBoard(), "OPEN=3 WAITING_CUSTOMER=0 RESOLVED=0 review=0/0");
+  EXPECT_EQ(LastSlaChanges(), "");
+  Do(paused, "wait");
+  EXPECT_EQ(RunUntil(At(3, 10, 15)), 2);
+  EXPECT_EQ(LastSlaChanges(), "review:+1/+0");
+  EXPECT_EQ(FeedBoard(), "OPEN=2 WAITING_CUSTOMER=1 RESOLVED=0 review=2/0");
+  EXPECT_EQ(FeedBoard(), StoredBoard());
+  Do(second, "resolve");  // at risk, then stopped
+  EXPECT_EQ(LastSlaChanges(), "review:-1/+0");
+  EXPECT_EQ(RunUntil(At(3, 11, 15)), 1);
+  EXPECT_EQ(LastSlaChanges(), "review:-1/+1");
+  EXPECT_EQ(FeedBoard(), "OPEN=1 WAITING_CUSTOMER=1 RESOLVED=1 review=0/1");
+  EXPECT_EQ(FeedBoard(), StoredBoard());
+  Do(paused, "docs_arrived");  // resumes: nothing was used while it waited
+  EXPECT_EQ(LastSlaChanges(), "");
+  Do(first, "resolve");
+  EXPECT_EQ(LastSlaChanges(), "review:+0/-1");
+  EXPECT_EQ(FeedBoard(), "OPEN=1 WAITING_CUSTOMER=0 RESOLVED=2 review=0/0");
+  EXPECT_EQ(FeedBoard(), StoredBoard());
+
+  EXPECT_EQ(RunUntil(At(3, 13, 15)), 1);  // two business days after resuming
+  Open();  // restart: the new feed starts from the store
+  EXPECT_EQ(FeedBoard(), "OPEN=1 WAITING_CUSTOMER=0 RESOLVED=2 review=1/0");
+  EXPECT_EQ(FeedBoard(), StoredBoard());
 }
 
 TEST_F(SlaEngineTest, PausesStopTheClockAndResumingMovesTheDeadline) {

@@ -1,5 +1,9 @@
 // Live boards through a real server: a snapshot first, then every change,
 // and a reconnect that resumes from the last cursor without a snapshot.
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "casework/v1/boards.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -124,6 +128,57 @@ TEST_F(BoardsTest, ASnapshotThenEveryChangeAndResumeFromACursor) {
   auto bad2 = boards_->WatchBoards(ctx5.get(), unknown);
   EXPECT_FALSE(bad2->Read(&u));
   EXPECT_TRUE(testing::NamesField(bad2->Finish(), "procedures[0]"));
+}
+
+// Snapshots taken while cases are being created count each create once:
+// in the snapshot or in a change after it, never both, never neither.
+TEST_F(BoardsTest, ASnapshotTakenDuringWritesAndTheChangesAfterItCountEachCaseOnce) {
+  constexpr int kWriters = 4, kPerWriter = 100, kWatchers = 40;
+  std::atomic<int> next{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&] {
+      for (int i = 0; i < kPerWriter; ++i) Create(next++);
+    });
+  }
+  struct Watch {
+    std::unique_ptr<grpc::ClientContext> ctx = TestServer::As("team_lead");
+    std::unique_ptr<grpc::ClientReader<v1::BoardUpdate>> stream;
+    int64_t problem_orders = -1;
+  };
+  std::vector<Watch> watches(kWatchers);
+  v1::WatchBoardsRequest req;
+  req.add_procedures("trade_in");
+  // Read each snapshot as soon as it is taken, spread over the writes.
+  for (auto& w : watches) {
+    w.stream = boards_->WatchBoards(w.ctx.get(), req);
+    v1::BoardUpdate u;
+    ASSERT_TRUE(w.stream->Read(&u));
+    ASSERT_TRUE(u.has_snapshot());
+    w.problem_orders = u.snapshot().boards(0).columns(0).count();
+  }
+  for (auto& t : writers) t.join();
+  constexpr int64_t kAll = kWriters * kPerWriter;
+  EXPECT_EQ(server_.TradeInBoard()["PROBLEM_ORDER"], kAll);
+  // A create after every snapshot: each stream reads up to it.
+  const std::string marker = Create(kAll).name();
+  int mid_write = 0;
+  for (auto& w : watches) {
+    mid_write += w.problem_orders > 0 && w.problem_orders < kAll;
+    v1::BoardUpdate u;
+    bool seen_marker = false;
+    while (!seen_marker && w.stream->Read(&u)) {
+      seen_marker = u.change().name() == marker;
+      if (!seen_marker && u.change().previous_state().empty()) ++w.problem_orders;
+    }
+    EXPECT_TRUE(seen_marker);
+    EXPECT_EQ(w.problem_orders, kAll);
+    w.ctx->TryCancel();
+    while (w.stream->Read(&u)) {
+    }
+    w.stream->Finish();
+  }
+  EXPECT_GT(mid_write, 0);  // some snapshots were taken while writes ran
 }
 
 }  // namespace

@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <thread>
 
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "casework/v1/admin.grpc.pb.h"
+#include "casework/v1/boards.grpc.pb.h"
 #include "casework/v1/unlock.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "server/common/proto_time.h"
@@ -560,6 +562,40 @@ TEST_F(UnlockServerTest, RequestsPastTheirWarningOrBreachAreListedForTeamLeads) 
     return std::pair{board.slas(0).at_risk(), board.slas(0).breached()};
   };
   using Counts = std::pair<int64_t, int64_t>;
+  // And a live board keeps them from WatchBoards: the snapshot's counts,
+  // moved by each change's sla_changes.
+  struct Live {
+    std::unique_ptr<grpc::ClientContext> ctx = TestServer::As("team_lead");
+    std::unique_ptr<grpc::ClientReader<v1::BoardUpdate>> stream;
+    Counts counts{-1, -1};
+    std::vector<std::string> moves;  // "+at_risk/+breached" of each change that moved them
+  };
+  auto watch = [&]() {
+    auto live = std::make_unique<Live>();
+    v1::WatchBoardsRequest req;
+    req.add_procedures("unlock");
+    live->stream = v1::BoardService::NewStub(server_.channel())->WatchBoards(live->ctx.get(), req);
+    return live;
+  };
+  // Reads updates until the live counts are `want`, or the stream ends at
+  // its deadline; returns the counts reached.
+  auto follow = [](Live* live, Counts want) {
+    v1::BoardUpdate u;
+    while (live->counts != want && live->stream->Read(&u)) {
+      if (u.has_snapshot()) {
+        const auto& slas = u.snapshot().boards(0).slas();
+        live->counts = slas.size() == 1 ? Counts{slas[0].at_risk(), slas[0].breached()} : Counts{-1, -1};
+      }
+      for (const auto& c : u.change().sla_changes()) {
+        EXPECT_EQ(c.sla(), "unlock");
+        live->counts.first += c.at_risk();
+        live->counts.second += c.breached();
+        live->moves.push_back(absl::StrFormat("%+d/%+d", c.at_risk(), c.breached()));
+      }
+    }
+    return live->counts;
+  };
+  auto live = watch();
   UnlockRequest r = Open("ACC-1001");
   r = Verify(r, "Maria Lopez", "12 Elm Street, Springfield");
   r = Check(r, kImeiPaid);
@@ -575,15 +611,22 @@ TEST_F(UnlockServerTest, RequestsPastTheirWarningOrBreachAreListedForTeamLeads) 
   EXPECT_EQ(listed(v1::SLA_ATTENTION_AT_RISK), Names{r.name()});
   EXPECT_EQ(listed(v1::SLA_ATTENTION_BREACHED), Names{});
   EXPECT_EQ(counted(), (Counts{1, 0}));
+  EXPECT_EQ(follow(live.get(), {1, 0}), (Counts{1, 0}));
   server_.clock().Set(Ny(7, 8, 15));  // the breach
   server_.Pump();
   EXPECT_EQ(listed(v1::SLA_ATTENTION_AT_RISK), Names{});
   EXPECT_EQ(listed(v1::SLA_ATTENTION_BREACHED), Names{r.name()});
   EXPECT_EQ(counted(), (Counts{0, 1}));
+  EXPECT_EQ(follow(live.get(), {0, 1}), (Counts{0, 1}));
+  EXPECT_EQ(live->moves, (std::vector<std::string>{"+1/+0", "-1/+1"}));
+  live->ctx->TryCancel();
+  follow(live.get(), {-2, -2});  // to the end of the stream
+  live->stream->Finish();
   // Counted after a restart too, from the store.
   server_.Restart();
   Connect();
   EXPECT_EQ(counted(), (Counts{0, 1}));
+  live = watch();
 
   v1::CompleteUnlockRequest complete;
   complete.set_name(r.name());
@@ -591,6 +634,11 @@ TEST_F(UnlockServerTest, RequestsPastTheirWarningOrBreachAreListedForTeamLeads) 
   Ok(&v1::UnlockService::Stub::CompleteUnlock, "service", complete);
   EXPECT_EQ(listed(v1::SLA_ATTENTION_BREACHED), Names{});
   EXPECT_EQ(counted(), (Counts{0, 0}));
+  EXPECT_EQ(follow(live.get(), {0, 0}), (Counts{0, 0}));
+  EXPECT_EQ(live->moves, (std::vector<std::string>{"+0/-1"}));
+  live->ctx->TryCancel();
+  follow(live.get(), {-2, -2});
+  live->stream->Finish();
 
   grpc::Status bad;
   listed(static_cast<v1::SlaAttention>(9), &bad);
