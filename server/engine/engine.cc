@@ -905,6 +905,12 @@ absl::StatusOr<Engine::Staged> Engine::Stage(
     if (before_version > 0) m.counter_deltas[BoardCounter(record.kind(), before.state())] -= 1;
     m.counter_deltas[BoardCounter(record.kind(), record.state())] += 1;
   }
+  if (moved && before_version > 0 && before.has_state_change_time()) {
+    const absl::Duration stayed = now - FromProto(before.state_change_time());
+    staged.after_commit.push_back([this, kind = record.kind(), state = before.state(), stayed] {
+      metrics_->LeftState(kind, state, stayed);
+    });
+  }
 
   for (const auto& t : decision.timers_arm) {
     m.timers_arm.push_back({record.id(), t.name, t.due, record.kind(), 0});

@@ -26,7 +26,8 @@ const prometheus::Histogram::BucketBoundaries& CommitSecondsBuckets() {
   return b;
 }
 
-const prometheus::Histogram::BucketBoundaries& SlaBuckets() {
+// Spans of a case's life, from a minute to a month.
+const prometheus::Histogram::BucketBoundaries& CaseTimeBuckets() {
   static const prometheus::Histogram::BucketBoundaries b = {
       60, 300, 900, 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400, 3 * 86400,
       5 * 86400, 7 * 86400, 14 * 86400, 30 * 86400};
@@ -86,6 +87,10 @@ Metrics::Metrics()
                  .Name("casework_cases")
                  .Help("Cases per procedure and state (board column).")
                  .Register(*registry_)),
+      time_in_state_(prometheus::BuildHistogram()
+                         .Name("casework_time_in_state_seconds")
+                         .Help("Wall time a case spent in a state, observed when it moved on.")
+                         .Register(*registry_)),
       timers_pending_(prometheus::BuildGauge()
                           .Name("casework_timers_pending")
                           .Help("Durable timers armed and not yet fired.")
@@ -256,6 +261,11 @@ void Metrics::SetCases(const std::string& kind, const std::string& state, int64_
   cases_.Add({{"procedure", kind}, {"state", state}}).Set(static_cast<double>(value));
 }
 
+void Metrics::LeftState(const std::string& kind, const std::string& state, absl::Duration stayed) {
+  time_in_state_.Add({{"procedure", kind}, {"state", state}}, CaseTimeBuckets())
+      .Observe(absl::ToDoubleSeconds(stayed));
+}
+
 void Metrics::SetTimersPending(int64_t n) { timers_pending_.Set(static_cast<double>(n)); }
 
 void Metrics::CaseCommit(size_t changes, absl::Duration took) {
@@ -277,8 +287,8 @@ void Metrics::DeclareSla(const std::string& kind, const std::string& sla) {
   const std::map<std::string, std::string> labels = {{"procedure", kind}, {"sla", sla}};
   sla_warnings_.Add(labels);
   sla_breaches_.Add(labels);
-  sla_completion_.Add(labels, SlaBuckets());
-  sla_paused_.Add(labels, SlaBuckets());
+  sla_completion_.Add(labels, CaseTimeBuckets());
+  sla_paused_.Add(labels, CaseTimeBuckets());
 }
 
 void Metrics::DeclareTimer(const std::string& kind, const std::string& timer) {
@@ -306,9 +316,9 @@ void Metrics::SetSlaAttention(const std::string& kind, const std::string& sla, i
 
 void Metrics::SlaStopped(const std::string& kind, const std::string& sla,
                          absl::Duration consumed, absl::Duration paused) {
-  sla_completion_.Add({{"procedure", kind}, {"sla", sla}}, SlaBuckets())
+  sla_completion_.Add({{"procedure", kind}, {"sla", sla}}, CaseTimeBuckets())
       .Observe(absl::ToDoubleSeconds(consumed));
-  sla_paused_.Add({{"procedure", kind}, {"sla", sla}}, SlaBuckets())
+  sla_paused_.Add({{"procedure", kind}, {"sla", sla}}, CaseTimeBuckets())
       .Observe(absl::ToDoubleSeconds(paused));
 }
 

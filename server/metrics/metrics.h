@@ -46,6 +46,8 @@ class Metrics {
   // Board gauge: cases per kind and state.
   void AddCases(const std::string& kind, const std::string& state, int64_t delta);
   void SetCases(const std::string& kind, const std::string& state, int64_t value);
+  // A case left `state` after `stayed` in it.
+  void LeftState(const std::string& kind, const std::string& state, absl::Duration stayed);
 
   void SetTimersPending(int64_t n);
   void TimerFired(const std::string& kind, const std::string& timer, absl::Duration lag);
@@ -106,6 +108,7 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& rpc_handled_;
   prometheus::Family<prometheus::Histogram>& rpc_seconds_;
   prometheus::Family<prometheus::Gauge>& cases_;
+  prometheus::Family<prometheus::Histogram>& time_in_state_;
   prometheus::Gauge& timers_pending_;
   prometheus::Family<prometheus::Counter>& timers_fired_;
   prometheus::Histogram& timer_lag_;

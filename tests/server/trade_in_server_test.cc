@@ -798,6 +798,7 @@ TEST_F(TradeInServerTest, MetricsExportRpcBoardTimerAndOutboxFigures) {
   serve_metrics_ = true;
   Restart();
   TradeIn t = Create("V8000008", "Pixel", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  test_server_.clock().Advance(absl::Minutes(20));  // on the board before CS gets to it
   v1::ContactCustomerRequest contact;
   contact.set_name(t.name());
   Act(&v1::TradeInService::Stub::ContactCustomer, "cs_agent", contact);
@@ -813,6 +814,11 @@ TEST_F(TradeInServerTest, MetricsExportRpcBoardTimerAndOutboxFigures) {
         "casework_timers_pending 3", "casework_outbox_pending 0",
         "casework_sla_at_risk{procedure=\"trade_in\",sla=\"response\"} 0",
         "casework_sla_breached{procedure=\"trade_in\",sla=\"response\"} 0",
+        // The 20 minutes in the first column, in the hour's bucket.
+        "casework_time_in_state_seconds_count{procedure=\"trade_in\",state=\"PROBLEM_ORDER\"} 1\n",
+        "casework_time_in_state_seconds_sum{procedure=\"trade_in\",state=\"PROBLEM_ORDER\"} 1200\n",
+        "casework_time_in_state_seconds_bucket{procedure=\"trade_in\",state=\"PROBLEM_ORDER\",le=\"900\"} 0\n",
+        "casework_time_in_state_seconds_bucket{procedure=\"trade_in\",state=\"PROBLEM_ORDER\",le=\"3600\"} 1\n",
         "casework_notifications_total{channel=\"email\",result=\"delivered\"} 1",
         "casework_timer_fire_lag_seconds_count", "casework_build_info",
         // The create and the contact, each written on its own.
