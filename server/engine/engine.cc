@@ -906,7 +906,9 @@ absl::StatusOr<Engine::Staged> Engine::Stage(
     m.counter_deltas[BoardCounter(record.kind(), record.state())] += 1;
   }
   if (moved && before_version > 0 && before.has_state_change_time()) {
-    const absl::Duration stayed = now - FromProto(before.state_change_time());
+    // Never below zero, should the wall clock have been set back.
+    const absl::Duration stayed =
+        std::max(absl::ZeroDuration(), now - FromProto(before.state_change_time()));
     staged.after_commit.push_back([this, kind = record.kind(), state = before.state(), stayed] {
       metrics_->LeftState(kind, state, stayed);
     });
