@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "casework/client.h"
 #include "casework/v1/admin.grpc.pb.h"
@@ -71,6 +72,9 @@ Commands:
   boards                          every procedure's board: cases per state, and open
                                   SLA clocks past their warning (at risk) or breach
   board PROCEDURE                 one board: trade-in, unlock, otp, claim
+                                  (--watch: kept current from the live stream and
+                                  printed again as counts move; --count=N stops
+                                  after N changes)
   list PROCEDURE [STATE]          its cases, of one state or all, 50 at a time
                                   (--count=N for more, --cursor=C goes on); STATE
                                   at_risk or breached: open SLA clocks past their
@@ -149,6 +153,7 @@ struct Flags {
   client::Options options;
   bool json = false;
   bool dot = false;
+  bool watch = false;  // boards: keep them current from the live stream
   int batch = 500;
   std::string cursor;
   std::string assignee;  // list: the open cases given to this person
@@ -366,6 +371,7 @@ class Cli {
   }
 
   int Boards(const std::vector<std::string>& args) {
+    if (flags_.watch) return WatchBoardTables(args);
     std::vector<std::vector<std::string>> rows, slas;
     google::protobuf::Struct all;
     for (const auto& p : Procedures()) {
@@ -398,13 +404,87 @@ class Cli {
     }
     if (!args.empty() && rows.empty() && !flags_.json) return Usage("unknown procedure " + args[0]);
     if (flags_.json) return kOk;
+    PrintBoardTables(rows, slas);
+    return kOk;
+  }
+
+  static void PrintBoardTables(const std::vector<std::vector<std::string>>& rows,
+                               const std::vector<std::vector<std::string>>& slas) {
     PrintTable({"PROCEDURE", "STATE", "CASES"}, rows);
     if (!slas.empty()) {
       // Open SLA clocks that need attention: `list PROCEDURE at_risk|breached` names them.
       std::printf("\n");
       PrintTable({"PROCEDURE", "SLA", "AT RISK", "BREACHED"}, slas);
     }
-    return kOk;
+  }
+
+  // boards --watch: the same tables, kept from WatchBoards (its snapshot,
+  // then each change applied to it) and printed again whenever a count
+  // moves; on a terminal in place, otherwise one after another.
+  int WatchBoardTables(const std::vector<std::string>& args) {
+    v1::WatchBoardsRequest req;
+    std::map<std::string, std::string> shown;  // "trade_in" -> "trade-in"
+    for (const auto& p : Procedures()) {
+      if (p.board == nullptr || (!args.empty() && args[0] != p.name)) continue;
+      const std::string kind = absl::StrReplaceAll(p.name, {{"-", "_"}});
+      req.add_procedures(kind);
+      shown[kind] = p.name;
+    }
+    if (req.procedures().empty()) return Usage("unknown procedure " + args[0]);
+    const bool terminal = isatty(fileno(stdout)) != 0;
+    std::vector<v1::ProcedureBoard> boards;  // in the request's order
+    auto print = [&]() {
+      if (flags_.json) {
+        v1::BoardSnapshot all;
+        for (const auto& b : boards) *all.add_boards() = b;
+        std::printf("%s\n", CompactJson(all).c_str());
+      } else {
+        std::vector<std::vector<std::string>> rows, slas;
+        for (const auto& b : boards) {
+          for (const auto& c : b.columns()) rows.push_back({shown[b.procedure()], c.state(), absl::StrCat(c.count())});
+          for (const auto& a : b.slas()) {
+            slas.push_back({shown[b.procedure()], a.sla(), absl::StrCat(a.at_risk()), absl::StrCat(a.breached())});
+          }
+        }
+        if (terminal) std::printf("\033[H\033[2J");  // clear the screen: the board stays in place
+        PrintBoardTables(rows, slas);
+        std::printf("\n");
+      }
+      std::fflush(stdout);
+    };
+    return ReadBoards(req, [&](const v1::BoardUpdate& u) {
+      bool moved = false;
+      if (u.has_snapshot()) {
+        boards.clear();
+        for (const auto& kind : req.procedures()) {
+          for (const auto& b : u.snapshot().boards()) {
+            if (b.procedure() == kind) boards.push_back(b);
+          }
+        }
+        moved = true;
+      }
+      for (auto& b : boards) {
+        const auto& c = u.change();
+        if (!u.has_change() || b.procedure() != c.procedure()) continue;
+        for (auto& column : *b.mutable_columns()) {
+          // Into the new state, out of the one before (none for a new case).
+          const int64_t delta = (column.state() == c.state()) - (column.state() == c.previous_state());
+          if (delta != 0) {
+            column.set_count(column.count() + delta);
+            moved = true;
+          }
+        }
+        for (const auto& a : c.sla_changes()) {
+          for (auto& sla : *b.mutable_slas()) {
+            if (sla.sla() != a.sla()) continue;
+            sla.set_at_risk(sla.at_risk() + a.at_risk());
+            sla.set_breached(sla.breached() + a.breached());
+            moved = true;
+          }
+        }
+      }
+      if (moved) print();
+    });
   }
 
   int Show(const std::string& name) {
@@ -943,17 +1023,10 @@ class Cli {
   }
 
   int Watch(const std::vector<std::string>& procedures) {
-    auto stub = v1::BoardService::NewStub(client_.channel());
     v1::WatchBoardsRequest req;
-    for (const auto& p : procedures) req.add_procedures(p == "trade-in" ? "trade_in" : p);
+    for (const auto& p : procedures) req.add_procedures(absl::StrReplaceAll(p, {{"-", "_"}}));
     req.set_cursor(flags_.cursor);
-    auto ctx = client_.Context();
-    // A stream runs until stopped, unless --timeout was given.
-    if (!flags_.timeout_given) ctx->set_deadline(std::chrono::system_clock::time_point::max());
-    auto stream = stub->WatchBoards(ctx.get(), req);
-    v1::BoardUpdate u;
-    int64_t changes = 0;
-    while (stream->Read(&u)) {
+    return ReadBoards(req, [this](const v1::BoardUpdate& u) {
       if (flags_.json) {
         std::printf("%s\n", CompactJson(u).c_str());
       } else if (u.has_snapshot()) {
@@ -978,6 +1051,22 @@ class Cli {
                     slas.c_str(), c.etag().c_str(), u.cursor().c_str());
       }
       std::fflush(stdout);
+    });
+  }
+
+  // Streams WatchBoards, handing each update to `on_update`, until the
+  // stream ends or --count changes have come.
+  int ReadBoards(const v1::WatchBoardsRequest& req,
+                 const std::function<void(const v1::BoardUpdate&)>& on_update) {
+    auto stub = v1::BoardService::NewStub(client_.channel());
+    auto ctx = client_.Context();
+    // A stream runs until stopped, unless --timeout was given.
+    if (!flags_.timeout_given) ctx->set_deadline(std::chrono::system_clock::time_point::max());
+    auto stream = stub->WatchBoards(ctx.get(), req);
+    v1::BoardUpdate u;
+    int64_t changes = 0;
+    while (stream->Read(&u)) {
+      on_update(u);
       if (u.has_change() && flags_.count > 0 && ++changes >= flags_.count) {
         ctx->TryCancel();
         while (stream->Read(&u)) {
@@ -1217,6 +1306,8 @@ int Main(int argc, char** argv) {
       flags.json = true;
     } else if (a == "--dot") {
       flags.dot = true;
+    } else if (a == "--watch") {
+      flags.watch = true;
     } else if (a == "--tls") {
       o.tls = true;
     } else if (a == "--help" || a == "-h") {

@@ -5,8 +5,11 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -329,6 +332,39 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
   Result help = Casectl("cs_agent", "help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("Exit codes"), std::string::npos);
+}
+
+// board --watch: the tables of `board`, printed again as a change moves a
+// count. Cases are created until the watcher has seen one, so whenever it
+// subscribed, its second table counts one more than its first.
+TEST_F(CasectlTest, BoardWatchPrintsTheTablesAgainAsCountsMove) {
+  Result watched;
+  std::atomic<bool> watching{true};
+  std::thread watcher([&] {
+    watched = Casectl("team_lead", "board trade-in --watch --count=1 --timeout=60");
+    watching = false;
+  });
+  for (int i = 0; i < 100 && watching; ++i) {
+    const Result created = Casectl("ops", absl::StrCat("create trade-in v_number=V", 6000000 + i, " s_number=S",
+                                                       6000000 + i, " problem=DEVICE_LOCKED product_name=Pixel",
+                                                       " customer.display_name=Jan customer.email=jan@example.nl"));
+    ASSERT_EQ(created.exit_code, 0) << created.out;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  watcher.join();
+  ASSERT_EQ(watched.exit_code, 0) << watched.out;
+  // Two tables, each with its SLA table; the problem orders they count.
+  std::vector<int> problem_orders;
+  for (absl::string_view line : absl::StrSplit(watched.out, '\n')) {
+    int n = 0;
+    if (absl::ConsumePrefix(&line, "trade-in   PROBLEM_ORDER ")) {
+      ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &n)) << line;
+      problem_orders.push_back(n);
+    }
+  }
+  ASSERT_EQ(problem_orders.size(), 2u) << watched.out;
+  EXPECT_EQ(problem_orders[1], problem_orders[0] + 1) << watched.out;
+  EXPECT_NE(watched.out.find("trade-in   response  0        0\n"), std::string::npos) << watched.out;
 }
 
 TEST_F(CasectlTest, ErasePrivacyRequestsAndReadTheAuditLog) {
