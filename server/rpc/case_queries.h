@@ -88,6 +88,7 @@ absl::StatusOr<FilterChoice> SlaAttentionFilter(v1::SlaAttention attention);
 absl::Status FillBoard(engine::Engine* engine, const std::string& kind,
                        google::protobuf::RepeatedPtrField<v1::StateCount>* columns,
                        google::protobuf::RepeatedPtrField<v1::SlaAttentionCount>* slas);
+// The same from counts already read (the change feed's).
 void FillBoard(const engine::BoardCounts& board,
                google::protobuf::RepeatedPtrField<v1::StateCount>* columns,
                google::protobuf::RepeatedPtrField<v1::SlaAttentionCount>* slas);
