@@ -902,16 +902,19 @@ absl::StatusOr<Engine::Staged> Engine::Stage(
   const bool moved = before_version == 0 || before.state() != record.state();
   staged.moved = moved;
   if (moved) {
-    if (before_version > 0) m.counter_deltas[BoardCounter(record.kind(), before.state())] -= 1;
+    if (before_version > 0) {
+      m.counter_deltas[BoardCounter(record.kind(), before.state())] -= 1;
+      // How long it stayed; never below zero, should the wall clock have
+      // been set back.
+      if (before.has_state_change_time()) {
+        const absl::Duration stayed =
+            std::max(absl::ZeroDuration(), now - FromProto(before.state_change_time()));
+        staged.after_commit.push_back([this, kind = record.kind(), state = before.state(), stayed] {
+          metrics_->LeftState(kind, state, stayed);
+        });
+      }
+    }
     m.counter_deltas[BoardCounter(record.kind(), record.state())] += 1;
-  }
-  if (moved && before_version > 0 && before.has_state_change_time()) {
-    // Never below zero, should the wall clock have been set back.
-    const absl::Duration stayed =
-        std::max(absl::ZeroDuration(), now - FromProto(before.state_change_time()));
-    staged.after_commit.push_back([this, kind = record.kind(), state = before.state(), stayed] {
-      metrics_->LeftState(kind, state, stayed);
-    });
   }
 
   for (const auto& t : decision.timers_arm) {
