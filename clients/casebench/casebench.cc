@@ -51,6 +51,8 @@ usage: casebench [flags]
   --requests=N           stop after N measured calls instead
   --warmup=SECONDS       unmeasured time first, default 2
   --pool=N               cases created before get/transition/board, default 2000
+  --deadline=MS          each call's deadline, default 30000; a call past it
+                         counts as an error (code 4), as a client gives up
   --fsync-dir=DIR        also measure RocksDB synced writes and fsync on this disk
   --no-limits            skip the limit measurements
   --json                 JSON report instead of the one-line summary
@@ -108,6 +110,7 @@ struct Flags {
   int64_t requests = 0;
   double warmup = 2;
   int pool = 2000;
+  int64_t deadline_ms = 30000;
   std::string fsync_dir;
   bool limits = true;
   bool json = false;
@@ -339,6 +342,8 @@ int Main(int argc, char** argv) {
       if (!absl::SimpleAtod(v, &f.warmup)) return 2;
     } else if (const char* v = val("pool")) {
       if (!absl::SimpleAtoi(v, &f.pool)) return 2;
+    } else if (const char* v = val("deadline")) {
+      if (!absl::SimpleAtoi(v, &f.deadline_ms) || f.deadline_ms < 1) return 2;
     } else if (const char* v = val("fsync-dir")) {
       f.fsync_dir = v;
     } else {
@@ -352,7 +357,7 @@ int Main(int argc, char** argv) {
   options.ca_file = f.ca_file;
   options.principal = "casebench";
   options.role = "ops";
-  options.deadline = std::chrono::seconds(30);
+  options.deadline = std::chrono::milliseconds(f.deadline_ms);
   client::Client c(options);
   options.role = "cs_agent";
   client::Client agent(options);  // for the actions agents perform

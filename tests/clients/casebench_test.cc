@@ -153,5 +153,19 @@ TEST_F(CasebenchTest, RefusedCallsAreCountedByCode) {
   EXPECT_LE(Number(created, "requests"), 6);
 }
 
+TEST_F(CasebenchTest, CallsPastTheirDeadlineAreCountedByCode) {
+  Start(-1);
+  // 64 creates at a time, each given a millisecond: most give up waiting.
+  const Report run =
+      Casebench("--scenario=create --requests=400 --concurrency=64 --warmup=0 --no-limits --deadline=1");
+  EXPECT_EQ(run.exit_code, 1) << run.out;
+  const auto& created = Part(run, "scenario");
+  const auto& errors = created.fields().at("errors_by_code").struct_value();
+  ASSERT_TRUE(errors.fields().contains("4")) << run.out;  // DEADLINE_EXCEEDED
+  EXPECT_EQ(Number(created, "requests") + errors.fields().at("4").number_value(), 400) << run.out;
+  // A call answered OK is stored; one whose caller gave up may be too.
+  EXPECT_GE(TradeInsStored(), Number(created, "requests"));
+}
+
 }  // namespace
 }  // namespace casework
