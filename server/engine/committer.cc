@@ -1,5 +1,7 @@
 #include "server/engine/committer.h"
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -20,8 +22,8 @@ Committer::Committer(storage::Repository* repo, metrics::Metrics* metrics, size_
 
 Committer::~Committer() { Stop(); }
 
-void Committer::Submit(storage::CaseMutation mutation, Done done) {
-  Item item{std::move(mutation), std::move(done), absl::Now()};
+void Committer::Submit(storage::CaseMutation mutation, absl::Time deadline, Done done) {
+  Item item{std::move(mutation), std::move(done), absl::Now(), deadline};
   std::vector<Item> batch;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -67,6 +69,24 @@ void Committer::Run() {
 }
 
 void Committer::Write(std::vector<Item> batch) {
+  // Changes whose callers have given up are answered, not written.
+  const auto live_end = std::stable_partition(
+      batch.begin(), batch.end(), [now = absl::Now()](const Item& item) { return item.deadline > now; });
+  std::vector<Item> expired(std::make_move_iterator(live_end), std::make_move_iterator(batch.end()));
+  batch.erase(live_end, batch.end());
+  answering = this;
+  for (auto& item : expired) {
+    item.done(absl::DeadlineExceededError(
+        "the call's deadline passed while its change waited to be written; nothing was changed"));
+  }
+  answering = nullptr;
+  if (!batch.empty()) WriteLive(std::move(batch));
+  std::lock_guard<std::mutex> lock(mu_);
+  writing_ = false;
+  if (!queue_.empty() || stopping_) cv_.notify_one();
+}
+
+void Committer::WriteLive(std::vector<Item> batch) {
   std::vector<storage::CaseMutation> mutations;
   mutations.reserve(batch.size());
   for (auto& item : batch) mutations.push_back(std::move(item.mutation));
@@ -104,9 +124,6 @@ void Committer::Write(std::vector<Item> batch) {
     if (batch[i].done) batch[i].done(std::move(versions[i]));
   }
   answering = nullptr;
-  std::lock_guard<std::mutex> lock(mu_);
-  writing_ = false;
-  if (!queue_.empty() || stopping_) cv_.notify_one();
 }
 
 }  // namespace casework::engine

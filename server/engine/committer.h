@@ -6,6 +6,11 @@
 // itself, which spares a lone caller the hand-over to the committer thread
 // and back; only one batch is written at a time either way.
 //
+// A change whose caller's deadline has passed by the time its batch is
+// written is not written: its callback gets DEADLINE_EXCEEDED. The caller
+// has given up on the answer already, and under a backlog the write would
+// only delay the changes of callers still waiting.
+//
 // A change that CommitAll refuses with ABORTED because an earlier change of
 // the same batch touched its case or keys is written again, first in the
 // next batch, so callers see the answer a write of their own would have
@@ -42,11 +47,12 @@ class Committer {
   Committer(const Committer&) = delete;
   Committer& operator=(const Committer&) = delete;
 
-  // Writes `mutation` with the next batch; `done` runs once it is written
-  // or refused, on the thread that wrote it (the caller's own when the
-  // committer was idle). After Stop, `done` runs at once with UNAVAILABLE
-  // (except for a change submitted by a callback, which is still written).
-  void Submit(storage::CaseMutation mutation, Done done);
+  // Writes `mutation` with the next batch unless `deadline` has passed by
+  // then; `done` runs once it is written or refused, on the thread that
+  // wrote it (the caller's own when the committer was idle). After Stop,
+  // `done` runs at once with UNAVAILABLE (except for a change submitted by
+  // a callback, which is still written).
+  void Submit(storage::CaseMutation mutation, absl::Time deadline, Done done);
 
   // Writes every queued change, runs the callbacks, and joins the thread.
   void Stop();
@@ -56,13 +62,17 @@ class Committer {
     storage::CaseMutation mutation;
     Done done;
     absl::Time submitted;  // for casework_commit_wait_seconds
+    absl::Time deadline;
     bool again = false;  // already refused once for a conflict in its batch
   };
 
   void Run();
-  // Writes `batch` and runs its callbacks; requeues changes refused for a
-  // conflict inside the batch. Called with the write turn held.
+  // Answers the changes of `batch` whose deadline has passed, writes the
+  // others (WriteLive) and gives up the write turn, which the caller holds.
   void Write(std::vector<Item> batch);
+  // Writes `batch` and runs its callbacks; requeues changes refused for a
+  // conflict inside the batch.
+  void WriteLive(std::vector<Item> batch);
 
   storage::Repository* repo_;
   metrics::Metrics* metrics_;

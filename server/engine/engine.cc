@@ -595,7 +595,8 @@ absl::StatusOr<CaseView> Engine::Load(const std::string& kind, const std::string
 
 void Engine::Create(const std::string& kind, const std::string& case_id,
                     const std::string& request_id, const workflow::Actor& actor,
-                    const google::protobuf::Message& input, CaseCallback done) {
+                    const google::protobuf::Message& input, absl::Time deadline,
+                    CaseCallback done) {
   auto wf = Require(kind);
   if (!wf.ok()) return done(wf.status());
   storage::UniqueKey request_key{"request_id", absl::StrCat(kind, "/", request_id)};
@@ -615,7 +616,7 @@ void Engine::Create(const std::string& kind, const std::string& case_id,
   if (!decision.ok()) return done(decision.status());
   auto staged = Stage(**wf, before, 0, *std::move(decision), actor, now, request_id, nullptr);
   if (!staged.ok()) return done(staged.status());
-  Write(*std::move(staged),
+  Write(*std::move(staged), deadline,
         [this, kind, id = before.id(), request_key = std::move(request_key),
          by_request = !request_id.empty(),
          done = std::move(done)](absl::StatusOr<CaseView> created) mutable {
@@ -633,8 +634,10 @@ void Engine::Create(const std::string& kind, const std::string& case_id,
 
 void Engine::Act(const std::string& kind, const std::string& case_id, int64_t expected_version,
                  const std::string& action, const workflow::Actor& actor,
-                 const google::protobuf::Message& input, CaseCallback done) {
-  ActAttempt({kind, case_id, expected_version, action, actor, &input}, 0, std::move(done));
+                 const google::protobuf::Message& input, absl::Time deadline,
+                 CaseCallback done) {
+  ActAttempt({kind, case_id, expected_version, action, actor, &input, deadline}, 0,
+             std::move(done));
 }
 
 absl::StatusOr<CaseView> Engine::Create(const std::string& kind, const std::string& case_id,
@@ -642,7 +645,7 @@ absl::StatusOr<CaseView> Engine::Create(const std::string& kind, const std::stri
                                         const workflow::Actor& actor,
                                         const google::protobuf::Message& input) {
   return Await([&](CaseCallback done) {
-    Create(kind, case_id, request_id, actor, input, std::move(done));
+    Create(kind, case_id, request_id, actor, input, absl::InfiniteFuture(), std::move(done));
   });
 }
 
@@ -651,7 +654,8 @@ absl::StatusOr<CaseView> Engine::Act(const std::string& kind, const std::string&
                                      const workflow::Actor& actor,
                                      const google::protobuf::Message& input) {
   return Await([&](CaseCallback done) {
-    Act(kind, case_id, expected_version, action, actor, input, std::move(done));
+    Act(kind, case_id, expected_version, action, actor, input, absl::InfiniteFuture(),
+        std::move(done));
   });
 }
 
@@ -665,8 +669,9 @@ void Engine::ActAttempt(ActRequest request, int attempt, CaseCallback done) {
     FillSlas(&view);
     return done(std::move(view));
   }
-  Write(*std::move(staged), [this, request = std::move(request), attempt,
-                             done = std::move(done)](absl::StatusOr<CaseView> result) mutable {
+  const absl::Time deadline = request.deadline;
+  Write(*std::move(staged), deadline, [this, request = std::move(request), attempt,
+                                       done = std::move(done)](absl::StatusOr<CaseView> result) mutable {
     if (absl::IsAborted(result.status()) && request.expected_version < 0 &&
         attempt < kConflictRetries) {
       // Someone else changed the case in between: decide again.
@@ -706,9 +711,9 @@ absl::StatusOr<Engine::Staged> Engine::StageAct(const ActRequest& request) {
                now, "", nullptr);
 }
 
-void Engine::Write(Staged staged, CaseCallback done) {
+void Engine::Write(Staged staged, absl::Time deadline, CaseCallback done) {
   storage::CaseMutation mutation = std::move(staged.mutation);
-  committer_.Submit(std::move(mutation),
+  committer_.Submit(std::move(mutation), deadline,
                     [this, staged = std::move(staged),
                      done = std::move(done)](absl::StatusOr<int64_t> version) mutable {
                       if (!version.ok()) return done(version.status());
@@ -1035,7 +1040,9 @@ absl::StatusOr<int> Engine::ErasePersonalData(const std::string& case_id,
                           m->purge = true;
                         });
     if (!staged.ok()) return staged.status();
-    auto result = Await([&](CaseCallback done) { Write(*std::move(staged), std::move(done)); });
+    auto result = Await([&](CaseCallback done) {
+      Write(*std::move(staged), absl::InfiniteFuture(), std::move(done));
+    });
     if (absl::IsAborted(result.status()) && attempt < kConflictRetries) continue;
     if (!result.ok()) return result.status();
     return redacted;

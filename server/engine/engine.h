@@ -92,21 +92,23 @@ class Engine {
   // committer together with the changes of other callers (one sync for
   // all). `done` runs once: on the calling thread when the change fails
   // before its write, otherwise on the committer's thread once the change
-  // is durable. `input` must stay valid until `done` has run.
+  // is durable. `input` must stay valid until `done` has run. A change that
+  // is still waiting to be written when `deadline` passes (the caller's RPC
+  // deadline) is not written: DEADLINE_EXCEEDED.
   //
   // Creates a case through the workflow's creating transition. `case_id`
   // empty: a new id. A non-empty `request_id` makes retries return the case
   // the first call created. ALREADY_EXISTS if `case_id` is taken.
   void Create(const std::string& kind, const std::string& case_id,
               const std::string& request_id, const workflow::Actor& actor,
-              const google::protobuf::Message& input, CaseCallback done);
+              const google::protobuf::Message& input, absl::Time deadline, CaseCallback done);
 
   // Runs `action` on a case. `expected_version` < 0 means "no etag": a
   // concurrent change is retried transparently; otherwise a different
   // version fails with ABORTED and nothing changes.
   void Act(const std::string& kind, const std::string& case_id, int64_t expected_version,
            const std::string& action, const workflow::Actor& actor,
-           const google::protobuf::Message& input, CaseCallback done);
+           const google::protobuf::Message& input, absl::Time deadline, CaseCallback done);
 
   // Create and Act for callers that wait for the result (never from a
   // CaseCallback: it runs on the thread that would write the change).
@@ -256,6 +258,7 @@ class Engine {
     std::string action;
     workflow::Actor actor;
     const google::protobuf::Message* input = nullptr;
+    absl::Time deadline = absl::InfiniteFuture();
   };
 
   // Runs `upgrade` unless the store records `name` as done; then records it.
@@ -274,9 +277,9 @@ class Engine {
   // Decides `request` on the case as stored now and stages the change.
   absl::StatusOr<Staged> StageAct(const ActRequest& request);
   void ActAttempt(ActRequest request, int attempt, CaseCallback done);
-  // Writes a staged change through the committer; `done` receives the case
-  // as stored (published) or the write's error.
-  void Write(Staged staged, CaseCallback done);
+  // Writes a staged change through the committer unless `deadline` passes
+  // first; `done` receives the case as stored (published) or the error.
+  void Write(Staged staged, absl::Time deadline, CaseCallback done);
   // What a change writes, or the error that stops it (nothing written).
   absl::StatusOr<Staged> Stage(const workflow::Workflow& wf, const CaseRecord& before,
                                int64_t before_version, workflow::Decision decision,

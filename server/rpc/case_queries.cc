@@ -92,7 +92,7 @@ absl::Status FillEvents(engine::Engine* engine, const std::string& kind,
 
 void ActOnCase(engine::Engine* engine, const std::string& kind, const std::string& collection,
                const std::string& name, const std::string& etag, const std::string& action,
-               const workflow::Actor& who,
+               const workflow::Actor& who, absl::Time deadline,
                const std::function<absl::StatusOr<std::unique_ptr<google::protobuf::Message>>(
                    const engine::CaseView&)>& make_input,
                engine::CaseCallback done) {
@@ -105,7 +105,7 @@ void ActOnCase(engine::Engine* engine, const std::string& kind, const std::strin
   auto input = make_input(*current);
   if (!input.ok()) return done(input.status());
   const google::protobuf::Message& message = **input;
-  engine->Act(kind, *id, *version, action, who, message,
+  engine->Act(kind, *id, *version, action, who, message, deadline,
               Holding(*std::move(input), std::move(done)));
 }
 

@@ -117,11 +117,11 @@ engine::CaseCallback Holding(std::unique_ptr<google::protobuf::Message> input,
                              engine::CaseCallback done);
 
 // Parses `name` ("{collection}/{id}") and `etag`, loads the case, builds the
-// command input from it with `make_input`, and runs `action`; `done` gets
-// the result.
+// command input from it with `make_input`, and runs `action` unless
+// `deadline` passes before it is written; `done` gets the result.
 void ActOnCase(engine::Engine* engine, const std::string& kind, const std::string& collection,
                const std::string& name, const std::string& etag, const std::string& action,
-               const workflow::Actor& who,
+               const workflow::Actor& who, absl::Time deadline,
                const std::function<absl::StatusOr<std::unique_ptr<google::protobuf::Message>>(
                    const engine::CaseView&)>& make_input,
                engine::CaseCallback done);

@@ -36,7 +36,7 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
       *input->mutable_profile() = *profile;
       input->mutable_request()->PackFrom(*req);
       const internal::OtpInput& message = *input;
-      engine_->Create(kKind, "", req->request_id(), who, message,
+      engine_->Create(kKind, "", req->request_id(), who, message, CallDeadline(*ctx),
                       Holding(std::move(input), Respond(std::move(reply),
                                                         [resp](engine::CaseView view) {
                                                           *resp = ToOtpTicket(std::move(view));
@@ -151,7 +151,7 @@ class OtpSupportService final : public v1::OtpSupportService::CallbackService {
                           const Request& req, v1::OtpTicket* resp) {
     return ServeChange(env_, ctx, kService, method, [=, &req](const Actor& who, Reply reply) {
       ActOnCase(
-          engine_, kKind, kCollection, req.name(), req.etag(), action, who,
+          engine_, kKind, kCollection, req.name(), req.etag(), action, who, CallDeadline(*ctx),
           [&](const engine::CaseView& current)
               -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
             auto profile = profiles_->Find(current.record.otp().profile_id());

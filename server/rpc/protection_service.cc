@@ -105,7 +105,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
       for (const auto& d : req->enrollment().devices()) devices.push_back(wf::DeviceKey(d));
       if (auto s = NoteProtectedElsewhere(devices, "", input.get()); !s.ok()) return reply(s);
       input->mutable_request()->PackFrom(*req);
-      CreateUnderNewPlanNumber(who, req->request_id(), std::move(input), 0,
+      CreateUnderNewPlanNumber(who, req->request_id(), std::move(input), 0, CallDeadline(*ctx),
                        Respond(std::move(reply), [resp](engine::CaseView view) {
                          *resp = ToEnrollment(std::move(view));
                        }));
@@ -202,7 +202,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
       if (!input.ok()) return reply(input.status());
       (*input)->mutable_request()->PackFrom(*req);
       const internal::ClaimInput& message = **input;
-      engine_->Create(kClaimKind, "", req->request_id(), who, message,
+      engine_->Create(kClaimKind, "", req->request_id(), who, message, CallDeadline(*ctx),
                       Holding(*std::move(input), Respond(std::move(reply),
                                                          [resp](engine::CaseView view) {
                                                            *resp = ToClaim(std::move(view));
@@ -349,7 +349,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
                           const Request& req, const std::string& target_plan, v1::Enrollment* resp) {
     return ServeChange(env_, ctx, kService, method, [=, &req](const Actor& who, Reply reply) {
       ActOnCase(
-          engine_, kKind, kCollection, req.name(), req.etag(), action, who,
+          engine_, kKind, kCollection, req.name(), req.etag(), action, who, CallDeadline(*ctx),
           [&](const engine::CaseView& current)
               -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
             auto input = std::make_unique<internal::EnrollmentInput>();
@@ -399,15 +399,15 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
   // taken is drawn again (three tries).
   void CreateUnderNewPlanNumber(const Actor& who, const std::string& request_id,
                                 std::unique_ptr<internal::EnrollmentInput> input, int attempt,
-                                engine::CaseCallback done) {
+                                absl::Time deadline, engine::CaseCallback done) {
     input->set_plan_number(NewPlanNumber());
     const internal::EnrollmentInput& message = *input;
-    engine_->Create(kKind, "", request_id, who, message,
-                    [this, who, request_id, input = std::move(input), attempt,
+    engine_->Create(kKind, "", request_id, who, message, deadline,
+                    [this, who, request_id, input = std::move(input), attempt, deadline,
                      done = std::move(done)](absl::StatusOr<engine::CaseView> view) mutable {
                       if (absl::IsAlreadyExists(view.status()) && attempt < 2) {
                         return CreateUnderNewPlanNumber(who, request_id, std::move(input),
-                                                        attempt + 1, std::move(done));
+                                                        attempt + 1, deadline, std::move(done));
                       }
                       done(std::move(view));
                     });
@@ -438,7 +438,7 @@ class ProtectionService final : public v1::ProtectionClaimService::CallbackServi
                                const Request& req, v1::Claim* resp) {
     return ServeChange(env_, ctx, kService, method, [=, &req](const Actor& who, Reply reply) {
       ActOnCase(
-          engine_, kClaimKind, kClaims, req.name(), req.etag(), action, who,
+          engine_, kClaimKind, kClaims, req.name(), req.etag(), action, who, CallDeadline(*ctx),
           [&](const engine::CaseView& current)
               -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
             auto enrollment = engine_->Load(kKind, current.record.claim().enrollment_id());

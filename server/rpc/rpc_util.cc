@@ -1,6 +1,7 @@
 #include "server/rpc/rpc_util.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -110,6 +111,12 @@ absl::StatusOr<int64_t> ParseEtag(const std::string& etag) {
   return version;
 }
 
+absl::Time CallDeadline(const grpc::CallbackServerContext& ctx) {
+  const auto deadline = ctx.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(deadline);
+}
+
 absl::StatusOr<workflow::Actor> Admit(const RpcEnv& env, const grpc::CallbackServerContext& ctx,
                                       const char* service, const char* method) {
   auto caller = env.auth->Authenticate(ctx);
@@ -152,6 +159,10 @@ void Handle(const RpcEnv& env, grpc::CallbackServerContext* ctx, UnaryReactor* r
     metrics->RpcHandled(service, method, CodeName(status.code()), absl::Now() - started);
     reactor->Answer(status);
   };
+  if (CallDeadline(*ctx) <= absl::Now()) {
+    // The caller has given up waiting (the call waited for a worker, say).
+    return reply(absl::DeadlineExceededError("the call's deadline passed before it was served"));
+  }
   auto caller = Admit(env, *ctx, service, method);
   if (!caller.ok()) return reply(caller.status());
   body(*caller, std::move(reply));

@@ -10,6 +10,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/util/field_mask_util.h"
 #include "grpcpp/grpcpp.h"
@@ -82,6 +83,10 @@ absl::Status ApplyUpdateMask(const google::protobuf::FieldMask& mask, bool allow
   return absl::OkStatus();
 }
 
+// The caller's deadline for the call; absl::InfiniteFuture() when it set
+// none.
+absl::Time CallDeadline(const grpc::CallbackServerContext& ctx);
+
 // Shared by the services of one server.
 struct RpcEnv {
   WorkerPool* pool;
@@ -102,7 +107,9 @@ using Reply = absl::AnyInvocable<void(const absl::Status&)>;
 
 // Runs `body` on the worker pool and finishes the call with its status.
 // `body` runs only for an authenticated caller whose role the access table
-// allows for this RPC, and receives that caller. Handlers stay a few lines:
+// allows for this RPC, and receives that caller; a call whose deadline has
+// passed by then is answered DEADLINE_EXCEEDED instead (as by ServeRead and
+// ServeChange). Handlers stay a few lines:
 //   return Serve(env_, ctx, "TradeInService", "CreateTradeIn",
 //                [=](const Actor& who) { ... return absl::OkStatus(); });
 grpc::ServerUnaryReactor* Serve(const RpcEnv& env, grpc::CallbackServerContext* ctx,
@@ -117,8 +124,9 @@ grpc::ServerUnaryReactor* ServeRead(const RpcEnv& env, grpc::CallbackServerConte
                                     std::function<absl::Status(const workflow::Actor&)> body);
 
 // As ServeRead, for a body that changes a case: it decides the change on
-// the gRPC thread, hands it to the engine's committer and returns; `reply`
-// answers once the change is durable (or refused). No thread waits on fsync.
+// the gRPC thread, hands it to the engine's committer (with the call's
+// deadline) and returns; `reply` answers once the change is durable (or
+// refused). No thread waits on fsync.
 grpc::ServerUnaryReactor* ServeChange(const RpcEnv& env, grpc::CallbackServerContext* ctx,
                                       const char* service, const char* method,
                                       absl::AnyInvocable<void(const workflow::Actor&, Reply)> body);

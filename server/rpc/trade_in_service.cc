@@ -29,7 +29,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
         return reply(InvalidField("trade_in_id", "must be 1 to 63 letters, digits or '-'"));
       }
       if (auto st = CheckRequestId(req->request_id()); !st.ok()) return reply(st);
-      engine_->Create(kKind, req->trade_in_id(), req->request_id(), who, *req,
+      engine_->Create(kKind, req->trade_in_id(), req->request_id(), who, *req, CallDeadline(*ctx),
                       Respond(std::move(reply), [resp](engine::CaseView view) {
                         *resp = ToTradeIn(std::move(view));
                       }));
@@ -136,7 +136,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
     return ServeChange(env_, ctx, kService, "RevealUnlockCode", [=](const Actor& who, Reply reply) {
       auto id = ParseName(req->name(), kCollection);
       if (!id.ok()) return reply(id.status());
-      engine_->Act(kKind, *id, -1, wf::kTradeInRevealUnlockCode, who, *req,
+      engine_->Act(kKind, *id, -1, wf::kTradeInRevealUnlockCode, who, *req, CallDeadline(*ctx),
                    Respond(std::move(reply), [resp](const engine::CaseView& view) {
                      resp->set_unlock_code(view.reveal);
                    }));
@@ -172,7 +172,7 @@ class TradeInService final : public v1::TradeInService::CallbackService {
       if (!id.ok()) return reply(id.status());
       auto version = ParseEtag(req.etag());
       if (!version.ok()) return reply(version.status());
-      engine_->Act(kKind, *id, *version, action, who, req,
+      engine_->Act(kKind, *id, *version, action, who, req, CallDeadline(*ctx),
                    Respond(std::move(reply), [resp](engine::CaseView view) {
                      *resp = ToTradeIn(std::move(view));
                    }));

@@ -45,7 +45,7 @@ class UnlockService final : public v1::UnlockService::CallbackService {
       *input->mutable_account() = *account;
       input->mutable_request()->PackFrom(*req);
       const internal::UnlockInput& message = *input;
-      engine_->Create(kKind, "", req->request_id(), who, message,
+      engine_->Create(kKind, "", req->request_id(), who, message, CallDeadline(*ctx),
                       Holding(std::move(input), Respond(std::move(reply),
                                                         [resp](engine::CaseView view) {
                                                           *resp = ToUnlockRequest(std::move(view));
@@ -152,7 +152,7 @@ class UnlockService final : public v1::UnlockService::CallbackService {
                           const Request& req, const std::string& etag, v1::UnlockRequest* resp) {
     return ServeChange(env_, ctx, kService, method, [=, &req](const Actor& who, Reply reply) {
       ActOnCase(
-          engine_, kKind, kCollection, req.name(), etag, action, who,
+          engine_, kKind, kCollection, req.name(), etag, action, who, CallDeadline(*ctx),
           [&](const engine::CaseView& current)
               -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
             auto account = accounts_->FindByNumber(current.record.unlock().account_number());

@@ -61,6 +61,8 @@ class Gate {
   bool open_ = false;
 };
 
+const absl::Time kNoDeadline = absl::InfiniteFuture();
+
 class CommitterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -83,7 +85,8 @@ class CommitterTest : public ::testing::Test {
   // up for one batch. The thread ends once the gate is open.
   static std::thread HoldCommitter(Committer* committer, Gate* gate) {
     std::thread holder([committer, gate] {
-      committer->Submit(NewCase("holder"), [gate](absl::StatusOr<int64_t>) { gate->Hold(); });
+      committer->Submit(NewCase("holder"), kNoDeadline,
+                        [gate](absl::StatusOr<int64_t>) { gate->Hold(); });
     });
     gate->WaitHeld();
     return holder;
@@ -102,7 +105,7 @@ TEST_F(CommitterTest, ConcurrentChangesAreAllWrittenAndAnswered) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kEach; ++i) {
         Slot* slot = &slots[t * kEach + i];
-        committer.Submit(NewCase("c" + std::to_string(t * kEach + i)),
+        committer.Submit(NewCase("c" + std::to_string(t * kEach + i)), kNoDeadline,
                          [slot](absl::StatusOr<int64_t> v) { slot->Set(std::move(v)); });
       }
     });
@@ -120,7 +123,7 @@ TEST_F(CommitterTest, ALoneChangeIsWrittenAndAnsweredOnTheSubmittingThread) {
   Committer committer(repo_.get(), nullptr, 16);
   std::thread::id answered_on;
   absl::StatusOr<int64_t> version = 0;
-  committer.Submit(NewCase("alone"), [&](absl::StatusOr<int64_t> v) {
+  committer.Submit(NewCase("alone"), kNoDeadline, [&](absl::StatusOr<int64_t> v) {
     answered_on = std::this_thread::get_id();
     version = std::move(v);
   });
@@ -141,8 +144,8 @@ TEST_F(CommitterTest, ConflictWithinABatchGetsTheAnswerOfAWriteOfItsOwn) {
   storage::CaseMutation second = NewCase("b");
   second.unique_add = {{"v_number", "V1"}};
   Slot a, b;
-  committer.Submit(first, [&](absl::StatusOr<int64_t> v) { a.Set(std::move(v)); });
-  committer.Submit(second, [&](absl::StatusOr<int64_t> v) { b.Set(std::move(v)); });
+  committer.Submit(first, kNoDeadline, [&](absl::StatusOr<int64_t> v) { a.Set(std::move(v)); });
+  committer.Submit(second, kNoDeadline, [&](absl::StatusOr<int64_t> v) { b.Set(std::move(v)); });
   gate.Open();
   holder.join();
   EXPECT_EQ(*a.Wait(), 1);
@@ -162,8 +165,8 @@ TEST_F(CommitterTest, StaleVersionIsStillAborted) {
   storage::CaseMutation stale = update;  // read version 1 too
   stale.record = "lost";
   Slot first, second;
-  committer.Submit(update, [&](absl::StatusOr<int64_t> v) { first.Set(std::move(v)); });
-  committer.Submit(stale, [&](absl::StatusOr<int64_t> v) { second.Set(std::move(v)); });
+  committer.Submit(update, kNoDeadline, [&](absl::StatusOr<int64_t> v) { first.Set(std::move(v)); });
+  committer.Submit(stale, kNoDeadline, [&](absl::StatusOr<int64_t> v) { second.Set(std::move(v)); });
   gate.Open();
   holder.join();
   EXPECT_EQ(*first.Wait(), 2);
@@ -177,12 +180,12 @@ TEST_F(CommitterTest, StopWritesWhatIsQueuedAndRefusesLaterChanges) {
   std::thread holder = HoldCommitter(&committer, &gate);
   Slot queued, follow_up;
   for (int i = 0; i < 20; ++i) {
-    committer.Submit(NewCase("q" + std::to_string(i)), [](absl::StatusOr<int64_t>) {});
+    committer.Submit(NewCase("q" + std::to_string(i)), kNoDeadline, [](absl::StatusOr<int64_t>) {});
   }
-  committer.Submit(NewCase("queued"), [&](absl::StatusOr<int64_t> v) {
+  committer.Submit(NewCase("queued"), kNoDeadline, [&](absl::StatusOr<int64_t> v) {
     queued.Set(std::move(v));
     // A callback's own follow-up change is written even while stopping.
-    committer.Submit(NewCase("follow-up"),
+    committer.Submit(NewCase("follow-up"), kNoDeadline,
                      [&](absl::StatusOr<int64_t> w) { follow_up.Set(std::move(w)); });
   });
   std::thread stopper([&] { committer.Stop(); });
@@ -190,7 +193,7 @@ TEST_F(CommitterTest, StopWritesWhatIsQueuedAndRefusesLaterChanges) {
   std::string refused;
   for (int i = 0; i < 1000000 && refused.empty(); ++i) {
     const std::string id = "probe" + std::to_string(i);
-    committer.Submit(NewCase(id), [&, id](absl::StatusOr<int64_t> v) {
+    committer.Submit(NewCase(id), kNoDeadline, [&, id](absl::StatusOr<int64_t> v) {
       if (absl::IsUnavailable(v.status())) refused = id;
     });
     std::this_thread::yield();
@@ -204,6 +207,42 @@ TEST_F(CommitterTest, StopWritesWhatIsQueuedAndRefusesLaterChanges) {
   for (int i = 0; i < 20; ++i) EXPECT_TRUE(repo_->GetCase("q" + std::to_string(i)).ok()) << i;
   EXPECT_TRUE(repo_->GetCase("follow-up").ok());
   EXPECT_TRUE(absl::IsNotFound(repo_->GetCase(refused).status()));
+}
+
+TEST_F(CommitterTest, AChangeWhoseDeadlineHasPassedIsAnsweredAndNotWritten) {
+  Committer committer(repo_.get(), nullptr, 16);
+  const absl::Time passed = absl::Now() - absl::Seconds(1);
+  Gate gate;
+  std::thread holder = HoldCommitter(&committer, &gate);
+  // Queued behind the held batch: one whose caller has given up, one whose
+  // caller waits; they go into one batch.
+  Slot late, timely;
+  committer.Submit(NewCase("late"), passed,
+                   [&](absl::StatusOr<int64_t> v) { late.Set(std::move(v)); });
+  committer.Submit(NewCase("timely"), kNoDeadline,
+                   [&](absl::StatusOr<int64_t> v) { timely.Set(std::move(v)); });
+  gate.Open();
+  holder.join();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(late.Wait().status())) << late.Wait().status();
+  EXPECT_EQ(*timely.Wait(), 1);
+  EXPECT_TRUE(absl::IsNotFound(repo_->GetCase("late").status()));
+  EXPECT_EQ(repo_->GetCase("timely")->record, "record-of-timely");
+
+  // A batch of nothing but late changes gives the write turn back: the
+  // next change is written.
+  Gate again;
+  holder = HoldCommitter(&committer, &again);
+  Slot late2;
+  committer.Submit(NewCase("late2"), passed,
+                   [&](absl::StatusOr<int64_t> v) { late2.Set(std::move(v)); });
+  again.Open();
+  holder.join();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(late2.Wait().status()));
+  Slot after;
+  committer.Submit(NewCase("after"), kNoDeadline,
+                   [&](absl::StatusOr<int64_t> v) { after.Set(std::move(v)); });
+  EXPECT_EQ(*after.Wait(), 1);
+  EXPECT_TRUE(absl::IsNotFound(repo_->GetCase("late2").status()));
 }
 
 }  // namespace

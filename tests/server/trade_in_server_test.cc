@@ -3,6 +3,12 @@
 // generated gRPC client. The clock is simulated; the timer loop and the
 // outbox dispatcher are pumped by the test instead of sleeping.
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -826,6 +832,57 @@ TEST_F(TradeInServerTest, MetricsExportRpcBoardTimerAndOutboxFigures) {
         "casework_commit_wait_seconds_count 2"}) {
     EXPECT_NE(text.find(needle), std::string::npos) << needle << "\n" << text;
   }
+}
+
+TEST_F(TradeInServerTest, CreatesWhoseCallersGaveUpBeforeTheyWereWrittenAreNotWritten) {
+  // Bursts of creates far beyond what the server writes within their
+  // callers' 5 ms: the changes still waiting when their callers give up
+  // are answered DEADLINE_EXCEEDED and not written.
+  const std::string method =
+      "grpc_method=\"CreateTradeIn\",grpc_service=\"casework.v1.TradeInService\",grpc_type=\"unary\"}";
+  auto started = [&] { return test_server_.Metric("grpc_server_started_total{" + method); };
+  auto handled = [&](const char* code) {
+    return test_server_.Metric(absl::StrCat("grpc_server_handled_total{grpc_code=\"", code, "\",", method));
+  };
+  ASSERT_EQ(test_server_.TradeInBoard()["PROBLEM_ORDER"], 0);  // and the channel is connected
+  constexpr int kCalls = 1000;
+  struct Call {
+    std::unique_ptr<grpc::ClientContext> ctx = As("ops");
+    v1::CreateTradeInRequest req;
+    TradeIn resp;
+  };
+  // Should the server keep up with a burst, another one.
+  for (int burst = 0; burst < 5 && handled("DeadlineExceeded") == 0; ++burst) {
+    std::vector<Call> calls(kCalls);
+    std::mutex mu;
+    std::condition_variable cv;
+    int answered = 0;
+    for (int i = 0; i < kCalls; ++i) {
+      Call& c = calls[i];
+      c.req = NewTradeIn("V" + std::to_string(9100000 + burst * kCalls + i), "Pixel",
+                         v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+      c.ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(5));
+      trade_ins_->async()->CreateTradeIn(c.ctx.get(), &c.req, &c.resp, [&](grpc::Status) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (++answered == kCalls) cv.notify_all();
+      });
+    }
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return answered == kCalls; });
+  }
+  // The server goes on reading calls after their clients gave up: wait
+  // until every call it started is answered, and none starts, for 0.1 s.
+  for (int settled = 0, i = 0; settled < 10 && i < 1000; ++i) {
+    const double before = started();
+    absl::SleepFor(absl::Milliseconds(10));
+    const bool quiet = started() == before && handled("OK") + handled("DeadlineExceeded") == before;
+    settled = quiet ? settled + 1 : 0;
+  }
+  const double written = handled("OK");
+  EXPECT_GT(handled("DeadlineExceeded"), 0);
+  EXPECT_EQ(written + handled("DeadlineExceeded"), started());
+  // The calls answered OK are on the board, and no other.
+  EXPECT_EQ(test_server_.TradeInBoard()["PROBLEM_ORDER"], written);
 }
 
 }  // namespace
