@@ -55,6 +55,10 @@ absl::StatusOr<internal::ServerConfig> Finalize(internal::ServerConfig c) {
   if (c.min_free_disk_bytes() == 0) c.set_min_free_disk_bytes(int64_t{128} << 20);
   if (c.worker_threads() == 0) c.set_worker_threads(8);
   if (c.backups_kept() == 0) c.set_backups_kept(7);
+  if (c.max_concurrent_streams() == 0) c.set_max_concurrent_streams(256);
+  if (c.max_concurrent_streams() < 1) {
+    return absl::InvalidArgumentError("max_concurrent_streams must be at least 1");
+  }
   if (c.backups_kept() < 0) return absl::InvalidArgumentError("backups_kept must be at least 1");
   if (c.worker_threads() < 1 || c.worker_threads() > 1024) {
     return absl::InvalidArgumentError("worker_threads must be between 1 and 1024");

@@ -315,6 +315,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   builder.AddListeningPort(config.listen_address(), *credentials, &s->port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
+  // Calls beyond this many on one connection wait in the client, not here.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_concurrent_streams());
   for (auto& service : s->services) builder.RegisterService(service.get());
   s->grpc_server = builder.BuildAndStart();
   if (!s->grpc_server || s->port == 0) {

@@ -1,6 +1,7 @@
 // Live boards through a real server: a snapshot first, then every change,
 // and a reconnect that resumes from the last cursor without a snapshot.
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -179,6 +180,41 @@ TEST_F(BoardsTest, ASnapshotTakenDuringWritesAndTheChangesAfterItCountEachCaseOn
     w.stream->Finish();
   }
   EXPECT_GT(mid_write, 0);  // some snapshots were taken while writes ran
+}
+
+TEST_F(BoardsTest, AConnectionAtItsLimitOfCallsHoldsTheNextUntilOneEnds) {
+  server_.Restart([](internal::ServerConfig* config) { config->set_max_concurrent_streams(2); });
+  boards_ = v1::BoardService::NewStub(server_.channel());
+  trade_ins_ = v1::TradeInService::NewStub(server_.channel());
+  // Two live boards stay open on the connection.
+  v1::WatchBoardsRequest req;
+  req.add_procedures("trade_in");
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::BoardUpdate>>> streams;
+  for (int i = 0; i < 2; ++i) {
+    contexts.push_back(TestServer::As("cs_agent"));
+    streams.push_back(boards_->WatchBoards(contexts.back().get(), req));
+    v1::BoardUpdate snapshot;
+    ASSERT_TRUE(streams.back()->Read(&snapshot));
+  }
+  // A third call waits in the client for one of them to end.
+  auto held = TestServer::As("ops");
+  held->set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  v1::TradeInBoard board;
+  EXPECT_EQ(trade_ins_->GetTradeInBoard(held.get(), v1::GetTradeInBoardRequest(), &board).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  contexts[0]->TryCancel();
+  streams[0]->Finish();
+  EXPECT_TRUE(
+      trade_ins_->GetTradeInBoard(TestServer::As("ops").get(), v1::GetTradeInBoardRequest(), &board).ok());
+  // Another connection has calls of its own.
+  auto other = testing::ConnectToChild(server_.server().port(), absl::Seconds(10));
+  ASSERT_NE(other, nullptr);
+  v1::BoardUpdate snapshot;
+  auto ctx = TestServer::As("cs_agent");
+  EXPECT_TRUE(v1::BoardService::NewStub(other)->WatchBoards(ctx.get(), req)->Read(&snapshot));
+  contexts[1]->TryCancel();
+  streams[1]->Finish();
 }
 
 }  // namespace
