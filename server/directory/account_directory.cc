@@ -29,8 +29,8 @@ absl::Status ValidateAccount(const v1::Account& a, const std::string& p) {
   if (!IsAccountNumber(a.account_number())) {
     errors.Add(p + "account_number", "must be 4 to 32 of A-Z, 0-9 and '-'");
   }
-  if (a.full_name().empty() || a.full_name().size() > 200 || !workflow::IsCleanText(a.full_name())) {
-    errors.Add(p + "full_name", "is required (at most 200 bytes of text)");
+  if (a.full_name().empty() || a.full_name().size() > 200 || !workflow::IsCleanLine(a.full_name())) {
+    errors.Add(p + "full_name", "is required (one line of at most 200 bytes of text)");
   }
   if (a.billing_address().empty() || a.billing_address().size() > 500 ||
       !workflow::IsCleanText(a.billing_address())) {

@@ -26,8 +26,8 @@ absl::Status ValidatePlan(const v1::ProtectionPlan& p, const std::string& prefix
   for (char c : id) id_ok &= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
   if (!id_ok) errors.Add(prefix + "plan_id", "must be 2 to 40 of a-z, 0-9 and '-'");
   if (p.display_name().empty() || p.display_name().size() > 100 ||
-      !workflow::IsCleanText(p.display_name())) {
-    errors.Add(prefix + "display_name", "is required (at most 100 bytes)");
+      !workflow::IsCleanLine(p.display_name())) {
+    errors.Add(prefix + "display_name", "is required (one line of at most 100 bytes)");
   }
   if (p.covered_perils().empty()) errors.Add(prefix + "covered_perils", "name at least one peril");
   std::set<int> perils;

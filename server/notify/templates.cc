@@ -130,6 +130,8 @@ absl::Status TemplateStore::Validate(const v1::Template& tmpl,
     seen.push_back(lang);
     if (tmpl.channel() == v1::CHANNEL_EMAIL && v.subject().empty()) {
       errors.Add(vp + "subject", "is required for email");
+    } else if (v.subject().find_first_of("\r\n") != std::string::npos) {
+      errors.Add(vp + "subject", "must be one line");
     }
     if (v.body().empty()) errors.Add(vp + "body", "is required");
     for (const auto& [field, text] :

@@ -178,8 +178,8 @@ class AdminService final : public v1::AdminService::CallbackService {
       }
       if (req->reason().empty()) {
         errors.Add("reason", "is required, e.g. the privacy request's ticket number");
-      } else if (req->reason().size() > kMaxReasonBytes || !workflow::IsCleanText(req->reason())) {
-        errors.Add("reason", "must be at most 500 bytes of printable text");
+      } else if (req->reason().size() > kMaxReasonBytes || !workflow::IsCleanLine(req->reason())) {
+        errors.Add("reason", "must be one line of at most 500 bytes of printable text");
       }
       if (auto st = errors.ToStatus(); !st.ok()) return st;
 

@@ -24,8 +24,7 @@ absl::StatusOr<engine::ListFilter> OneFilter(const std::vector<FilterChoice>& ch
   const FilterChoice* chosen = nullptr;
   for (const auto& c : choices) {
     if (c.filter.value.empty()) continue;
-    if (c.filter.value.size() > 200 || !workflow::IsCleanText(c.filter.value) ||
-        c.filter.value.find_first_of("\n\t") != std::string::npos) {
+    if (c.filter.value.size() > 200 || !workflow::IsCleanLine(c.filter.value)) {
       return InvalidField(c.field, "must be one line of at most 200 characters, without control characters");
     }
     if (chosen != nullptr) {

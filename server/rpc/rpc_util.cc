@@ -98,7 +98,7 @@ absl::StatusOr<bool> UpdateMaskNamesFields(const google::protobuf::FieldMask& ma
 
 absl::Status CheckRequestId(const std::string& request_id) {
   FieldErrors errors;
-  workflow::CheckText(errors, "request_id", request_id, 128, /*required=*/false);
+  workflow::CheckLine(errors, "request_id", request_id, 128, /*required=*/false);
   return errors.ToStatus();
 }
 

@@ -48,7 +48,7 @@ bool Eligible(const v1::ProtectionPlan& plan, v1::DeviceCategory c) {
 }
 
 void CheckContact(FieldErrors& errors, const std::string& p, const v1::EnrollmentContact& c) {
-  CheckText(errors, p + "full_name", c.full_name(), 200, /*required=*/true);
+  CheckLine(errors, p + "full_name", c.full_name(), 200, /*required=*/true);
   if (!IsEmail(c.email())) errors.Add(p + "email", "must be a valid email address");
   if (!IsE164(c.phone_number())) errors.Add(p + "phone_number", "must be E.164, e.g. +14155550123");
 }
@@ -76,7 +76,7 @@ void CheckDevice(FieldErrors& errors, const std::string& p, const v1::ProtectedD
   } else if (!Eligible(plan, d.category())) {
     errors.Add(p + "category", absl::StrCat("is not eligible for plan ", plan.plan_id()));
   }
-  CheckText(errors, p + "model", d.model(), 100, /*required=*/false);
+  CheckLine(errors, p + "model", d.model(), 100, /*required=*/false);
   absl::CivilDay day;
   if (!absl::ParseCivilTime(d.purchase_date(), &day)) {
     errors.Add(p + "purchase_date", "must be a date as YYYY-MM-DD");
@@ -86,7 +86,7 @@ void CheckDevice(FieldErrors& errors, const std::string& p, const v1::ProtectedD
 }
 
 void CheckPayment(FieldErrors& errors, const std::string& field, const std::string& ref) {
-  if (ref.empty() || ref.size() > 128 || !IsCleanText(ref)) {
+  if (ref.empty() || ref.size() > 128 || !IsCleanLine(ref)) {
     errors.Add(field, "is required: the payment provider's token or reference");
   } else if (LooksLikeCardNumber(ref)) {
     errors.Add(field, "looks like a card number; send the payment provider's token instead");

@@ -113,11 +113,11 @@ class TradeInWorkflow : public Workflow {
     if (!IsSNumber(in.s_number())) {
       errors.Add("trade_in.s_number", "must be 'S' followed by 6 to 10 digits");
     }
-    CheckText(errors, "trade_in.product_name", in.product_name(), kMaxShort, true);
+    CheckLine(errors, "trade_in.product_name", in.product_name(), kMaxShort, true);
     CheckNote(errors, "trade_in.problem_note", in.problem_note(), false);
-    CheckText(errors, "trade_in.customer.display_name",
+    CheckLine(errors, "trade_in.customer.display_name",
               in.customer().display_name(), kMaxShort, true);
-    CheckText(errors, "trade_in.assignee", in.assignee(), kMaxAssignee, false);
+    CheckLine(errors, "trade_in.assignee", in.assignee(), kMaxAssignee, false);
     if (!IsEmail(in.customer().email())) {
       errors.Add("trade_in.customer.email", "must be a valid email address");
     }
@@ -179,7 +179,7 @@ class TradeInWorkflow : public Workflow {
     }
     const auto& req = InputAs<v1::RecordUnlockCodeRequest>(ctx);
     FieldErrors errors;
-    CheckText(errors, "unlock_code", req.unlock_code(), kMaxUnlockCode, true);
+    CheckLine(errors, "unlock_code", req.unlock_code(), kMaxUnlockCode, true);
     if (!errors.empty()) return errors.ToStatus();
     ctx.record.clear_secrets();
     auto* secret = ctx.record.add_secrets();
@@ -225,7 +225,7 @@ class TradeInWorkflow : public Workflow {
     } else if (errors.empty() && SniffDocumentType(req.content()) != type) {
       errors.Add("content", absl::StrCat("is not a ", type, " document"));
     }
-    CheckText(errors, "file_name", req.file_name(), kMaxShort, false);
+    CheckLine(errors, "file_name", req.file_name(), kMaxShort, false);
     if (!errors.empty()) return errors.ToStatus();
 
     auto* proof = ctx.record.mutable_trade_in()->mutable_proof_of_purchase();

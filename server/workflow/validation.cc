@@ -149,17 +149,36 @@ std::string SniffDocumentType(absl::string_view b) {
   return "";
 }
 
-void CheckText(FieldErrors& errors, const std::string& field, const std::string& value, size_t max,
-               bool required) {
+bool IsCleanLine(absl::string_view s) {
+  return s.find_first_of("\n\t") == absl::string_view::npos && IsCleanText(s);
+}
+
+namespace {
+
+void CheckTextOf(FieldErrors& errors, const std::string& field, const std::string& value, size_t max,
+                 bool required, bool one_line) {
   if (value.empty()) {
     if (required) errors.Add(field, "is required");
     return;
   }
   if (value.size() > max) {
     errors.Add(field, absl::StrCat("must be at most ", max, " bytes"));
-  } else if (!IsCleanText(value)) {
-    errors.Add(field, "must be UTF-8 text without control characters");
+  } else if (!(one_line ? IsCleanLine(value) : IsCleanText(value))) {
+    errors.Add(field, one_line ? "must be one line of UTF-8 text without control characters"
+                               : "must be UTF-8 text without control characters");
   }
+}
+
+}  // namespace
+
+void CheckText(FieldErrors& errors, const std::string& field, const std::string& value, size_t max,
+               bool required) {
+  CheckTextOf(errors, field, value, max, required, /*one_line=*/false);
+}
+
+void CheckLine(FieldErrors& errors, const std::string& field, const std::string& value, size_t max,
+               bool required) {
+  CheckTextOf(errors, field, value, max, required, /*one_line=*/true);
 }
 
 bool HoldsAccessCode(absl::string_view text) {

@@ -29,6 +29,9 @@ std::string NormalizeForMatch(absl::string_view s);
 std::string NormalizeAddressForMatch(absl::string_view s);
 // Valid UTF-8 without control characters other than newline and tab.
 bool IsCleanText(absl::string_view s);
+// IsCleanText on one line: no newline or tab either. Names, titles and
+// identifiers, which end up in table cells, subjects and chat lines.
+bool IsCleanLine(absl::string_view s);
 
 // A customer's date is in the future only once it has begun nowhere yet:
 // `day` is after today in the earliest time zone (UTC+14) at `now`.
@@ -37,6 +40,10 @@ bool IsFutureDay(absl::CivilDay day, absl::Time now);
 // to `errors` under `field` when it is missing but `required`, longer than
 // `max` bytes, or not clean text.
 void CheckText(FieldErrors& errors, const std::string& field, const std::string& value, size_t max,
+               bool required);
+// CheckText for a name, title or identifier, which must be one line
+// (IsCleanLine).
+void CheckLine(FieldErrors& errors, const std::string& field, const std::string& value, size_t max,
                bool required);
 // The longest note, reason or comment a workflow takes.
 inline constexpr size_t kMaxNote = 2000;

@@ -93,7 +93,7 @@ Transition AssignTransition(const WorkflowSpec& spec,
           [assignee = std::move(assignee)](ActionContext& ctx) {
             const std::string who = assignee(ctx);
             FieldErrors errors;
-            CheckText(errors, "assignee", who, kMaxAssignee, /*required=*/false);
+            CheckLine(errors, "assignee", who, kMaxAssignee, /*required=*/false);
             if (!errors.empty()) return errors.ToStatus();
             const std::string before = ctx.record.assignee();
             if (who == before) {

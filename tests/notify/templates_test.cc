@@ -78,6 +78,16 @@ TEST_F(TemplateStoreTest, UnknownPlaceholdersCannotBeSaved) {
   EXPECT_EQ(store_->Get("trade_in.reminder")->etag(), "1");
 }
 
+TEST_F(TemplateStoreTest, AnEmailSubjectIsOneLine) {
+  auto t = *store_->Get("trade_in.reminder");
+  t.mutable_variants(0)->set_subject("Update over je inruil\nBcc: someone@example.com");
+  auto saved = store_->Put("trade_in.reminder", t, -1, kNow);
+  ASSERT_TRUE(absl::IsInvalidArgument(saved.status()));
+  EXPECT_NE(saved.status().message().find("variants[0].subject: must be one line"), absl::string_view::npos)
+      << saved.status();
+  EXPECT_EQ(store_->Get("trade_in.reminder")->etag(), "1");
+}
+
 TEST_F(TemplateStoreTest, EveryLanguageVariantUsesTheSamePlaceholders) {
   auto t = *store_->Get("trade_in.reminder");
   ASSERT_GE(t.variants_size(), 2);

@@ -364,6 +364,14 @@ TEST_F(TradeInServerTest, BadInputNamesTheFieldAndWritesNothing) {
   s = Call(&v1::TradeInService::Stub::CreateTradeIn, "ops", req, &out);
   ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(testing::ViolatedFields(s), std::vector<std::string>{"request_id"});
+  // Names are one line: they end up in subjects, chat lines and table cells.
+  req.clear_request_id();
+  req.mutable_trade_in()->set_product_name("iPhone\n13");
+  req.mutable_trade_in()->mutable_customer()->set_display_name("Jan\tde Vries");
+  s = Call(&v1::TradeInService::Stub::CreateTradeIn, "ops", req, &out);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(testing::ViolatedFields(s),
+            (std::vector<std::string>{"trade_in.product_name", "trade_in.customer.display_name"}));
   for (const auto& [state, count] : Board()) EXPECT_EQ(count, 0) << state;
   v1::ListTradeInsRequest list;
   v1::ListTradeInsResponse listed;

@@ -40,6 +40,24 @@ TEST(ValidationTest, CleanText) {
   EXPECT_FALSE(IsCleanText("\xed\xa0\x80"));  // surrogate
 }
 
+TEST(ValidationTest, NamesAreCleanTextOnOneLine) {
+  EXPECT_TRUE(IsCleanLine("Jan de Vries, één test"));
+  EXPECT_FALSE(IsCleanLine("Jan\nde Vries"));
+  EXPECT_FALSE(IsCleanLine("Jan\tde Vries"));
+  EXPECT_FALSE(IsCleanLine("bell\x07"));
+  EXPECT_FALSE(IsCleanLine("\xc3"));
+  FieldErrors errors;
+  CheckLine(errors, "display_name", "Jan\nde Vries", 200, /*required=*/true);
+  CheckLine(errors, "product_name", "", 200, /*required=*/true);
+  CheckLine(errors, "assignee", "", 200, /*required=*/false);
+  CheckText(errors, "description", "line one\nline two", 200, /*required=*/true);
+  const absl::Status status = errors.ToStatus();
+  EXPECT_NE(status.message().find("display_name: must be one line"), absl::string_view::npos) << status;
+  EXPECT_NE(status.message().find("product_name: is required"), absl::string_view::npos) << status;
+  EXPECT_EQ(status.message().find("assignee"), absl::string_view::npos) << status;
+  EXPECT_EQ(status.message().find("description"), absl::string_view::npos) << status;
+}
+
 TEST(ValidationTest, NotesThatGiveAnAccessCodeAreFound) {
   for (const char* note : {"PIN code: 1234", "customer says pin 0000", "Passcode=ab12cd", "wachtwoord is Zomer2024!",
                            "Unlock code 778899.", "toegangscode: 4321, graag testen", "Apple ID password: Hunter42",
