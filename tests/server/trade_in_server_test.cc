@@ -895,7 +895,7 @@ TEST_F(TradeInServerTest, CreatesWhoseCallersGaveUpBeforeTheyWereWrittenAreNotWr
   EXPECT_GT(handled("DeadlineExceeded"), 0);
   EXPECT_EQ(written + handled("DeadlineExceeded"), started());
   // The calls answered OK are on the board, and no other.
-  EXPECT_EQ(test_server_.TradeInBoard()["PROBLEM_ORDER"], written);
+  EXPECT_EQ(test_server_.Metric("casework_cases{procedure=\"trade_in\",state=\"PROBLEM_ORDER\"}"), written);
 }
 
 }  // namespace
