@@ -24,9 +24,9 @@ absl::StatusOr<engine::ListFilter> OneFilter(const std::vector<FilterChoice>& ch
   const FilterChoice* chosen = nullptr;
   for (const auto& c : choices) {
     if (c.filter.value.empty()) continue;
-    if (c.filter.value.size() > 200 || !workflow::IsCleanLine(c.filter.value)) {
-      return InvalidField(c.field, "must be one line of at most 200 characters, without control characters");
-    }
+    FieldErrors errors;
+    workflow::CheckLine(errors, c.field, c.filter.value, 200, /*required=*/false);
+    if (!errors.empty()) return errors.ToStatus();
     if (chosen != nullptr) {
       std::vector<std::string> fields;
       for (const auto& x : choices) fields.push_back(x.field);
