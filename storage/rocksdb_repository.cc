@@ -23,6 +23,7 @@
 #include "rocksdb/utilities/table_properties_collectors.h"
 #include "rocksdb/write_batch.h"
 #include "storage/keys.h"
+#include "storage/log_file_system.h"
 
 namespace casework::storage {
 namespace {
@@ -1242,6 +1243,9 @@ absl::StatusOr<std::unique_ptr<Repository>> OpenRocksDbRepository(
   db_options.info_log_level = rocksdb::InfoLogLevel::INFO_LEVEL;
   // Acknowledged writes are synced through the WAL; never buffer it.
   db_options.manual_wal_flush = false;
+  // The log is written over zeros laid down ahead of it, so that most of
+  // its syncs write data alone (storage/log_file_system.h).
+  db_options.env = LogAheadEnv();
   db_options.paranoid_checks = true;
 
   rocksdb::BlockBasedTableOptions table;
