@@ -484,6 +484,24 @@ TEST_F(RepositoryTest, AWriteTornOverTheZerosAheadOfTheLogIsDroppedAlone) {
   EXPECT_EQ((*crashed)->GetCounters("board/")->at("board/OPEN"), kCases);
 }
 
+// A backup copies the live log up to the length of its records when the
+// backup begins: neither the zeros ahead of them nor records written over
+// those zeros while it copies, which no answer before the backup's covered.
+TEST_F(RepositoryTest, ABackupCopiesTheLiveLogToItsRecordsAndNoFurther) {
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(repo_->Commit(NewCase(absl::StrCat("c", i), "OPEN")).ok());
+  }
+  const std::string folder = dir_.path() + "/backups";
+  auto backup = repo_->CreateBackup(folder, 2, "");
+  ASSERT_TRUE(backup.ok()) << backup.status();
+  const std::string live = FileBytes(NewestLog(dir_.path() + "/db"));
+  const std::string copy = FileBytes(NewestLog(folder + "/private/1"));
+  EXPECT_GT(copy.size(), 100 * 50u);
+  EXPECT_LT(copy.size(), kLogZeroChunk);
+  EXPECT_EQ(live.size() % kLogZeroChunk, 0u);
+  EXPECT_EQ(copy, live.substr(0, copy.size()));
+}
+
 TEST_F(RepositoryTest, SecondOpenOfTheSameFolderIsRefused) {
   auto second = OpenRocksDbRepository({dir_.path() + "/db"});
   EXPECT_FALSE(second.ok());
