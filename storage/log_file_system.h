@@ -11,7 +11,8 @@
 // RocksDB's log reader skips zero-filled space (its own block padding is
 // zeros), so a log cut short by a crash reads as before: the records
 // written, then zeros. A log closed in the usual way is cut back to its
-// records.
+// records, and while it is open the file system reports its records'
+// length as its size, so that a backup copies the records alone.
 #ifndef CASEWORK_STORAGE_LOG_FILE_SYSTEM_H_
 #define CASEWORK_STORAGE_LOG_FILE_SYSTEM_H_
 
