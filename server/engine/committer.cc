@@ -1,7 +1,6 @@
 #include "server/engine/committer.h"
 
 #include <algorithm>
-#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -72,14 +71,13 @@ void Committer::Write(std::vector<Item> batch) {
   // Changes whose callers have given up are answered, not written.
   const auto live_end = std::stable_partition(
       batch.begin(), batch.end(), [now = absl::Now()](const Item& item) { return item.deadline > now; });
-  std::vector<Item> expired(std::make_move_iterator(live_end), std::make_move_iterator(batch.end()));
-  batch.erase(live_end, batch.end());
   answering = this;
-  for (auto& item : expired) {
-    item.done(absl::DeadlineExceededError(
+  for (auto it = live_end; it != batch.end(); ++it) {
+    it->done(absl::DeadlineExceededError(
         "the call's deadline passed while its change waited to be written; nothing was changed"));
   }
   answering = nullptr;
+  batch.erase(live_end, batch.end());
   if (!batch.empty()) WriteLive(std::move(batch));
   std::lock_guard<std::mutex> lock(mu_);
   writing_ = false;
