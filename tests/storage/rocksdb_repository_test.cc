@@ -421,11 +421,6 @@ std::string NewestLog(const std::string& folder) {
   return newest;
 }
 
-std::string FileBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // The write-ahead log is written over zeros laid down ahead of it
 // (storage/log_file_system.h). A crash leaves the log as it was: its
 // records, then zeros to the end of a chunk. A copy of the store taken
@@ -437,7 +432,7 @@ TEST_F(RepositoryTest, ALogWrittenOverZerosAheadOfItReadsBackEveryCommitAfterACr
   }
   const std::string log = NewestLog(dir_.path() + "/db");
   ASSERT_FALSE(log.empty());
-  const std::string bytes = FileBytes(log);
+  const std::string bytes = testing::ReadFile(log);
   const size_t records = bytes.find_last_not_of('\0') + 1;
   EXPECT_GT(records, kCases * 50u);
   EXPECT_EQ(bytes.size() % kLogZeroChunk, 0u) << bytes.size();
@@ -469,11 +464,11 @@ TEST_F(RepositoryTest, AWriteTornOverTheZerosAheadOfTheLogIsDroppedAlone) {
   std::filesystem::copy(dir_.path() + "/db", dir_.path() + "/crashed",
                         std::filesystem::copy_options::recursive);
   const std::string log = NewestLog(dir_.path() + "/crashed");
-  std::string bytes = FileBytes(log);
+  std::string bytes = testing::ReadFile(log);
   const size_t records = bytes.find_last_not_of('\0') + 1;
   // The last record's second half never reached the disk.
   std::fill(bytes.begin() + static_cast<long>(records - 2000), bytes.end(), '\0');
-  std::ofstream(log, std::ios::binary | std::ios::trunc) << bytes;
+  testing::WriteFile(log, bytes);
 
   auto crashed = OpenRocksDbRepository({dir_.path() + "/crashed"});
   ASSERT_TRUE(crashed.ok()) << crashed.status();
@@ -494,8 +489,8 @@ TEST_F(RepositoryTest, ABackupCopiesTheLiveLogToItsRecordsAndNoFurther) {
   const std::string folder = dir_.path() + "/backups";
   auto backup = repo_->CreateBackup(folder, 2, "");
   ASSERT_TRUE(backup.ok()) << backup.status();
-  const std::string live = FileBytes(NewestLog(dir_.path() + "/db"));
-  const std::string copy = FileBytes(NewestLog(folder + "/private/1"));
+  const std::string live = testing::ReadFile(NewestLog(dir_.path() + "/db"));
+  const std::string copy = testing::ReadFile(NewestLog(folder + "/private/1"));
   EXPECT_GT(copy.size(), 100 * 50u);
   EXPECT_LT(copy.size(), kLogZeroChunk);
   EXPECT_EQ(live.size() % kLogZeroChunk, 0u);
