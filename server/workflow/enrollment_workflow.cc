@@ -17,28 +17,6 @@ namespace {
 
 constexpr char kCancelled[] = "CANCELLED";
 
-bool LuhnValid(absl::string_view digits) {
-  int sum = 0;
-  bool twice = false;
-  for (auto it = digits.rbegin(); it != digits.rend(); ++it) {
-    int d = *it - '0';
-    if (twice) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-    twice = !twice;
-  }
-  return sum % 10 == 0;
-}
-
-char LuhnCheckDigit(absl::string_view payload) {
-  for (char c = '0'; c <= '9'; ++c) {
-    if (LuhnValid(absl::StrCat(payload, std::string(1, c)))) return c;
-  }
-  return '0';
-}
-
 // What the RPC layer hands the enrollment actions: the request and what it looked up.
 using Input = internal::EnrollmentInput;
 

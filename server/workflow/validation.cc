@@ -52,20 +52,35 @@ bool IsEmail(absl::string_view s) {
   return true;
 }
 
-bool IsImei(absl::string_view s) {
-  if (s.size() != 15) return false;
+bool LuhnValid(absl::string_view digits) {
   int sum = 0;
-  for (size_t i = 0; i < 15; ++i) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(s[i]))) return false;
-    int d = s[i] - '0';
-    // Double every second digit counted from the right of the payload.
-    if (i % 2 == 1) {
+  bool twice = false;  // every second digit from the right, the check digit not
+  for (auto it = digits.rbegin(); it != digits.rend(); ++it) {
+    int d = *it - '0';
+    if (twice) {
       d *= 2;
       if (d > 9) d -= 9;
     }
     sum += d;
+    twice = !twice;
   }
   return sum % 10 == 0;
+}
+
+char LuhnCheckDigit(absl::string_view payload) {
+  std::string digits = absl::StrCat(payload, "0");
+  for (char& c = digits.back(); c <= '9'; ++c) {
+    if (LuhnValid(digits)) return c;
+  }
+  return '0';
+}
+
+bool IsImei(absl::string_view s) {
+  if (s.size() != 15) return false;
+  for (char c : s) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return LuhnValid(s);
 }
 
 bool IsE164(absl::string_view s) {

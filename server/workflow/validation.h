@@ -17,6 +17,11 @@ bool IsVNumber(absl::string_view s);
 bool IsSNumber(absl::string_view s);
 // A plausible email address: local@domain.tld, no spaces, at most 254 bytes.
 bool IsEmail(absl::string_view s);
+// True when the last of `digits` (all '0'-'9') is the Luhn check digit of
+// the others.
+bool LuhnValid(absl::string_view digits);
+// The Luhn check digit of `payload` (all '0'-'9').
+char LuhnCheckDigit(absl::string_view payload);
 // An IMEI: exactly 15 digits whose last digit is the Luhn check digit.
 bool IsImei(absl::string_view s);
 // An E.164 phone number: '+', a non-zero digit, at most 15 digits in all.

@@ -1,6 +1,7 @@
 // Table tests of the unlock workflow: no I/O, only Decide().
 #include "server/workflow/unlock_workflow.h"
 
+#include "absl/strings/str_cat.h"
 #include "casework/v1/unlock.pb.h"
 #include "gtest/gtest.h"
 #include "server/workflow/validation.h"
@@ -193,6 +194,12 @@ TEST(LuhnTest, Imeis) {
   EXPECT_FALSE(IsImei("49015420323751"));
   EXPECT_FALSE(IsImei("4901542032375180"));
   EXPECT_FALSE(IsImei("49015420323751a"));
+  // The check digit that makes an IMEI of a payload.
+  EXPECT_EQ(LuhnCheckDigit("49015420323751"), '8');
+  EXPECT_EQ(LuhnCheckDigit("35391110000001"), '8');
+  for (const char* payload : {"00000000000000", "12345678901234", "99999999999999"}) {
+    EXPECT_TRUE(IsImei(absl::StrCat(payload, std::string(1, LuhnCheckDigit(payload))))) << payload;
+  }
   EXPECT_TRUE(IsE164("+14155550123"));
   EXPECT_FALSE(IsE164("14155550123"));
   EXPECT_FALSE(IsE164("+0123"));
