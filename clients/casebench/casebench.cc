@@ -12,7 +12,9 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
@@ -22,18 +24,23 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "casework/client.h"
+#include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
+#include "casework/v1/unlock.grpc.pb.h"
 #include "google/protobuf/arena.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "rocksdb/db.h"
 #include "server/common/files.h"
 #include "server/common/happens_before.h"
 #include "server/common/json.h"
+#include "server/workflow/validation.h"
 
 namespace casework::bench {
 namespace {
@@ -45,6 +52,11 @@ usage: casebench [flags]
   --ca=FILE              TLS, trusting this CA (a caseworkd with tls and
                          auth.headerIdentity); the no-op limit goes over TLS too
   --scenario=NAME        noop | create | transition | get | board | lifecycle | mixed
+  --procedure=NAME       whose cases the scenario makes and works on:
+                         trade-in (default) | unlock (carrier unlock requests
+                         on accounts casebench imports first, as many as
+                         --pool or --concurrency, one lifecycle to an account
+                         at a time while there are enough)
   --concurrency=N        calls in flight (closed loop), default 64
   --rate=QPS             open loop: start calls at this rate instead
   --duration=SECONDS     measured time, default 10
@@ -103,6 +115,7 @@ struct Result {
 struct Flags {
   std::string server = "127.0.0.1:7400";
   std::string ca_file;
+  std::string procedure = "trade-in";
   std::string scenario = "create";
   int concurrency = 64;
   double rate = 0;
@@ -197,33 +210,61 @@ Result Drive(const std::string& name, const Flags& f, const std::function<Issue(
   return result;
 }
 
-// Calls `rpc` asynchronously on the callback API with auth metadata. The
-// answer is parsed onto an arena, freed as a few blocks when the call ends
-// instead of string by string (a board page holds 50 cases): the load
-// generator shares the machine with the server it measures.
-template <typename Req, typename Resp, typename Method>
-Issue Async(const client::Client& c, Method method, std::shared_ptr<Req> req) {
+// Calls `method` of `stub` asynchronously on the callback API, as `c` (its
+// auth metadata and deadline); `answered`, when given, sees the answer of a
+// call that succeeded. `method` is called as method(stub->async(), context,
+// request, response, callback). The answer is parsed onto an arena, freed
+// as a few blocks when the call ends instead of string by string (a board
+// page holds 50 cases): the load generator shares the machine with the
+// server it measures.
+template <typename Resp, typename Req, typename Stub, typename Method>
+Issue Async(const client::Client& c, std::shared_ptr<Stub> stub, Method method, Req request,
+            std::function<void(const Resp&)> answered = nullptr) {
   struct Call {
     std::unique_ptr<grpc::ClientContext> ctx;
     google::protobuf::Arena arena;
     Resp* resp = google::protobuf::Arena::CreateMessage<Resp>(&arena);
   };
-  return [&c, method, req](std::function<void(const grpc::Status&)> done) {
+  auto req = std::make_shared<Req>(std::move(request));
+  return [&c, stub, method, req, answered](std::function<void(const grpc::Status&)> done) {
     auto call = std::make_shared<Call>();
     call->ctx = c.Context();
     HappensBefore(call.get());
-    method(call->ctx.get(), req.get(), call->resp, [call, done](grpc::Status s) {
+    method(stub->async(), call->ctx.get(), req.get(), call->resp, [call, answered, done](grpc::Status s) {
       HappensAfter(call.get());
+      if (s.ok() && answered) answered(*call->resp);
       done(s);
     });
   };
 }
 
+// Calls one after another as one call: each step is issued once the step
+// before it has answered OK, and the first error ends the chain.
+Issue Chain(std::vector<std::function<Issue()>> steps) {
+  struct Run : std::enable_shared_from_this<Run> {
+    std::vector<std::function<Issue()>> steps;
+    std::function<void(const grpc::Status&)> done;
+    void Step(size_t k) {
+      if (k == steps.size()) return done(grpc::Status::OK);
+      steps[k]()([self = shared_from_this(), k](const grpc::Status& s) {
+        if (!s.ok()) return self->done(s);
+        self->Step(k + 1);
+      });
+    }
+  };
+  return [steps = std::move(steps)](std::function<void(const grpc::Status&)> done) {
+    auto run = std::make_shared<Run>();
+    run->steps = steps;
+    run->done = std::move(done);
+    run->Step(0);
+  };
+}
+
 std::string VNumber(uint64_t n) { return absl::StrCat("V", 1000000000 + n % 8999999999ULL); }
 
-std::shared_ptr<v1::CreateTradeInRequest> NewCase(uint64_t n) {
-  auto req = std::make_shared<v1::CreateTradeInRequest>();
-  auto* t = req->mutable_trade_in();
+v1::CreateTradeInRequest NewCase(uint64_t n) {
+  v1::CreateTradeInRequest req;
+  auto* t = req.mutable_trade_in();
   t->set_v_number(VNumber(n));
   t->set_s_number(absl::StrCat("S", 1000000000 + n % 8999999999ULL));
   t->set_product_name("Galaxy S22");
@@ -231,6 +272,238 @@ std::shared_ptr<v1::CreateTradeInRequest> NewCase(uint64_t n) {
   t->mutable_customer()->set_display_name("Bench Customer");
   t->mutable_customer()->set_email("bench@example.nl");
   return req;
+}
+
+// The callers a run speaks as.
+struct Callers {
+  client::Client ops;
+  client::Client agent;    // the actions agents perform
+  client::Client service;  // what the carrier reports (a completed unlock)
+  client::Client admin;    // the account directory
+};
+
+// One procedure's calls, as the scenarios make them. `n` numbers the cases
+// of a run.
+struct Procedure {
+  // Creates case `n` at once and gives its name ("" when refused): the pool
+  // the transition, get and board scenarios work on.
+  std::function<std::string(uint64_t n)> create_now;
+  std::function<Issue(uint64_t n)> create;
+  std::function<Issue(const std::string& name)> comment;
+  std::function<Issue(const std::string& name)> get;
+  // The first page of a board column: 50 cases in one state.
+  std::function<Issue()> page;
+  // Case `n` from intake to the end of its procedure, as one call.
+  std::function<Issue(uint64_t n)> lifecycle;
+};
+
+// A request naming the case `name` will hold once the step before has
+// answered: the later steps of a lifecycle.
+template <typename Req>
+Req Naming(Req request, const std::string& name) {
+  request.set_name(name);
+  return request;
+}
+
+// Trade-ins; the lifecycle is intake, contacting the customer and the
+// unlock code, which takes the case to testing.
+Procedure TradeIns(const Callers& who) {
+  std::shared_ptr<v1::TradeInService::Stub> stub = v1::TradeInService::NewStub(who.ops.channel());
+  Procedure p;
+  p.create_now = [&who, stub](uint64_t n) -> std::string {
+    v1::TradeIn t;
+    auto ctx = who.ops.Context();
+    return stub->CreateTradeIn(ctx.get(), NewCase(n), &t).ok() ? t.name() : "";
+  };
+  p.create = [&who, stub](uint64_t n) {
+    return Async<v1::TradeIn>(who.ops, stub, [](auto* a, auto... args) { a->CreateTradeIn(args...); }, NewCase(n));
+  };
+  p.comment = [&who, stub](const std::string& name) {
+    v1::AddTradeInCommentRequest req;
+    req.set_text("benchmark note");
+    return Async<v1::TradeIn>(who.agent, stub, [](auto* a, auto... args) { a->AddTradeInComment(args...); },
+                              Naming(req, name));
+  };
+  p.get = [&who, stub](const std::string& name) {
+    return Async<v1::TradeIn>(who.ops, stub, [](auto* a, auto... args) { a->GetTradeIn(args...); },
+                              Naming(v1::GetTradeInRequest(), name));
+  };
+  p.page = [&who, stub] {
+    v1::ListTradeInsRequest req;
+    req.set_page_size(50);
+    req.set_state(v1::TRADE_IN_STATE_PROBLEM_ORDER);
+    return Async<v1::ListTradeInsResponse>(who.ops, stub, [](auto* a, auto... args) { a->ListTradeIns(args...); }, req);
+  };
+  p.lifecycle = [&who, stub](uint64_t n) {
+    auto name = std::make_shared<std::string>();
+    v1::RecordUnlockCodeRequest code;
+    code.set_unlock_code("2468");
+    return Chain({
+        [&who, stub, name, n] {
+          return Async<v1::TradeIn>(who.ops, stub, [](auto* a, auto... args) { a->CreateTradeIn(args...); },
+                                    NewCase(n), [name](const v1::TradeIn& t) { *name = t.name(); });
+        },
+        [&who, stub, name] {
+          return Async<v1::TradeIn>(who.agent, stub, [](auto* a, auto... args) { a->ContactCustomer(args...); },
+                                    Naming(v1::ContactCustomerRequest(), *name));
+        },
+        [&who, stub, name, code] {
+          return Async<v1::TradeIn>(who.agent, stub, [](auto* a, auto... args) { a->RecordUnlockCode(args...); },
+                                    Naming(code, *name));
+        },
+    });
+  };
+  return p;
+}
+
+// Accounts of the directory made for one run, each with one paid-off
+// device. An unlock request needs an account, and a submitted request holds
+// its device until it is completed, so each lifecycle takes an account of
+// its own while it runs. `run` (six digits) keeps one run's accounts and
+// devices apart from an earlier run's on the same server. With at least as
+// many accounts as calls in flight, lifecycles never share one.
+class Accounts {
+ public:
+  Accounts(std::string run, int count) : run_(std::move(run)), count_(count) {
+    for (int i = count - 1; i >= 0; --i) free_.push_back(i);
+  }
+  int size() const { return count_; }
+  std::string Number(int i) const { return absl::StrCat("BENCH-", run_, "-", i); }
+  std::string Imei(int i) const {
+    const std::string payload = absl::StrFormat("%s%08d", run_, i);
+    return payload + workflow::LuhnCheckDigit(payload);
+  }
+  static constexpr char kName[] = "Bench Customer";
+  static constexpr char kAddress[] = "1 Bench Street, Springfield";
+
+  // Puts them in the directory, 1,000 to a call.
+  absl::Status Import(const client::Client& admin) const {
+    auto stub = v1::AdminService::NewStub(admin.channel());
+    for (int first = 0; first < count_; first += 1000) {
+      v1::ImportAccountsRequest req;
+      for (int i = first; i < std::min(count_, first + 1000); ++i) {
+        v1::Account a;
+        a.set_account_number(Number(i));
+        a.set_full_name(kName);
+        a.set_billing_address(kAddress);
+        a.set_email("bench@example.com");
+        a.set_standing(v1::ACCOUNT_STANDING_GOOD);
+        auto* device = a.add_devices();
+        device->set_imei(Imei(i));
+        device->set_model("Pixel 8");
+        std::string line;
+        if (!google::protobuf::util::MessageToJsonString(a, &line).ok()) return absl::InternalError("account JSON");
+        absl::StrAppend(req.mutable_json_lines(), line, "\n");
+      }
+      v1::ImportAccountsResponse resp;
+      auto ctx = admin.Context();
+      const grpc::Status s = stub->ImportAccounts(ctx.get(), req, &resp);
+      if (!s.ok()) return absl::UnavailableError(s.error_message());
+      if (resp.failed() > 0) {
+        return absl::InvalidArgumentError(absl::StrCat(resp.failed(), " accounts refused: ", resp.errors(0).description()));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // An account no lifecycle holds; with every one held, n's in turn.
+  int Take(uint64_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.empty()) return static_cast<int>(n % count_);
+    const int i = free_.back();
+    free_.pop_back();
+    return i;
+  }
+  void Give(int i) {
+    std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(i);
+  }
+
+ private:
+  const std::string run_;
+  const int count_;
+  std::mutex mu_;
+  std::vector<int> free_;
+};
+
+// Carrier unlock requests; the lifecycle is intake, identity, eligibility,
+// submission to the carrier (which starts the 2-3 business-day window) and
+// the carrier's report that the device is unlocked.
+Procedure UnlockRequests(const Callers& who, std::shared_ptr<Accounts> accounts) {
+  std::shared_ptr<v1::UnlockService::Stub> stub = v1::UnlockService::NewStub(who.agent.channel());
+  auto open = [accounts](uint64_t n) {
+    v1::CreateUnlockRequestRequest req;
+    req.set_account_number(accounts->Number(static_cast<int>(n % accounts->size())));
+    return req;
+  };
+  Procedure p;
+  p.create_now = [&who, stub, open](uint64_t n) -> std::string {
+    v1::UnlockRequest r;
+    auto ctx = who.agent.Context();
+    return stub->CreateUnlockRequest(ctx.get(), open(n), &r).ok() ? r.name() : "";
+  };
+  p.create = [&who, stub, open](uint64_t n) {
+    return Async<v1::UnlockRequest>(who.agent, stub, [](auto* a, auto... args) { a->CreateUnlockRequest(args...); },
+                                    open(n));
+  };
+  p.comment = [&who, stub](const std::string& name) {
+    v1::AddUnlockRequestCommentRequest req;
+    req.set_text("benchmark note");
+    return Async<v1::UnlockRequest>(who.agent, stub,
+                                    [](auto* a, auto... args) { a->AddUnlockRequestComment(args...); },
+                                    Naming(req, name));
+  };
+  p.get = [&who, stub](const std::string& name) {
+    return Async<v1::UnlockRequest>(who.ops, stub, [](auto* a, auto... args) { a->GetUnlockRequest(args...); },
+                                    Naming(v1::GetUnlockRequestRequest(), name));
+  };
+  p.page = [&who, stub] {
+    v1::ListUnlockRequestsRequest req;
+    req.set_page_size(50);
+    req.set_state(v1::UNLOCK_STATE_OPEN);
+    return Async<v1::ListUnlockRequestsResponse>(who.ops, stub,
+                                                 [](auto* a, auto... args) { a->ListUnlockRequests(args...); }, req);
+  };
+  p.lifecycle = [&who, stub, accounts, open](uint64_t n) -> Issue {
+    return [&who, stub, accounts, open, n](std::function<void(const grpc::Status&)> done) {
+      const int account = accounts->Take(n);
+      auto name = std::make_shared<std::string>();
+      v1::VerifyIdentityRequest verify;
+      verify.set_full_name(Accounts::kName);
+      verify.set_billing_address(Accounts::kAddress);
+      v1::CheckEligibilityRequest check;
+      check.set_imei(accounts->Imei(account));
+      v1::CompleteUnlockRequest complete;
+      complete.set_success(true);
+      Chain({
+          [&who, stub, name, open, account] {
+            return Async<v1::UnlockRequest>(who.agent, stub,
+                                            [](auto* a, auto... args) { a->CreateUnlockRequest(args...); },
+                                            open(account), [name](const v1::UnlockRequest& r) { *name = r.name(); });
+          },
+          [&who, stub, name, verify] {
+            return Async<v1::UnlockRequest>(who.agent, stub, [](auto* a, auto... args) { a->VerifyIdentity(args...); },
+                                            Naming(verify, *name));
+          },
+          [&who, stub, name, check] {
+            return Async<v1::UnlockRequest>(who.agent, stub, [](auto* a, auto... args) { a->CheckEligibility(args...); },
+                                            Naming(check, *name));
+          },
+          [&who, stub, name] {
+            return Async<v1::UnlockRequest>(who.agent, stub, [](auto* a, auto... args) { a->SubmitUnlock(args...); },
+                                            Naming(v1::SubmitUnlockRequest(), *name));
+          },
+          [&who, stub, name, complete] {
+            return Async<v1::UnlockRequest>(who.service, stub, [](auto* a, auto... args) { a->CompleteUnlock(args...); },
+                                            Naming(complete, *name));
+          },
+      })([accounts, account, done](const grpc::Status& s) {
+        accounts->Give(account);
+        done(s);
+      });
+    };
+  };
+  return p;
 }
 
 // RocksDB synced writes at the given concurrency on `dir`, plus the raw
@@ -328,6 +601,8 @@ int Main(int argc, char** argv) {
       f.server = v;
     } else if (const char* v = val("ca")) {
       f.ca_file = v;
+    } else if (const char* v = val("procedure")) {
+      f.procedure = v;
     } else if (const char* v = val("scenario")) {
       f.scenario = v;
     } else if (const char* v = val("concurrency")) {
@@ -356,103 +631,68 @@ int Main(int argc, char** argv) {
   options.target = f.server;
   options.ca_file = f.ca_file;
   options.principal = "casebench";
-  options.role = "ops";
   options.deadline = std::chrono::milliseconds(f.deadline_ms);
-  client::Client c(options);
-  options.role = "cs_agent";
-  client::Client agent(options);  // for the actions agents perform
-  auto trade_ins = v1::TradeInService::NewStub(c.channel());
-  auto health = grpc::health::v1::Health::NewStub(c.channel());
-  auto* async = trade_ins->async();
-  std::atomic<uint64_t> seq{static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()))};
+  auto as = [&options](const char* role) {
+    client::Options o = options;
+    o.role = role;
+    return client::Client(o);
+  };
+  const Callers who{as("ops"), as("cs_agent"), as("service"), as("admin")};
+  std::shared_ptr<grpc::health::v1::Health::Stub> health = grpc::health::v1::Health::NewStub(who.ops.channel());
+  const uint64_t first = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
+  std::atomic<uint64_t> seq{first};
   std::mt19937_64 rng(42);
+
+  Procedure procedure;
+  if (f.procedure == "trade-in") {
+    procedure = TradeIns(who);
+  } else if (f.procedure == "unlock") {
+    auto accounts = std::make_shared<Accounts>(absl::StrFormat("%06d", first % 1000000),
+                                               std::max(f.pool, f.concurrency));
+    if (f.scenario != "noop") {
+      if (auto s = accounts->Import(who.admin); !s.ok()) {
+        std::fprintf(stderr, "casebench: cannot import accounts on %s: %s\n", f.server.c_str(),
+                     std::string(s.message()).c_str());
+        return 1;
+      }
+    }
+    procedure = UnlockRequests(who, accounts);
+  } else {
+    std::fprintf(stderr, "casebench: unknown procedure %s\n", f.procedure.c_str());
+    return 2;
+  }
 
   // A pool of cases for the scenarios that work on existing ones.
   std::vector<std::string> pool;
   if (f.scenario != "noop" && f.scenario != "create") {
     for (int i = 0; i < f.pool; ++i) {
-      v1::TradeIn t;
-      auto ctx = c.Context();
-      if (trade_ins->CreateTradeIn(ctx.get(), *NewCase(seq++), &t).ok()) pool.push_back(t.name());
+      std::string name = procedure.create_now(seq++);
+      if (!name.empty()) pool.push_back(std::move(name));
     }
     if (pool.empty()) {
       std::fprintf(stderr, "casebench: cannot create cases on %s\n", f.server.c_str());
       return 1;
     }
   }
-  auto pick = [&] { return pool[std::uniform_int_distribution<size_t>(0, pool.size() - 1)(rng)]; };
+  std::mutex pick_mu;  // calls start on gRPC's threads too
+  auto pick = [&] {
+    std::lock_guard<std::mutex> lock(pick_mu);
+    return pool[std::uniform_int_distribution<size_t>(0, pool.size() - 1)(rng)];
+  };
 
   auto noop = [&](int) -> Issue {
-    auto req = std::make_shared<grpc::health::v1::HealthCheckRequest>();
-    return Async<grpc::health::v1::HealthCheckRequest, grpc::health::v1::HealthCheckResponse>(
-        c, [h = health.get()](auto* ctx, auto* rq, auto* rs, auto cb) { h->async()->Check(ctx, rq, rs, cb); }, req);
+    return Async<grpc::health::v1::HealthCheckResponse>(who.ops, health, [](auto* a, auto... args) { a->Check(args...); },
+                                                        grpc::health::v1::HealthCheckRequest());
   };
-  auto create = [&](int) -> Issue {
-    return Async<v1::CreateTradeInRequest, v1::TradeIn>(
-        c, [async](auto* ctx, auto* rq, auto* rs, auto cb) { async->CreateTradeIn(ctx, rq, rs, cb); }, NewCase(seq++));
-  };
-  std::mutex pick_mu;
-  auto transition = [&](int) -> Issue {
-    auto req = std::make_shared<v1::AddTradeInCommentRequest>();
-    {
-      std::lock_guard<std::mutex> lock(pick_mu);
-      req->set_name(pick());
-    }
-    req->set_text("benchmark note");
-    return Async<v1::AddTradeInCommentRequest, v1::TradeIn>(
-        agent, [async](auto* ctx, auto* rq, auto* rs, auto cb) { async->AddTradeInComment(ctx, rq, rs, cb); }, req);
-  };
-  auto get = [&](int) -> Issue {
-    auto req = std::make_shared<v1::GetTradeInRequest>();
-    {
-      std::lock_guard<std::mutex> lock(pick_mu);
-      req->set_name(pick());
-    }
-    return Async<v1::GetTradeInRequest, v1::TradeIn>(
-        c, [async](auto* ctx, auto* rq, auto* rs, auto cb) { async->GetTradeIn(ctx, rq, rs, cb); }, req);
-  };
-  auto board = [&](int) -> Issue {
-    auto req = std::make_shared<v1::ListTradeInsRequest>();
-    req->set_page_size(50);
-    req->set_state(v1::TRADE_IN_STATE_PROBLEM_ORDER);
-    return Async<v1::ListTradeInsRequest, v1::ListTradeInsResponse>(
-        c, [async](auto* ctx, auto* rq, auto* rs, auto cb) { async->ListTradeIns(ctx, rq, rs, cb); }, req);
-  };
-  // A trade-in from intake to testing: create, contact, unlock code; one
-  // "call" is the whole chain.
-  auto lifecycle = [&](int) -> Issue {
-    return [&, n = seq++](std::function<void(const grpc::Status&)> done) {
-      auto created = std::make_shared<v1::TradeIn>();
-      auto step = [&, created, done](auto&& self, int k) -> void {
-        if (k == 3) return done(grpc::Status::OK);
-        auto ctx = std::shared_ptr<grpc::ClientContext>(k == 0 ? c.Context() : agent.Context());
-        auto next = [self, k, done, ctx](grpc::Status s) {
-          HappensAfter(ctx.get());
-          if (!s.ok()) return done(s);
-          self(self, k + 1);
-        };
-        HappensBefore(ctx.get());
-        if (k == 0) {
-          auto req = NewCase(n);
-          async->CreateTradeIn(ctx.get(), req.get(), created.get(), [req, next](grpc::Status s) { next(s); });
-        } else if (k == 1) {
-          auto req = std::make_shared<v1::ContactCustomerRequest>();
-          req->set_name(created->name());
-          async->ContactCustomer(ctx.get(), req.get(), created.get(), [req, next](grpc::Status s) { next(s); });
-        } else {
-          auto req = std::make_shared<v1::RecordUnlockCodeRequest>();
-          req->set_name(created->name());
-          req->set_unlock_code("2468");
-          async->RecordUnlockCode(ctx.get(), req.get(), created.get(), [req, next](grpc::Status s) { next(s); });
-        }
-      };
-      step(step, 0);
-    };
-  };
+  auto create = [&](int) { return procedure.create(seq++); };
+  auto transition = [&](int) { return procedure.comment(pick()); };
+  auto get = [&](int) { return procedure.get(pick()); };
+  auto board = [&](int) { return procedure.page(); };
+  auto lifecycle = [&](int) { return procedure.lifecycle(seq++); };
   auto mixed = [&](int w) -> Issue {
     int dice;
     {
-      std::lock_guard<std::mutex> lock(pick_mu);  // calls start on gRPC's threads too
+      std::lock_guard<std::mutex> lock(pick_mu);
       dice = std::uniform_int_distribution<int>(0, 9)(rng);
     }
     if (dice < 2) return create(w);
