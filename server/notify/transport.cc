@@ -32,10 +32,33 @@ Slist ToSlist(const std::vector<std::string>& lines) {
   return Slist(list);
 }
 
+// One connection cache for every transfer of the process: the next message
+// to a receiver goes over the connection the last one used, already through
+// its TCP, TLS and SMTP greeting and login, instead of opening its own.
+// libcurl checks a cached connection is still up before it reuses it, and
+// reuses it only for the same receiver, TLS settings and credentials.
+CURLSH* SharedConnections() {
+  static CURLSH* const share = [] {
+    static std::mutex locks[CURL_LOCK_DATA_LAST];
+    CURLSH* sh = curl_share_init();
+    if (sh == nullptr) return sh;
+    curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, +[](CURL*, curl_lock_data data, curl_lock_access, void*) {
+      locks[data].lock();
+    });
+    curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, +[](CURL*, curl_lock_data data, void*) { locks[data].unlock(); });
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    return sh;
+  }();
+  return share;
+}
+
 CurlHandle NewHandle(const std::string& url, const std::string& ca_file, absl::Duration timeout) {
   InitCurlOnce();
   CurlHandle h(curl_easy_init());
   if (!h) return h;
+  if (CURLSH* share = SharedConnections()) curl_easy_setopt(h.get(), CURLOPT_SHARE, share);
   curl_easy_setopt(h.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(h.get(), CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(timeout)));

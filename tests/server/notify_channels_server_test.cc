@@ -149,6 +149,21 @@ TEST_F(NotifyChannelsTest, EmailArrivesOnceOverStartTlsWithTheBrandsHeaders) {
   EXPECT_NE(Field(body, "text").find("V1000001"), std::string::npos);
   EXPECT_EQ(Field(body, "text").find("918273"), std::string::npos);
   EXPECT_FALSE(Header(ping, "x-casework-dedupe-key").empty());
+
+  // Later emails go out in the SMTP session of the first, already past
+  // STARTTLS and AUTH.
+  CreateLockedTradeIn(server_.channel(), "V1000003");
+  CreateLockedTradeIn(server_.channel(), "V1000004");
+  server_.Pump();
+  ASSERT_TRUE(smtp.WaitForFiles(".env", 3, absl::Seconds(10)));
+  const auto envelopes = smtp.Files(".env");
+  ASSERT_EQ(envelopes.size(), 3u);
+  for (const auto& text : envelopes) {
+    auto later = ParseJson(text);
+    EXPECT_EQ(later.fields().at("peer_port").number_value(), envelope.fields().at("peer_port").number_value());
+    EXPECT_TRUE(later.fields().at("tls").bool_value());
+    EXPECT_TRUE(later.fields().at("authenticated").bool_value());
+  }
 }
 
 TEST_F(NotifyChannelsTest, AWebhookFailingThreeTimesIsAcceptedExactlyOnce) {
@@ -174,9 +189,13 @@ TEST_F(NotifyChannelsTest, AWebhookFailingThreeTimesIsAcceptedExactlyOnce) {
   auto requests = hook.Files(".json");
   ASSERT_EQ(requests.size(), 4u);
   std::string key;
+  const double port = ParseJson(requests[0]).fields().at("peer_port").number_value();
   for (size_t i = 0; i < requests.size(); ++i) {
     auto r = ParseJson(requests[i]);
     EXPECT_EQ(r.fields().at("status").number_value(), i < 3 ? 500 : 200);
+    // Every attempt over the connection of the first: a 5xx answer leaves
+    // it open.
+    EXPECT_EQ(r.fields().at("peer_port").number_value(), port);
     if (key.empty()) key = Header(r, "x-casework-dedupe-key");
     EXPECT_EQ(Header(r, "x-casework-dedupe-key"), key);
     const std::string body = Field(r, "body");

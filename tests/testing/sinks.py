@@ -7,8 +7,10 @@
 Binds 127.0.0.1 on a free port, prints "port N" on stdout, and stores
 every message it receives as a numbered file in FOLDER: the raw message
 for SMTP (with the envelope in a .env file), a JSON object with status,
-path, headers and body for HTTP. HTTP answers 500 to the first N requests
-and 200 after that. Runs until killed.
+path, headers and body for HTTP. Both record the sender's port, which
+tells the messages of one connection. HTTP keeps connections open
+(HTTP/1.1) and answers 500 to the first N requests and 200 after that.
+Runs until killed.
 """
 import argparse
 import asyncio
@@ -53,6 +55,7 @@ def run_smtp(args):
             n = "%04d" % counter["n"]
             store(args.folder, n + ".env", json.dumps(
                 {"mail_from": envelope.mail_from, "rcpt_tos": envelope.rcpt_tos,
+                 "peer_port": session.peer[1],
                  "tls": session.ssl is not None,
                  "authenticated": bool(session.authenticated)}).encode())
             store(args.folder, n + ".eml", envelope.original_content)
@@ -85,6 +88,8 @@ def run_http(args):
     state = {"n": 0, "lock": threading.Lock()}
 
     class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             with state["lock"]:
@@ -92,7 +97,7 @@ def run_http(args):
                 n = state["n"]
             status = 500 if n <= args.fail_first else 200
             store(args.folder, "%04d.json" % n, json.dumps(
-                {"status": status, "path": self.path,
+                {"status": status, "path": self.path, "peer_port": self.client_address[1],
                  "headers": {k.lower(): v for k, v in self.headers.items()},
                  "body": body.decode("utf-8")}).encode())
             self.send_response(status)
