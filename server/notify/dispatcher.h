@@ -3,7 +3,8 @@
 // each. A message's dedupe key stays the same across retries, and a retry
 // goes only to the notifiers that have not accepted it yet. Each channel
 // has its own lane (thread), so a slow or failing channel holds up only
-// its own messages.
+// its own messages. A lane sends the messages of several cases at once,
+// and the messages of one case one after another, in order.
 #ifndef CASEWORK_SERVER_NOTIFY_DISPATCHER_H_
 #define CASEWORK_SERVER_NOTIFY_DISPATCHER_H_
 
@@ -15,6 +16,7 @@
 #include "absl/time/time.h"
 #include "server/common/background_loop.h"
 #include "server/common/clock.h"
+#include "server/common/worker_pool.h"
 #include "server/metrics/metrics.h"
 #include "server/notify/notifier.h"
 #include "storage/repository.h"

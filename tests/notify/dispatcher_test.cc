@@ -1,9 +1,14 @@
 #include "server/notify/dispatcher.h"
 
 #include <atomic>
+#include <condition_variable>
 #include <future>
+#include <map>
+#include <mutex>
+#include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "storage/rocksdb_repository.h"
 #include "tests/testing/temp_dir.h"
@@ -193,6 +198,63 @@ TEST_F(DispatcherTest, ASlowChannelDoesNotHoldUpAnother) {
   stuck->release.set_value();
   d.Stop();
   EXPECT_EQ(chat->accepted, std::vector<std::string>{"c2-1"});
+}
+
+// Holds each delivery until four are in flight at once (or ten seconds
+// have passed), and records what it saw.
+class GateNotifier : public Notifier {
+ public:
+  std::string name() const override { return "gate"; }
+  absl::Status Deliver(const internal::OutboxMessage& m) override {
+    const std::string case_id = m.dedupe_key().substr(0, m.dedupe_key().find('-'));
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!in_flight_cases_.insert(case_id).second) one_case_at_once = false;
+    max_in_flight = std::max(max_in_flight, static_cast<int>(in_flight_cases_.size()));
+    if (in_flight_cases_.size() == 4) open_ = true;
+    cv_.notify_all();
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return open_; });
+    open_ = true;
+    by_case[case_id].push_back(m.dedupe_key());
+    in_flight_cases_.erase(case_id);
+    return absl::OkStatus();
+  }
+  int max_in_flight = 0;
+  bool one_case_at_once = true;
+  std::map<std::string, std::vector<std::string>> by_case;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  std::set<std::string> in_flight_cases_;
+};
+
+TEST_F(DispatcherTest, MessagesOfSeveralCasesGoOutAtOnceAndOneCasesInOrder) {
+  // c1-3 of SetUp, and three messages each of four more cases.
+  storage::CaseMutation m;
+  for (const char* c : {"a", "b", "d", "e"}) {
+    m.case_id = c;
+    m.outbox.clear();
+    for (int i = 1; i <= 3; ++i) {
+      internal::OutboxMessage msg;
+      msg.set_dedupe_key(absl::StrCat(c, "-", i));
+      msg.set_channel(v1::CHANNEL_EMAIL);
+      m.outbox.push_back({c, msg.dedupe_key(), kT0 + absl::Seconds(i), msg.SerializeAsString(), 0});
+    }
+    ASSERT_TRUE(repo_->Commit(m).ok());
+  }
+  auto gate = std::make_shared<GateNotifier>();
+  auto router = RouteAllTo({gate});
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{});
+  clock_.Advance(absl::Minutes(1));
+  EXPECT_EQ(d.RunOnce(), 13);
+  EXPECT_EQ(gate->max_in_flight, 4);
+  EXPECT_TRUE(gate->one_case_at_once);
+  for (const char* c : {"a", "b", "d", "e"}) {
+    EXPECT_EQ(gate->by_case[c], (std::vector<std::string>{absl::StrCat(c, "-1"), absl::StrCat(c, "-2"),
+                                                           absl::StrCat(c, "-3")}));
+  }
+  EXPECT_EQ(*repo_->QueueSize(storage::Queue::kOutbox), 0);
 }
 
 // Takes a few milliseconds per message and tells when the first arrives.

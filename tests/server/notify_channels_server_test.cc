@@ -153,6 +153,7 @@ TEST_F(NotifyChannelsTest, EmailArrivesOnceOverStartTlsWithTheBrandsHeaders) {
   // Later emails go out in the SMTP session of the first, already past
   // STARTTLS and AUTH.
   CreateLockedTradeIn(server_.channel(), "V1000003");
+  server_.Pump();
   CreateLockedTradeIn(server_.channel(), "V1000004");
   server_.Pump();
   ASSERT_TRUE(smtp.WaitForFiles(".env", 3, absl::Seconds(10)));
