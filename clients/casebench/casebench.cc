@@ -297,8 +297,7 @@ struct Procedure {
   std::function<Issue(uint64_t n)> lifecycle;
 };
 
-// A request naming the case `name` will hold once the step before has
-// answered: the later steps of a lifecycle.
+// `request` about the case `name`.
 template <typename Req>
 Req Naming(Req request, const std::string& name) {
   request.set_name(name);
