@@ -3,16 +3,17 @@
 // scenario runs clean on trade-ins and on unlock requests, TLS is spoken
 // when asked, and refused calls are counted by their code.
 
+#include <map>
 #include <string>
 #include <thread>
 
+#include "casework/v1/unlock.grpc.pb.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "server/common/files.h"
 #include "tests/testing/process.h"
 #include "tests/testing/temp_dir.h"
-#include "casework/v1/unlock.grpc.pb.h"
 #include "tests/testing/test_server.h"
 
 namespace casework {
