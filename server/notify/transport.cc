@@ -32,6 +32,11 @@ Slist ToSlist(const std::vector<std::string>& lines) {
   return Slist(list);
 }
 
+// Idle connections the process keeps open to receivers. The cache is the
+// whole process's, and libcurl's default of 5 would have four senders on
+// each of four lanes, some to several receivers, close each other's.
+constexpr long kCachedConnections = 64;
+
 // One connection cache for every transfer of the process: the next message
 // to a receiver goes over the connection the last one used, already through
 // its TCP, TLS and SMTP greeting and login, instead of opening its own.
@@ -58,7 +63,10 @@ CurlHandle NewHandle(const std::string& url, const std::string& ca_file, absl::D
   InitCurlOnce();
   CurlHandle h(curl_easy_init());
   if (!h) return h;
-  if (CURLSH* share = SharedConnections()) curl_easy_setopt(h.get(), CURLOPT_SHARE, share);
+  if (CURLSH* share = SharedConnections()) {
+    curl_easy_setopt(h.get(), CURLOPT_SHARE, share);
+    curl_easy_setopt(h.get(), CURLOPT_MAXCONNECTS, kCachedConnections);
+  }
   curl_easy_setopt(h.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(h.get(), CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(timeout)));

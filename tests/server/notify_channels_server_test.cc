@@ -5,8 +5,10 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <memory>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
@@ -233,6 +235,36 @@ TEST_F(NotifyChannelsTest, TheSmsGatewayGetsTheConfiguredBodyAndToken) {
   EXPECT_EQ(Field(body, "msisdn"), "+27821234567");
   EXPECT_EQ(Field(body, "message"), "Je code: \"1234\"\nGroet");
   EXPECT_EQ(Field(body, "ref"), "c9-4");
+}
+
+// The connection cache is the whole process's, where every lane's senders
+// keep their connections: one to each of six receivers stays open, where
+// libcurl would keep five by default.
+TEST_F(NotifyChannelsTest, ConnectionsToSixReceiversAllStayOpen) {
+  constexpr int kReceivers = 6;
+  std::vector<std::unique_ptr<Sink>> hooks;
+  internal::ChatConfig config;
+  for (int i = 0; i < kReceivers; ++i) {
+    hooks.push_back(std::make_unique<Sink>("http", absl::StrCat(dir_.path(), "/hook", i)));
+    ASSERT_GT(hooks.back()->port(), 0);
+    (*config.mutable_channel_urls())[absl::StrCat("#team", i)] =
+        absl::StrCat("http://127.0.0.1:", hooks.back()->port(), "/hook");
+  }
+  auto chat = notify::NewChatNotifier(config);
+  internal::OutboxMessage m;
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < kReceivers; ++i) {
+      m.set_recipient(absl::StrCat("#team", i));
+      ASSERT_TRUE(chat->Deliver(m).ok());
+    }
+  }
+  for (int i = 0; i < kReceivers; ++i) {
+    const auto requests = hooks[i]->Files(".json");
+    ASSERT_EQ(requests.size(), 2u) << i;
+    EXPECT_EQ(ParseJson(requests[0]).fields().at("peer_port").number_value(),
+              ParseJson(requests[1]).fields().at("peer_port").number_value())
+        << "receiver " << i;
+  }
 }
 
 TEST_F(NotifyChannelsTest, UnreachableReceiversAreRetriedAndMissingSettingsAreNot) {
