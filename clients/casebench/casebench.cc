@@ -314,9 +314,12 @@ Procedure TradeIns(const Callers& who) {
     auto ctx = who.ops.Context();
     return stub->CreateTradeIn(ctx.get(), NewCase(n), &t).ok() ? t.name() : "";
   };
-  p.create = [&who, stub](uint64_t n) {
-    return Async<v1::TradeIn>(who.ops, stub, [](auto* a, auto... args) { a->CreateTradeIn(args...); }, NewCase(n));
+  // `answered` sees the case created (a lifecycle's first step).
+  auto create = [&who, stub](uint64_t n, std::function<void(const v1::TradeIn&)> answered) {
+    return Async<v1::TradeIn>(who.ops, stub, [](auto* a, auto... args) { a->CreateTradeIn(args...); }, NewCase(n),
+                              std::move(answered));
   };
+  p.create = [create](uint64_t n) { return create(n, nullptr); };
   p.comment = [&who, stub](const std::string& name) {
     v1::AddTradeInCommentRequest req;
     req.set_text("benchmark note");
@@ -333,15 +336,12 @@ Procedure TradeIns(const Callers& who) {
     req.set_state(v1::TRADE_IN_STATE_PROBLEM_ORDER);
     return Async<v1::ListTradeInsResponse>(who.ops, stub, [](auto* a, auto... args) { a->ListTradeIns(args...); }, req);
   };
-  p.lifecycle = [&who, stub](uint64_t n) {
+  p.lifecycle = [&who, stub, create](uint64_t n) {
     auto name = std::make_shared<std::string>();
     v1::RecordUnlockCodeRequest code;
     code.set_unlock_code("2468");
     return Chain({
-        [&who, stub, name, n] {
-          return Async<v1::TradeIn>(who.ops, stub, [](auto* a, auto... args) { a->CreateTradeIn(args...); },
-                                    NewCase(n), [name](const v1::TradeIn& t) { *name = t.name(); });
-        },
+        [create, name, n] { return create(n, [name](const v1::TradeIn& t) { *name = t.name(); }); },
         [&who, stub, name] {
           return Async<v1::TradeIn>(who.agent, stub, [](auto* a, auto... args) { a->ContactCustomer(args...); },
                                     Naming(v1::ContactCustomerRequest(), *name));
@@ -441,10 +441,12 @@ Procedure UnlockRequests(const Callers& who, std::shared_ptr<Accounts> accounts)
     auto ctx = who.agent.Context();
     return stub->CreateUnlockRequest(ctx.get(), open(n), &r).ok() ? r.name() : "";
   };
-  p.create = [&who, stub, open](uint64_t n) {
+  // `answered` sees the request opened (a lifecycle's first step).
+  auto create = [&who, stub, open](uint64_t n, std::function<void(const v1::UnlockRequest&)> answered) {
     return Async<v1::UnlockRequest>(who.agent, stub, [](auto* a, auto... args) { a->CreateUnlockRequest(args...); },
-                                    open(n));
+                                    open(n), std::move(answered));
   };
+  p.create = [create](uint64_t n) { return create(n, nullptr); };
   p.comment = [&who, stub](const std::string& name) {
     v1::AddUnlockRequestCommentRequest req;
     req.set_text("benchmark note");
@@ -463,8 +465,8 @@ Procedure UnlockRequests(const Callers& who, std::shared_ptr<Accounts> accounts)
     return Async<v1::ListUnlockRequestsResponse>(who.ops, stub,
                                                  [](auto* a, auto... args) { a->ListUnlockRequests(args...); }, req);
   };
-  p.lifecycle = [&who, stub, accounts, open](uint64_t n) -> Issue {
-    return [&who, stub, accounts, open, n](std::function<void(const grpc::Status&)> done) {
+  p.lifecycle = [&who, stub, accounts, create](uint64_t n) -> Issue {
+    return [&who, stub, accounts, create, n](std::function<void(const grpc::Status&)> done) {
       const int account = accounts->Take(n);
       auto name = std::make_shared<std::string>();
       v1::VerifyIdentityRequest verify;
@@ -475,10 +477,8 @@ Procedure UnlockRequests(const Callers& who, std::shared_ptr<Accounts> accounts)
       v1::CompleteUnlockRequest complete;
       complete.set_success(true);
       Chain({
-          [&who, stub, name, open, account] {
-            return Async<v1::UnlockRequest>(who.agent, stub,
-                                            [](auto* a, auto... args) { a->CreateUnlockRequest(args...); },
-                                            open(account), [name](const v1::UnlockRequest& r) { *name = r.name(); });
+          [create, name, account] {
+            return create(account, [name](const v1::UnlockRequest& r) { *name = r.name(); });
           },
           [&who, stub, name, verify] {
             return Async<v1::UnlockRequest>(who.agent, stub, [](auto* a, auto... args) { a->VerifyIdentity(args...); },
