@@ -12,11 +12,6 @@
 namespace casework::notify {
 namespace {
 
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 struct CurlDeleter {
   void operator()(CURL* c) const { curl_easy_cleanup(c); }
 };
@@ -37,13 +32,15 @@ Slist ToSlist(const std::vector<std::string>& lines) {
 // each of four lanes, some to several receivers, close each other's.
 constexpr long kCachedConnections = 64;
 
-// One connection cache for every transfer of the process: the next message
-// to a receiver goes over the connection the last one used, already through
-// its TCP, TLS and SMTP greeting and login, instead of opening its own.
-// libcurl checks a cached connection is still up before it reuses it, and
-// reuses it only for the same receiver, TLS settings and credentials.
+// libcurl, set up once, and one connection cache for every transfer of the
+// process: the next message to a receiver goes over the connection the last
+// one used, already through its TCP, TLS and SMTP greeting and login,
+// instead of opening its own. libcurl checks a cached connection is still
+// up before it reuses it, and reuses it only for the same receiver, TLS
+// settings and credentials.
 CURLSH* SharedConnections() {
   static CURLSH* const share = [] {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     static std::mutex locks[CURL_LOCK_DATA_LAST];
     CURLSH* sh = curl_share_init();
     if (sh == nullptr) return sh;
@@ -60,10 +57,10 @@ CURLSH* SharedConnections() {
 }
 
 CurlHandle NewHandle(const std::string& url, const std::string& ca_file, absl::Duration timeout) {
-  InitCurlOnce();
+  CURLSH* share = SharedConnections();  // before the first handle: it sets libcurl up
   CurlHandle h(curl_easy_init());
   if (!h) return h;
-  if (CURLSH* share = SharedConnections()) {
+  if (share != nullptr) {
     curl_easy_setopt(h.get(), CURLOPT_SHARE, share);
     curl_easy_setopt(h.get(), CURLOPT_MAXCONNECTS, kCachedConnections);
   }
