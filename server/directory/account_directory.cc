@@ -94,44 +94,61 @@ absl::StatusOr<v1::Account> StoredAccountDirectory::FindByPhone(const std::strin
   return FindByNumber(rec->value);
 }
 
-absl::StatusOr<v1::Account> StoredAccountDirectory::Put(v1::Account a, int64_t expected_version,
-                                                        bool allow_missing) {
-  if (auto s = ValidateAccount(a, "account."); !s.ok()) return s;
-  std::lock_guard<std::mutex> lock(write_mu_);
-  auto current = FindByNumber(a.account_number());
+absl::Status StoredAccountDirectory::Stage(v1::Account a, bool allow_missing, StagedRecords* staged) {
+  auto current = staged->Get(kAccounts, a.account_number());
   if (!current.ok() && !absl::IsNotFound(current.status())) return current.status();
   if (!current.ok() && !allow_missing) {
     return absl::NotFoundError(
         absl::StrCat("no account with number ", a.account_number(), "; set allow_missing to create it"));
   }
-  if (expected_version >= 0) {
-    const int64_t version = current.ok() ? std::stoll(current->etag()) : 0;
-    if (version != expected_version) {
-      return EtagMismatch("the account");
-    }
+  v1::Account old;
+  if (current.ok() && !old.ParseFromString(*current)) {
+    return absl::DataLossError(absl::StrCat("account ", a.account_number(), " is damaged"));
   }
   if (!a.phone_number().empty()) {
-    auto owner = repo_->GetRecord(kPhones, a.phone_number());
-    if (owner.ok() && owner->value != a.account_number()) {
+    auto owner = staged->Get(kPhones, a.phone_number());
+    if (!owner.ok() && !absl::IsNotFound(owner.status())) return owner.status();
+    if (owner.ok() && *owner != a.account_number()) {
       return InvalidField("account.phone_number", "belongs to another account");
     }
   }
   std::vector<storage::RecordWrite> writes;
-  if (current.ok() && !current->phone_number().empty() &&
-      current->phone_number() != a.phone_number()) {
-    writes.push_back({kPhones, current->phone_number(), "", true});
+  if (!old.phone_number().empty() && old.phone_number() != a.phone_number()) {
+    writes.push_back({kPhones, old.phone_number(), "", true});
   }
   if (!a.phone_number().empty()) writes.push_back({kPhones, a.phone_number(), a.account_number()});
   a.clear_name();
   a.clear_etag();
   writes.push_back({kAccounts, a.account_number(), a.SerializeAsString()});
-  if (auto s = repo_->WriteRecords(writes); !s.ok()) return s;
-  return FindByNumber(a.account_number());
+  staged->Stage(std::move(writes));
+  return absl::OkStatus();
 }
 
-v1::ImportAccountsResponse StoredAccountDirectory::Import(const std::string& json_lines) {
+absl::StatusOr<v1::Account> StoredAccountDirectory::Put(v1::Account a, int64_t expected_version,
+                                                        bool allow_missing) {
+  if (auto s = ValidateAccount(a, "account."); !s.ok()) return s;
+  const std::string number = a.account_number();
+  std::lock_guard<std::mutex> lock(write_mu_);
+  StagedRecords staged(repo_);
+  if (auto s = Stage(std::move(a), allow_missing, &staged); !s.ok()) return s;
+  if (expected_version >= 0) {
+    auto current = FindByNumber(number);
+    if (!current.ok() && !absl::IsNotFound(current.status())) return current.status();
+    const int64_t version = current.ok() ? std::stoll(current->etag()) : 0;
+    if (version != expected_version) return EtagMismatch("the account");
+  }
+  if (auto s = staged.Write(); !s.ok()) return s;
+  return FindByNumber(number);
+}
+
+absl::StatusOr<v1::ImportAccountsResponse> StoredAccountDirectory::Import(const std::string& json_lines) {
+  std::lock_guard<std::mutex> lock(write_mu_);
   return ImportJsonLines<v1::Account, v1::ImportAccountsResponse>(
-      json_lines, "account.", [this](v1::Account a) { return Put(std::move(a), -1, true).status(); });
+      repo_, json_lines, "account.",
+      [this](v1::Account a, StagedRecords* staged) {
+        if (auto s = ValidateAccount(a, "account."); !s.ok()) return s;
+        return Stage(std::move(a), true, staged);
+      });
 }
 
 absl::StatusOr<int> StoredAccountDirectory::EraseNaming(const std::set<std::string>& subjects,

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "casework/v1/admin.pb.h"
 #include "casework/v1/unlock.pb.h"
+#include "server/directory/import.h"
 #include "storage/repository.h"
 
 namespace casework::directory {
@@ -42,13 +43,18 @@ class StoredAccountDirectory : public AccountDirectory {
   // when the phone number belongs to another account.
   absl::StatusOr<v1::Account> Put(v1::Account account, int64_t expected_version,
                                   bool allow_missing);
-  // Imports JSON lines; every row is written whole or not at all.
-  v1::ImportAccountsResponse Import(const std::string& json_lines);
+  // Imports JSON lines: every row is taken whole or not at all, and the
+  // rows taken are written in one synced write (see ImportJsonLines).
+  absl::StatusOr<v1::ImportAccountsResponse> Import(const std::string& json_lines);
   // Deletes the accounts naming any of `subjects` (email or phone, see
   // PersonalSubjects) with their lookups; with `dry_run` only counts them.
   absl::StatusOr<int> EraseNaming(const std::set<std::string>& subjects, bool dry_run);
 
  private:
+  // Stages a valid `account`'s record and phone lookup on top of what
+  // `staged` holds. REQUIRES: write_mu_ held.
+  absl::Status Stage(v1::Account account, bool allow_missing, StagedRecords* staged);
+
   storage::Repository* repo_;
   // One change of the accounts at a time: an account's etag and its phone
   // number's owner are checked before they are written.

@@ -73,10 +73,16 @@ absl::StatusOr<v1::CustomerProfile> StoredProfileDirectory::Put(v1::CustomerProf
   return Find(id);
 }
 
-v1::ImportProfilesResponse StoredProfileDirectory::Import(const std::string& json_lines) {
+absl::StatusOr<v1::ImportProfilesResponse> StoredProfileDirectory::Import(const std::string& json_lines) {
   return ImportJsonLines<v1::CustomerProfile, v1::ImportProfilesResponse>(
-      json_lines, "profile.",
-      [this](v1::CustomerProfile p) { return Put(std::move(p), -1, true).status(); });
+      repo_, json_lines, "profile.", [](v1::CustomerProfile p, StagedRecords* staged) {
+        if (auto s = ValidateProfile(p, "profile."); !s.ok()) return s;
+        std::string id = p.profile_id();
+        p.clear_name();
+        p.clear_etag();
+        staged->Stage({{workflow::kProfileRecordSpace, std::move(id), p.SerializeAsString()}});
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<int> StoredProfileDirectory::EraseNaming(const std::set<std::string>& subjects,

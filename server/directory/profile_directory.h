@@ -31,7 +31,8 @@ class StoredProfileDirectory : public ProfileDirectory {
   absl::StatusOr<v1::CustomerProfile> Find(const std::string& profile_id) override;
   absl::StatusOr<v1::CustomerProfile> Put(v1::CustomerProfile profile, int64_t expected_version,
                                           bool allow_missing);
-  v1::ImportProfilesResponse Import(const std::string& json_lines);
+  // Imports JSON lines, written as ImportJsonLines says.
+  absl::StatusOr<v1::ImportProfilesResponse> Import(const std::string& json_lines);
   // Deletes the profiles naming any of `subjects` (email or phone, see
   // PersonalSubjects); with `dry_run` only counts them.
   absl::StatusOr<int> EraseNaming(const std::set<std::string>& subjects, bool dry_run);

@@ -380,7 +380,9 @@ class AdminService final : public v1::AdminService::CallbackService {
                                      v1::ImportProfilesResponse* resp) override {
     return Serve(env_, ctx, kService, "ImportProfiles", [=](const Actor& who) -> absl::Status {
       if (auto st = CheckImport(req->json_lines()); !st.ok()) return st;
-      *resp = profiles_->Import(req->json_lines());
+      auto imported = profiles_->Import(req->json_lines());
+      if (!imported.ok()) return imported.status();
+      *resp = *std::move(imported);
       return absl::OkStatus();
     });
   }
@@ -422,7 +424,9 @@ class AdminService final : public v1::AdminService::CallbackService {
                                      v1::ImportAccountsResponse* resp) override {
     return Serve(env_, ctx, kService, "ImportAccounts", [=](const Actor& who) -> absl::Status {
       if (auto st = CheckImport(req->json_lines()); !st.ok()) return st;
-      *resp = accounts_->Import(req->json_lines());
+      auto imported = accounts_->Import(req->json_lines());
+      if (!imported.ok()) return imported.status();
+      *resp = *std::move(imported);
       return absl::OkStatus();
     });
   }

@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -57,6 +58,15 @@ class StorageFaultsTest : public ::testing::Test {
     req.set_name(name);
     auto ctx = TestServer::As("ops");
     return trade_ins_->GetTradeIn(ctx.get(), req, out);
+  }
+
+  // Imports one account, ACC-<n>.
+  grpc::Status Import(int n, v1::ImportAccountsResponse* out) {
+    v1::ImportAccountsRequest req;
+    req.set_json_lines(absl::StrCat(R"({"accountNumber": "ACC-)", n, R"(", "fullName": "Kim Jansen",)",
+                                    R"( "billingAddress": "Dorpsstraat 1", "standing": "ACCOUNT_STANDING_GOOD"})"));
+    auto ctx = TestServer::As("admin");
+    return v1::AdminService::NewStub(server_->channel())->ImportAccounts(ctx.get(), req, out);
   }
 
   bool Healthy() {
@@ -113,6 +123,9 @@ TEST_F(StorageFaultsTest, DiskFullRefusesWritesServesReadsAndRecovers) {
   EXPECT_TRUE(Refused(Comment(t.name(), "while full"))) << Comment(t.name(), "x").error_message();
   TradeIn other;
   EXPECT_TRUE(Refused(Create("V4000002", &other)));
+  // An import is refused as a whole, not row by row.
+  v1::ImportAccountsResponse imported;
+  EXPECT_TRUE(Refused(Import(5001, &imported)));
   ASSERT_TRUE(Get(t.name(), &read).ok());
   EXPECT_EQ(read.etag(), etag);
   EXPECT_TRUE(Healthy());
@@ -122,6 +135,8 @@ TEST_F(StorageFaultsTest, DiskFullRefusesWritesServesReadsAndRecovers) {
   grpc::Status resumed = Comment(t.name(), "after the disk was freed");
   EXPECT_TRUE(resumed.ok()) << resumed.error_message();
   ASSERT_TRUE(Create("V4000003", &other).ok());
+  ASSERT_TRUE(Import(5002, &imported).ok());
+  EXPECT_EQ(imported.imported(), 1);
 
   // After a restart everything acknowledged is there, and nothing else.
   server_->Shutdown();

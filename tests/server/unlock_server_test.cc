@@ -169,6 +169,47 @@ TEST_F(UnlockServerTest, ImportReportsEveryBadRowAndWritesOnlyWholeRows) {
   EXPECT_EQ(account.standing(), v1::ACCOUNT_STANDING_PAST_DUE);
 }
 
+// The rows of one import are written together, and each row is checked
+// against the rows before it: an account given twice moves its phone
+// number, the number it gave up is free for the next row, and the number
+// it took is not.
+TEST_F(UnlockServerTest, ImportRowsSeeTheRowsBeforeThemAndAreWrittenOnce) {
+  auto row = [](const std::string& number, const std::string& phone) {
+    return absl::StrCat(R"({"accountNumber": ")", number, R"(", "fullName": "Row )", number,
+                        R"(", "billingAddress": "1 Row Road", "phoneNumber": ")", phone,
+                        R"(", "standing": "ACCOUNT_STANDING_GOOD", "region": "us"})", "\n");
+  };
+  constexpr char kFirst[] = "+12125550171";
+  constexpr char kSecond[] = "+12125550172";
+  v1::ImportAccountsRequest req;
+  req.set_json_lines(absl::StrCat(row("ACC-5005", kFirst), row("ACC-5005", kSecond), row("ACC-6006", kFirst),
+                                  row("ACC-7007", kSecond)));
+  v1::ImportAccountsResponse resp;
+  ASSERT_TRUE(admin_->ImportAccounts(TestServer::As("admin").get(), req, &resp).ok());
+  EXPECT_EQ(resp.imported(), 3);
+  EXPECT_EQ(resp.failed(), 1);
+  ASSERT_EQ(resp.errors_size(), 1);
+  EXPECT_EQ(resp.errors(0).line(), 4);
+  EXPECT_EQ(resp.errors(0).field(), "phone_number");
+  EXPECT_EQ(resp.errors(0).description(), "belongs to another account");
+
+  v1::GetAccountRequest get;
+  get.set_name("accounts/ACC-5005");
+  v1::Account account;
+  ASSERT_TRUE(admin_->GetAccount(TestServer::As("admin").get(), get, &account).ok());
+  EXPECT_EQ(account.phone_number(), kSecond);
+  EXPECT_EQ(account.etag(), "1");  // written once, though given twice
+  get.set_name("accounts/ACC-7007");
+  EXPECT_EQ(admin_->GetAccount(TestServer::As("admin").get(), get, &account).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // Requests opened by phone number find the accounts the rows left.
+  v1::CreateUnlockRequestRequest create;
+  create.set_phone_number(kFirst);
+  EXPECT_EQ(Ok(&v1::UnlockService::Stub::CreateUnlockRequest, "cs_agent", create).account_number(), "ACC-6006");
+  create.set_phone_number(kSecond);
+  EXPECT_EQ(Ok(&v1::UnlockService::Stub::CreateUnlockRequest, "cs_agent", create).account_number(), "ACC-5005");
+}
+
 TEST_F(UnlockServerTest, OfTwoChangesFromOneReadOnlyOneIsWritten) {
   // Eight admins read ACC-1001 and save it at once, each with the etag
   // they read: one change is written, the others are told it is stale.
