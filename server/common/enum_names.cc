@@ -76,17 +76,19 @@ absl::Status JsonToMessage(absl::string_view json, google::protobuf::Message* ou
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   const google::protobuf::StringPiece text(json.data(), json.size());
-  // Only rewritten text goes through a Struct, whose numbers are doubles:
-  // anything else reaches the parser as it came, large integers and errors
-  // included.
+  auto s = google::protobuf::util::JsonStringToMessage(text, out, options);
+  if (s.ok()) return absl::OkStatus();
+  // A short enum name fails the parser. Such text is rewritten through a
+  // Struct, whose numbers are doubles, and parsed again; text with nothing
+  // to rewrite keeps the parser's own error.
   google::protobuf::Struct parsed;
   std::string expanded;
   if (google::protobuf::util::JsonStringToMessage(text, &parsed, options).ok() &&
-      ExpandStruct(*out->GetDescriptor(), &parsed)) {
-    (void)google::protobuf::util::MessageToJsonString(parsed, &expanded);
+      ExpandStruct(*out->GetDescriptor(), &parsed) &&
+      google::protobuf::util::MessageToJsonString(parsed, &expanded).ok()) {
+    out->Clear();
+    s = google::protobuf::util::JsonStringToMessage(expanded, out, options);
   }
-  auto s = google::protobuf::util::JsonStringToMessage(
-      expanded.empty() ? text : google::protobuf::StringPiece(expanded), out, options);
   return s.ok() ? absl::OkStatus() : absl::InvalidArgumentError(s.message().as_string());
 }
 
