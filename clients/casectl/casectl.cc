@@ -861,16 +861,23 @@ class Cli {
     if (what != "accounts" && what != "profiles") return Usage("import accounts|profiles FILE");
     std::ifstream in(file);
     if (!in) return Usage("cannot read " + file);
-    std::vector<std::string> lines;
-    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    // Counted first for the progress line, then read a batch at a time: a
+    // directory of millions of rows is never held whole.
+    size_t total = 0;
+    std::string line;
+    while (std::getline(in, line)) ++total;
+    in.clear();
+    in.seekg(0);
     const std::string method = what == "accounts" ? "AdminService/ImportAccounts" : "AdminService/ImportProfiles";
     const bool tty = isatty(STDERR_FILENO);
     int imported = 0, failed = 0;
     std::vector<std::string> report;
-    for (size_t start = 0; start < lines.size(); start += flags_.batch) {
-      const size_t end = std::min(lines.size(), start + flags_.batch);
+    for (size_t start = 0, end = 0; start < total; start = end) {
       std::string chunk;
-      for (size_t i = start; i < end; ++i) absl::StrAppend(&chunk, lines[i], "\n");
+      for (; end < total && end - start < static_cast<size_t>(flags_.batch) && std::getline(in, line); ++end) {
+        absl::StrAppend(&chunk, line, "\n");
+      }
+      if (end == start) return Usage("cannot read " + file);  // cut short while importing
       v1::ImportAccountsRequest req;  // both imports take json_lines
       req.set_json_lines(chunk);
       std::unique_ptr<Message> out;
@@ -885,10 +892,9 @@ class Cli {
         report.push_back(absl::StrCat("line ", start + e.line(), ": ", e.field(), e.field().empty() ? "" : ": ",
                                       e.description()));
       }
-      const int done = static_cast<int>(end);
-      const int bar = lines.empty() ? 30 : static_cast<int>(30.0 * done / lines.size());
-      std::fprintf(stderr, "%s[%s%s] %d/%zu rows, %d imported, %d rejected%s", tty ? "\r" : "",
-                   std::string(bar, '#').c_str(), std::string(30 - bar, '.').c_str(), done, lines.size(),
+      const int bar = static_cast<int>(30.0 * end / total);
+      std::fprintf(stderr, "%s[%s%s] %zu/%zu rows, %d imported, %d rejected%s", tty ? "\r" : "",
+                   std::string(bar, '#').c_str(), std::string(30 - bar, '.').c_str(), end, total,
                    imported, failed, tty ? "" : "\n");
     }
     if (tty) std::fprintf(stderr, "\n");
