@@ -31,6 +31,7 @@
 #include "absl/time/time.h"
 #include "casework/client.h"
 #include "casework/v1/admin.grpc.pb.h"
+#include "casework/v1/otp_support.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "casework/v1/unlock.grpc.pb.h"
 #include "google/protobuf/arena.h"
@@ -56,7 +57,8 @@ usage: casebench [flags]
                          trade-in (default) | unlock (carrier unlock requests
                          on accounts casebench imports first, as many as
                          --pool or --concurrency, one lifecycle to an account
-                         at a time while there are enough)
+                         at a time while there are enough) | otp (OTP login
+                         tickets on profiles it imports first, as many)
   --concurrency=N        calls in flight (closed loop), default 64
   --rate=QPS             open loop: start calls at this rate instead
   --duration=SECONDS     measured time, default 10
@@ -295,6 +297,9 @@ struct Procedure {
   std::function<Issue()> page;
   // Case `n` from intake to the end of its procedure, as one call.
   std::function<Issue(uint64_t n)> lifecycle;
+  // Puts what the cases need into the directory, before the run; unset
+  // when they need nothing.
+  std::function<absl::Status()> import;
 };
 
 // `request` about the case `name`.
@@ -355,6 +360,31 @@ Procedure TradeIns(const Callers& who) {
   return p;
 }
 
+// Puts `count` directory entries, entry(0) to entry(count - 1), into the
+// directory through an import RPC (`call`), 1,000 to a call. Any row
+// refused is an error.
+template <typename Request, typename Response, typename Entry, typename Call>
+absl::Status ImportEntries(const client::Client& admin, int count, Entry entry, Call call) {
+  for (int first = 0; first < count; first += 1000) {
+    Request req;
+    for (int i = first; i < std::min(count, first + 1000); ++i) {
+      std::string line;
+      if (!google::protobuf::util::MessageToJsonString(entry(i), &line).ok()) {
+        return absl::InternalError("an entry could not be written as JSON");
+      }
+      absl::StrAppend(req.mutable_json_lines(), line, "\n");
+    }
+    Response resp;
+    auto ctx = admin.Context();
+    const grpc::Status s = call(ctx.get(), req, &resp);
+    if (!s.ok()) return absl::UnavailableError(s.error_message());
+    if (resp.failed() > 0) {
+      return absl::InvalidArgumentError(absl::StrCat(resp.failed(), " entries refused: ", resp.errors(0).description()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Accounts of the directory made for one run, each with one paid-off
 // device. An unlock request needs an account, and a submitted request holds
 // its device until it is completed, so each lifecycle takes an account of
@@ -375,34 +405,24 @@ class Accounts {
   static constexpr char kName[] = "Bench Customer";
   static constexpr char kAddress[] = "1 Bench Street, Springfield";
 
-  // Puts them in the directory, 1,000 to a call.
+  // Puts them in the directory.
   absl::Status Import(const client::Client& admin) const {
-    auto stub = v1::AdminService::NewStub(admin.channel());
-    for (int first = 0; first < count_; first += 1000) {
-      v1::ImportAccountsRequest req;
-      for (int i = first; i < std::min(count_, first + 1000); ++i) {
-        v1::Account a;
-        a.set_account_number(Number(i));
-        a.set_full_name(kName);
-        a.set_billing_address(kAddress);
-        a.set_email("bench@example.com");
-        a.set_standing(v1::ACCOUNT_STANDING_GOOD);
-        auto* device = a.add_devices();
-        device->set_imei(Imei(i));
-        device->set_model("Pixel 8");
-        std::string line;
-        if (!google::protobuf::util::MessageToJsonString(a, &line).ok()) return absl::InternalError("account JSON");
-        absl::StrAppend(req.mutable_json_lines(), line, "\n");
-      }
-      v1::ImportAccountsResponse resp;
-      auto ctx = admin.Context();
-      const grpc::Status s = stub->ImportAccounts(ctx.get(), req, &resp);
-      if (!s.ok()) return absl::UnavailableError(s.error_message());
-      if (resp.failed() > 0) {
-        return absl::InvalidArgumentError(absl::StrCat(resp.failed(), " accounts refused: ", resp.errors(0).description()));
-      }
-    }
-    return absl::OkStatus();
+      auto stub = v1::AdminService::NewStub(admin.channel());
+    return ImportEntries<v1::ImportAccountsRequest, v1::ImportAccountsResponse>(
+        admin, count_,
+        [this](int i) {
+          v1::Account a;
+          a.set_account_number(Number(i));
+          a.set_full_name(kName);
+          a.set_billing_address(kAddress);
+          a.set_email("bench@example.com");
+          a.set_standing(v1::ACCOUNT_STANDING_GOOD);
+          auto* device = a.add_devices();
+          device->set_imei(Imei(i));
+          device->set_model("Pixel 8");
+          return a;
+        },
+        [&stub](auto... args) { return stub->ImportAccounts(args...); });
   }
 
   // An account no lifecycle holds; with every one held, n's in turn.
@@ -436,6 +456,7 @@ Procedure UnlockRequests(const Callers& who, std::shared_ptr<Accounts> accounts)
     return req;
   };
   Procedure p;
+  p.import = [&who, accounts] { return accounts->Import(who.admin); };
   p.create_now = [&who, stub, open](uint64_t n) -> std::string {
     v1::UnlockRequest r;
     auto ctx = who.agent.Context();
@@ -501,6 +522,93 @@ Procedure UnlockRequests(const Callers& who, std::shared_ptr<Accounts> accounts)
         done(s);
       });
     };
+  };
+  return p;
+}
+
+// OTP login problems, which come in a burst when one-time PINs stop
+// arriving. Each ticket is for one of `profiles` profiles that casebench
+// imports first ("bench-<run>-<i>"); a profile may have several tickets.
+// The lifecycle is the shortest way through the procedure: intake, the
+// POPI security questions, 1st level troubleshooting after which the OTP
+// arrived, and closing with the helpdesk classification. The question id
+// and the classification are the server's defaults.
+Procedure OtpTickets(const Callers& who, std::string run, int profiles) {
+  std::shared_ptr<v1::OtpSupportService::Stub> stub = v1::OtpSupportService::NewStub(who.agent.channel());
+  auto open = [run, profiles](uint64_t n) {
+    v1::CreateOtpTicketRequest req;
+    req.set_profile_id(absl::StrCat("bench-", run, "-", n % profiles));
+    return req;
+  };
+  Procedure p;
+  p.import = [&who, run, profiles] {
+    auto admin = v1::AdminService::NewStub(who.admin.channel());
+    return ImportEntries<v1::ImportProfilesRequest, v1::ImportProfilesResponse>(
+        who.admin, profiles,
+        [&run](int i) {
+          v1::CustomerProfile profile;
+          profile.set_profile_id(absl::StrCat("bench-", run, "-", i));
+          profile.set_email("bench@example.com");
+          return profile;
+        },
+        [&admin](auto... args) { return admin->ImportProfiles(args...); });
+  };
+  p.create_now = [&who, stub, open](uint64_t n) -> std::string {
+    v1::OtpTicket t;
+    auto ctx = who.agent.Context();
+    return stub->CreateOtpTicket(ctx.get(), open(n), &t).ok() ? t.name() : "";
+  };
+  // `answered` sees the ticket opened (a lifecycle's first step).
+  auto create = [&who, stub, open](uint64_t n, std::function<void(const v1::OtpTicket&)> answered) {
+    return Async<v1::OtpTicket>(who.agent, stub, [](auto* a, auto... args) { a->CreateOtpTicket(args...); }, open(n),
+                                std::move(answered));
+  };
+  p.create = [create](uint64_t n) { return create(n, nullptr); };
+  p.comment = [&who, stub](const std::string& name) {
+    v1::AddOtpTicketCommentRequest req;
+    req.set_text("benchmark note");
+    return Async<v1::OtpTicket>(who.agent, stub, [](auto* a, auto... args) { a->AddOtpTicketComment(args...); },
+                                Naming(req, name));
+  };
+  p.get = [&who, stub](const std::string& name) {
+    return Async<v1::OtpTicket>(who.ops, stub, [](auto* a, auto... args) { a->GetOtpTicket(args...); },
+                                Naming(v1::GetOtpTicketRequest(), name));
+  };
+  p.page = [&who, stub] {
+    v1::ListOtpTicketsRequest req;
+    req.set_page_size(50);
+    req.set_state(v1::OTP_STATE_VERIFICATION);
+    return Async<v1::ListOtpTicketsResponse>(who.ops, stub, [](auto* a, auto... args) { a->ListOtpTickets(args...); },
+                                             req);
+  };
+  p.lifecycle = [&who, stub, create](uint64_t n) {
+    auto name = std::make_shared<std::string>();
+    v1::RecordVerificationRequest verify;
+    verify.set_passed(true);
+    verify.add_passed_question_ids("full_name");
+    v1::RecordFirstLevelRequest first;
+    first.set_tried_sms(true);
+    first.set_tried_email(true);
+    first.set_checked_spam(true);
+    first.set_otp_received(true);
+    v1::CloseOtpTicketRequest close;
+    close.set_ticket_form("Mr D Food :: Customer Query");
+    close.set_query_type("Mr D Food: One Time Pin Issues");
+    return Chain({
+        [create, name, n] { return create(n, [name](const v1::OtpTicket& t) { *name = t.name(); }); },
+        [&who, stub, name, verify] {
+          return Async<v1::OtpTicket>(who.agent, stub, [](auto* a, auto... args) { a->RecordVerification(args...); },
+                                      Naming(verify, *name));
+        },
+        [&who, stub, name, first] {
+          return Async<v1::OtpTicket>(who.agent, stub, [](auto* a, auto... args) { a->RecordFirstLevel(args...); },
+                                      Naming(first, *name));
+        },
+        [&who, stub, name, close] {
+          return Async<v1::OtpTicket>(who.agent, stub, [](auto* a, auto... args) { a->CloseOtpTicket(args...); },
+                                      Naming(close, *name));
+        },
+    });
   };
   return p;
 }
@@ -642,23 +750,27 @@ int Main(int argc, char** argv) {
   std::atomic<uint64_t> seq{first};
   std::mt19937_64 rng(42);
 
+  // Accounts or profiles of this run: six digits of its start keep them
+  // apart from an earlier run's on the same server.
+  const std::string run = absl::StrFormat("%06d", first % 1000000);
+  const int directory_entries = std::max(f.pool, f.concurrency);
   Procedure procedure;
   if (f.procedure == "trade-in") {
     procedure = TradeIns(who);
   } else if (f.procedure == "unlock") {
-    auto accounts = std::make_shared<Accounts>(absl::StrFormat("%06d", first % 1000000),
-                                               std::max(f.pool, f.concurrency));
-    if (f.scenario != "noop") {
-      if (auto s = accounts->Import(who.admin); !s.ok()) {
-        std::fprintf(stderr, "casebench: cannot import accounts on %s: %s\n", f.server.c_str(),
-                     std::string(s.message()).c_str());
-        return 1;
-      }
-    }
-    procedure = UnlockRequests(who, accounts);
+    procedure = UnlockRequests(who, std::make_shared<Accounts>(run, directory_entries));
+  } else if (f.procedure == "otp") {
+    procedure = OtpTickets(who, run, directory_entries);
   } else {
     std::fprintf(stderr, "casebench: unknown procedure %s\n", f.procedure.c_str());
     return 2;
+  }
+  if (procedure.import && f.scenario != "noop") {
+    if (auto s = procedure.import(); !s.ok()) {
+      std::fprintf(stderr, "casebench: cannot fill the directory on %s: %s\n", f.server.c_str(),
+                   std::string(s.message()).c_str());
+      return 1;
+    }
   }
 
   // A pool of cases for the scenarios that work on existing ones.
