@@ -34,7 +34,7 @@ constexpr char kUsage[] =
     "\n"
     "Adds N trade-in cases (default 1000000) to the data folder. Without\n"
     "--state they are spread over the board: PROBLEM_ORDER 15 %,\n"
-    "WAITING_FOR_RESPONSE 55 % (each with its reminder timers pending),\n"
+    "WAITING_FOR_RESPONSE 55 % (each with its first reminder armed),\n"
     "TESTING 10 %, CLOSED 15 %, CANCELLED 5 %. --state puts them all in one\n"
     "of those states. --at writes them as if the clock stood still at that\n"
     "time (default: now), e.g. to make all their timers fall due at once;\n"

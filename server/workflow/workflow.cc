@@ -185,7 +185,10 @@ bool IsArmed(const CaseRecord& r, const std::string& name) {
   return std::find(r.armed_timers().begin(), r.armed_timers().end(), name) != r.armed_timers().end();
 }
 
-// Derives every rung's due time and arms or cancels its timer to match.
+// Derives every rung's due time, and keeps one timer armed per running
+// clock: its next rung's (the earliest due that has not fired). Firing a
+// rung arms the one after it, in the same commit; other rungs' timers are
+// cancelled.
 absl::Status RearmSlaTimers(ActionContext& ctx) {
   for (auto& ledger : *ctx.record.mutable_slas()) {
     const sla::Calendar* cal = CalendarOf(ctx.calendars, ledger);
@@ -194,9 +197,13 @@ absl::Status RearmSlaTimers(ActionContext& ctx) {
           absl::StrCat("SLA ", ledger.name(), " uses unknown calendar ", ledger.calendar()));
     }
     sla::Derive(&ledger, cal);
+    const internal::SlaRungRecord* next = nullptr;
+    for (const auto& rung : ledger.rungs()) {
+      if (rung.has_due_time() && (next == nullptr || rung.at_seconds() < next->at_seconds())) next = &rung;
+    }
     for (const auto& rung : ledger.rungs()) {
       const std::string name = sla::RungTimerName(ledger.name(), rung.name());
-      if (rung.has_due_time()) {
+      if (&rung == next) {
         const auto* old = FindRung(ctx.before, ledger.name(), rung.name());
         const bool unchanged = old != nullptr && old->has_due_time() &&
                                SameTime(old->due_time(), rung.due_time()) &&

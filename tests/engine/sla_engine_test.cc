@@ -107,9 +107,13 @@ class SlaEngineTest : public ::testing::Test {
   }
 
   // Advances the simulated clock to `t` and fires whatever fell due.
+  // Sets the clock and fires what is due by then, rungs armed by the
+  // rungs before them included; how many fired.
   int RunUntil(absl::Time t) {
     clock_.Set(t);
-    return timers_->RunOnce();
+    int fired = 0;
+    while (const int pass = timers_->RunOnce()) fired += pass;
+    return fired;
   }
 
   int Count(const std::string& id, v1::EventType type) {
@@ -371,9 +375,33 @@ TEST_F(SlaEngineTest, RungsDueDuringDowntimeFireOnceAfterRestart) {
   Open();  // restart
   clock_.Set(At(3, 20, 9));  // both rungs fell due while "down"
   Open();
-  EXPECT_EQ(timers_->RunOnce(), 2);
+  // The warning fires and arms the breach, already due, which fires next.
+  EXPECT_EQ(timers_->RunOnce(), 1);
+  EXPECT_EQ(timers_->RunOnce(), 1);
   Open();
   EXPECT_EQ(timers_->RunOnce(), 0);
+  EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_WARNING), 1);
+  EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_BREACHED), 1);
+  EXPECT_EQ(*repo_->QueueSize(storage::Queue::kTimers), 0);
+}
+
+// A store from before kept every rung of a running clock armed. Those
+// timers still fire each rung once, and firing one arms nothing twice.
+TEST_F(SlaEngineTest, RungsArmedByAnOlderVersionFireOnce) {
+  clock_.Set(At(3, 2, 9));
+  const std::string id = Create();
+  EXPECT_EQ(*repo_->QueueSize(storage::Queue::kTimers), 1);  // the warning's
+  const absl::Time breach = Due(id, "breach");
+  AsAnOlderVersionLeftIt(id, [&](storage::CaseMutation* m) {
+    internal::CaseRecord r;
+    ASSERT_TRUE(r.ParseFromString(m->record));
+    const std::string name = sla::RungTimerName("review", "breach");
+    r.add_armed_timers(name);
+    m->record = r.SerializeAsString();
+    m->timers_arm.push_back({id, name, breach, r.kind(), 0});
+  });
+  EXPECT_EQ(*repo_->QueueSize(storage::Queue::kTimers), 2);
+  EXPECT_EQ(RunUntil(breach), 2);
   EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_WARNING), 1);
   EXPECT_EQ(Count(id, v1::EVENT_TYPE_SLA_BREACHED), 1);
   EXPECT_EQ(*repo_->QueueSize(storage::Queue::kTimers), 0);

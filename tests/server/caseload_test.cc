@@ -57,10 +57,9 @@ TEST(CaseloadTest, LoadedStoreIsServedLikeOneTheRpcsWrote) {
   const testing::CommandResult load =
       Caseload(absl::StrCat("--data-dir=", server.data_dir(), " --cases=200 --threads=2 ", kAt));
   ASSERT_EQ(load.exit_code, 0) << load.out;
-  // 110 cases wait for the customer, each with two reminders and the
-  // no-response deadline armed.
+  // 110 cases wait for the customer, each with its first reminder armed.
   EXPECT_THAT(load.out, HasSubstr("caseload: 200 cases in"));
-  EXPECT_THAT(load.out, HasSubstr("330 timers pending"));
+  EXPECT_THAT(load.out, HasSubstr("110 timers pending"));
 
   server.Start();
   const std::map<std::string, int64_t> expected = {{"PROBLEM_ORDER", 30},

@@ -827,7 +827,7 @@ TEST_F(TradeInServerTest, MetricsExportRpcBoardTimerAndOutboxFigures) {
         "grpc_server_handling_seconds_bucket", "grpc_server_started_total",
         "casework_cases{procedure=\"trade_in\",state=\"WAITING_FOR_RESPONSE\"} 1",
         "casework_cases{procedure=\"trade_in\",state=\"PROBLEM_ORDER\"} 0",
-        "casework_timers_pending 3", "casework_outbox_pending 0",
+        "casework_timers_pending 1", "casework_outbox_pending 0",  // the first reminder
         "casework_sla_at_risk{procedure=\"trade_in\",sla=\"response\"} 0",
         "casework_sla_breached{procedure=\"trade_in\",sla=\"response\"} 0",
         // The 20 minutes in the first column, in the hour's bucket.
