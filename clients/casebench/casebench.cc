@@ -407,7 +407,7 @@ class Accounts {
 
   // Puts them in the directory.
   absl::Status Import(const client::Client& admin) const {
-      auto stub = v1::AdminService::NewStub(admin.channel());
+    auto stub = v1::AdminService::NewStub(admin.channel());
     return ImportEntries<v1::ImportAccountsRequest, v1::ImportAccountsResponse>(
         admin, count_,
         [this](int i) {
