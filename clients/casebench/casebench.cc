@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -284,13 +285,36 @@ struct Callers {
   client::Client admin;    // the account directory
 };
 
+// Hears the name of a case made.
+using Named = std::function<void(const std::string& name)>;
+
+// An answered hook that gives the case's name to `named`; none without it.
+template <typename Case>
+std::function<void(const Case&)> NameOf(Named named) {
+  if (!named) return nullptr;
+  return [named = std::move(named)](const Case& made) { named(made.name()); };
+}
+
+// Issues one call and waits for its answer.
+grpc::Status Await(const Issue& issue) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<grpc::Status> answer;
+  issue([&](const grpc::Status& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    answer = s;
+    cv.notify_one();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return answer.has_value(); });
+  return *answer;
+}
+
 // One procedure's calls, as the scenarios make them. `n` numbers the cases
 // of a run.
 struct Procedure {
-  // Creates case `n` at once and gives its name ("" when refused): the pool
-  // the transition, get and board scenarios work on.
-  std::function<std::string(uint64_t n)> create_now;
-  std::function<Issue(uint64_t n)> create;
+  // Creates case `n`; `named`, when set, hears the name of the case made.
+  std::function<Issue(uint64_t n, Named named)> create;
   std::function<Issue(const std::string& name)> comment;
   std::function<Issue(const std::string& name)> get;
   // The first page of a board column: 50 cases in one state.
@@ -314,17 +338,10 @@ Req Naming(Req request, const std::string& name) {
 Procedure TradeIns(const Callers& who) {
   std::shared_ptr<v1::TradeInService::Stub> stub = v1::TradeInService::NewStub(who.ops.channel());
   Procedure p;
-  p.create_now = [&who, stub](uint64_t n) -> std::string {
-    v1::TradeIn t;
-    auto ctx = who.ops.Context();
-    return stub->CreateTradeIn(ctx.get(), NewCase(n), &t).ok() ? t.name() : "";
-  };
-  // `answered` sees the case created (a lifecycle's first step).
-  auto create = [&who, stub](uint64_t n, std::function<void(const v1::TradeIn&)> answered) {
+  p.create = [&who, stub](uint64_t n, Named named) {
     return Async<v1::TradeIn>(who.ops, stub, [](auto* a, auto... args) { a->CreateTradeIn(args...); }, NewCase(n),
-                              std::move(answered));
+                              NameOf<v1::TradeIn>(std::move(named)));
   };
-  p.create = [create](uint64_t n) { return create(n, nullptr); };
   p.comment = [&who, stub](const std::string& name) {
     v1::AddTradeInCommentRequest req;
     req.set_text("benchmark note");
@@ -341,12 +358,12 @@ Procedure TradeIns(const Callers& who) {
     req.set_state(v1::TRADE_IN_STATE_PROBLEM_ORDER);
     return Async<v1::ListTradeInsResponse>(who.ops, stub, [](auto* a, auto... args) { a->ListTradeIns(args...); }, req);
   };
-  p.lifecycle = [&who, stub, create](uint64_t n) {
+  p.lifecycle = [&who, stub, create = p.create](uint64_t n) {
     auto name = std::make_shared<std::string>();
     v1::RecordUnlockCodeRequest code;
     code.set_unlock_code("2468");
     return Chain({
-        [create, name, n] { return create(n, [name](const v1::TradeIn& t) { *name = t.name(); }); },
+        [create, name, n] { return create(n, [name](const std::string& made) { *name = made; }); },
         [&who, stub, name] {
           return Async<v1::TradeIn>(who.agent, stub, [](auto* a, auto... args) { a->ContactCustomer(args...); },
                                     Naming(v1::ContactCustomerRequest(), *name));
@@ -457,17 +474,10 @@ Procedure UnlockRequests(const Callers& who, std::shared_ptr<Accounts> accounts)
   };
   Procedure p;
   p.import = [&who, accounts] { return accounts->Import(who.admin); };
-  p.create_now = [&who, stub, open](uint64_t n) -> std::string {
-    v1::UnlockRequest r;
-    auto ctx = who.agent.Context();
-    return stub->CreateUnlockRequest(ctx.get(), open(n), &r).ok() ? r.name() : "";
-  };
-  // `answered` sees the request opened (a lifecycle's first step).
-  auto create = [&who, stub, open](uint64_t n, std::function<void(const v1::UnlockRequest&)> answered) {
+  p.create = [&who, stub, open](uint64_t n, Named named) {
     return Async<v1::UnlockRequest>(who.agent, stub, [](auto* a, auto... args) { a->CreateUnlockRequest(args...); },
-                                    open(n), std::move(answered));
+                                    open(n), NameOf<v1::UnlockRequest>(std::move(named)));
   };
-  p.create = [create](uint64_t n) { return create(n, nullptr); };
   p.comment = [&who, stub](const std::string& name) {
     v1::AddUnlockRequestCommentRequest req;
     req.set_text("benchmark note");
@@ -486,7 +496,7 @@ Procedure UnlockRequests(const Callers& who, std::shared_ptr<Accounts> accounts)
     return Async<v1::ListUnlockRequestsResponse>(who.ops, stub,
                                                  [](auto* a, auto... args) { a->ListUnlockRequests(args...); }, req);
   };
-  p.lifecycle = [&who, stub, accounts, create](uint64_t n) -> Issue {
+  p.lifecycle = [&who, stub, accounts, create = p.create](uint64_t n) -> Issue {
     return [&who, stub, accounts, create, n](std::function<void(const grpc::Status&)> done) {
       const int account = accounts->Take(n);
       auto name = std::make_shared<std::string>();
@@ -499,7 +509,7 @@ Procedure UnlockRequests(const Callers& who, std::shared_ptr<Accounts> accounts)
       complete.set_success(true);
       Chain({
           [create, name, account] {
-            return create(account, [name](const v1::UnlockRequest& r) { *name = r.name(); });
+            return create(account, [name](const std::string& made) { *name = made; });
           },
           [&who, stub, name, verify] {
             return Async<v1::UnlockRequest>(who.agent, stub, [](auto* a, auto... args) { a->VerifyIdentity(args...); },
@@ -553,17 +563,10 @@ Procedure OtpTickets(const Callers& who, std::string run, int profiles) {
         },
         [&admin](auto... args) { return admin->ImportProfiles(args...); });
   };
-  p.create_now = [&who, stub, open](uint64_t n) -> std::string {
-    v1::OtpTicket t;
-    auto ctx = who.agent.Context();
-    return stub->CreateOtpTicket(ctx.get(), open(n), &t).ok() ? t.name() : "";
-  };
-  // `answered` sees the ticket opened (a lifecycle's first step).
-  auto create = [&who, stub, open](uint64_t n, std::function<void(const v1::OtpTicket&)> answered) {
+  p.create = [&who, stub, open](uint64_t n, Named named) {
     return Async<v1::OtpTicket>(who.agent, stub, [](auto* a, auto... args) { a->CreateOtpTicket(args...); }, open(n),
-                                std::move(answered));
+                                NameOf<v1::OtpTicket>(std::move(named)));
   };
-  p.create = [create](uint64_t n) { return create(n, nullptr); };
   p.comment = [&who, stub](const std::string& name) {
     v1::AddOtpTicketCommentRequest req;
     req.set_text("benchmark note");
@@ -581,7 +584,7 @@ Procedure OtpTickets(const Callers& who, std::string run, int profiles) {
     return Async<v1::ListOtpTicketsResponse>(who.ops, stub, [](auto* a, auto... args) { a->ListOtpTickets(args...); },
                                              req);
   };
-  p.lifecycle = [&who, stub, create](uint64_t n) {
+  p.lifecycle = [&who, stub, create = p.create](uint64_t n) {
     auto name = std::make_shared<std::string>();
     v1::RecordVerificationRequest verify;
     verify.set_passed(true);
@@ -595,7 +598,7 @@ Procedure OtpTickets(const Callers& who, std::string run, int profiles) {
     close.set_ticket_form("Mr D Food :: Customer Query");
     close.set_query_type("Mr D Food: One Time Pin Issues");
     return Chain({
-        [create, name, n] { return create(n, [name](const v1::OtpTicket& t) { *name = t.name(); }); },
+        [create, name, n] { return create(n, [name](const std::string& made) { *name = made; }); },
         [&who, stub, name, verify] {
           return Async<v1::OtpTicket>(who.agent, stub, [](auto* a, auto... args) { a->RecordVerification(args...); },
                                       Naming(verify, *name));
@@ -777,8 +780,10 @@ int Main(int argc, char** argv) {
   std::vector<std::string> pool;
   if (f.scenario != "noop" && f.scenario != "create") {
     for (int i = 0; i < f.pool; ++i) {
-      std::string name = procedure.create_now(seq++);
-      if (!name.empty()) pool.push_back(std::move(name));
+      std::string name;
+      if (Await(procedure.create(seq++, [&name](const std::string& made) { name = made; })).ok()) {
+        pool.push_back(std::move(name));
+      }
     }
     if (pool.empty()) {
       std::fprintf(stderr, "casebench: cannot create cases on %s\n", f.server.c_str());
@@ -795,7 +800,7 @@ int Main(int argc, char** argv) {
     return Async<grpc::health::v1::HealthCheckResponse>(who.ops, health, [](auto* a, auto... args) { a->Check(args...); },
                                                         grpc::health::v1::HealthCheckRequest());
   };
-  auto create = [&](int) { return procedure.create(seq++); };
+  auto create = [&](int) { return procedure.create(seq++, nullptr); };
   auto transition = [&](int) { return procedure.comment(pick()); };
   auto get = [&](int) { return procedure.get(pick()); };
   auto board = [&](int) { return procedure.page(); };
