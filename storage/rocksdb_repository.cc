@@ -54,12 +54,14 @@ constexpr std::array<const char*, kCfCount> kCfNames = {
 // key keep their order. The memtable inserts a key next to the one it
 // inserted before at little cost, so the interleaved keys of many cases
 // (case, event, index entries, case after case) cost much less sorted.
-// `families` are the handles indexed by column family id. False, with
-// `sorted` untouched, for a batch holding anything but puts, deletes and
-// merges.
+// Merges into one key of `summed_family` (whose operator adds 8-byte
+// integers) that follow each other become one merge of their sum: a group
+// commit of many cases moves each counter once. `families` are the
+// handles indexed by column family id. False, with `sorted` untouched, for
+// a batch holding anything but puts, deletes and merges.
 bool SortByKey(const rocksdb::WriteBatch& batch,
                const std::vector<rocksdb::ColumnFamilyHandle*>& families,
-               rocksdb::WriteBatch* sorted) {
+               uint32_t summed_family, rocksdb::WriteBatch* sorted) {
   enum class Op { kPut, kDelete, kMerge };
   struct Write {
     uint32_t family;
@@ -92,14 +94,29 @@ bool SortByKey(const rocksdb::WriteBatch& batch,
                      if (a.family != b.family) return a.family < b.family;
                      return a.key.compare(b.key) < 0;
                    });
+  auto summable = [&](const Write& w) {
+    return w.op == Op::kMerge && w.family == summed_family && w.value.size() == 8;
+  };
   rocksdb::WriteBatch out(batch.GetDataSize());
-  for (const Write& w : collect.writes) {
+  const std::vector<Write>& writes = collect.writes;
+  for (size_t i = 0; i < writes.size(); ++i) {
+    const Write& w = writes[i];
     rocksdb::ColumnFamilyHandle* family =
         w.family < families.size() ? families[w.family] : nullptr;
     if (family == nullptr) return false;
-    rocksdb::Status s = w.op == Op::kPut      ? out.Put(family, w.key, w.value)
-                        : w.op == Op::kDelete ? out.Delete(family, w.key)
-                                              : out.Merge(family, w.key, w.value);
+    rocksdb::Status s;
+    if (summable(w)) {
+      int64_t sum = DecodeInt64(absl::string_view(w.value.data(), w.value.size()));
+      while (i + 1 < writes.size() && summable(writes[i + 1]) && writes[i + 1].key == w.key) {
+        ++i;
+        sum += DecodeInt64(absl::string_view(writes[i].value.data(), writes[i].value.size()));
+      }
+      s = out.Merge(family, w.key, EncodeInt64(sum));
+    } else {
+      s = w.op == Op::kPut      ? out.Put(family, w.key, w.value)
+          : w.op == Op::kDelete ? out.Delete(family, w.key)
+                                : out.Merge(family, w.key, w.value);
+    }
     if (!s.ok()) return false;
   }
   *sorted = std::move(out);
@@ -341,7 +358,9 @@ absl::Status RocksDbRepository::Write(rocksdb::WriteBatch* batch,
   // of a log write or a flush.
   if (auto st = CheckFreeSpace(); !st.ok()) return st;
   rocksdb::WriteBatch sorted;
-  if (batch->Count() > 1 && SortByKey(*batch, cf_by_id_, &sorted)) batch = &sorted;
+  if (batch->Count() > 1 && SortByKey(*batch, cf_by_id_, cf(kCounters)->GetID(), &sorted)) {
+    batch = &sorted;
+  }
   return FromRocks(db_->Write(sync_, batch), what);
 }
 

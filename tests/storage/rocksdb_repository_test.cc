@@ -5,9 +5,13 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "rocksdb/db.h"
+#include "rocksdb/merge_operator.h"
+#include "storage/keys.h"
 #include "storage/log_file_system.h"
 #include "tests/testing/process.h"
 #include "tests/testing/temp_dir.h"
@@ -128,6 +132,62 @@ TEST_F(RepositoryTest, WritesToOneKeyKeepTheirOrderInABatchOfManyCases) {
   EXPECT_EQ(due.size(), static_cast<size_t>(kCases));
   for (int i = 0; i < kCases; ++i) {
     EXPECT_EQ(repo_->ListEvents("c" + std::to_string(i), 0, 10)->size(), 2u) << i;
+  }
+}
+
+TEST_F(RepositoryTest, AGroupCommitMovesEachCounterOnce) {
+  constexpr int kCases = 24;
+  std::vector<CaseMutation> creates;
+  for (int i = 0; i < kCases; ++i) {
+    CaseMutation m = NewCase("c" + std::to_string(i), "OPEN");
+    m.timers_arm = {{m.case_id, "reminder/1", kT0 + absl::Hours(1), "trade_in", 0}};
+    creates.push_back(m);
+  }
+  for (const auto& r : repo_->CommitAll(creates)) ASSERT_TRUE(r.ok()) << r.status();
+  auto counters = repo_->GetCounters("");
+  ASSERT_TRUE(counters.ok()) << counters.status();
+  EXPECT_EQ((*counters)["board/OPEN"], kCases);
+  EXPECT_EQ(*repo_->QueueSize(Queue::kTimers), kCases);
+
+  // The write-ahead log holds what the commit wrote. Opened read-only
+  // beside the repository (which flushes when it closes), the store replays
+  // the log into a memtable: one merge operand per merge written.
+  // A merged key reads as absent unless its family has a merge operator;
+  // listing the operands calls on none of it.
+  struct ListOnly : rocksdb::AssociativeMergeOperator {
+    bool Merge(const rocksdb::Slice&, const rocksdb::Slice*, const rocksdb::Slice&,
+               std::string*, rocksdb::Logger*) const override {
+      return false;
+    }
+    const char* Name() const override { return "casework.Int64Add"; }
+  };
+  rocksdb::DBOptions options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const char* name : {"default", "cases", "events", "index", "unique", "queue",
+                           "queue_ref", "attachments", "counters", "records", "dead"}) {
+    families.emplace_back(name, rocksdb::ColumnFamilyOptions());
+  }
+  families[8].options.merge_operator = std::make_shared<ListOnly>();
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      rocksdb::DB::OpenForReadOnly(options, dir_.path() + "/db", families, &handles, &raw);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  std::unique_ptr<rocksdb::DB> db(raw);
+  absl::Cleanup close = [&] {
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+  };
+  rocksdb::ColumnFamilyHandle* counters_family = handles[8];
+  for (const std::string key : {"board/OPEN", "queue/timers"}) {
+    std::vector<rocksdb::PinnableSlice> operands(kCases);
+    rocksdb::GetMergeOperandsOptions limit;
+    limit.expected_max_number_of_operands = kCases;
+    int count = 0;
+    s = db->GetMergeOperands(rocksdb::ReadOptions(), counters_family, key, operands.data(),
+                             &limit, &count);
+    ASSERT_TRUE(s.ok()) << key << ": " << s.ToString();
+    ASSERT_EQ(count, 1) << key;
+    EXPECT_EQ(DecodeInt64(operands[0].ToString()), kCases) << key;
   }
 }
 
