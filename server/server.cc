@@ -19,6 +19,7 @@
 #include "server/common/files.h"
 #include "server/common/happens_before.h"
 #include "server/common/log.h"
+#include "server/common/thread_name.h"
 #include "server/common/worker_pool.h"
 #include "server/config.h"
 #include "server/metrics/metrics.h"
@@ -277,7 +278,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
         });
   }
 
-  s->pool = std::make_unique<WorkerPool>(config.worker_threads());
+  s->pool = std::make_unique<WorkerPool>(config.worker_threads(), "rpc-work");
   auto access = rpc::AccessTable::Build(s->engine->workflows());
   if (!access.ok()) return access.status();
   s->access = std::make_unique<rpc::AccessTable>(*std::move(access));
@@ -345,7 +346,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   if (options.background) {
     s->timers->Start();      // fires timers that fell due while we were down
     s->dispatcher->Start();  // resumes delivery of the outbox
-    s->policy_thread = std::thread(apply_policies);
+    s->policy_thread = std::thread([apply_policies] {
+      NameThisThread("policies");
+      apply_policies();
+    });
   } else {
     apply_policies();
   }

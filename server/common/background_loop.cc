@@ -3,11 +3,12 @@
 #include <algorithm>
 
 #include "absl/time/clock.h"
+#include "server/common/thread_name.h"
 
 namespace casework {
 
-BackgroundLoop::BackgroundLoop(std::function<absl::Time()> step)
-    : step_(std::move(step)) {}
+BackgroundLoop::BackgroundLoop(std::string name, std::function<absl::Time()> step)
+    : name_(std::move(name)), step_(std::move(step)) {}
 
 BackgroundLoop::~BackgroundLoop() { Stop(); }
 
@@ -15,7 +16,10 @@ void BackgroundLoop::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (thread_.joinable()) return;
   stopping_ = false;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThisThread(name_);
+    Run();
+  });
 }
 
 void BackgroundLoop::Stop() {

@@ -16,8 +16,9 @@ namespace casework {
 class BackgroundLoop {
  public:
   // `step` does one round of work and returns when it wants to run again
-  // (absl::InfiniteFuture(): only when woken). Times are wall-clock.
-  explicit BackgroundLoop(std::function<absl::Time()> step);
+  // (absl::InfiniteFuture(): only when woken). Times are wall-clock. The
+  // thread is named `name` (see thread_name.h).
+  BackgroundLoop(std::string name, std::function<absl::Time()> step);
   ~BackgroundLoop();  // stops
 
   void Start();
@@ -29,6 +30,7 @@ class BackgroundLoop {
  private:
   void Run();
 
+  const std::string name_;
   std::function<absl::Time()> step_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -105,7 +105,7 @@ TlsFileWatch::Reading TlsFileWatch::Check() {
 }
 
 void TlsFileWatch::CheckEvery(absl::Duration every) {
-  loop_ = std::make_unique<BackgroundLoop>([this, every] {
+  loop_ = std::make_unique<BackgroundLoop>("tls-watch", [this, every] {
     Check();
     return absl::Now() + every;
   });

@@ -1,9 +1,16 @@
 #include "server/common/worker_pool.h"
 
+#include "server/common/thread_name.h"
+
 namespace casework {
 
-WorkerPool::WorkerPool(int threads) {
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+WorkerPool::WorkerPool(int threads, std::string name) {
+  for (int i = 0; i < threads; ++i) {
+    threads_.emplace_back([this, name] {
+      NameThisThread(name);
+      Run();
+    });
+  }
 }
 
 WorkerPool::~WorkerPool() {

@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -15,7 +16,8 @@ namespace casework {
 
 class WorkerPool {
  public:
-  explicit WorkerPool(int threads);
+  // The threads are all named `name` (see thread_name.h).
+  WorkerPool(int threads, std::string name);
   // Runs every task already queued, then joins the threads.
   ~WorkerPool();
   WorkerPool(const WorkerPool&) = delete;

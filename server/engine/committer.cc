@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/time/clock.h"
 #include "server/common/crash_point.h"
+#include "server/common/thread_name.h"
 
 namespace casework::engine {
 
@@ -17,7 +18,10 @@ thread_local const Committer* answering = nullptr;
 }  // namespace
 
 Committer::Committer(storage::Repository* repo, metrics::Metrics* metrics, size_t max_batch)
-    : repo_(repo), metrics_(metrics), max_batch_(max_batch), thread_([this] { Run(); }) {}
+    : repo_(repo), metrics_(metrics), max_batch_(max_batch), thread_([this] {
+        NameThisThread("committer");
+        Run();
+      }) {}
 
 Committer::~Committer() { Stop(); }
 

@@ -50,9 +50,12 @@ absl::Duration Backoff(const RetryPolicy& policy, int attempt, double jitter) {
 // One lane per channel. Messages that cannot be parsed (or have no
 // channel) travel in the first lane, which dead-letters them.
 struct Dispatcher::Lane {
-  v1::Channel channel;
+  explicit Lane(v1::Channel ch)
+      : channel(ch), senders(kSenders, absl::StrCat("send-", ChannelLabel(ch))) {}
+
+  const v1::Channel channel;
   std::function<bool(const storage::QueueItem&)> accept;
-  WorkerPool senders{kSenders};
+  WorkerPool senders;
   std::unique_ptr<BackgroundLoop> loop;
 };
 
@@ -65,8 +68,7 @@ Dispatcher::Dispatcher(storage::Repository* repo, Router* router, const Clock* c
       policy_(policy),
       owner_(absl::StrCat("outbox-", getpid())) {
   for (v1::Channel ch : {v1::CHANNEL_EMAIL, v1::CHANNEL_CHAT, v1::CHANNEL_SMS, v1::CHANNEL_WEBHOOK}) {
-    auto lane = std::make_unique<Lane>();
-    lane->channel = ch;
+    auto lane = std::make_unique<Lane>(ch);
     lane->accept = [ch](const storage::QueueItem& item) {
       internal::OutboxMessage m;
       // A message that does not parse names no channel, and goes with email.
@@ -74,7 +76,8 @@ Dispatcher::Dispatcher(storage::Repository* repo, Router* router, const Clock* c
       return LaneOf(parsed ? m.channel() : v1::CHANNEL_UNSPECIFIED) == ch;
     };
     Lane* raw = lane.get();
-    lane->loop = std::make_unique<BackgroundLoop>([this, raw] { return Step(*raw); });
+    lane->loop = std::make_unique<BackgroundLoop>(absl::StrCat("outbox-", ChannelLabel(ch)),
+                                                  [this, raw] { return Step(*raw); });
     lanes_.push_back(std::move(lane));
   }
 }

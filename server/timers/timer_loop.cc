@@ -28,8 +28,8 @@ TimerLoop::TimerLoop(storage::Repository* repo, engine::Engine* engine,
       clock_(clock),
       metrics_(metrics),
       owner_(absl::StrCat("timers-", getpid())),
-      firing_(kFireThreads),
-      loop_([this] { return Step(); }) {}
+      firing_(kFireThreads, "timer-fire"),
+      loop_("timers", [this] { return Step(); }) {}
 
 int TimerLoop::RunOnce() {
   std::atomic<int> fired{0};
