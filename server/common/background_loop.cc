@@ -34,7 +34,10 @@ void BackgroundLoop::Stop() {
 void BackgroundLoop::Wake(absl::Time at) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    next_ = std::min(next_, at);
+    // The thread runs the step by next_ anyway; only an earlier time needs
+    // it woken. (A timer armed for next week must not wake the timer loop.)
+    if (at >= next_) return;
+    next_ = at;
   }
   cv_.notify_all();
 }
