@@ -1,6 +1,16 @@
 #include "server/metrics/metrics.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "prometheus/collectable.h"
 #include "prometheus/exposer.h"
 #include "prometheus/metric_family.h"
@@ -34,6 +44,26 @@ const prometheus::Histogram::BucketBoundaries& CaseTimeBuckets() {
   return b;
 }
 
+// A family of one series, built at scrape time.
+prometheus::MetricFamily OneValue(std::string name, std::string help, prometheus::MetricType type,
+                                  double value) {
+  prometheus::MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = type;
+  prometheus::ClientMetric& metric = family.metric.emplace_back();
+  if (type == prometheus::MetricType::Counter) {
+    metric.counter.value = value;
+  } else {
+    metric.gauge.value = value;
+  }
+  return family;
+}
+
+prometheus::MetricFamily Gauge(std::string name, std::string help, double value) {
+  return OneValue(std::move(name), std::move(help), prometheus::MetricType::Gauge, value);
+}
+
 // Gauges read from the TLS files at scrape time rather than set.
 class TlsFilesGauges : public prometheus::Collectable {
  public:
@@ -55,22 +85,76 @@ class TlsFilesGauges : public prometheus::Collectable {
   }
 
  private:
-  static prometheus::MetricFamily Gauge(std::string name, std::string help, double value) {
-    prometheus::MetricFamily family;
-    family.name = std::move(name);
-    family.help = std::move(help);
-    family.type = prometheus::MetricType::Gauge;
-    family.metric.emplace_back().gauge.value = value;
-    return family;
+  std::function<Metrics::TlsFiles()> read_;
+};
+
+// The process's own figures, under the names every Prometheus client
+// library exports them by, read from /proc at scrape time.
+class ProcessFigures : public prometheus::Collectable {
+ public:
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<prometheus::MetricFamily> out;
+    const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+    const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+    // /proc/self/stat: the fields after the command name, which is in
+    // parentheses and may hold spaces; field 3 (the state) comes first.
+    std::ifstream stat_file("/proc/self/stat");
+    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+    const size_t name_end = stat.rfind(')');
+    if (name_end != std::string::npos) {
+      std::vector<std::string> fields = absl::StrSplit(
+          absl::string_view(stat).substr(name_end + 1), ' ', absl::SkipWhitespace());
+      auto field = [&](size_t number) {  // as numbered in proc(5)
+        double v = 0;
+        return number >= 3 && number - 3 < fields.size() && absl::SimpleAtod(fields[number - 3], &v)
+                   ? v
+                   : 0.0;
+      };
+      out.push_back(OneValue("process_cpu_seconds_total",
+                             "User and system CPU time the process has used, in seconds.",
+                             prometheus::MetricType::Counter, (field(14) + field(15)) / ticks));
+      out.push_back(Gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", field(23)));
+      out.push_back(Gauge("process_resident_memory_bytes", "Resident memory size in bytes.",
+                          field(24) * page));
+      if (const std::optional<double> boot = BootTime(); boot.has_value()) {
+        out.push_back(Gauge("process_start_time_seconds",
+                            "When the process started, in seconds since the Unix epoch.",
+                            *boot + field(22) / ticks));
+      }
+    }
+    std::error_code ec;
+    double open = 0;
+    for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end;
+         it.increment(ec)) {
+      ++open;
+    }
+    if (!ec) out.push_back(Gauge("process_open_fds", "Open file descriptors.", open));
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+      out.push_back(Gauge("process_max_fds", "The most file descriptors the process may open.",
+                          static_cast<double>(limit.rlim_cur)));
+    }
+    return out;
   }
 
-  std::function<Metrics::TlsFiles()> read_;
+ private:
+  // When the machine booted (the "btime" line of /proc/stat).
+  static std::optional<double> BootTime() {
+    std::ifstream stat("/proc/stat");
+    std::string line;
+    while (std::getline(stat, line)) {
+      double seconds = 0;
+      if (line.rfind("btime ", 0) == 0 && absl::SimpleAtod(line.substr(6), &seconds)) return seconds;
+    }
+    return std::nullopt;
+  }
 };
 
 }  // namespace
 
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
+      process_(std::make_shared<ProcessFigures>()),
       rpc_started_(prometheus::BuildCounter()
                        .Name("grpc_server_started_total")
                        .Help("RPCs started on the server.")
@@ -198,6 +282,7 @@ absl::Status Metrics::Serve(const std::string& address) {
         absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
   }
   exposer_->RegisterCollectable(registry_);
+  exposer_->RegisterCollectable(process_);
   if (tls_files_) exposer_->RegisterCollectable(tls_files_);
   return absl::OkStatus();
 }

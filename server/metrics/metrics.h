@@ -102,6 +102,9 @@ class Metrics {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
+  // process_cpu_seconds_total, process_resident_memory_bytes and the rest
+  // of the process figures Prometheus clients export.
+  std::shared_ptr<prometheus::Collectable> process_;
   std::shared_ptr<prometheus::Collectable> tls_files_;
 
   prometheus::Family<prometheus::Counter>& rpc_started_;

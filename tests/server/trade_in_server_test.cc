@@ -844,6 +844,31 @@ TEST_F(TradeInServerTest, MetricsExportRpcBoardTimerAndOutboxFigures) {
   }
 }
 
+TEST_F(TradeInServerTest, MetricsExportTheProcessFigures) {
+  serve_metrics_ = true;
+  Restart();
+  Create("V8000009", "Pixel", v1::TRADE_IN_PROBLEM_DEVICE_LOCKED);
+  const std::string text = testing::HttpGet(test_server_.server().metrics_port(), "/metrics");
+  auto value = [&text](const std::string& name) {
+    const size_t at = text.find("\n" + name + " ");
+    EXPECT_NE(at, std::string::npos) << name << "\n" << text;
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + name.size() + 2));
+  };
+  // The server runs in this process, so its figures are this process's.
+  EXPECT_NE(text.find("# TYPE process_cpu_seconds_total counter\n"), std::string::npos);
+  EXPECT_GT(value("process_cpu_seconds_total"), 0);
+  const double rss = value("process_resident_memory_bytes");
+  EXPECT_GT(rss, 4 << 20);
+  EXPECT_GE(value("process_virtual_memory_bytes"), rss);
+  const double open = value("process_open_fds");
+  EXPECT_GT(open, 3);  // stdin, stdout, stderr, and RocksDB's files at least
+  EXPECT_GT(value("process_max_fds"), open);
+  const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+  const double started = value("process_start_time_seconds");
+  EXPECT_LE(started, now);
+  EXPECT_GT(started, now - 3600);  // no test binary runs for an hour
+}
+
 TEST_F(TradeInServerTest, CreatesWhoseCallersGaveUpBeforeTheyWereWrittenAreNotWritten) {
   // Bursts of creates far beyond what the server writes within their
   // callers' 5 ms: the changes still waiting when their callers give up
