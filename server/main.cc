@@ -11,6 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/common/log.h"
+#include "server/common/version.h"
 #include "server/config.h"
 #include "server/rpc/auth.h"
 #include "server/server.h"
@@ -22,6 +23,7 @@ constexpr char kUsage[] =
     "usage: caseworkd [--config=FILE] [--listen=HOST:PORT] [--data-dir=DIR]\n"
     "                 [--metrics=HOST:PORT|off] [--spool-dir=DIR] [--dev]\n"
     "       caseworkd --hash-token < token\n"
+    "       caseworkd --version\n"
     "       caseworkd [--config=FILE] [--data-dir=DIR] --restore-backup=ID|latest\n"
     "\n"
     "Serves casework.v1's TradeInService, UnlockService, OtpSupportService,\n"
@@ -94,6 +96,10 @@ int main(int argc, char** argv) {
     }
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (arg == "--version") {
+      std::printf("caseworkd %s\n", casework::Version());
       return 0;
     }
     using casework::FlagValue;

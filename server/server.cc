@@ -20,6 +20,7 @@
 #include "server/common/happens_before.h"
 #include "server/common/log.h"
 #include "server/common/thread_name.h"
+#include "server/common/version.h"
 #include "server/common/worker_pool.h"
 #include "server/config.h"
 #include "server/metrics/metrics.h"
@@ -354,7 +355,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     apply_policies();
   }
   Log(LogLevel::kInfo, "server_started",
-      {{"listen", absl::StrCat(config.listen_address(), " (port ", s->port, ")")},
+      {{"version", Version()},
+       {"listen", absl::StrCat(config.listen_address(), " (port ", s->port, ")")},
        {"metrics_port", absl::StrCat(s->metrics->port())},
        {"data_dir", config.data_dir()}});
   return std::unique_ptr<Server>(new Server(std::move(s)));

@@ -39,6 +39,7 @@
 #include "google/rpc/status.pb.h"
 #include "server/common/enum_names.h"
 #include "server/common/files.h"
+#include "server/common/version.h"
 #include "server/rpc/access.h"
 #include "server/workflow/claim_workflow.h"
 #include "server/workflow/enrollment_workflow.h"
@@ -143,6 +144,7 @@ Flags (environment variable in brackets):
   --cert=FILE --key=FILE   client certificate (mutual TLS)
   --timeout=SECONDS    per call, default 10
   --json               print JSON instead of tables
+  --version            print casectl's version and exit
 
 Exit codes: 0 ok, 1 other failure, 2 usage, 3 not found, 4 invalid input
 (each bad field is printed), 5 not authenticated or not allowed, 6 conflict
@@ -1318,6 +1320,9 @@ int Main(int argc, char** argv) {
       o.tls = true;
     } else if (a == "--help" || a == "-h") {
       args.insert(args.begin(), "help");
+    } else if (a == "--version") {
+      std::printf("casectl %s\n", Version());
+      return kOk;
     } else if (absl::StartsWith(a, "--")) {
       return Usage("unknown flag " + a);
     } else {

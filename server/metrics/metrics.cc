@@ -14,6 +14,7 @@
 #include "prometheus/collectable.h"
 #include "prometheus/exposer.h"
 #include "prometheus/metric_family.h"
+#include "server/common/version.h"
 
 namespace casework::metrics {
 namespace {
@@ -268,7 +269,7 @@ Metrics::Metrics()
       .Name("casework_build_info")
       .Help("Build information; the value is always 1.")
       .Register(*registry_)
-      .Add({{"version", "0.1.0"}})
+      .Add({{"version", Version()}})
       .Set(1);
 }
 

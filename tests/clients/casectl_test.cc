@@ -14,6 +14,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "server/common/version.h"
 #include "tests/testing/process.h"
 #include "tests/testing/test_server.h"
 
@@ -337,6 +338,18 @@ TEST_F(CasectlTest, EveryCommandGroupAgainstARealServer) {
 // board --watch: the tables of `board`, printed again as a change moves a
 // count. Cases are created until the watcher has seen one, so whenever it
 // subscribed, its second table counts one more than its first.
+TEST_F(CasectlTest, BothProgramsPrintTheVersionTheServerExports) {
+  const std::string version = Version();
+  ASSERT_FALSE(version.empty());
+  Result casectl = testing::RunCommand(absl::StrCat(CASECTL_PATH, " --version 2>&1"));
+  EXPECT_EQ(casectl.exit_code, 0);
+  EXPECT_EQ(casectl.out, "casectl " + version + "\n");
+  Result caseworkd = testing::RunCommand(absl::StrCat(CASEWORKD_PATH, " --version 2>&1"));
+  EXPECT_EQ(caseworkd.exit_code, 0);
+  EXPECT_EQ(caseworkd.out, "caseworkd " + version + "\n");
+  EXPECT_EQ(server_.Metric("casework_build_info{version=\"" + version + "\"}"), 1);
+}
+
 TEST_F(CasectlTest, BoardWatchPrintsTheTablesAgainAsCountsMove) {
   Result watched;
   std::atomic<bool> watching{true};
