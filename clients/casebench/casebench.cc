@@ -33,6 +33,7 @@
 #include "casework/client.h"
 #include "casework/v1/admin.grpc.pb.h"
 #include "casework/v1/otp_support.grpc.pb.h"
+#include "casework/v1/protection.grpc.pb.h"
 #include "casework/v1/trade_in.grpc.pb.h"
 #include "casework/v1/unlock.grpc.pb.h"
 #include "google/protobuf/arena.h"
@@ -59,7 +60,9 @@ usage: casebench [flags]
                          on accounts casebench imports first, as many as
                          --pool or --concurrency, one lifecycle to an account
                          at a time while there are enough) | otp (OTP login
-                         tickets on profiles it imports first, as many)
+                         tickets on profiles it imports first, as many) |
+                         claim (device-protection claims on a plan and
+                         enrollments it makes first, as many)
   --concurrency=N        calls in flight (closed loop), default 64
   --rate=QPS             open loop: start calls at this rate instead
   --duration=SECONDS     measured time, default 10
@@ -283,6 +286,7 @@ struct Callers {
   client::Client agent;    // the actions agents perform
   client::Client service;  // what the carrier reports (a completed unlock)
   client::Client admin;    // the account directory
+  client::Client approver;  // decides device-protection claims
 };
 
 // Hears the name of a case made.
@@ -402,6 +406,13 @@ absl::Status ImportEntries(const client::Client& admin, int count, Entry entry, 
   return absl::OkStatus();
 }
 
+// Device `i` of a run: an IMEI of the run's six digits, `i` and the check
+// digit, so that one run's devices stay apart from an earlier run's.
+std::string BenchImei(const std::string& run, int i) {
+  const std::string payload = absl::StrFormat("%s%08d", run, i);
+  return payload + workflow::LuhnCheckDigit(payload);
+}
+
 // Accounts of the directory made for one run, each with one paid-off
 // device. An unlock request needs an account, and a submitted request holds
 // its device until it is completed, so each lifecycle takes an account of
@@ -415,10 +426,7 @@ class Accounts {
   }
   int size() const { return count_; }
   std::string Number(int i) const { return absl::StrCat("BENCH-", run_, "-", i); }
-  std::string Imei(int i) const {
-    const std::string payload = absl::StrFormat("%s%08d", run_, i);
-    return payload + workflow::LuhnCheckDigit(payload);
-  }
+  std::string Imei(int i) const { return BenchImei(run_, i); }
   static constexpr char kName[] = "Bench Customer";
   static constexpr char kAddress[] = "1 Bench Street, Springfield";
 
@@ -616,6 +624,105 @@ Procedure OtpTickets(const Callers& who, std::string run, int profiles) {
   return p;
 }
 
+// Device-protection claims. casebench first puts a plan of the run's own in
+// the catalogue and enrolls as many phones on it as --pool or
+// --concurrency, one to an enrollment; claims are reported on them in turn,
+// each for an incident on the day its enrollment began by the server's
+// clock. The lifecycle is the report, the review and a repair.
+Procedure Claims(const Callers& who, std::string run, int enrollments) {
+  std::shared_ptr<v1::ProtectionClaimService::Stub> stub = v1::ProtectionClaimService::NewStub(who.agent.channel());
+  struct Enrolled {
+    std::string plan_number;
+    std::string day;  // YYYY-MM-DD, UTC
+  };
+  auto enrolled = std::make_shared<std::vector<Enrolled>>();  // by device
+  Procedure p;
+  p.import = [&who, stub, run, enrollments, enrolled]() -> absl::Status {
+    auto catalogue = v1::ProtectionClaimService::NewStub(who.admin.channel());
+    v1::CreateProtectionPlanRequest plan;
+    v1::ProtectionPlan* cover = plan.mutable_protection_plan();
+    cover->set_plan_id(absl::StrCat("bench-", run));
+    cover->set_display_name("Benchmark cover");
+    cover->add_covered_perils(v1::PERIL_ACCIDENTAL_DAMAGE);
+    cover->add_eligible_categories(v1::DEVICE_CATEGORY_PHONE);
+    cover->mutable_monthly_price()->set_currency_code("EUR");
+    cover->mutable_monthly_price()->set_minor_units(599);
+    cover->set_review_business_days(5);
+    v1::ProtectionPlan made;
+    grpc::Status s = catalogue->CreateProtectionPlan(who.admin.Context().get(), plan, &made);
+    if (!s.ok()) return absl::UnavailableError(absl::StrCat("the plan: ", s.error_message()));
+    for (int i = 0; i < enrollments; ++i) {
+      v1::CreateEnrollmentRequest req;
+      v1::Enrollment* e = req.mutable_enrollment();
+      e->set_plan_id(cover->plan_id());
+      e->mutable_contact()->set_full_name("Bench Customer");
+      e->mutable_contact()->set_email("bench@example.com");
+      e->mutable_contact()->set_phone_number("+14155550123");
+      v1::ProtectedDevice* device = e->add_devices();
+      device->set_imei(BenchImei(run, i));
+      device->set_category(v1::DEVICE_CATEGORY_PHONE);
+      device->set_model("Pixel 8");
+      device->set_purchase_date("2026-01-15");
+      e->set_payment_method_ref("pm_bench");
+      v1::Enrollment made_enrollment;
+      s = stub->CreateEnrollment(who.agent.Context().get(), req, &made_enrollment);
+      if (!s.ok()) return absl::UnavailableError(absl::StrCat("an enrollment: ", s.error_message()));
+      const absl::Time began = absl::FromUnixSeconds(made_enrollment.create_time().seconds());
+      enrolled->push_back({made_enrollment.plan_number(),
+                           absl::FormatCivilTime(absl::ToCivilDay(began, absl::UTCTimeZone()))});
+    }
+    return absl::OkStatus();
+  };
+  auto report = [run, enrolled](uint64_t n) {
+    const int i = static_cast<int>(n % enrolled->size());
+    v1::ReportClaimRequest req;
+    req.set_plan_number((*enrolled)[i].plan_number);
+    req.set_channel(v1::CLAIM_CHANNEL_APP);
+    req.set_peril(v1::PERIL_ACCIDENTAL_DAMAGE);
+    req.set_incident_date((*enrolled)[i].day);
+    req.set_description("The screen cracked in a fall");
+    req.set_device(BenchImei(run, i));
+    return req;
+  };
+  p.create = [&who, stub, report](uint64_t n, Named named) {
+    return Async<v1::Claim>(who.agent, stub, [](auto* a, auto... args) { a->ReportClaim(args...); }, report(n),
+                            NameOf<v1::Claim>(std::move(named)));
+  };
+  p.comment = [&who, stub](const std::string& name) {
+    v1::AddClaimCommentRequest req;
+    req.set_text("benchmark note");
+    return Async<v1::Claim>(who.agent, stub, [](auto* a, auto... args) { a->AddClaimComment(args...); },
+                            Naming(req, name));
+  };
+  p.get = [&who, stub](const std::string& name) {
+    return Async<v1::Claim>(who.ops, stub, [](auto* a, auto... args) { a->GetClaim(args...); },
+                            Naming(v1::GetClaimRequest(), name));
+  };
+  p.page = [&who, stub] {
+    v1::ListClaimsRequest req;
+    req.set_page_size(50);
+    req.set_state(v1::CLAIM_STATE_REPORTED);
+    return Async<v1::ListClaimsResponse>(who.ops, stub, [](auto* a, auto... args) { a->ListClaims(args...); }, req);
+  };
+  p.lifecycle = [&who, stub, create = p.create](uint64_t n) {
+    auto name = std::make_shared<std::string>();
+    v1::ResolveClaimRequest repair;
+    repair.set_resolution(v1::RESOLUTION_REPAIR);
+    return Chain({
+        [create, name, n] { return create(n, [name](const std::string& made) { *name = made; }); },
+        [&who, stub, name] {
+          return Async<v1::Claim>(who.agent, stub, [](auto* a, auto... args) { a->StartClaimReview(args...); },
+                                  Naming(v1::StartClaimReviewRequest(), *name));
+        },
+        [&who, stub, name, repair] {
+          return Async<v1::Claim>(who.approver, stub, [](auto* a, auto... args) { a->ResolveClaim(args...); },
+                                  Naming(repair, *name));
+        },
+    });
+  };
+  return p;
+}
+
 // RocksDB synced writes at the given concurrency on `dir`, plus the raw
 // fdatasync latency of a file there: the disk's limits for durable RPCs.
 Result SyncedWrites(const Flags& f, Histogram* fsync_latency) {
@@ -747,7 +854,7 @@ int Main(int argc, char** argv) {
     o.role = role;
     return client::Client(o);
   };
-  const Callers who{as("ops"), as("cs_agent"), as("service"), as("admin")};
+  const Callers who{as("ops"), as("cs_agent"), as("service"), as("admin"), as("approver")};
   std::shared_ptr<grpc::health::v1::Health::Stub> health = grpc::health::v1::Health::NewStub(who.ops.channel());
   const uint64_t first = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
   std::atomic<uint64_t> seq{first};
@@ -764,6 +871,8 @@ int Main(int argc, char** argv) {
     procedure = UnlockRequests(who, std::make_shared<Accounts>(run, directory_entries));
   } else if (f.procedure == "otp") {
     procedure = OtpTickets(who, run, directory_entries);
+  } else if (f.procedure == "claim") {
+    procedure = Claims(who, run, directory_entries);
   } else {
     std::fprintf(stderr, "casebench: unknown procedure %s\n", f.procedure.c_str());
     return 2;

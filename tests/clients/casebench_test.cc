@@ -1,13 +1,15 @@
 // casebench against a real server: a request-count run writes what it
 // reports, the limits and the machine come in the same report, every
-// scenario runs clean on trade-ins, unlock requests and OTP tickets, TLS
-// is spoken when asked, and refused calls are counted by their code.
+// scenario runs clean on trade-ins, unlock requests, OTP tickets and
+// device-protection claims, TLS is spoken when asked, and refused calls are
+// counted by their code.
 
 #include <map>
 #include <string>
 #include <thread>
 
 #include "casework/v1/otp_support.grpc.pb.h"
+#include "casework/v1/protection.grpc.pb.h"
 #include "casework/v1/unlock.grpc.pb.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -119,9 +121,9 @@ TEST_F(CasebenchTest, EveryScenarioRunsWithoutErrors) {
   }
 }
 
-TEST_F(CasebenchTest, EveryScenarioRunsWithoutErrorsOnUnlockRequestsAndOtpTickets) {
+TEST_F(CasebenchTest, EveryScenarioRunsWithoutErrorsOnUnlockRequestsOtpTicketsAndClaims) {
   Start(-1);
-  for (const char* procedure : {"unlock", "otp"}) {
+  for (const char* procedure : {"unlock", "otp", "claim"}) {
     for (const char* scenario : {"create", "transition", "get", "board", "lifecycle", "mixed"}) {
       const Report run = Casebench(absl::StrCat("--procedure=", procedure, " --scenario=", scenario,
                                              " --requests=40 --concurrency=4 --warmup=0 --pool=20 --no-limits"));
@@ -134,7 +136,7 @@ TEST_F(CasebenchTest, EveryScenarioRunsWithoutErrorsOnUnlockRequestsAndOtpTicket
 // A lifecycle takes its case through the whole procedure: an unlock
 // request from intake to the carrier's completion, an OTP ticket through
 // verification and 1st level troubleshooting (after which the OTP arrived)
-// to its closing. A submitted unlock request holds its device until it is
+// to its closing, a claim through its review to a repair. A submitted unlock request holds its device until it is
 // completed, so lifecycles in flight at once need accounts of their own:
 // here as many as there are.
 TEST_F(CasebenchTest, LifecyclesEndAtTheEndOfTheirProcedure) {
@@ -150,6 +152,9 @@ TEST_F(CasebenchTest, LifecyclesEndAtTheEndOfTheirProcedure) {
        "COMPLETED"},
       {"otp", [this] { return BoardOf<v1::OtpSupportService>(&v1::OtpSupportService::Stub::GetOtpBoard); },
        "VERIFICATION", "CLOSED"},
+      {"claim",
+       [this] { return BoardOf<v1::ProtectionClaimService>(&v1::ProtectionClaimService::Stub::GetClaimBoard); },
+       "REPORTED", "RESOLVED"},
   };
   for (const Procedure& p : procedures) {
     const Report run = Casebench(absl::StrCat("--procedure=", p.name, " --scenario=lifecycle --requests=60 ",
