@@ -283,9 +283,9 @@ v1::CreateTradeInRequest NewCase(uint64_t n) {
 // The callers a run speaks as.
 struct Callers {
   client::Client ops;
-  client::Client agent;    // the actions agents perform
-  client::Client service;  // what the carrier reports (a completed unlock)
-  client::Client admin;    // the account directory
+  client::Client agent;     // the actions agents perform
+  client::Client service;   // what the carrier reports (a completed unlock)
+  client::Client admin;     // the account directory
   client::Client approver;  // decides device-protection claims
 };
 
