@@ -10,6 +10,14 @@
 namespace casework::directory {
 namespace {
 
+// The bytes stored for a profile: all of it but its resource name and
+// etag, which come from its key and version when it is read.
+std::string StoredForm(v1::CustomerProfile p) {
+  p.clear_name();
+  p.clear_etag();
+  return p.SerializeAsString();
+}
+
 bool IsProfileId(const std::string& s) {
   if (s.size() < 3 || s.size() > 64) return false;
   for (char c : s) {
@@ -60,14 +68,12 @@ absl::StatusOr<v1::CustomerProfile> StoredProfileDirectory::Put(v1::CustomerProf
                                                                 bool allow_missing) {
   if (auto s = ValidateProfile(p, "profile."); !s.ok()) return s;
   const std::string id = p.profile_id();
-  p.clear_name();
-  p.clear_etag();
   if (!allow_missing) {
     auto current = Find(id);
     if (!current.ok()) return current.status();
   }
   auto version = repo_->PutRecord(workflow::kProfileRecordSpace, id, expected_version,
-                                  p.SerializeAsString());
+                                  StoredForm(std::move(p)));
   if (absl::IsAborted(version.status())) return EtagMismatch(absl::StrCat("profiles/", id));
   if (!version.ok()) return version.status();
   return Find(id);
@@ -78,9 +84,7 @@ absl::StatusOr<v1::ImportProfilesResponse> StoredProfileDirectory::Import(const 
       repo_, json_lines, "profile.", [](v1::CustomerProfile p, StagedRecords* staged) {
         if (auto s = ValidateProfile(p, "profile."); !s.ok()) return s;
         std::string id = p.profile_id();
-        p.clear_name();
-        p.clear_etag();
-        staged->Stage({{workflow::kProfileRecordSpace, std::move(id), p.SerializeAsString()}});
+        staged->Stage({{workflow::kProfileRecordSpace, std::move(id), StoredForm(std::move(p))}});
         return absl::OkStatus();
       });
 }
