@@ -43,6 +43,7 @@
 #include "server/common/files.h"
 #include "server/common/happens_before.h"
 #include "server/common/json.h"
+#include "server/common/proto_time.h"
 #include "server/workflow/validation.h"
 
 namespace casework::bench {
@@ -667,9 +668,8 @@ Procedure Claims(const Callers& who, std::string run, int enrollments) {
       v1::Enrollment made_enrollment;
       s = stub->CreateEnrollment(who.agent.Context().get(), req, &made_enrollment);
       if (!s.ok()) return absl::UnavailableError(absl::StrCat("an enrollment: ", s.error_message()));
-      const absl::Time began = absl::FromUnixSeconds(made_enrollment.create_time().seconds());
-      enrolled->push_back({made_enrollment.plan_number(),
-                           absl::FormatCivilTime(absl::ToCivilDay(began, absl::UTCTimeZone()))});
+      const absl::CivilDay began = absl::ToCivilDay(FromProto(made_enrollment.create_time()), absl::UTCTimeZone());
+      enrolled->push_back({made_enrollment.plan_number(), absl::FormatCivilTime(began)});
     }
     return absl::OkStatus();
   };
