@@ -74,6 +74,10 @@ absl::StatusOr<internal::ServerConfig> Finalize(internal::ServerConfig c) {
     return absl::InvalidArgumentError(
         "notifier: max_attempts and backoffs must be positive, max_backoff_ms >= initial_backoff_ms");
   }
+  if (n->senders_per_channel() == 0) n->set_senders_per_channel(4);
+  if (n->senders_per_channel() < 1 || n->senders_per_channel() > 16) {
+    return absl::InvalidArgumentError("notifier: senders_per_channel must be between 1 and 16");
+  }
   auto* t = c.mutable_trade_in();
   if (t->reminder_interval_days() == 0) t->set_reminder_interval_days(7);
   if (t->max_reminders() == 0) t->set_max_reminders(2);

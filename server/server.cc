@@ -261,7 +261,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   retry.initial_backoff = absl::Milliseconds(config.notifier().initial_backoff_ms());
   retry.max_backoff = absl::Milliseconds(config.notifier().max_backoff_ms());
   s->dispatcher = std::make_unique<notify::Dispatcher>(s->repo.get(), s->router.get(), s->clock,
-                                                       s->metrics.get(), retry);
+                                                       s->metrics.get(), retry,
+                                                       config.notifier().senders_per_channel());
   // An undelivered message is told on its case's timeline, where the agent
   // who waits for the customer's answer looks.
   s->dispatcher->SetDeadLetterListener([engine = s->engine.get()](const internal::OutboxMessage& m) {

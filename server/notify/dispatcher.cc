@@ -15,10 +15,6 @@
 namespace casework::notify {
 namespace {
 constexpr int kBatch = 64;
-// Messages a lane sends at once, each over a connection of its own: a
-// receiver a few milliseconds away spends most of a message's time in
-// round trips. One case's messages are sent one after another, in order.
-constexpr int kSenders = 4;
 constexpr absl::Duration kLease = absl::Seconds(60);
 constexpr absl::Duration kMaxSleep = absl::Seconds(5);
 
@@ -50,8 +46,8 @@ absl::Duration Backoff(const RetryPolicy& policy, int attempt, double jitter) {
 // One lane per channel. Messages that cannot be parsed (or have no
 // channel) travel in the first lane, which dead-letters them.
 struct Dispatcher::Lane {
-  explicit Lane(v1::Channel ch)
-      : channel(ch), senders(kSenders, absl::StrCat("send-", ChannelLabel(ch))) {}
+  Lane(v1::Channel ch, int threads)
+      : channel(ch), senders(threads, absl::StrCat("send-", ChannelLabel(ch))) {}
 
   const v1::Channel channel;
   std::function<bool(const storage::QueueItem&)> accept;
@@ -60,15 +56,16 @@ struct Dispatcher::Lane {
 };
 
 Dispatcher::Dispatcher(storage::Repository* repo, Router* router, const Clock* clock,
-                       metrics::Metrics* metrics, RetryPolicy policy)
+                       metrics::Metrics* metrics, RetryPolicy policy, int senders)
     : repo_(repo),
       router_(router),
       clock_(clock),
       metrics_(metrics),
       policy_(policy),
+      senders_(senders),
       owner_(absl::StrCat("outbox-", getpid())) {
   for (v1::Channel ch : {v1::CHANNEL_EMAIL, v1::CHANNEL_CHAT, v1::CHANNEL_SMS, v1::CHANNEL_WEBHOOK}) {
-    auto lane = std::make_unique<Lane>(ch);
+    auto lane = std::make_unique<Lane>(ch, senders_);
     lane->accept = [ch](const storage::QueueItem& item) {
       internal::OutboxMessage m;
       // A message that does not parse names no channel, and goes with email.
@@ -141,10 +138,10 @@ Dispatcher::Round Dispatcher::RunLane(Lane& lane) {
   round.claimed = static_cast<int>(due->size());
   // The cases in the order their first message was claimed, dealt out to
   // the senders in turn; each sender keeps its messages in claim order.
-  std::vector<std::vector<const storage::QueueItem*>> shares(kSenders);
+  std::vector<std::vector<const storage::QueueItem*>> shares(senders_);
   std::map<std::string, size_t> sender_of;
   for (const auto& item : *due) {
-    const size_t sender = sender_of.emplace(item.case_id, sender_of.size() % kSenders).first->second;
+    const size_t sender = sender_of.emplace(item.case_id, sender_of.size() % senders_).first->second;
     shares[sender].push_back(&item);
   }
   std::atomic<int> delivered{0};

@@ -35,8 +35,11 @@ absl::Duration Backoff(const RetryPolicy& policy, int attempt, double jitter);
 
 class Dispatcher {
  public:
+  // Each lane sends up to `senders` messages at once, of as many cases,
+  // each over a connection of its own: a receiver a few milliseconds away
+  // spends most of a message's time in round trips.
   Dispatcher(storage::Repository* repo, Router* router, const Clock* clock,
-             metrics::Metrics* metrics, RetryPolicy policy);
+             metrics::Metrics* metrics, RetryPolicy policy, int senders);
   ~Dispatcher();
 
   // Delivers everything due now, lane by lane; returns how many messages
@@ -72,6 +75,7 @@ class Dispatcher {
   const Clock* clock_;
   metrics::Metrics* metrics_;
   RetryPolicy policy_;
+  const int senders_;
   std::string owner_;
   DeadLetterListener dead_letter_listener_;
   std::vector<std::unique_ptr<Lane>> lanes_;

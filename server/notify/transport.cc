@@ -28,8 +28,10 @@ Slist ToSlist(const std::vector<std::string>& lines) {
 }
 
 // Idle connections the process keeps open to receivers. The cache is the
-// whole process's, and libcurl's default of 5 would have four senders on
-// each of four lanes, some to several receivers, close each other's.
+// whole process's, and libcurl's default of 5 would have the senders of
+// four lanes (notifier.senders_per_channel each, 4 unless set), some to
+// several receivers, close each other's. 64 keeps one for every sender of
+// every lane at the most senders a channel may have (16).
 constexpr long kCachedConnections = 64;
 
 // libcurl, set up once, and one connection cache for every transfer of the

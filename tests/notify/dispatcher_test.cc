@@ -80,7 +80,7 @@ TEST_F(DispatcherTest, RetriesWithBackoffThenDeliversOnce) {
   auto& receiver = *flaky;
   auto router = RouteAllTo({flaky});
   RetryPolicy policy;  // 1 s, doubling
-  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, policy);
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, policy, 4);
   EXPECT_EQ(d.RunOnce(), 0);
   EXPECT_EQ(receiver.calls, 1);
   EXPECT_EQ(d.RunOnce(), 0);  // not due yet
@@ -103,7 +103,7 @@ TEST_F(DispatcherTest, DeadLettersAfterMaxAttemptsWithTheLastError) {
   auto router = RouteAllTo({flaky});
   RetryPolicy policy;
   policy.max_attempts = 3;
-  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, policy);
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, policy, 4);
   for (int i = 0; i < 5; ++i) {
     d.RunOnce();
     clock_.Advance(absl::Minutes(10));
@@ -121,7 +121,7 @@ TEST_F(DispatcherTest, PermanentErrorsDeadLetterAtOnce) {
   auto flaky = std::make_shared<FlakyNotifier>(100, absl::InvalidArgumentError("bad address"));
   auto& receiver = *flaky;
   auto router = RouteAllTo({flaky});
-  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{});
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{}, 4);
   d.RunOnce();
   EXPECT_EQ(receiver.calls, 1);
   EXPECT_EQ(repo_->ListDeadLetters("", "", 10)->size(), 1u);
@@ -131,7 +131,7 @@ TEST_F(DispatcherTest, ARetryGoesOnlyToTheNotifiersThatFailed) {
   auto steady = std::make_shared<FlakyNotifier>(0, absl::OkStatus(), "steady");
   auto flaky = std::make_shared<FlakyNotifier>(2, absl::UnavailableError("503"), "flaky");
   auto router = RouteAllTo({steady, flaky});
-  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{});
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{}, 4);
   for (int i = 0; i < 4; ++i) {
     d.RunOnce();
     clock_.Advance(absl::Minutes(1));
@@ -148,7 +148,7 @@ TEST_F(DispatcherTest, TheLogTakesAMessageOnlyOnceTheOthersHave) {
   auto log = std::make_shared<FlakyNotifier>(0, absl::OkStatus(), kLogNotifier);
   auto flaky = std::make_shared<FlakyNotifier>(2, absl::UnavailableError("503"), "flaky");
   auto router = RouteAllTo({log, flaky});
-  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{});
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{}, 4);
   for (int i = 0; i < 2; ++i) {
     d.RunOnce();
     clock_.Advance(absl::Minutes(1));
@@ -186,7 +186,7 @@ TEST_F(DispatcherTest, ASlowChannelDoesNotHoldUpAnother) {
   auto stuck = std::make_shared<StuckNotifier>();
   auto chat = std::make_shared<FlakyNotifier>(0, absl::OkStatus(), "chat");
   auto router = *Router::Make({stuck, chat}, {Route("email", {"stuck"}), Route("chat", {"chat"})});
-  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{});
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{}, 4);
   d.Start();
   auto entered = stuck->entered.get_future();
   ASSERT_EQ(entered.wait_for(std::chrono::seconds(30)), std::future_status::ready);
@@ -245,7 +245,7 @@ TEST_F(DispatcherTest, MessagesOfSeveralCasesGoOutAtOnceAndOneCasesInOrder) {
   }
   auto gate = std::make_shared<GateNotifier>();
   auto router = RouteAllTo({gate});
-  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{});
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{}, 4);
   clock_.Advance(absl::Minutes(1));
   EXPECT_EQ(d.RunOnce(), 13);
   EXPECT_EQ(gate->max_in_flight, 4);
@@ -283,7 +283,7 @@ TEST_F(DispatcherTest, StopDoesNotWaitForABacklogToDrain) {
   ASSERT_TRUE(repo_->Commit(m).ok());
   auto slow = std::make_shared<SlowNotifier>();
   auto router = RouteAllTo({slow});
-  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{});
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{}, 4);
   d.Start();
   ASSERT_EQ(slow->first.get_future().wait_for(std::chrono::seconds(30)),
             std::future_status::ready);

@@ -5,7 +5,10 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -68,6 +71,24 @@ v1::TradeIn CreateLockedTradeIn(const std::shared_ptr<grpc::Channel>& channel, c
 
 class NotifyChannelsTest : public ::testing::Test {
  protected:
+  // Starts the server with trade-in messages sent to the webhook "crm" on
+  // `port`, signed with the secret in `secret_file`; `more` may change the
+  // notifier's settings further.
+  void StartWithCrmWebhook(int port, const std::string& secret_file,
+                           std::function<void(internal::NotifierConfig*)> more = nullptr) {
+    server_.Start([&](internal::ServerConfig* c) {
+      auto* n = c->mutable_notifier();
+      auto* w = n->add_webhooks();
+      w->set_name("crm");
+      w->set_url(absl::StrCat("http://127.0.0.1:", port, "/casework"));
+      w->set_secret_file(secret_file);
+      auto* route = n->add_routes();
+      route->set_template_prefix("trade_in.");
+      route->add_notifiers("webhook:crm");
+      if (more) more(n);
+    });
+  }
+
   testing::TempDir dir_;
   TestServer server_{kStart};
 };
@@ -174,16 +195,7 @@ TEST_F(NotifyChannelsTest, AWebhookFailingThreeTimesIsAcceptedExactlyOnce) {
   ASSERT_GT(hook.port(), 0);
   const std::string secret = "whsec-0123456789";
   const std::string secret_file = testing::WriteFile(dir_.path() + "/hook-secret", secret);
-  server_.Start([&](internal::ServerConfig* c) {
-    auto* n = c->mutable_notifier();
-    auto* w = n->add_webhooks();
-    w->set_name("crm");
-    w->set_url(absl::StrCat("http://127.0.0.1:", hook.port(), "/casework"));
-    w->set_secret_file(secret_file);
-    auto* route = n->add_routes();
-    route->set_template_prefix("trade_in.");
-    route->add_notifiers("webhook:crm");
-  });
+  StartWithCrmWebhook(hook.port(), secret_file);
   CreateLockedTradeIn(server_.channel(), "V1000002");
   for (int i = 0; i < 8; ++i) {
     server_.Pump();
@@ -214,6 +226,51 @@ TEST_F(NotifyChannelsTest, AWebhookFailingThreeTimesIsAcceptedExactlyOnce) {
   EXPECT_EQ(server_.Metric("casework_notifications_total{channel=\"email\",result=\"retry\"}"), 3);
   EXPECT_EQ(server_.Metric("casework_notifications_total{channel=\"email\",result=\"delivered\"}"), 1);
   EXPECT_EQ(server_.Metric("casework_outbox_pending"), 0);
+}
+
+// notifier.senders_per_channel sets how many messages a channel sends at
+// once. The receiver holds every request until four are in flight (or
+// three seconds pass): three senders send three at once, over three
+// connections, and never a fourth.
+TEST_F(NotifyChannelsTest, AChannelSendsAsManyMessagesAtOnceAsItHasSenders) {
+  Sink hook("http", dir_.path() + "/hook", {"--gate", "4"});
+  ASSERT_GT(hook.port(), 0);
+  const std::string secret_file = testing::WriteFile(dir_.path() + "/hook-secret", "k");
+  StartWithCrmWebhook(hook.port(), secret_file,
+                      [](internal::NotifierConfig* n) { n->set_senders_per_channel(3); });
+  constexpr int kCases = 8;  // an email each, to the webhook
+  for (int i = 0; i < kCases; ++i) CreateLockedTradeIn(server_.channel(), absl::StrCat("V20000", 10 + i));
+  server_.Pump();
+  const auto requests = hook.Files(".json");
+  ASSERT_EQ(requests.size(), static_cast<size_t>(kCases));
+  double most_at_once = 0;
+  std::set<double> connections;
+  for (const auto& text : requests) {
+    auto r = ParseJson(text);
+    most_at_once = std::max(most_at_once, r.fields().at("in_flight").number_value());
+    connections.insert(r.fields().at("peer_port").number_value());
+  }
+  EXPECT_EQ(most_at_once, 3);
+  EXPECT_EQ(connections.size(), 3u);
+  EXPECT_EQ(server_.Metric("casework_outbox_pending"), 0);
+}
+
+// A sender count outside 1-16 is refused at start, by name.
+TEST(NotifyConfigTest, SendersPerChannelOutOfRangeIsRefused) {
+  testing::TempDir dir;
+  for (const char* senders : {"17", "-1"}) {
+    const std::string config = testing::WriteFile(
+        dir.path() + "/caseworkd.json",
+        absl::StrCat(R"({"metrics_address":"off","plaintext":true,"auth":{"header_identity":true},)",
+                     R"("data_dir":")", dir.path(), R"(/data","notifier":{"senders_per_channel":)", senders,
+                     "}}"));
+    // Bounded: a server that did start is stopped by `timeout` (124).
+    const testing::CommandResult start = testing::RunCommand(
+        absl::StrCat("timeout 20 ", CASEWORKD_PATH, " --config=", config, " --listen=127.0.0.1:0 2>&1"));
+    EXPECT_EQ(start.exit_code, 2) << senders << ": " << start.out;
+    EXPECT_NE(start.out.find("notifier: senders_per_channel must be between 1 and 16"), std::string::npos)
+        << start.out;
+  }
 }
 
 TEST_F(NotifyChannelsTest, TheSmsGatewayGetsTheConfiguredBodyAndToken) {

@@ -2,7 +2,7 @@
 """Receivers on loopback for notifier tests.
 
   sinks.py smtp FOLDER [--cert C --key K] [--user U --password P]
-  sinks.py http FOLDER [--fail-first N]
+  sinks.py http FOLDER [--fail-first N] [--gate N]
 
 Binds 127.0.0.1 on a free port, prints "port N" on stdout, and stores
 every message it receives as a numbered file in FOLDER: the raw message
@@ -10,7 +10,10 @@ for SMTP (with the envelope in a .env file), a JSON object with status,
 path, headers and body for HTTP. Both record the sender's port, which
 tells the messages of one connection. HTTP keeps connections open
 (HTTP/1.1) and answers 500 to the first N requests and 200 after that.
-Runs until killed.
+With --gate N it holds each request until N are in flight at once, or
+for three seconds, whichever comes first, then lets every request
+through; each request's file records how many were in flight when it
+arrived ("in_flight"). Runs until killed.
 """
 import argparse
 import asyncio
@@ -85,21 +88,32 @@ def run_smtp(args):
 
 
 def run_http(args):
-    state = {"n": 0, "lock": threading.Lock()}
+    lock = threading.Condition()
+    state = {"n": 0, "in_flight": 0, "open": args.gate == 0}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with state["lock"]:
+            with lock:
                 state["n"] += 1
                 n = state["n"]
+                state["in_flight"] += 1
+                in_flight = state["in_flight"]
+                if in_flight >= args.gate:
+                    state["open"] = True
+                    lock.notify_all()
+                lock.wait_for(lambda: state["open"], timeout=3)
+                state["open"] = True
             status = 500 if n <= args.fail_first else 200
             store(args.folder, "%04d.json" % n, json.dumps(
                 {"status": status, "path": self.path, "peer_port": self.client_address[1],
+                 "in_flight": in_flight,
                  "headers": {k.lower(): v for k, v in self.headers.items()},
                  "body": body.decode("utf-8")}).encode())
+            with lock:
+                state["in_flight"] -= 1
             self.send_response(status)
             self.send_header("Content-Length", "2")
             self.end_headers()
@@ -122,6 +136,7 @@ def main():
     p.add_argument("--user")
     p.add_argument("--password")
     p.add_argument("--fail-first", type=int, default=0)
+    p.add_argument("--gate", type=int, default=0)
     args = p.parse_args()
     os.makedirs(args.folder, exist_ok=True)
     run_smtp(args) if args.kind == "smtp" else run_http(args)
