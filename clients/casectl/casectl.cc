@@ -110,7 +110,8 @@ Commands:
   call SERVICE/METHOD [JSON]      any RPC, request as JSON (default {}), e.g.
                                   call TradeInService/CreateTradeIn '{"tradeIn":{...}}'
   import accounts|profiles FILE   import JSON lines in batches, with progress and a
-                                  report of every rejected row
+                                  report of every rejected row (a batch refused for a
+                                  moment is sent again: rows replace what they name)
   templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE
                                   |reset ID (back to the wording casework ships)
                                   |delete ID (one an admin created)
@@ -883,7 +884,8 @@ class Cli {
       v1::ImportAccountsRequest req;  // both imports take json_lines
       req.set_json_lines(chunk);
       std::unique_ptr<Message> out;
-      grpc::Status s = Invoke(method, CompactJson(req), &out);
+      // A batch may be sent twice: each row replaces its account or profile.
+      grpc::Status s = Invoke(method, CompactJson(req), &out, client::Retry::kSafe);
       if (!s.ok()) return Fail(s);
       v1::ImportAccountsResponse result;  // same shape for profiles
       result.ParseFromString(out->SerializeAsString());

@@ -350,6 +350,25 @@ TEST_F(CasectlTest, BothProgramsPrintTheVersionTheServerExports) {
   EXPECT_EQ(server_.Metric("casework_build_info{version=\"" + version + "\"}"), 1);
 }
 
+// An import call refused for a moment (here by the rate limit, five calls
+// a second) is sent again after a pause: a batch may go twice, each row
+// replacing its account.
+TEST_F(CasectlTest, ImportSendsABatchAgainAfterAMomentaryRefusal) {
+  server_.Restart([](internal::ServerConfig* c) {
+    c->mutable_rate_limit()->set_requests_per_second(5);
+    c->mutable_rate_limit()->set_burst(1);
+  });
+  std::string rows;
+  for (int i = 0; i < 1200; ++i) {  // three calls of 500 rows at most
+    absl::StrAppend(&rows, "{\"accountNumber\":\"", 300000000 + i,
+                    "\",\"fullName\":\"Jan\",\"billingAddress\":\"1 Main St\",\"standing\":\"GOOD\"}\n");
+  }
+  const std::string accounts = testing::WriteFile(dir_.path() + "/accounts.jsonl", rows);
+  Result import = Casectl("admin", "import accounts " + accounts);
+  EXPECT_EQ(import.exit_code, 0) << import.out;
+  EXPECT_NE(import.out.find("1200 imported, 0 rejected"), std::string::npos) << import.out;
+}
+
 TEST_F(CasectlTest, BoardWatchPrintsTheTablesAgainAsCountsMove) {
   Result watched;
   std::atomic<bool> watching{true};
