@@ -6,6 +6,8 @@
 //   - every acknowledged change is there (the case's version is at least
 //     the acknowledged one, so versions never went backwards);
 //   - every timeline is numbered 1..n without gaps or repeats;
+//   - the board's count of each state is the number of cases its list
+//     finds (counters and indexes written together, whatever the kills);
 //   - every notification the timelines queued was delivered exactly once
 //     into the spool (one file per dedupe key), including those whose
 //     delivery the kills interrupted;
@@ -347,6 +349,31 @@ TEST(CrashTest, AcknowledgedChangesSurviveKillNine) {
       }
     }
   }
+  // The board's counts, stored counters that each write moves by merges,
+  // agree with the cases each column's list finds, and every acknowledged
+  // case is on the board.
+  v1::TradeInBoard board;
+  ASSERT_TRUE(stub->GetTradeInBoard(TestServer::As("ops").get(), v1::GetTradeInBoardRequest(), &board).ok());
+  int64_t on_board = 0;
+  for (const auto& column : board.columns()) {
+    v1::TradeInState state;
+    ASSERT_TRUE(v1::TradeInState_Parse("TRADE_IN_STATE_" + column.state(), &state)) << column.state();
+    int64_t listed = 0;
+    v1::ListTradeInsRequest list;
+    list.set_state(state);
+    list.set_page_size(500);
+    do {
+      v1::ListTradeInsResponse page;
+      grpc::Status s = stub->ListTradeIns(TestServer::As("ops").get(), list, &page);
+      ASSERT_TRUE(s.ok()) << s.error_message();
+      listed += page.trade_ins_size();
+      list.set_page_token(page.next_page_token());
+    } while (!list.page_token().empty());
+    EXPECT_EQ(column.count(), listed) << "the board's " << column.state() << " column";
+    on_board += column.count();
+  }
+  EXPECT_GE(on_board, static_cast<int64_t>(acked.size()));
+
   // Every queued notification of the checked cases reaches the spool once.
   const std::string spool = data + "/spool";
   std::set<std::string> delivered;
