@@ -258,17 +258,50 @@ absl::Time Calendar::AddBusinessTime(absl::Time t, absl::Duration business) cons
   return absl::InfiniteFuture();
 }
 
+const std::vector<absl::Duration>& Calendar::YearRunningTotals(int year) const {
+  {
+    std::lock_guard<std::mutex> lock(cache_->mu);
+    auto it = cache_->running_totals.find(year);
+    if (it != cache_->running_totals.end()) return it->second;
+  }
+  // Summed without the lock, which WorkingIntervals takes for the holidays.
+  std::vector<absl::Duration> totals = {absl::ZeroDuration()};
+  for (absl::CivilDay day(year, 1, 1); day.year() == year; ++day) {
+    absl::Duration worked = totals.back();
+    for (const auto& [s, e] : WorkingIntervals(day)) worked += e - s;
+    totals.push_back(worked);
+  }
+  std::lock_guard<std::mutex> lock(cache_->mu);
+  return cache_->running_totals.emplace(year, std::move(totals)).first->second;
+}
+
+absl::Duration Calendar::WholeDaysBetween(absl::CivilDay from, absl::CivilDay to) const {
+  // The working time of the days of d's year before d.
+  auto before = [this](absl::CivilDay d) {
+    return YearRunningTotals(static_cast<int>(d.year()))[absl::GetYearDay(d) - 1];
+  };
+  absl::Duration total = before(to) - before(from);
+  for (int64_t y = from.year(); y < to.year(); ++y) total += YearRunningTotals(static_cast<int>(y)).back();
+  return total;
+}
+
 absl::Duration Calendar::BusinessTimeBetween(absl::Time a, absl::Time b) const {
   absl::Duration total;
   if (b <= a) return total;
-  const absl::CivilDay last = absl::ToCivilDay(b, zone_);
-  for (absl::CivilDay day = absl::ToCivilDay(a, zone_); day <= last; day += 1) {
+  // The first and the last day in part, the days between them whole: a
+  // clock that has run for a year costs what one that ran a day does.
+  auto in_part = [&](absl::CivilDay day) {
     for (const auto& [s, e] : WorkingIntervals(day)) {
       const absl::Time from = std::max(s, a), to = std::min(e, b);
       if (from < to) total += to - from;
     }
-  }
-  return total;
+  };
+  const absl::CivilDay first = absl::ToCivilDay(a, zone_);
+  const absl::CivilDay last = absl::ToCivilDay(b, zone_);
+  in_part(first);
+  if (last == first) return total;
+  in_part(last);
+  return total + WholeDaysBetween(first + 1, last);
 }
 
 std::vector<std::pair<absl::CivilDay, std::string>> Calendar::HolidaysIn(int year) const {

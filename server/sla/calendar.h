@@ -73,6 +73,11 @@ class Calendar {
  private:
   Calendar() = default;
   const std::map<absl::CivilDay, std::string>& YearHolidays(int year) const;
+  // Entry k: the working time of the first k days of `year` (k from 0 to
+  // the days in the year), worked out once per year.
+  const std::vector<absl::Duration>& YearRunningTotals(int year) const;
+  // The working time of the whole days from `from` up to, not including, `to`.
+  absl::Duration WholeDaysBetween(absl::CivilDay from, absl::CivilDay to) const;
 
   v1::BusinessCalendar proto_;
   absl::TimeZone zone_;
@@ -84,6 +89,7 @@ class Calendar {
   struct Cache {
     std::mutex mu;
     std::map<int, std::map<absl::CivilDay, std::string>> years;
+    std::map<int, std::vector<absl::Duration>> running_totals;
   };
   std::shared_ptr<Cache> cache_ = std::make_shared<Cache>();
 };

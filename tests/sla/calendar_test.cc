@@ -151,6 +151,34 @@ TEST(CalendarTest, DaylightSavingChangesDoNotMoveWorkingHours) {
   EXPECT_EQ(cal.BusinessTimeBetween(At(cal, 2026, 10, 25, 0), At(cal, 2026, 10, 26, 0)), absl::Hours(25));
 }
 
+// Working time over long spans (weeks to years, across year ends,
+// holidays and DST changes) is what each day's working intervals add up to.
+TEST(CalendarTest, BusinessTimeOverLongSpansIsTheSumOfTheDays) {
+  auto day_by_day = [](const Calendar& cal, absl::Time a, absl::Time b) {
+    absl::Duration total;
+    for (absl::CivilDay d = absl::ToCivilDay(a, cal.zone()); d <= absl::ToCivilDay(b, cal.zone()); ++d) {
+      for (const auto& [s, e] : cal.WorkingIntervals(d)) {
+        if (std::max(s, a) < std::min(e, b)) total += std::min(e, b) - std::max(s, a);
+      }
+    }
+    return total;
+  };
+  for (const Calendar& cal : {Nl(), Us()}) {
+    for (int from = 0; from < 40; ++from) {
+      // Starts every 29 days and 5 hours from mid-2024, spans of up to three years.
+      const absl::Time a = At(cal, 2024, 6, 1, 7) + from * (absl::Hours(24 * 29) + absl::Hours(5));
+      for (absl::Duration span : {absl::Hours(30), absl::Hours(24 * 9 + 3), absl::Hours(24 * 100),
+                                  absl::Hours(24 * 400 + 11), absl::Hours(24 * 1100 + 2)}) {
+        EXPECT_EQ(cal.BusinessTimeBetween(a, a + span), day_by_day(cal, a, a + span))
+            << cal.name() << " from " << absl::FormatTime(a, cal.zone()) << " for " << span;
+      }
+    }
+  }
+  // 2025 in the Netherlands: 261 weekdays, 6 of them holidays, 8 hours each.
+  const Calendar nl = Nl();
+  EXPECT_EQ(nl.BusinessTimeBetween(At(nl, 2025, 1, 1, 0), At(nl, 2026, 1, 1, 0)), absl::Hours(255 * 8));
+}
+
 TEST(CalendarTest, NextBusinessMoment) {
   const Calendar nl = Nl();
   EXPECT_EQ(nl.NextBusinessMoment(At(nl, 2026, 3, 2, 2)), At(nl, 2026, 3, 2, 9));
