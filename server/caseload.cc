@@ -107,18 +107,21 @@ absl::Status LoadOne(engine::Engine& engine, uint64_t n, const std::string& stat
 // real, and a dispatcher that starts on the loaded store should start idle.
 absl::StatusOr<int64_t> MarkOutboxSent(storage::Repository& repo) {
   int64_t done = 0;
-  for (;;) {
-    // Few, large claims: each one seeks past the tombstones of the items
-    // completed before it.
-    auto items = repo.Claim(storage::Queue::kOutbox, absl::InfiniteFuture(), 50000, "caseload",
-                            absl::Hours(1));
-    if (!items.ok()) return items.status();
-    if (items->empty()) return done;
-    for (const auto& item : *items) {
-      if (auto s = repo.Complete(storage::Queue::kOutbox, item); !s.ok()) return s;
-      ++done;
+  for (int lane = 0; lane < storage::kOutboxLanes; ++lane) {
+    for (;;) {
+      // Few, large claims: each one seeks past the tombstones of the items
+      // completed before it.
+      auto items = repo.Claim(storage::Queue::kOutbox, absl::InfiniteFuture(), 50000, "caseload",
+                              absl::Hours(1), lane);
+      if (!items.ok()) return items.status();
+      if (items->empty()) break;
+      for (const auto& item : *items) {
+        if (auto s = repo.Complete(storage::Queue::kOutbox, item); !s.ok()) return s;
+        ++done;
+      }
     }
   }
+  return done;
 }
 
 int Main(int argc, char** argv) {

@@ -40,6 +40,11 @@ struct UniqueKey {
 // The two durable queues. Both are ordered by due time.
 enum class Queue { kTimers, kOutbox };
 
+// The outbox is kept in this many lanes, each ordered by due time on its
+// own, so that claiming one lane's items never walks past another's. The
+// timers have one.
+inline constexpr int kOutboxLanes = 4;
+
 // An item of a queue, identified by (case_id, name). A timer's name is its
 // rung ("reminder/1"); an outbox item's name is its dedupe key.
 struct QueueItem {
@@ -50,6 +55,8 @@ struct QueueItem {
   // Set by Claim: proves that the caller holds the lease. Completion with a
   // token that is no longer current is refused (fencing).
   uint64_t fencing_token = 0;
+  // Outbox items: the lane, 0 to kOutboxLanes - 1. Timers: 0.
+  int lane = 0;
 };
 
 // A copy of the whole store, taken while it serves.
@@ -179,15 +186,13 @@ class Repository {
   virtual absl::StatusOr<std::map<std::string, int64_t>> GetCounters(
       const std::string& prefix) = 0;
 
-  // Items of `queue` due at or before `now` that nobody holds a lease on,
-  // oldest first, at most `limit`. Each returned item is leased to `owner`
-  // until now + lease and carries a fresh fencing token. Cost is
-  // proportional to the items due, not to all items. With `accept`, only
-  // items it returns true for are claimed (the others are skipped).
+  // Items of `lane` of `queue` due at or before `now` that nobody holds a
+  // lease on, oldest first, at most `limit`. Each returned item is leased
+  // to `owner` until now + lease and carries a fresh fencing token. Cost is
+  // proportional to the lane's items due, not to all items.
   virtual absl::StatusOr<std::vector<QueueItem>> Claim(
       Queue queue, absl::Time now, int limit, const std::string& owner,
-      absl::Duration lease,
-      const std::function<bool(const QueueItem&)>& accept = nullptr) = 0;
+      absl::Duration lease, int lane = 0) = 0;
 
   // Removes a claimed item. ABORTED if the fencing token is not current.
   virtual absl::Status Complete(Queue queue, const QueueItem& item) = 0;
@@ -207,14 +212,15 @@ class Repository {
       const std::string& after_case_id, const std::string& after_name,
       int limit) = 0;
 
-  // Puts a dead letter back in the outbox, due at `due`, with its payload
-  // passed through `rewrite` when given (e.g. to reset an attempt count).
+  // Puts a dead letter back in the outbox, due at `due`, in lane 0; when
+  // given, `rewrite` may change the item's payload (e.g. to reset an
+  // attempt count) and lane first.
   virtual absl::Status RetryDeadLetter(
       const std::string& case_id, const std::string& name, absl::Time due,
-      const std::function<std::string(const std::string&)>& rewrite = nullptr) = 0;
+      const std::function<void(QueueItem*)>& rewrite = nullptr) = 0;
 
-  // The earliest due time in `queue`, or nullopt when it is empty.
-  virtual absl::StatusOr<std::optional<absl::Time>> NextDue(Queue queue) = 0;
+  // The earliest due time in `lane` of `queue`, or nullopt when it is empty.
+  virtual absl::StatusOr<std::optional<absl::Time>> NextDue(Queue queue, int lane = 0) = 0;
 
   // Number of items in a queue (maintained, not counted).
   virtual absl::StatusOr<int64_t> QueueSize(Queue queue) = 0;

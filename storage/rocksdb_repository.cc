@@ -154,7 +154,20 @@ absl::Status FromRocks(const rocksdb::Status& s, absl::string_view what) {
   return absl::InternalError(msg);
 }
 
+// The tag of a queue's references (its items' keys by case and name).
 char QueueTag(Queue q) { return q == Queue::kTimers ? 'T' : 'O'; }
+
+// The tag of the keys of a lane's items: the timers 'T'; the outbox lanes
+// 'O' (every outbox item before there were lanes), 'P', 'Q' and 'R'.
+char LaneTag(Queue q, int lane) {
+  return q == Queue::kTimers ? 'T' : static_cast<char>('O' + lane);
+}
+
+absl::Status CheckLane(Queue q, int lane) {
+  const int lanes = q == Queue::kTimers ? 1 : kOutboxLanes;
+  if (lane < 0 || lane >= lanes) return absl::InvalidArgumentError(absl::StrCat("no queue lane ", lane));
+  return absl::OkStatus();
+}
 
 bool HasNul(absl::string_view s) {
   return s.find('\0') != absl::string_view::npos;
@@ -208,8 +221,7 @@ class RocksDbRepository : public Repository {
       const std::string& prefix) override;
   absl::StatusOr<std::vector<QueueItem>> Claim(
       Queue queue, absl::Time now, int limit, const std::string& owner,
-      absl::Duration lease,
-      const std::function<bool(const QueueItem&)>& accept) override;
+      absl::Duration lease, int lane) override;
   absl::Status Complete(Queue queue, const QueueItem& item) override;
   absl::Status Reschedule(Queue queue, const QueueItem& item,
                           absl::Time new_due,
@@ -221,8 +233,8 @@ class RocksDbRepository : public Repository {
       int limit) override;
   absl::Status RetryDeadLetter(
       const std::string& case_id, const std::string& name, absl::Time due,
-      const std::function<std::string(const std::string&)>& rewrite) override;
-  absl::StatusOr<std::optional<absl::Time>> NextDue(Queue queue) override;
+      const std::function<void(QueueItem*)>& rewrite) override;
+  absl::StatusOr<std::optional<absl::Time>> NextDue(Queue queue, int lane) override;
   absl::StatusOr<int64_t> QueueSize(Queue queue) override;
   std::map<std::string, int64_t> StoreFigures() override;
   absl::Status Compact() override;
@@ -387,7 +399,7 @@ void RocksDbRepository::BatchRemoveQueueItem(rocksdb::WriteBatch* batch,
 
 void RocksDbRepository::BatchPutQueueItem(rocksdb::WriteBatch* batch,
                                           Queue queue, const QueueItem& item) {
-  std::string key = QueueKey(QueueTag(queue), item.due, item.case_id, item.name);
+  std::string key = QueueKey(LaneTag(queue, item.lane), item.due, item.case_id, item.name);
   batch->Put(cf(kQueue), key, item.payload);
   batch->Put(cf(kQueueRef), QueueRefKey(QueueTag(queue), item.case_id, item.name),
              key);
@@ -437,7 +449,7 @@ void RocksDbRepository::DropLease(const std::string& queue_key) {
 
 absl::StatusOr<std::string> RocksDbRepository::CheckClaim(
     Queue queue, const QueueItem& item) {
-  std::string key = QueueKey(QueueTag(queue), item.due, item.case_id, item.name);
+  std::string key = QueueKey(LaneTag(queue, item.lane), item.due, item.case_id, item.name);
   {
     std::lock_guard<std::mutex> lock(leases_mu_);
     auto it = leases_.find(key);
@@ -649,6 +661,7 @@ absl::StatusOr<int64_t> RocksDbRepository::Stage(const CaseMutation& m,
     if (o.case_id != m.case_id || HasNul(o.name)) {
       return absl::InvalidArgumentError("outbox item must belong to the case");
     }
+    if (auto st = CheckLane(Queue::kOutbox, o.lane); !st.ok()) return st;
     BatchPutQueueItem(&batch, Queue::kOutbox, o);
   }
   for (const auto& [id, bytes] : m.attachments_put) {
@@ -790,9 +803,10 @@ absl::StatusOr<std::map<std::string, int64_t>> RocksDbRepository::GetCounters(
 
 absl::StatusOr<std::vector<QueueItem>> RocksDbRepository::Claim(
     Queue queue, absl::Time now, int limit, const std::string& owner,
-    absl::Duration lease, const std::function<bool(const QueueItem&)>& accept) {
+    absl::Duration lease, int lane) {
+  if (auto st = CheckLane(queue, lane); !st.ok()) return st;
   std::vector<QueueItem> out;
-  const char tag = QueueTag(queue);
+  const char tag = LaneTag(queue, lane);
   const std::string lower(1, tag);
   // Everything due at or before `now`: keys below tag + due(now + 1us).
   const std::string upper = QueueKeyPrefix(tag, now + absl::Microseconds(1));
@@ -811,7 +825,7 @@ absl::StatusOr<std::vector<QueueItem>> RocksDbRepository::Claim(
       return absl::DataLossError("damaged queue key");
     }
     item.payload = it->value().ToString();
-    if (accept && !accept(item)) continue;
+    item.lane = lane;
     item.fencing_token = next_token_++;
     leases_[key] = Lease{owner, now + lease, item.fencing_token};
     out.push_back(std::move(item));
@@ -887,7 +901,7 @@ absl::StatusOr<std::vector<QueueItem>> RocksDbRepository::ListDeadLetters(
 
 absl::Status RocksDbRepository::RetryDeadLetter(
     const std::string& case_id, const std::string& name, absl::Time due,
-    const std::function<std::string(const std::string&)>& rewrite) {
+    const std::function<void(QueueItem*)>& rewrite) {
   StripeLock lock(this, {CaseLockKey(case_id)});
   std::string payload;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf(kDead),
@@ -899,13 +913,16 @@ absl::Status RocksDbRepository::RetryDeadLetter(
   rocksdb::WriteBatch batch;
   batch.Delete(cf(kDead), DeadKey(case_id, name));
   batch.Merge(cf(kCounters), "queue/dead", EncodeInt64(-1));
-  if (rewrite) payload = rewrite(payload);
-  BatchPutQueueItem(&batch, Queue::kOutbox, QueueItem{case_id, name, due, payload, 0});
+  QueueItem item{case_id, name, due, std::move(payload)};
+  if (rewrite) rewrite(&item);
+  if (auto st = CheckLane(Queue::kOutbox, item.lane); !st.ok()) return st;
+  BatchPutQueueItem(&batch, Queue::kOutbox, item);
   return Write(&batch, "retry dead letter");
 }
 
-absl::StatusOr<std::optional<absl::Time>> RocksDbRepository::NextDue(Queue queue) {
-  const std::string prefix(1, QueueTag(queue));
+absl::StatusOr<std::optional<absl::Time>> RocksDbRepository::NextDue(Queue queue, int lane) {
+  if (auto st = CheckLane(queue, lane); !st.ok()) return st;
+  const std::string prefix(1, LaneTag(queue, lane));
   const std::string upper = PrefixUpperBound(prefix);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;

@@ -17,6 +17,7 @@
 #include "server/common/personal_data.h"
 #include "server/common/proto_time.h"
 #include "server/engine/page_token.h"
+#include "server/notify/dispatcher.h"
 
 namespace casework::engine {
 namespace {
@@ -341,11 +342,12 @@ absl::StatusOr<internal::OutboxMessage> Engine::RetryDeadLetter(const std::strin
                                                                 const workflow::Actor& actor) {
   internal::OutboxMessage message;
   bool parsed = false;
-  auto requeued = repo_->RetryDeadLetter(case_id, key, clock_->Now(), [&](const std::string& payload) {
-    parsed = message.ParseFromString(payload);
-    if (!parsed) return payload;
+  auto requeued = repo_->RetryDeadLetter(case_id, key, clock_->Now(), [&](storage::QueueItem* item) {
+    parsed = message.ParseFromString(item->payload);
+    if (!parsed) return;
     message.set_attempts(0);
-    return message.SerializeAsString();
+    item->payload = message.SerializeAsString();
+    item->lane = notify::OutboxLane(message.channel());
   });
   if (!requeued.ok()) return requeued;
   if (parsed) {
@@ -878,7 +880,8 @@ absl::StatusOr<Engine::Staged> Engine::Stage(
     out.set_subject(msg.subject);
     out.set_body(msg.body);
     *out.mutable_create_time() = ToProto(now);
-    m.outbox.push_back({record.id(), out.dedupe_key(), due, out.SerializeAsString(), 0});
+    m.outbox.push_back(
+        {record.id(), out.dedupe_key(), due, out.SerializeAsString(), 0, notify::OutboxLane(request->channel)});
     staged.outbox_channels.push_back(request->channel);
   }
   record.set_event_count(sequence);

@@ -22,19 +22,17 @@ bool IsPermanent(const absl::Status& s) {
   return absl::IsInvalidArgument(s) || absl::IsFailedPrecondition(s);
 }
 
-// The lane that delivers messages of `channel`: its own, or email's for a
-// channel without one.
-v1::Channel LaneOf(v1::Channel channel) {
-  switch (channel) {
-    case v1::CHANNEL_CHAT:
-    case v1::CHANNEL_SMS:
-    case v1::CHANNEL_WEBHOOK:
-      return channel;
-    default:
-      return v1::CHANNEL_EMAIL;
-  }
-}
+// The channel of each outbox lane.
+constexpr v1::Channel kLaneChannels[storage::kOutboxLanes] = {v1::CHANNEL_EMAIL, v1::CHANNEL_CHAT,
+                                                             v1::CHANNEL_SMS, v1::CHANNEL_WEBHOOK};
 }  // namespace
+
+int OutboxLane(v1::Channel channel) {
+  for (int lane = 1; lane < storage::kOutboxLanes; ++lane) {
+    if (kLaneChannels[lane] == channel) return lane;
+  }
+  return 0;
+}
 
 absl::Duration Backoff(const RetryPolicy& policy, int attempt, double jitter) {
   absl::Duration d = policy.initial_backoff;
@@ -43,14 +41,15 @@ absl::Duration Backoff(const RetryPolicy& policy, int attempt, double jitter) {
   return d * (0.8 + 0.4 * jitter);
 }
 
-// One lane per channel. Messages that cannot be parsed (or have no
-// channel) travel in the first lane, which dead-letters them.
+// One lane per channel, each with its own part of the outbox. The first
+// lane, email's, also holds what was queued before there were lanes, of
+// any channel; each message goes to the notifiers of its own channel
+// whichever lane carries it.
 struct Dispatcher::Lane {
-  Lane(v1::Channel ch, int threads)
-      : channel(ch), senders(threads, absl::StrCat("send-", ChannelLabel(ch))) {}
+  Lane(int i, int threads)
+      : index(i), senders(threads, absl::StrCat("send-", ChannelLabel(kLaneChannels[i]))) {}
 
-  const v1::Channel channel;
-  std::function<bool(const storage::QueueItem&)> accept;
+  const int index;
   WorkerPool senders;
   std::unique_ptr<BackgroundLoop> loop;
 };
@@ -64,16 +63,10 @@ Dispatcher::Dispatcher(storage::Repository* repo, Router* router, const Clock* c
       policy_(policy),
       senders_(senders),
       owner_(absl::StrCat("outbox-", getpid())) {
-  for (v1::Channel ch : {v1::CHANNEL_EMAIL, v1::CHANNEL_CHAT, v1::CHANNEL_SMS, v1::CHANNEL_WEBHOOK}) {
-    auto lane = std::make_unique<Lane>(ch, senders_);
-    lane->accept = [ch](const storage::QueueItem& item) {
-      internal::OutboxMessage m;
-      // A message that does not parse names no channel, and goes with email.
-      const bool parsed = m.ParseFromString(item.payload);
-      return LaneOf(parsed ? m.channel() : v1::CHANNEL_UNSPECIFIED) == ch;
-    };
+  for (int i = 0; i < storage::kOutboxLanes; ++i) {
+    auto lane = std::make_unique<Lane>(i, senders_);
     Lane* raw = lane.get();
-    lane->loop = std::make_unique<BackgroundLoop>(absl::StrCat("outbox-", ChannelLabel(ch)),
+    lane->loop = std::make_unique<BackgroundLoop>(absl::StrCat("outbox-", ChannelLabel(kLaneChannels[i])),
                                                   [this, raw] { return Step(*raw); });
     lanes_.push_back(std::move(lane));
   }
@@ -129,8 +122,7 @@ bool Dispatcher::Handle(const storage::QueueItem& item) {
 
 Dispatcher::Round Dispatcher::RunLane(Lane& lane) {
   Round round;
-  auto due = repo_->Claim(storage::Queue::kOutbox, clock_->Now(), kBatch, owner_, kLease,
-                          lane.accept);
+  auto due = repo_->Claim(storage::Queue::kOutbox, clock_->Now(), kBatch, owner_, kLease, lane.index);
   if (!due.ok()) {
     Log(LogLevel::kError, "outbox_claim_failed", {{"error", std::string(due.status().message())}});
     return round;
@@ -191,15 +183,12 @@ absl::Time Dispatcher::Step(Lane& lane) {
   const absl::Time now = absl::Now();
   if (round.claimed == kBatch) return now;  // more may be due: at once
   UpdateGauges();
-  // Nothing due for this lane: the head belongs to other lanes (a backlog
-  // of emails, say), which a look of this lane would walk through in full.
-  // New messages of its channel wake it; retries and held messages wait at
-  // most kMaxSleep past their time.
-  if (round.claimed == 0) return now + kMaxSleep;
-  auto next = repo_->NextDue(storage::Queue::kOutbox);
+  // Until the lane's next message is due (a retry, one held for business
+  // hours); new messages of its channel wake it sooner.
+  auto next = repo_->NextDue(storage::Queue::kOutbox, lane.index);
   if (!next.ok() || !next->has_value()) return now + kMaxSleep;
-  // Due messages of its own that it could not deliver (retries scheduled):
-  // look again in a second, not at once.
+  // Due messages it could not deliver or claim (retries scheduled, a claim
+  // still held): look again in a second, not at once.
   const absl::Duration min_sleep =
       round.delivered == 0 ? absl::Seconds(1) : absl::Milliseconds(10);
   return std::min(std::max(**next, now + min_sleep), now + kMaxSleep);
@@ -214,7 +203,7 @@ void Dispatcher::Stop() {
 void Dispatcher::Wake(const std::vector<v1::Channel>& channels) {
   for (auto& lane : lanes_) {
     if (std::any_of(channels.begin(), channels.end(),
-                    [&](v1::Channel ch) { return LaneOf(ch) == lane->channel; })) {
+                    [&](v1::Channel ch) { return OutboxLane(ch) == lane->index; })) {
       lane->loop->Wake();
     }
   }

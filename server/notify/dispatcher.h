@@ -2,9 +2,10 @@
 // completes, retries (exponential backoff with jitter) or dead-letters
 // each. A message's dedupe key stays the same across retries, and a retry
 // goes only to the notifiers that have not accepted it yet. Each channel
-// has its own lane (thread), so a slow or failing channel holds up only
-// its own messages. A lane sends the messages of several cases at once,
-// and the messages of one case one after another, in order.
+// has its own lane (a thread, and its own part of the outbox), so a slow
+// or failing channel holds up only its own messages. A lane sends the
+// messages of several cases at once, and the messages of one case one
+// after another, in order.
 #ifndef CASEWORK_SERVER_NOTIFY_DISPATCHER_H_
 #define CASEWORK_SERVER_NOTIFY_DISPATCHER_H_
 
@@ -32,6 +33,10 @@ struct RetryPolicy {
 // The delay before attempt `attempt + 1`, given `attempt` failures so far;
 // `jitter` in [0, 1) spreads retries by up to +-20%.
 absl::Duration Backoff(const RetryPolicy& policy, int attempt, double jitter);
+
+// The outbox lane (storage::QueueItem::lane) of a message of `channel`:
+// chat, SMS and webhooks have their own; email and anything else, lane 0.
+int OutboxLane(v1::Channel channel);
 
 class Dispatcher {
  public:

@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "server/common/proto_time.h"
 #include "server/engine/engine.h"
+#include "server/notify/dispatcher.h"
 #include "server/timers/timer_loop.h"
 #include "storage/rocksdb_repository.h"
 #include "tests/testing/temp_dir.h"
@@ -478,7 +479,11 @@ TEST_F(SlaEngineTest, ADeadLetterSentAgainGoesOutAtOnceAndIsOnTheTimeline) {
   EXPECT_EQ(requeued->attempts(), 0);
   EXPECT_EQ(requeued->template_id(), "review.ping");
   EXPECT_EQ(woken, std::vector<v1::Channel>{v1::CHANNEL_CHAT});
-  auto due = *repo_->Claim(storage::Queue::kOutbox, clock_.Now(), 10, "test", absl::Minutes(1));
+  // It was queued in lane 0 (as before there were lanes) and goes back in
+  // the chat lane.
+  EXPECT_TRUE(repo_->Claim(storage::Queue::kOutbox, clock_.Now(), 10, "test", absl::Minutes(1))->empty());
+  auto due = *repo_->Claim(storage::Queue::kOutbox, clock_.Now(), 10, "test", absl::Minutes(1),
+                           notify::OutboxLane(v1::CHANNEL_CHAT));
   ASSERT_EQ(due.size(), 1u);
   internal::OutboxMessage out;
   ASSERT_TRUE(out.ParseFromString(due[0].payload));

@@ -69,6 +69,16 @@ class DispatcherTest : public ::testing::Test {
     m.outbox = {{"c1", "c1-3", kT0, msg.SerializeAsString(), 0}};
     ASSERT_TRUE(repo_->Commit(m).ok());
   }
+  // Queues chat message c2-1 in `lane`.
+  void QueueChatMessage(int lane) {
+    storage::CaseMutation m;
+    m.case_id = "c2";
+    internal::OutboxMessage msg;
+    msg.set_dedupe_key("c2-1");
+    msg.set_channel(v1::CHANNEL_CHAT);
+    m.outbox = {{"c2", "c2-1", kT0, msg.SerializeAsString(), 0, lane}};
+    ASSERT_TRUE(repo_->Commit(m).ok());
+  }
   testing::TempDir dir_;
   std::unique_ptr<storage::Repository> repo_;
   SimulatedClock clock_{kT0};
@@ -175,18 +185,14 @@ class StuckNotifier : public Notifier {
 };
 
 TEST_F(DispatcherTest, ASlowChannelDoesNotHoldUpAnother) {
-  storage::CaseMutation m;
-  m.case_id = "c2";
-  internal::OutboxMessage msg;
-  msg.set_dedupe_key("c2-1");
-  msg.set_channel(v1::CHANNEL_CHAT);
-  m.outbox = {{"c2", "c2-1", kT0, msg.SerializeAsString(), 0}};
-  ASSERT_TRUE(repo_->Commit(m).ok());
+  QueueChatMessage(OutboxLane(v1::CHANNEL_CHAT));
 
   auto stuck = std::make_shared<StuckNotifier>();
   auto chat = std::make_shared<FlakyNotifier>(0, absl::OkStatus(), "chat");
   auto router = *Router::Make({stuck, chat}, {Route("email", {"stuck"}), Route("chat", {"chat"})});
-  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{}, 4);
+  // One sender a lane: only a lane of its own gets the chat message past
+  // the stuck email.
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{}, 1);
   d.Start();
   auto entered = stuck->entered.get_future();
   ASSERT_EQ(entered.wait_for(std::chrono::seconds(30)), std::future_status::ready);
@@ -198,6 +204,20 @@ TEST_F(DispatcherTest, ASlowChannelDoesNotHoldUpAnother) {
   stuck->release.set_value();
   d.Stop();
   EXPECT_EQ(chat->accepted, std::vector<std::string>{"c2-1"});
+}
+
+// A message queued before the outbox had lanes is in the first lane,
+// whatever its channel, and goes to its channel's notifiers from there.
+TEST_F(DispatcherTest, AChatMessageInTheFirstLaneGoesToTheChatNotifiers) {
+  QueueChatMessage(0);
+  auto mail = std::make_shared<FlakyNotifier>(0, absl::OkStatus(), "mail");
+  auto chat = std::make_shared<FlakyNotifier>(0, absl::OkStatus(), "chat");
+  auto router = *Router::Make({mail, chat}, {Route("email", {"mail"}), Route("chat", {"chat"})});
+  Dispatcher d(repo_.get(), router.get(), &clock_, &metrics_, RetryPolicy{}, 4);
+  EXPECT_EQ(d.RunOnce(), 2);
+  EXPECT_EQ(mail->accepted, std::vector<std::string>{"c1-3"});
+  EXPECT_EQ(chat->accepted, std::vector<std::string>{"c2-1"});
+  EXPECT_EQ(*repo_->QueueSize(storage::Queue::kOutbox), 0);
 }
 
 // Holds each delivery until four are in flight at once (or ten seconds

@@ -11,6 +11,8 @@
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
 #include "rocksdb/merge_operator.h"
+#include "rocksdb/perf_context.h"
+#include "rocksdb/perf_level.h"
 #include "storage/keys.h"
 #include "storage/log_file_system.h"
 #include "tests/testing/process.h"
@@ -341,6 +343,56 @@ TEST_F(RepositoryTest, OutboxRetryAndDeadLetter) {
   ASSERT_TRUE(repo_->RetryDeadLetter("c1", "c1-2", kT0 + absl::Seconds(6)).ok());
   EXPECT_TRUE(repo_->ListDeadLetters("", "", 10)->empty());
   EXPECT_EQ(repo_->Claim(Queue::kOutbox, kT0 + absl::Seconds(6), 10, "d", absl::Seconds(60))->size(), 1u);
+}
+
+// Each outbox lane is ordered on its own: a lane's claim reads its own
+// items, however many of another lane's fell due before them.
+TEST_F(RepositoryTest, EachOutboxLaneIsClaimedWithoutReadingTheOthers) {
+  CaseMutation a = NewCase("a", "OPEN");
+  for (int i = 0; i < 300; ++i) a.outbox.push_back({"a", absl::StrCat("a-", i), kT0, "email", 0, 0});
+  ASSERT_TRUE(repo_->Commit(a).ok());
+  CaseMutation b = NewCase("b", "OPEN");
+  b.outbox = {{"b", "b-1", kT0 + absl::Seconds(1), "chat 1", 0, 2}, {"b", "b-2", kT0 + absl::Seconds(2), "chat 2", 0, 2}};
+  ASSERT_TRUE(repo_->Commit(b).ok());
+  EXPECT_EQ(*repo_->QueueSize(Queue::kOutbox), 302);
+  EXPECT_EQ(*repo_->NextDue(Queue::kOutbox, 2), kT0 + absl::Seconds(1));
+  EXPECT_EQ(*repo_->NextDue(Queue::kOutbox, 1), std::nullopt);
+
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kEnableCount);
+  absl::Cleanup no_counts = [] { rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable); };
+  rocksdb::get_perf_context()->Reset();
+  auto lane2 = *repo_->Claim(Queue::kOutbox, kT0 + absl::Minutes(1), 10, "d", absl::Seconds(60), 2);
+  EXPECT_LT(rocksdb::get_perf_context()->next_on_memtable_count, 10u);
+  ASSERT_EQ(lane2.size(), 2u);
+  EXPECT_EQ(lane2[0].payload, "chat 1");
+  EXPECT_EQ(lane2[1].lane, 2);
+  // A retry stays in its lane.
+  ASSERT_TRUE(repo_->Reschedule(Queue::kOutbox, lane2[0], kT0 + absl::Minutes(2), "chat 1, again").ok());
+  ASSERT_TRUE(repo_->Complete(Queue::kOutbox, lane2[1]).ok());
+  auto lane0 = *repo_->Claim(Queue::kOutbox, kT0 + absl::Minutes(5), 500, "d", absl::Seconds(60));
+  EXPECT_EQ(lane0.size(), 300u);
+  auto retried = *repo_->Claim(Queue::kOutbox, kT0 + absl::Minutes(5), 10, "d", absl::Seconds(60), 2);
+  ASSERT_EQ(retried.size(), 1u);
+  EXPECT_EQ(retried[0].payload, "chat 1, again");
+
+  // A dead letter goes back to the lane its rewrite names.
+  ASSERT_TRUE(repo_->DeadLetter(retried[0], "chat 1, dead").ok());
+  ASSERT_TRUE(repo_->RetryDeadLetter("b", "b-1", kT0 + absl::Minutes(6), [](QueueItem* item) {
+                     item->payload += ", retried";
+                     item->lane = 3;
+                   }).ok());
+  auto lane3 = *repo_->Claim(Queue::kOutbox, kT0 + absl::Minutes(6), 10, "d", absl::Seconds(60), 3);
+  ASSERT_EQ(lane3.size(), 1u);
+  EXPECT_EQ(lane3[0].payload, "chat 1, dead, retried");
+
+  // There are four lanes, and the timers have one.
+  EXPECT_TRUE(absl::IsInvalidArgument(repo_->Claim(Queue::kOutbox, kT0, 10, "d", absl::Seconds(60), 4).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(repo_->Claim(Queue::kTimers, kT0, 10, "d", absl::Seconds(60), 1).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(repo_->NextDue(Queue::kOutbox, -1).status()));
+  CaseMutation c = NewCase("c", "OPEN");
+  c.outbox = {{"c", "c-1", kT0, "x", 0, 4}};
+  EXPECT_TRUE(absl::IsInvalidArgument(repo_->Commit(c).status()));
+  EXPECT_TRUE(absl::IsNotFound(repo_->GetCase("c").status()));
 }
 
 TEST_F(RepositoryTest, EverythingSurvivesReopen) {
