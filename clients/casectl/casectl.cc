@@ -109,9 +109,10 @@ Commands:
   document claims/ID DOC FILE     save the claim document DOC (e.g. doc-1) to FILE
   call SERVICE/METHOD [JSON]      any RPC, request as JSON (default {}), e.g.
                                   call TradeInService/CreateTradeIn '{"tradeIn":{...}}'
-  import accounts|profiles FILE   import JSON lines in batches, with progress and a
-                                  report of every rejected row (a batch refused for a
-                                  moment is sent again: rows replace what they name)
+  import accounts|profiles FILE   import JSON lines in batches (--batch=N rows a call,
+                                  default 500), with progress and a report of every
+                                  rejected row (a batch refused for a moment is sent
+                                  again: rows replace what they name)
   templates list|get ID|render ID [LANG] [FIELD=VALUE...]|create ID FILE|update ID FILE
                                   |reset ID (back to the wording casework ships)
                                   |delete ID (one an admin created)
@@ -1296,10 +1297,14 @@ int Main(int argc, char** argv) {
       *out = a.substr(prefix.size());
       return true;
     };
-    std::string timeout, count;
+    std::string timeout, count, batch;
     if (value("cursor", &flags.cursor) || value("assignee", &flags.assignee)) continue;
     if (value("count", &count)) {
       if (!absl::SimpleAtoi(count, &flags.count) || flags.count < 0) return Usage("--count takes a number");
+      continue;
+    }
+    if (value("batch", &batch)) {
+      if (!absl::SimpleAtoi(batch, &flags.batch) || flags.batch < 1) return Usage("--batch takes a number of rows");
       continue;
     }
     if (value("server", &o.target) || value("token", &o.token) || value("role", &o.role) ||

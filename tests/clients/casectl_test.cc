@@ -359,14 +359,15 @@ TEST_F(CasectlTest, ImportSendsABatchAgainAfterAMomentaryRefusal) {
     c->mutable_rate_limit()->set_burst(1);
   });
   std::string rows;
-  for (int i = 0; i < 1200; ++i) {  // three calls of 500 rows at most
+  for (int i = 0; i < 60; ++i) {  // three calls of 20 rows
     absl::StrAppend(&rows, "{\"accountNumber\":\"", 300000000 + i,
                     "\",\"fullName\":\"Jan\",\"billingAddress\":\"1 Main St\",\"standing\":\"GOOD\"}\n");
   }
   const std::string accounts = testing::WriteFile(dir_.path() + "/accounts.jsonl", rows);
-  Result import = Casectl("admin", "import accounts " + accounts);
+  Result import = Casectl("admin", "import --batch=20 accounts " + accounts);
   EXPECT_EQ(import.exit_code, 0) << import.out;
-  EXPECT_NE(import.out.find("1200 imported, 0 rejected"), std::string::npos) << import.out;
+  EXPECT_NE(import.out.find("60/60 rows"), std::string::npos) << import.out;
+  EXPECT_NE(import.out.find("60 imported, 0 rejected"), std::string::npos) << import.out;
 }
 
 TEST_F(CasectlTest, BoardWatchPrintsTheTablesAgainAsCountsMove) {
